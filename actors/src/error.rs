@@ -1,0 +1,113 @@
+//! Errors of the actor layer. Each says what happened with the values involved and whether
+//! retrying can help, so the Kafka error mapping in the runtime decides from fields, not text.
+
+use thiserror::Error;
+
+/// What can go wrong inside a partition, the metadata actor or the stores.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum ActorError {
+    /// The record batch failed validation (magic, CRC, sizes); nothing was stored.
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(String),
+    /// The batch is larger than the topic's `max.message.bytes`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes={max}")]
+    BatchTooLarge {
+        /// Size of the offending batch in bytes.
+        size: usize,
+        /// The topic's limit.
+        max: usize,
+    },
+    /// A read asked for an offset outside `[log start offset, log end offset]`.
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// The first offset still stored.
+        log_start_offset: i64,
+        /// The next offset to be written.
+        log_end_offset: i64,
+    },
+    /// The topic does not exist.
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    /// The topic or partition does not exist.
+    #[error("partition {partition} of topic '{topic}' does not exist")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
+    /// A topic with this name already exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// The topic name breaks Kafka's naming rules.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopic {
+        /// The name given.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A partition count that cannot be used.
+    #[error("invalid partition count: {0}")]
+    InvalidPartitions(String),
+    /// A replication factor larger than the cluster or not positive.
+    #[error("invalid replication factor {factor}: the cluster has {nodes} node(s)")]
+    InvalidReplicationFactor {
+        /// The factor asked for.
+        factor: i32,
+        /// Registered nodes.
+        nodes: usize,
+    },
+    /// A config name or value that is not accepted.
+    #[error("invalid config {name}={value}: {reason}")]
+    InvalidConfig {
+        /// Config name.
+        name: String,
+        /// Value given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The partition actor failed too often and was given up by its supervisor.
+    #[error(
+        "partition {0} has failed and is no longer served; restart the node after fixing the cause"
+    )]
+    PartitionFailed(String),
+    /// The on-disk store failed (I/O error, full disk, corruption). The write was not
+    /// acknowledged.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The actor is gone (node shutting down) or its mailbox is closed.
+    #[error("actor unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ActorError {
+    /// Whether a client retrying the same request later can succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, ActorError::Unavailable(_) | ActorError::Storage(_))
+    }
+}
+
+impl From<fjall::Error> for ActorError {
+    fn from(err: fjall::Error) -> Self {
+        ActorError::Storage(err.to_string())
+    }
+}
+
+impl From<postcard::Error> for ActorError {
+    fn from(err: postcard::Error) -> Self {
+        ActorError::Storage(format!("stored metadata does not decode: {err}"))
+    }
+}
+
+impl From<actix::MailboxError> for ActorError {
+    fn from(err: actix::MailboxError) -> Self {
+        ActorError::Unavailable(err.to_string())
+    }
+}
+
+/// Result alias of the actor layer.
+pub type ActorResult<T> = Result<T, ActorError>;

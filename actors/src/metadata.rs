@@ -1,0 +1,535 @@
+//! MetadataActor: owns the node's view of topics (names, ids, partitions and their
+//! placement, configs) and is the only writer of topic metadata in fjall. Every topic
+//! change goes through it: it validates, asks the PlacementActor where new partitions go,
+//! persists, publishes an immutable snapshot through a `watch` channel, and asks the
+//! PartitionSupervisor to start, update or delete the partitions this node hosts.
+//!
+//! Supervised by the NodeSupervisor; restart policy permanent. Its handlers that await
+//! other actors are atomic (`AtomicResponse`), so topic changes are applied one at a time.
+//! On restart its state is reloaded from fjall (`LoadTopics`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::future::join_all;
+use tokio::sync::watch;
+
+use crate::error::{ActorError, ActorResult};
+use crate::partition::PartitionSpec;
+use crate::partition_supervisor::{
+    settings_for, EnsurePartition, PartitionSupervisor, RemovePartition,
+};
+use crate::placement::{Place, PlacementActor};
+use crate::store::{PartitionRecord, Store, TopicRecord};
+use crate::topic_config::{self, BrokerDefaults, TopicConfig};
+use crate::TopicPartition;
+
+/// Kafka's longest topic name.
+pub const TOPIC_NAME_LEN_MAX: usize = 249;
+/// A bound on partitions per topic, so one request cannot start unbounded actors.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+/// What connections read: every topic, plus the broker-level config defaults.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataSnapshot {
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicRecord>,
+    /// Broker-level topic config defaults.
+    pub broker_defaults: BrokerDefaults,
+}
+
+/// Defaults for topics created without explicit values.
+#[derive(Debug, Clone)]
+pub struct TopicDefaults {
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub replication_factor: i16,
+}
+
+/// The metadata actor.
+pub struct MetadataActor {
+    node_id: i32,
+    store: Store,
+    placement: Addr<PlacementActor>,
+    partitions: Addr<PartitionSupervisor>,
+    defaults: TopicDefaults,
+    snapshot: MetadataSnapshot,
+    publish: watch::Sender<Arc<MetadataSnapshot>>,
+}
+
+/// Checks a topic name against Kafka's rules.
+pub fn validate_topic_name(name: &str) -> ActorResult<()> {
+    let invalid = |reason: &str| ActorError::InvalidTopic {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() {
+        return Err(invalid("the name is empty"));
+    }
+    if name == "." || name == ".." {
+        return Err(invalid("'.' and '..' are not allowed"));
+    }
+    if name.len() > TOPIC_NAME_LEN_MAX {
+        return Err(invalid("longer than 249 characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return Err(invalid(
+            "only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ));
+    }
+    Ok(())
+}
+
+impl MetadataActor {
+    /// A metadata actor for node `node_id`.
+    pub fn new(
+        node_id: i32,
+        store: Store,
+        placement: Addr<PlacementActor>,
+        partitions: Addr<PartitionSupervisor>,
+        defaults: TopicDefaults,
+        broker_defaults: BrokerDefaults,
+    ) -> Self {
+        let snapshot = MetadataSnapshot {
+            topics: BTreeMap::new(),
+            broker_defaults,
+        };
+        let (publish, _) = watch::channel(Arc::new(snapshot.clone()));
+        MetadataActor {
+            node_id,
+            store,
+            placement,
+            partitions,
+            defaults,
+            snapshot,
+            publish,
+        }
+    }
+
+    /// A receiver of metadata snapshots.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataSnapshot>> {
+        self.publish.subscribe()
+    }
+
+    fn publish(&self) {
+        self.publish.send_replace(Arc::new(self.snapshot.clone()));
+    }
+
+    /// Starts (or updates) the local partitions of `topic`; the future ends once the
+    /// routing table holds them.
+    fn start_partitions(
+        &self,
+        topic: &TopicRecord,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let settings = settings_for(&topic.config, &self.snapshot.broker_defaults);
+        let sends: Vec<_> = topic
+            .partitions
+            .iter()
+            .filter(|p| p.replicas.contains(&self.node_id))
+            .map(|p| {
+                self.partitions.send(EnsurePartition(PartitionSpec {
+                    tp: TopicPartition::new(&topic.name, p.index),
+                    uid: p.uid,
+                    leader_epoch: p.leader_epoch,
+                    settings,
+                }))
+            })
+            .collect();
+        async move {
+            for result in join_all(sends).await {
+                if let Err(err) = result {
+                    tracing::error!(error = %err, "could not start a partition");
+                }
+            }
+        }
+    }
+
+    fn topic(&self, name: &str) -> ActorResult<&TopicRecord> {
+        self.snapshot
+            .topics
+            .get(name)
+            .ok_or_else(|| ActorError::UnknownTopic(name.to_string()))
+    }
+
+    fn check_new_topic(&self, msg: &CreateTopic) -> ActorResult<(i32, i16)> {
+        validate_topic_name(&msg.name)?;
+        if self.snapshot.topics.contains_key(&msg.name) {
+            return Err(ActorError::TopicExists(msg.name.clone()));
+        }
+        let partitions = msg.partitions.unwrap_or(self.defaults.num_partitions);
+        if partitions <= 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
+            return Err(ActorError::InvalidPartitions(format!(
+                "{partitions} partitions; use 1 to {PARTITIONS_PER_TOPIC_MAX}"
+            )));
+        }
+        for (name, value) in &msg.configs {
+            topic_config::validate(name, value)?;
+        }
+        let rf = msg
+            .replication_factor
+            .unwrap_or(self.defaults.replication_factor);
+        Ok((partitions, rf))
+    }
+
+    fn new_partitions(
+        &self,
+        first: i32,
+        replicas: Vec<Vec<i32>>,
+    ) -> ActorResult<Vec<PartitionRecord>> {
+        let first_uid = self
+            .store
+            .meta()
+            .allocate_partition_uids(replicas.len() as u64)?;
+        Ok(replicas
+            .into_iter()
+            .enumerate()
+            .map(|(i, replicas)| PartitionRecord {
+                index: first + i as i32,
+                uid: first_uid + i as u64,
+                leader: replicas.first().copied().unwrap_or(-1),
+                replicas,
+                leader_epoch: 0,
+            })
+            .collect())
+    }
+
+    fn save(&mut self, topic: TopicRecord) -> ActorResult<TopicRecord> {
+        self.store.meta().put_topic(&topic)?;
+        self.snapshot
+            .topics
+            .insert(topic.name.clone(), topic.clone());
+        self.publish();
+        Ok(topic)
+    }
+}
+
+impl Actor for MetadataActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for MetadataActor {}
+
+/// Load every topic from fjall and start the local partitions. Sent once at node start.
+#[derive(Message)]
+#[rtype(result = "ActorResult<usize>")]
+pub struct LoadTopics;
+
+impl Handler<LoadTopics> for MetadataActor {
+    type Result = AtomicResponse<Self, ActorResult<usize>>;
+
+    fn handle(&mut self, _msg: LoadTopics, _ctx: &mut Self::Context) -> Self::Result {
+        let loaded = self.store.meta().load_topics();
+        let (count, starts) = match loaded {
+            Ok(topics) => {
+                self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
+                self.publish();
+                let starts: Vec<_> = self
+                    .snapshot
+                    .topics
+                    .values()
+                    .map(|t| self.start_partitions(t))
+                    .collect();
+                (Ok(self.snapshot.topics.len()), starts)
+            }
+            Err(err) => (Err(err), Vec::new()),
+        };
+        AtomicResponse::new(Box::pin(
+            async move {
+                join_all(starts).await;
+                count
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+/// Create a topic.
+#[derive(Message, Clone)]
+#[rtype(result = "ActorResult<TopicRecord>")]
+pub struct CreateTopic {
+    /// Topic name.
+    pub name: String,
+    /// Partition count; `None` = `num.partitions`.
+    pub partitions: Option<i32>,
+    /// Replication factor; `None` = the default.
+    pub replication_factor: Option<i16>,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+    /// Check only, change nothing.
+    pub validate_only: bool,
+}
+
+impl Handler<CreateTopic> for MetadataActor {
+    type Result = AtomicResponse<Self, ActorResult<TopicRecord>>;
+
+    fn handle(&mut self, msg: CreateTopic, _ctx: &mut Self::Context) -> Self::Result {
+        let check = self.check_new_topic(&msg);
+        let placement = self.placement.clone();
+        let id = *uuid::Uuid::new_v4().as_bytes();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let (partitions, rf) = check?;
+                let factor = usize::try_from(rf).unwrap_or(0);
+                let replicas =
+                    placement.send(Place { topic_id: id, first: 0, count: partitions, replication_factor: factor }).await??;
+                Ok((replicas, rf))
+            }
+            .into_actor(self)
+            .then(move |placed: ActorResult<(Vec<Vec<i32>>, i16)>, act, _ctx| {
+                let created = placed.and_then(|(replicas, rf)| {
+                    let topic = TopicRecord {
+                        name: msg.name.clone(),
+                        id,
+                        partitions: act.new_partitions(0, replicas)?,
+                        replication_factor: rf,
+                        config: TopicConfig { overrides: msg.configs.clone() },
+                    };
+                    if msg.validate_only {
+                        Ok(topic)
+                    } else {
+                        act.save(topic)
+                    }
+                });
+                let start = match &created {
+                    Ok(topic) if !msg.validate_only => {
+                        tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "topic created");
+                        Some(act.start_partitions(topic))
+                    }
+                    _ => None,
+                };
+                async move {
+                    if let Some(start) = start {
+                        start.await;
+                    }
+                    created
+                }
+                .into_actor(act)
+            }),
+        ))
+    }
+}
+
+/// Delete a topic and its data.
+#[derive(Message)]
+#[rtype(result = "ActorResult<TopicRecord>")]
+pub struct DeleteTopic {
+    /// Topic name.
+    pub name: String,
+}
+
+impl Handler<DeleteTopic> for MetadataActor {
+    type Result = AtomicResponse<Self, ActorResult<TopicRecord>>;
+
+    fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Self::Context) -> Self::Result {
+        let removed = self.topic(&msg.name).cloned().and_then(|topic| {
+            self.store.meta().remove_topic(&topic.name)?;
+            self.snapshot.topics.remove(&topic.name);
+            self.publish();
+            Ok(topic)
+        });
+        let partitions = self.partitions.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let topic = removed?;
+                let deletes = topic.partitions.iter().map(|p| {
+                    partitions.send(RemovePartition(TopicPartition::new(&topic.name, p.index)))
+                });
+                for result in join_all(deletes).await {
+                    result??;
+                }
+                tracing::info!(topic = %topic.name, "topic deleted");
+                Ok(topic)
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+/// Grow a topic to `count` partitions.
+#[derive(Message)]
+#[rtype(result = "ActorResult<()>")]
+pub struct CreatePartitions {
+    /// Topic name.
+    pub name: String,
+    /// The new total partition count.
+    pub count: i32,
+    /// Check only, change nothing.
+    pub validate_only: bool,
+}
+
+impl Handler<CreatePartitions> for MetadataActor {
+    type Result = AtomicResponse<Self, ActorResult<()>>;
+
+    fn handle(&mut self, msg: CreatePartitions, _ctx: &mut Self::Context) -> Self::Result {
+        let check = self.topic(&msg.name).cloned().and_then(|topic| {
+            let current = topic.partitions.len() as i32;
+            if msg.count <= current || msg.count > PARTITIONS_PER_TOPIC_MAX {
+                return Err(ActorError::InvalidPartitions(format!(
+                    "topic '{}' has {current} partitions; the new count must be larger (and at most {PARTITIONS_PER_TOPIC_MAX}), got {}",
+                    topic.name, msg.count
+                )));
+            }
+            Ok(topic)
+        });
+        let placement = self.placement.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let topic = check?;
+                let first = topic.partitions.len() as i32;
+                let replicas = placement
+                    .send(Place {
+                        topic_id: topic.id,
+                        first,
+                        count: msg.count - first,
+                        replication_factor: usize::try_from(topic.replication_factor).unwrap_or(1),
+                    })
+                    .await??;
+                Ok((topic, replicas, msg.validate_only))
+            }
+            .into_actor(self)
+            .then(
+                |placed: ActorResult<(TopicRecord, Vec<Vec<i32>>, bool)>, act, _ctx| {
+                    let grown = placed.and_then(|(mut topic, replicas, validate_only)| {
+                        if validate_only {
+                            return Ok(None);
+                        }
+                        let first = topic.partitions.len() as i32;
+                        topic
+                            .partitions
+                            .extend(act.new_partitions(first, replicas)?);
+                        act.save(topic).map(Some)
+                    });
+                    let start = match &grown {
+                        Ok(Some(topic)) => Some(act.start_partitions(topic)),
+                        _ => None,
+                    };
+                    async move {
+                        if let Some(start) = start {
+                            start.await;
+                        }
+                        grown.map(|_| ())
+                    }
+                    .into_actor(act)
+                },
+            ),
+        ))
+    }
+}
+
+/// One change of a topic config (IncrementalAlterConfigs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Set `name` to `value`.
+    Set {
+        /// Config name.
+        name: String,
+        /// New value.
+        value: String,
+    },
+    /// Remove the override, back to the default.
+    Delete {
+        /// Config name.
+        name: String,
+    },
+}
+
+/// Change a topic's configs.
+#[derive(Message)]
+#[rtype(result = "ActorResult<()>")]
+pub struct AlterTopicConfig {
+    /// Topic name.
+    pub name: String,
+    /// The changes, applied all or nothing.
+    pub changes: Vec<ConfigChange>,
+    /// Check only, change nothing.
+    pub validate_only: bool,
+}
+
+impl Handler<AlterTopicConfig> for MetadataActor {
+    type Result = AtomicResponse<Self, ActorResult<()>>;
+
+    fn handle(&mut self, msg: AlterTopicConfig, _ctx: &mut Self::Context) -> Self::Result {
+        let altered = self.topic(&msg.name).cloned().and_then(|mut topic| {
+            for change in &msg.changes {
+                match change {
+                    ConfigChange::Set { name, value } => {
+                        topic_config::validate(name, value)?;
+                        topic.config.overrides.insert(name.clone(), value.clone());
+                    }
+                    ConfigChange::Delete { name } => {
+                        topic_config::find(name).ok_or_else(|| ActorError::InvalidConfig {
+                            name: name.clone(),
+                            value: String::new(),
+                            reason: "unknown topic config".into(),
+                        })?;
+                        topic.config.overrides.remove(name);
+                    }
+                }
+            }
+            if msg.validate_only {
+                Ok(None)
+            } else {
+                self.save(topic).map(Some)
+            }
+        });
+        let start = match &altered {
+            Ok(Some(topic)) => Some(self.start_partitions(topic)),
+            _ => None,
+        };
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some(start) = start {
+                    start.await;
+                }
+                altered.map(|_| ())
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+/// Hand out a fresh producer id (InitProducerId).
+#[derive(Message)]
+#[rtype(result = "ActorResult<i64>")]
+pub struct AllocateProducerId;
+
+impl Handler<AllocateProducerId> for MetadataActor {
+    type Result = ActorResult<i64>;
+
+    fn handle(&mut self, _msg: AllocateProducerId, _ctx: &mut Self::Context) -> Self::Result {
+        self.store.meta().allocate_producer_id()
+    }
+}
+
+/// The snapshot receiver (for connections and the admin HTTP).
+#[derive(Message)]
+#[rtype(result = "watch::Receiver<Arc<MetadataSnapshot>>")]
+pub struct SubscribeMetadata;
+
+impl Handler<SubscribeMetadata> for MetadataActor {
+    type Result = MessageResult<SubscribeMetadata>;
+
+    fn handle(&mut self, _msg: SubscribeMetadata, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_topic_name;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_eu-west").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("with space").is_err());
+        assert!(validate_topic_name(&"a".repeat(250)).is_err());
+        assert!(validate_topic_name(&"a".repeat(249)).is_ok());
+    }
+}

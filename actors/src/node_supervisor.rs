@@ -1,0 +1,231 @@
+//! NodeSupervisor: the root of a node's actor tree. It builds the tree (placement, metadata,
+//! partition supervisor with one arbiter per core), keeps a supervision record for every
+//! direct child and for the services the runtime registers (Kafka listener, admin HTTP),
+//! receives escalations from child supervisors, and answers `Report` with the whole tree.
+//!
+//! It is the top of the tree: it is not supervised; if it stops, the node shuts down.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use crate::metadata::{MetadataActor, TopicDefaults};
+use crate::partition_supervisor::{PartitionSupervisor, ReportChildren, SetParent};
+use crate::placement::PlacementActor;
+use crate::store::Store;
+use crate::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
+use crate::topic_config::BrokerDefaults;
+
+/// What the tree needs to start.
+#[derive(Debug, Clone)]
+pub struct TreeConfig {
+    /// This node's id.
+    pub node_id: i32,
+    /// Arbiters (threads) for partition actors; 0 = one per core.
+    pub partition_arbiters: usize,
+    /// Restart intensity for partition actors.
+    pub intensity: RestartIntensity,
+    /// Defaults for new topics.
+    pub topic_defaults: TopicDefaults,
+    /// Broker-level topic config defaults.
+    pub broker_defaults: BrokerDefaults,
+}
+
+/// Addresses of the tree's actors.
+#[derive(Clone)]
+pub struct NodeActors {
+    /// The root.
+    pub node: Addr<NodeSupervisor>,
+    /// Topic metadata.
+    pub metadata: Addr<MetadataActor>,
+    /// Partition placement.
+    pub placement: Addr<PlacementActor>,
+    /// Partition actors' supervisor.
+    pub partitions: Addr<PartitionSupervisor>,
+}
+
+/// The root supervisor.
+pub struct NodeSupervisor {
+    node_id: i32,
+    started: Instant,
+    arbiters: Vec<Arbiter>,
+    partitions: Addr<PartitionSupervisor>,
+    children: BTreeMap<String, ChildRecord>,
+}
+
+impl NodeSupervisor {
+    /// Builds and starts the tree on the current arbiter (partition actors on their own).
+    pub fn start_tree(config: TreeConfig, store: Store) -> NodeActors {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let count = if config.partition_arbiters == 0 {
+            cores
+        } else {
+            config.partition_arbiters
+        };
+        let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
+        let handles = arbiters.iter().map(Arbiter::handle).collect();
+        let partitions = PartitionSupervisor::new(store.clone(), handles, config.intensity).start();
+        let members = [config.node_id];
+        let placement = Supervisor::start(move |_| PlacementActor::new(&members));
+        let metadata = {
+            let (store, placement, partitions) =
+                (store.clone(), placement.clone(), partitions.clone());
+            let (defaults, broker) = (
+                config.topic_defaults.clone(),
+                config.broker_defaults.clone(),
+            );
+            let node_id = config.node_id;
+            Supervisor::start(move |_| {
+                MetadataActor::new(node_id, store, placement, partitions, defaults, broker)
+            })
+        };
+        let mut children = BTreeMap::new();
+        for name in ["metadata", "placement", "partitions"] {
+            let mut record = ChildRecord::starting(name.to_string());
+            record.state = ChildState::Running;
+            children.insert(name.to_string(), record);
+        }
+        let node = NodeSupervisor {
+            node_id: config.node_id,
+            started: Instant::now(),
+            arbiters,
+            partitions: partitions.clone(),
+            children,
+        }
+        .start();
+        partitions.do_send(SetParent(node.clone()));
+        NodeActors {
+            node,
+            metadata,
+            placement,
+            partitions,
+        }
+    }
+}
+
+impl Actor for NodeSupervisor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// A child supervisor gave up on one of its children.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Escalate {
+    /// Which child supervisor.
+    pub from: String,
+    /// What failed.
+    pub error: String,
+}
+
+impl Handler<Escalate> for NodeSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Escalate, _ctx: &mut Self::Context) {
+        tracing::error!(supervisor = %msg.from, error = %msg.error, "child failed permanently; escalated to the node");
+        if let Some(record) = self.children.get_mut(&msg.from) {
+            record.last_error = Some(msg.error);
+        }
+    }
+}
+
+/// The runtime reports the state of a service it runs (listener, admin HTTP).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServiceState {
+    /// Service name.
+    pub name: String,
+    /// New state.
+    pub state: ChildState,
+    /// Error, if it failed.
+    pub error: Option<String>,
+}
+
+impl Handler<ServiceState> for NodeSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServiceState, _ctx: &mut Self::Context) {
+        let record = self
+            .children
+            .entry(msg.name.clone())
+            .or_insert_with(|| ChildRecord::starting(msg.name));
+        if msg.state == ChildState::Restarting {
+            record.restarts += 1;
+        }
+        if msg.state == ChildState::Running {
+            record.since = Instant::now();
+        }
+        record.state = msg.state;
+        if msg.error.is_some() {
+            record.last_error = msg.error;
+        }
+    }
+}
+
+/// The whole supervision tree of this node.
+#[derive(Message)]
+#[rtype(result = "NodeReport")]
+pub struct Report;
+
+/// The tree, as served by `GET /supervisors`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeReport {
+    /// This node's id.
+    pub node_id: i32,
+    /// The root of the tree.
+    pub root: SupervisorReport,
+}
+
+impl Handler<Report> for NodeSupervisor {
+    type Result = ResponseActFuture<Self, NodeReport>;
+
+    fn handle(&mut self, _msg: Report, _ctx: &mut Self::Context) -> Self::Result {
+        let partitions = self.partitions.clone();
+        Box::pin(
+            async move { partitions.send(ReportChildren).await.unwrap_or_default() }
+                .into_actor(self)
+                .map(|partition_rows, act, _ctx| {
+                    let children = act
+                        .children
+                        .values()
+                        .map(|c| {
+                            let rows = if c.name == "partitions" {
+                                partition_rows.clone()
+                            } else {
+                                Vec::new()
+                            };
+                            c.report(0, rows)
+                        })
+                        .collect();
+                    let mut root = ChildRecord::starting(format!("node {}", act.node_id));
+                    root.state = ChildState::Running;
+                    root.since = act.started;
+                    NodeReport {
+                        node_id: act.node_id,
+                        root: root.report(0, children),
+                    }
+                }),
+        )
+    }
+}
+
+/// Stop the tree: the arbiters hosting partition actors end after their current message.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for NodeSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

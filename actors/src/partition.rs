@@ -1,0 +1,628 @@
+//! PartitionActor: owns one partition's log (leader on a single node). It checks and appends
+//! produced batches (assigning offsets), serves reads up to the high watermark, parks fetch
+//! waiters until the next append, and applies the flush policy.
+//!
+//! Supervised by the PartitionSupervisor through actix's `Supervisor` (its address stays
+//! valid across restarts); restart policy permanent, one-for-one, with the supervisor's
+//! restart intensity. A panic inside a handler is caught and turned into a stop; on restart
+//! every field of partition state is rebuilt from fjall (log start/end offsets), never
+//! reused. Pending fetch waiters are dropped on restart, which wakes their fetches.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use crate::batch;
+use crate::error::{ActorError, ActorResult};
+use crate::partition_supervisor::{ChildEvent, PartitionSupervisor};
+use crate::store::{FjallLog, PartitionLog, Store};
+use crate::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
+use crate::TopicPartition;
+
+/// Parked fetch waiters per partition; past this a new waiter is woken at once, so a flood
+/// of long polls degrades to short polls instead of growing memory.
+pub const FETCH_WAITERS_MAX: usize = 10_000;
+
+/// The settings of a partition derived from its topic's effective configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSettings {
+    /// `flush.messages`: fsync after this many records (1 = every append).
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync at least this often when something is unflushed.
+    pub flush_ms: i64,
+    /// `max.message.bytes`: the largest batch accepted.
+    pub max_message_bytes: usize,
+}
+
+/// Everything needed to (re)build a partition actor.
+#[derive(Clone)]
+pub struct PartitionSpec {
+    /// Topic and partition index.
+    pub tp: TopicPartition,
+    /// Node-unique log id.
+    pub uid: u64,
+    /// Leader epoch stamped into appended batches.
+    pub leader_epoch: i32,
+    /// Config-derived settings.
+    pub settings: PartitionSettings,
+}
+
+/// Offsets of a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// First offset still stored.
+    pub log_start_offset: i64,
+    /// Offset up to which records are committed and visible to consumers. On a single node
+    /// it equals the log end offset.
+    pub high_watermark: i64,
+}
+
+/// The partition actor.
+pub struct PartitionActor {
+    spec: PartitionSpec,
+    store: Store,
+    supervisor: Addr<PartitionSupervisor>,
+    intensity: RestartIntensity,
+    mailbox: Arc<AtomicUsize>,
+    restart_window: RestartWindow,
+    last_panic: Option<String>,
+    mode: Mode,
+    state: Option<LogState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Serving,
+    /// Gave up after too many restarts: every request is refused until the node restarts.
+    Failed,
+    /// Its topic was deleted; the actor ends when the last address is dropped.
+    Deleted,
+}
+
+/// The state rebuilt from fjall on every (re)start.
+struct LogState {
+    log: FjallLog,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    unflushed_records: i64,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl PartitionActor {
+    /// A partition actor for `spec`; its state loads in `started`.
+    pub fn new(
+        spec: PartitionSpec,
+        store: Store,
+        supervisor: Addr<PartitionSupervisor>,
+        intensity: RestartIntensity,
+        mailbox: Arc<AtomicUsize>,
+    ) -> Self {
+        PartitionActor {
+            spec,
+            store,
+            supervisor,
+            intensity,
+            mailbox,
+            restart_window: RestartWindow::default(),
+            last_panic: None,
+            mode: Mode::Serving,
+            state: None,
+        }
+    }
+
+    fn load(&mut self) -> ActorResult<()> {
+        let log = self.store.partition_log(self.spec.uid);
+        let (log_start_offset, log_end_offset) = log.recover_offsets()?;
+        self.state = Some(LogState {
+            log,
+            log_start_offset,
+            log_end_offset,
+            unflushed_records: 0,
+            waiters: Vec::new(),
+        });
+        self.publish_offsets();
+        Ok(())
+    }
+
+    fn publish_offsets(&self) {
+        if let Some(s) = &self.state {
+            let labels = [
+                ("topic", self.spec.tp.topic.clone()),
+                ("partition", self.spec.tp.partition.to_string()),
+            ];
+            metrics::gauge!("eddy_partition_log_end_offset", &labels).set(s.log_end_offset as f64);
+            metrics::gauge!("eddy_partition_log_start_offset", &labels)
+                .set(s.log_start_offset as f64);
+        }
+    }
+
+    fn state(&mut self) -> ActorResult<&mut LogState> {
+        match self.mode {
+            Mode::Serving => {}
+            Mode::Failed => return Err(ActorError::PartitionFailed(self.spec.tp.to_string())),
+            Mode::Deleted => {
+                return Err(ActorError::UnknownPartition {
+                    topic: self.spec.tp.topic.clone(),
+                    partition: self.spec.tp.partition,
+                })
+            }
+        }
+        if self.state.is_none() {
+            self.load()?;
+        }
+        self.state.as_mut().ok_or_else(|| {
+            ActorError::Unavailable(format!("partition {} has no state", self.spec.tp))
+        })
+    }
+
+    /// Runs one handler's work with the panic guard: a panic stops the actor so that its
+    /// supervisor restarts it from durable state.
+    fn supervised<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: impl FnOnce(&mut Self) -> ActorResult<T>,
+    ) -> ActorResult<T> {
+        self.mailbox.fetch_sub(1, Ordering::Relaxed);
+        match guard(|| work(self)) {
+            Ok(result) => result,
+            Err(panic) => {
+                tracing::error!(partition = %self.spec.tp, error = %panic, "partition actor panicked; restarting");
+                self.last_panic = Some(panic.clone());
+                ctx.stop();
+                Err(ActorError::Unavailable(format!(
+                    "partition {} is restarting after a panic: {panic}",
+                    self.spec.tp
+                )))
+            }
+        }
+    }
+
+    fn append(&mut self, records: &[u8]) -> ActorResult<AppendOutcome> {
+        let max = self.spec.settings.max_message_bytes;
+        let leader_epoch = self.spec.leader_epoch;
+        let flush_messages = self.spec.settings.flush_messages;
+        let batches = batch::split_and_validate(records)?;
+        if let Some((_, h)) = batches.iter().find(|(_, h)| h.size > max) {
+            return Err(ActorError::BatchTooLarge { size: h.size, max });
+        }
+        let state = self.state()?;
+        let base_offset = state.log_end_offset;
+        let mut buf = BytesMut::from(records);
+        let mut next = base_offset;
+        let mut appended_records = 0i64;
+        for (at, header) in &batches {
+            let bytes = &mut buf[*at..*at + header.size];
+            batch::assign_offset(bytes, next, leader_epoch);
+            state.log.append(next, bytes)?;
+            next += i64::from(header.last_offset_delta) + 1;
+            appended_records += i64::from(header.records_count);
+        }
+        debug_assert!(next > state.log_end_offset, "offsets strictly increase");
+        state.log_end_offset = next;
+        state.unflushed_records += appended_records;
+        if state.unflushed_records >= flush_messages {
+            state.log.sync()?;
+            state.unflushed_records = 0;
+        }
+        for waiter in state.waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        let log_start_offset = state.log_start_offset;
+        metrics::counter!("eddy_partition_records_in_total").increment(appended_records as u64);
+        metrics::counter!("eddy_bytes_in_total").increment(records.len() as u64);
+        self.publish_offsets();
+        Ok(AppendOutcome {
+            base_offset,
+            log_start_offset,
+        })
+    }
+
+    fn read(&mut self, offset: i64, max_bytes: usize) -> ActorResult<ReadOutcome> {
+        let state = self.state()?;
+        let offsets = PartitionOffsets {
+            log_start_offset: state.log_start_offset,
+            high_watermark: state.log_end_offset,
+        };
+        if offset < state.log_start_offset || offset > state.log_end_offset {
+            return Err(ActorError::OffsetOutOfRange {
+                offset,
+                log_start_offset: state.log_start_offset,
+                log_end_offset: state.log_end_offset,
+            });
+        }
+        let read = state.log.read(offset, offsets.high_watermark, max_bytes)?;
+        Ok(ReadOutcome {
+            records: read.bytes,
+            offsets,
+        })
+    }
+
+    fn flush_if_due(&mut self) {
+        if let Ok(state) = self.state() {
+            if state.unflushed_records > 0 {
+                match state.log.sync() {
+                    Ok(()) => state.unflushed_records = 0,
+                    Err(err) => tracing::error!(error = %err, "flush failed"),
+                }
+            }
+        }
+    }
+}
+
+impl Actor for PartitionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.mode == Mode::Failed {
+            return;
+        }
+        if let Err(err) = self.load() {
+            // A store that cannot be read is an operating error, not a bug: report it and
+            // serve errors rather than crash-looping.
+            tracing::error!(partition = %self.spec.tp, error = %err, "cannot load partition");
+            self.mode = Mode::Failed;
+            self.supervisor.do_send(ChildEvent::Failed {
+                tp: self.spec.tp.clone(),
+                error: err.to_string(),
+            });
+            return;
+        }
+        let flush_ms = self.spec.settings.flush_ms;
+        if flush_ms > 0 && flush_ms < i64::from(u32::MAX) {
+            ctx.run_interval(Duration::from_millis(flush_ms as u64), |act, _| {
+                act.flush_if_due()
+            });
+        }
+        self.supervisor.do_send(ChildEvent::Running {
+            tp: self.spec.tp.clone(),
+        });
+    }
+}
+
+impl Supervised for PartitionActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // Never reuse state after a panic: drop it (waking parked fetches) and reload.
+        self.state = None;
+        let error = self
+            .last_panic
+            .take()
+            .unwrap_or_else(|| "stopped".to_string());
+        match self
+            .restart_window
+            .on_abnormal_stop(Instant::now(), self.intensity)
+        {
+            RestartDecision::Restart => {
+                self.supervisor.do_send(ChildEvent::Restarting {
+                    tp: self.spec.tp.clone(),
+                    error,
+                });
+            }
+            RestartDecision::GiveUp => {
+                tracing::error!(partition = %self.spec.tp, "restart intensity exceeded; partition marked failed");
+                self.mode = Mode::Failed;
+                self.supervisor.do_send(ChildEvent::Failed {
+                    tp: self.spec.tp.clone(),
+                    error,
+                });
+            }
+        }
+    }
+}
+
+/// Append produced record batches (the `records` field of one partition of a produce
+/// request). All batches are checked before any is stored.
+#[derive(Message)]
+#[rtype(result = "ActorResult<AppendOutcome>")]
+pub struct Append {
+    /// One or more magic-2 record batches.
+    pub records: Bytes,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Offset given to the first record.
+    pub base_offset: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+impl Handler<Append> for PartitionActor {
+    type Result = ActorResult<AppendOutcome>;
+
+    fn handle(&mut self, msg: Append, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| act.append(&msg.records))
+    }
+}
+
+/// Read stored batches from `offset`, up to the high watermark and about `max_bytes`.
+#[derive(Message)]
+#[rtype(result = "ActorResult<ReadOutcome>")]
+pub struct Read {
+    /// First offset wanted.
+    pub offset: i64,
+    /// Soft byte limit (at least one batch is returned).
+    pub max_bytes: usize,
+}
+
+/// The result of a read.
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    /// Whole batches, as stored.
+    pub records: Bytes,
+    /// The partition's offsets at the time of the read.
+    pub offsets: PartitionOffsets,
+}
+
+impl Handler<Read> for PartitionActor {
+    type Result = ActorResult<ReadOutcome>;
+
+    fn handle(&mut self, msg: Read, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| act.read(msg.offset, msg.max_bytes))
+    }
+}
+
+/// Park until the log end offset passes `offset`; answers at once if it already has.
+#[derive(Message)]
+#[rtype(result = "ActorResult<oneshot::Receiver<()>>")]
+pub struct WaitForAppend {
+    /// The fetcher's next offset.
+    pub offset: i64,
+}
+
+impl Handler<WaitForAppend> for PartitionActor {
+    type Result = ActorResult<oneshot::Receiver<()>>;
+
+    fn handle(&mut self, msg: WaitForAppend, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            let state = act.state()?;
+            let (tx, rx) = oneshot::channel();
+            if state.log_end_offset > msg.offset || state.waiters.len() >= FETCH_WAITERS_MAX {
+                let _ = tx.send(());
+            } else {
+                state.waiters.retain(|w| !w.is_closed());
+                state.waiters.push(tx);
+            }
+            Ok(rx)
+        })
+    }
+}
+
+/// The partition's current offsets.
+#[derive(Message)]
+#[rtype(result = "ActorResult<PartitionOffsets>")]
+pub struct GetOffsets;
+
+impl Handler<GetOffsets> for PartitionActor {
+    type Result = ActorResult<PartitionOffsets>;
+
+    fn handle(&mut self, _msg: GetOffsets, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            let s = act.state()?;
+            Ok(PartitionOffsets {
+                log_start_offset: s.log_start_offset,
+                high_watermark: s.log_end_offset,
+            })
+        })
+    }
+}
+
+/// The first batch whose max timestamp is at or after `timestamp` (ListOffsets by time).
+#[derive(Message)]
+#[rtype(result = "ActorResult<Option<Bytes>>")]
+pub struct FindByTimestamp {
+    /// Target timestamp in ms.
+    pub timestamp: i64,
+}
+
+impl Handler<FindByTimestamp> for PartitionActor {
+    type Result = ActorResult<Option<Bytes>>;
+
+    fn handle(&mut self, msg: FindByTimestamp, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| act.state()?.log.find_by_timestamp(msg.timestamp))
+    }
+}
+
+/// New settings after a config change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateSettings(pub PartitionSettings);
+
+impl Handler<UpdateSettings> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateSettings, _ctx: &mut Self::Context) {
+        self.mailbox.fetch_sub(1, Ordering::Relaxed);
+        self.spec.settings = msg.0;
+    }
+}
+
+/// Delete the partition's data (topic deletion). The actor refuses everything afterwards
+/// and ends when its last address is dropped.
+#[derive(Message)]
+#[rtype(result = "ActorResult<()>")]
+pub struct Delete;
+
+impl Handler<Delete> for PartitionActor {
+    type Result = ActorResult<()>;
+
+    fn handle(&mut self, _msg: Delete, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            act.state()?.log.destroy()?;
+            act.state = None;
+            act.mode = Mode::Deleted;
+            Ok(())
+        })
+    }
+}
+
+/// Test-only: panic inside a handler, to prove the supervisor restarts the actor.
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "ActorResult<()>")]
+pub struct InjectPanic;
+
+#[cfg(test)]
+impl Handler<InjectPanic> for PartitionActor {
+    type Result = ActorResult<()>;
+
+    fn handle(&mut self, _msg: InjectPanic, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |_| panic!("injected panic"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::tests::make_batch;
+    use crate::partition_supervisor::{EnsurePartition, PartitionHandle, ReportChildren};
+    use crate::supervision::ChildState;
+
+    fn spec() -> PartitionSpec {
+        PartitionSpec {
+            tp: TopicPartition::new("orders", 0),
+            uid: 1,
+            leader_epoch: 0,
+            settings: PartitionSettings {
+                flush_messages: i64::MAX,
+                flush_ms: i64::MAX,
+                max_message_bytes: 1 << 20,
+            },
+        }
+    }
+
+    async fn start(
+        dir: &std::path::Path,
+        restarts_max: usize,
+    ) -> (Addr<PartitionSupervisor>, PartitionHandle) {
+        let store = Store::open(dir).expect("open store");
+        let intensity = RestartIntensity {
+            restarts_max,
+            window: Duration::from_secs(60),
+        };
+        let sup = PartitionSupervisor::new(store, vec![Arbiter::current()], intensity).start();
+        let handle = sup.send(EnsurePartition(spec())).await.expect("ensure");
+        (sup, handle)
+    }
+
+    async fn settle(
+        sup: &Addr<PartitionSupervisor>,
+        state: ChildState,
+    ) -> crate::supervision::SupervisorReport {
+        for _ in 0..100 {
+            let rows = sup.send(ReportChildren).await.expect("report");
+            if rows[0].state == state {
+                return rows[0].clone();
+            }
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("partition never reached {state:?}");
+    }
+
+    #[actix_rt::test]
+    async fn panicking_partition_restarts_and_reloads_from_fjall() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sup, p) = start(dir.path(), 3).await;
+        let first = p
+            .send(Append {
+                records: make_batch(3, b"abc").into(),
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        assert_eq!(first.base_offset, 0);
+        assert!(
+            p.send(InjectPanic).await.expect("send").is_err(),
+            "the panic is reported as an error"
+        );
+        let report = settle(&sup, ChildState::Running).await;
+        assert_eq!(report.restarts, 1);
+        assert_eq!(report.last_error.as_deref(), Some("injected panic"));
+        // State was reloaded from fjall: the next append continues after offset 2.
+        let next = p
+            .send(Append {
+                records: make_batch(2, b"de").into(),
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        assert_eq!(next.base_offset, 3);
+        let read = p
+            .send(Read {
+                offset: 0,
+                max_bytes: 1 << 20,
+            })
+            .await
+            .expect("send")
+            .expect("read");
+        assert_eq!(read.offsets.high_watermark, 5);
+        assert_eq!(p.mailbox_depth(), 0);
+    }
+
+    #[actix_rt::test]
+    async fn restart_intensity_exceeded_marks_partition_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sup, p) = start(dir.path(), 2).await;
+        for _ in 0..3 {
+            let _ = p.send(InjectPanic).await.expect("send");
+        }
+        let report = settle(&sup, ChildState::Failed).await;
+        assert_eq!(report.restarts, 2);
+        let refused = p.send(GetOffsets).await.expect("send");
+        assert!(
+            matches!(refused, Err(ActorError::PartitionFailed(_))),
+            "got {refused:?}"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn corrupt_batch_is_refused_and_nothing_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_sup, p) = start(dir.path(), 3).await;
+        let mut bad = make_batch(1, b"x");
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let mut both = make_batch(1, b"ok");
+        both.extend(bad);
+        let res = p
+            .send(Append {
+                records: both.into(),
+            })
+            .await
+            .expect("send");
+        assert!(
+            matches!(res, Err(ActorError::CorruptBatch(_))),
+            "got {res:?}"
+        );
+        let offsets = p.send(GetOffsets).await.expect("send").expect("offsets");
+        assert_eq!(
+            offsets.high_watermark, 0,
+            "the valid first batch was not stored either"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn fetch_waiter_is_woken_by_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_sup, p) = start(dir.path(), 3).await;
+        let waiter = p
+            .send(WaitForAppend { offset: 0 })
+            .await
+            .expect("send")
+            .expect("wait");
+        p.send(Append {
+            records: make_batch(1, b"x").into(),
+        })
+        .await
+        .expect("send")
+        .expect("append");
+        actix_rt::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("sent");
+    }
+}

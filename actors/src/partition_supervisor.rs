@@ -1,0 +1,296 @@
+//! PartitionSupervisor: starts one PartitionActor per hosted partition, spread over the
+//! node's arbiters (one per core) by hash of the partition, and keeps per child the
+//! supervision record (state, restarts, last error, mailbox depth, uptime). Strategy
+//! one-for-one: a child that panics is restarted alone, up to the restart intensity, then
+//! marked failed and escalated to the NodeSupervisor.
+//!
+//! It publishes the routing table (topic-partition → partition handle) as immutable
+//! snapshots through a `watch` channel; connections read the latest snapshot and never
+//! share mutable state with it. Supervised by the NodeSupervisor; on restart it would lose
+//! its children, so it is never panicked into: its handlers do no I/O.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+use tokio::sync::watch;
+
+use crate::error::{ActorError, ActorResult};
+use crate::node_supervisor::{Escalate, NodeSupervisor};
+use crate::partition::{Delete, PartitionActor, PartitionSettings, PartitionSpec, UpdateSettings};
+use crate::store::Store;
+use crate::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
+use crate::TopicPartition;
+
+/// A partition's address plus its mailbox-depth gauge. Sending through the handle counts
+/// the message in; the actor counts it out when it handles it.
+#[derive(Clone)]
+pub struct PartitionHandle {
+    addr: Addr<PartitionActor>,
+    mailbox: Arc<AtomicUsize>,
+}
+
+impl PartitionHandle {
+    /// Sends a message to the partition and awaits its typed reply.
+    pub async fn send<M>(&self, msg: M) -> ActorResult<M::Result>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        PartitionActor: Handler<M>,
+        <PartitionActor as Actor>::Context: ToEnvelope<PartitionActor, M>,
+    {
+        self.mailbox.fetch_add(1, Ordering::Relaxed);
+        self.addr.send(msg).await.map_err(ActorError::from)
+    }
+
+    /// Messages waiting in the partition's mailbox.
+    pub fn mailbox_depth(&self) -> usize {
+        self.mailbox.load(Ordering::Relaxed)
+    }
+}
+
+/// The routing table snapshot.
+pub type Routes = HashMap<TopicPartition, PartitionHandle>;
+
+struct Child {
+    record: ChildRecord,
+    handle: PartitionHandle,
+}
+
+/// The partition supervisor.
+pub struct PartitionSupervisor {
+    store: Store,
+    arbiters: Vec<ArbiterHandle>,
+    intensity: RestartIntensity,
+    children: HashMap<TopicPartition, Child>,
+    routes: watch::Sender<Arc<Routes>>,
+    node: Option<Addr<NodeSupervisor>>,
+}
+
+impl PartitionSupervisor {
+    /// A supervisor placing partitions on `arbiters`.
+    pub fn new(store: Store, arbiters: Vec<ArbiterHandle>, intensity: RestartIntensity) -> Self {
+        let (routes, _) = watch::channel(Arc::new(Routes::new()));
+        PartitionSupervisor {
+            store,
+            arbiters,
+            intensity,
+            children: HashMap::new(),
+            routes,
+            node: None,
+        }
+    }
+
+    /// A receiver of routing-table snapshots.
+    pub fn routes(&self) -> watch::Receiver<Arc<Routes>> {
+        self.routes.subscribe()
+    }
+
+    fn publish(&self) {
+        let routes: Routes = self
+            .children
+            .iter()
+            .map(|(tp, c)| (tp.clone(), c.handle.clone()))
+            .collect();
+        self.routes.send_replace(Arc::new(routes));
+    }
+
+    fn arbiter_for(&self, tp: &TopicPartition) -> ArbiterHandle {
+        let mut h = DefaultHasher::new();
+        tp.hash(&mut h);
+        let i = (h.finish() % self.arbiters.len().max(1) as u64) as usize;
+        self.arbiters
+            .get(i)
+            .cloned()
+            .unwrap_or_else(Arbiter::current)
+    }
+}
+
+impl Actor for PartitionSupervisor {
+    type Context = Context<Self>;
+}
+
+/// Registers the node supervisor to escalate to.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetParent(pub Addr<NodeSupervisor>);
+
+impl Handler<SetParent> for PartitionSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetParent, _ctx: &mut Self::Context) {
+        self.node = Some(msg.0);
+    }
+}
+
+/// Start the partition if it is not running, or update its settings.
+#[derive(Message)]
+#[rtype(result = "PartitionHandle")]
+pub struct EnsurePartition(pub PartitionSpec);
+
+impl Handler<EnsurePartition> for PartitionSupervisor {
+    type Result = MessageResult<EnsurePartition>;
+
+    fn handle(&mut self, msg: EnsurePartition, ctx: &mut Self::Context) -> Self::Result {
+        let spec = msg.0;
+        if let Some(child) = self.children.get(&spec.tp) {
+            child.handle.mailbox.fetch_add(1, Ordering::Relaxed);
+            child.handle.addr.do_send(UpdateSettings(spec.settings));
+            return MessageResult(child.handle.clone());
+        }
+        let mailbox = Arc::new(AtomicUsize::new(0));
+        let (store, me, intensity, gauge) = (
+            self.store.clone(),
+            ctx.address(),
+            self.intensity,
+            mailbox.clone(),
+        );
+        let tp = spec.tp.clone();
+        let addr = Supervisor::start_in_arbiter(&self.arbiter_for(&tp), move |_| {
+            PartitionActor::new(spec, store, me, intensity, gauge)
+        });
+        let handle = PartitionHandle { addr, mailbox };
+        let record = ChildRecord::starting(format!("partition {tp}"));
+        self.children.insert(
+            tp,
+            Child {
+                record,
+                handle: handle.clone(),
+            },
+        );
+        self.publish();
+        MessageResult(handle)
+    }
+}
+
+/// Delete a partition's data and stop serving it (topic deletion).
+#[derive(Message)]
+#[rtype(result = "ActorResult<()>")]
+pub struct RemovePartition(pub TopicPartition);
+
+impl Handler<RemovePartition> for PartitionSupervisor {
+    type Result = ResponseFuture<ActorResult<()>>;
+
+    fn handle(&mut self, msg: RemovePartition, _ctx: &mut Self::Context) -> Self::Result {
+        let child = self.children.remove(&msg.0);
+        self.publish();
+        Box::pin(async move {
+            match child {
+                Some(child) => child.handle.send(Delete).await?,
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+/// What a partition actor reports about itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum ChildEvent {
+    /// Started (or restarted) and serving.
+    Running {
+        /// Which partition.
+        tp: TopicPartition,
+    },
+    /// Stopped abnormally and is being restarted.
+    Restarting {
+        /// Which partition.
+        tp: TopicPartition,
+        /// Why it stopped.
+        error: String,
+    },
+    /// Gave up: too many restarts, or its store cannot be read.
+    Failed {
+        /// Which partition.
+        tp: TopicPartition,
+        /// The last error.
+        error: String,
+    },
+}
+
+impl Handler<ChildEvent> for PartitionSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildEvent, _ctx: &mut Self::Context) {
+        let (tp, state, error) = match msg {
+            ChildEvent::Running { tp } => (tp, ChildState::Running, None),
+            ChildEvent::Restarting { tp, error } => (tp, ChildState::Restarting, Some(error)),
+            ChildEvent::Failed { tp, error } => (tp, ChildState::Failed, Some(error)),
+        };
+        let Some(child) = self.children.get_mut(&tp) else {
+            return;
+        };
+        let record = &mut child.record;
+        match state {
+            ChildState::Running => record.since = std::time::Instant::now(),
+            ChildState::Restarting => {
+                record.restarts += 1;
+                metrics::counter!("eddy_actor_restarts_total", "supervisor" => "partitions")
+                    .increment(1);
+            }
+            ChildState::Failed => {
+                if let Some(node) = &self.node {
+                    node.do_send(Escalate {
+                        from: "partitions".into(),
+                        error: format!("{}: {}", record.name, error.clone().unwrap_or_default()),
+                    });
+                }
+            }
+            _ => {}
+        }
+        record.state = state;
+        if error.is_some() {
+            record.last_error = error;
+        }
+    }
+}
+
+/// The supervisor's children as report rows.
+#[derive(Message)]
+#[rtype(result = "Vec<SupervisorReport>")]
+pub struct ReportChildren;
+
+impl Handler<ReportChildren> for PartitionSupervisor {
+    type Result = MessageResult<ReportChildren>;
+
+    fn handle(&mut self, _msg: ReportChildren, _ctx: &mut Self::Context) -> Self::Result {
+        let mut rows: Vec<_> = self
+            .children
+            .values()
+            .map(|c| c.record.report(c.handle.mailbox_depth(), Vec::new()))
+            .collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        MessageResult(rows)
+    }
+}
+
+/// The routing-table receiver (for connections).
+#[derive(Message)]
+#[rtype(result = "watch::Receiver<Arc<Routes>>")]
+pub struct SubscribeRoutes;
+
+impl Handler<SubscribeRoutes> for PartitionSupervisor {
+    type Result = MessageResult<SubscribeRoutes>;
+
+    fn handle(&mut self, _msg: SubscribeRoutes, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.routes())
+    }
+}
+
+/// Settings for a partition from its topic's configs and the broker defaults.
+pub fn settings_for(
+    config: &crate::topic_config::TopicConfig,
+    broker: &crate::topic_config::BrokerDefaults,
+) -> PartitionSettings {
+    PartitionSettings {
+        flush_messages: config.effective_i64("flush.messages", broker).max(1),
+        flush_ms: config.effective_i64("flush.ms", broker),
+        max_message_bytes: config
+            .effective_i64("max.message.bytes", broker)
+            .clamp(0, i64::from(i32::MAX)) as usize,
+    }
+}

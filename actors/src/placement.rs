@@ -1,0 +1,175 @@
+//! PlacementActor: decides which nodes host each partition, walking a consistent-hash ring
+//! (`hashring`, with virtual nodes) clockwise from hash(topic id, partition) and taking the
+//! first `replication.factor` distinct physical nodes. Every partition creation goes through
+//! it, so cluster membership changes placement in this one place. Placement is computed once,
+//! by the metadata owner, and recorded with the topic: nodes never recompute it on their own.
+//!
+//! Supervised by the NodeSupervisor; restart policy permanent. Its only state (the member
+//! list) is rebuilt from its arguments on restart.
+
+use actix::prelude::*;
+use hashring::HashRing;
+
+use crate::error::{ActorError, ActorResult};
+
+/// Virtual nodes per physical node: with 128–256 a new node takes close to its fair share.
+pub const VIRTUAL_NODES_PER_NODE: u32 = 128;
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+struct VirtualNode {
+    node_id: i32,
+    replica: u32,
+}
+
+/// A consistent-hash ring over node ids. Pure data, so placement can be tested without
+/// actors.
+#[derive(Debug)]
+pub struct Ring {
+    ring: HashRing<VirtualNode>,
+    nodes: Vec<i32>,
+}
+
+impl Ring {
+    /// A ring over `nodes`.
+    pub fn new(nodes: &[i32]) -> Self {
+        let mut ring = HashRing::new();
+        for &node_id in nodes {
+            for replica in 0..VIRTUAL_NODES_PER_NODE {
+                ring.add(VirtualNode { node_id, replica });
+            }
+        }
+        let mut nodes = nodes.to_vec();
+        nodes.sort_unstable();
+        nodes.dedup();
+        Ring { ring, nodes }
+    }
+
+    /// The replicas of one partition: the first `factor` distinct nodes clockwise from
+    /// hash(topic id, partition), leader first.
+    pub fn replicas(
+        &self,
+        topic_id: &[u8; 16],
+        partition: i32,
+        factor: usize,
+    ) -> ActorResult<Vec<i32>> {
+        if factor == 0 || factor > self.nodes.len() {
+            return Err(ActorError::InvalidReplicationFactor {
+                factor: factor as i32,
+                nodes: self.nodes.len(),
+            });
+        }
+        let walk = self
+            .ring
+            .get_with_replicas(&(topic_id, partition), self.ring.len())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(factor);
+        for vnode in walk {
+            if !out.contains(&vnode.node_id) {
+                out.push(vnode.node_id);
+                if out.len() == factor {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of physical nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// The placement actor.
+pub struct PlacementActor {
+    ring: Ring,
+}
+
+impl PlacementActor {
+    /// A placement actor over the given members (one node: just this node).
+    pub fn new(members: &[i32]) -> Self {
+        PlacementActor {
+            ring: Ring::new(members),
+        }
+    }
+}
+
+impl Actor for PlacementActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for PlacementActor {}
+
+/// Place partitions `first..first + count` of a topic.
+#[derive(Message)]
+#[rtype(result = "ActorResult<Vec<Vec<i32>>>")]
+pub struct Place {
+    /// The topic's id.
+    pub topic_id: [u8; 16],
+    /// First partition index to place.
+    pub first: i32,
+    /// How many partitions.
+    pub count: i32,
+    /// Replicas per partition.
+    pub replication_factor: usize,
+}
+
+impl Handler<Place> for PlacementActor {
+    type Result = ActorResult<Vec<Vec<i32>>>;
+
+    fn handle(&mut self, msg: Place, _ctx: &mut Self::Context) -> Self::Result {
+        (msg.first..msg.first + msg.count)
+            .map(|p| self.ring.replicas(&msg.topic_id, p, msg.replication_factor))
+            .collect()
+    }
+}
+
+/// How many nodes the ring has (the largest valid replication factor).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct NodeCount;
+
+impl Handler<NodeCount> for PlacementActor {
+    type Result = usize;
+
+    fn handle(&mut self, _msg: NodeCount, _ctx: &mut Self::Context) -> usize {
+        self.ring.node_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_are_distinct_and_stable() {
+        let ring = Ring::new(&[1, 2, 3]);
+        let id = [7u8; 16];
+        for p in 0..50 {
+            let r = ring.replicas(&id, p, 3).expect("place");
+            let mut sorted = r.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![1, 2, 3]);
+            assert_eq!(r, ring.replicas(&id, p, 3).expect("place"), "deterministic");
+        }
+        assert!(ring.replicas(&id, 0, 4).is_err());
+        assert!(ring.replicas(&id, 0, 0).is_err());
+    }
+
+    #[test]
+    fn single_node_hosts_everything() {
+        let ring = Ring::new(&[1]);
+        assert_eq!(ring.replicas(&[0u8; 16], 5, 1).expect("place"), vec![1]);
+    }
+
+    #[test]
+    fn leaders_spread_over_nodes() {
+        let ring = Ring::new(&[1, 2, 3]);
+        let mut counts = [0usize; 3];
+        for p in 0..300 {
+            let leader = ring.replicas(&[9u8; 16], p, 1).expect("place")[0];
+            counts[(leader - 1) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 50), "uneven spread {counts:?}");
+    }
+}

@@ -1,0 +1,68 @@
+//! The node's one fjall database and its keyspaces: partition logs, partition state, topic
+//! metadata and counters. Opened once by the node and shared by handle (fjall handles are
+//! thread-safe; each partition writes only its own keys).
+
+mod log;
+mod meta;
+
+use std::path::Path;
+
+pub use log::{FjallLog, LogRead, PartitionLog};
+pub use meta::{MetaStore, PartitionRecord, TopicRecord};
+
+use crate::error::ActorResult;
+
+/// Handles to the keyspaces of one node's database.
+#[derive(Clone)]
+pub struct Store {
+    db: fjall::Database,
+    logs: fjall::Keyspace,
+    partition_state: fjall::Keyspace,
+    meta: MetaStore,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> ActorResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            crate::error::ActorError::Storage(format!(
+                "cannot create data dir {}: {e}; choose another with --data-dir",
+                dir.display()
+            ))
+        })?;
+        let db = fjall::Database::builder(dir.join("fjall")).open()?;
+        let logs = db.keyspace("logs", fjall::KeyspaceCreateOptions::default)?;
+        let partition_state =
+            db.keyspace("partition_state", fjall::KeyspaceCreateOptions::default)?;
+        let topics = db.keyspace("topics", fjall::KeyspaceCreateOptions::default)?;
+        let counters = db.keyspace("counters", fjall::KeyspaceCreateOptions::default)?;
+        let meta = MetaStore::new(db.clone(), topics, counters);
+        Ok(Store {
+            db,
+            logs,
+            partition_state,
+            meta,
+        })
+    }
+
+    /// The log of the partition with this uid.
+    pub fn partition_log(&self, uid: u64) -> FjallLog {
+        FjallLog::new(
+            self.db.clone(),
+            self.logs.clone(),
+            self.partition_state.clone(),
+            uid,
+        )
+    }
+
+    /// Topic metadata and counters.
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
+    }
+
+    /// Syncs everything written so far to disk (fsync).
+    pub fn sync(&self) -> ActorResult<()> {
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+}

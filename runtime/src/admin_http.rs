@@ -1,0 +1,91 @@
+//! The admin HTTP endpoint (axum): `/health`, `/supervisors` (the live actor tree as JSON),
+//! `/metrics` (Prometheus text) and `/topics`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::kafka::Broker;
+use eddy_actors::node_supervisor::Report;
+
+#[derive(Clone)]
+struct AdminState {
+    broker: Arc<Broker>,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Serves the admin endpoint until the task is dropped.
+pub async fn serve_admin(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    metrics: Option<PrometheusHandle>,
+) {
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/supervisors", get(supervisors))
+        .route("/metrics", get(render_metrics))
+        .route("/topics", get(topics))
+        .with_state(AdminState { broker, metrics });
+    if let Err(err) = axum::serve(listener, app).await {
+        tracing::error!(error = %err, "admin HTTP server stopped");
+    }
+}
+
+async fn supervisors(State(state): State<AdminState>) -> impl IntoResponse {
+    match state.broker.actors.node.send(Report).await {
+        Ok(report) => Json(report).into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("node supervisor unavailable: {err}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    match &state.metrics {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed in this process",
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct TopicView {
+    name: String,
+    partitions: usize,
+    replication_factor: i16,
+    configs: std::collections::BTreeMap<String, String>,
+}
+
+async fn topics(State(state): State<AdminState>) -> impl IntoResponse {
+    let snapshot = state.broker.snapshot();
+    let topics: Vec<TopicView> = snapshot
+        .topics
+        .values()
+        .map(|t| TopicView {
+            name: t.name.clone(),
+            partitions: t.partitions.len(),
+            replication_factor: t.replication_factor,
+            configs: t.config.overrides.clone(),
+        })
+        .collect();
+    Json(topics)
+}

@@ -1,0 +1,193 @@
+//! A node's configuration: the embedded defaults (one node, data in `./eddy-data`, Kafka on
+//! 127.0.0.1:9092, admin HTTP on 127.0.0.1:9644) overridden by an optional TOML file, then
+//! by `EDDY_*` environment variables and command-line flags (merged by the CLI).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+/// Kafka's `socket.request.max.bytes` default: 100 MiB.
+pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 100 * 1024 * 1024;
+
+/// Settings of one node. Field names are the TOML keys (kebab-case in the file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// This node's id (`node.id`).
+    pub node_id: i32,
+    /// Where the node keeps its data.
+    pub data_dir: PathBuf,
+    /// Kafka listener address.
+    pub listen: String,
+    /// The `host:port` clients are told to connect to (defaults to `listen`).
+    pub advertised_listener: Option<String>,
+    /// Admin HTTP address.
+    pub admin: String,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of auto-created topics.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `socket.request.max.bytes`: frames larger than this are refused before allocation.
+    pub socket_request_max_bytes: usize,
+    /// `log.flush.interval.messages`: fsync after this many records (1 = every append).
+    pub log_flush_interval_messages: Option<i64>,
+    /// `log.flush.interval.ms`: fsync at least this often.
+    pub log_flush_interval_ms: Option<i64>,
+    /// Threads (arbiters) hosting partition actors; 0 = one per core.
+    pub partition_threads: usize,
+    /// Requests in flight per connection before the node stops reading from it.
+    pub inflight_requests_max: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_id: 1,
+            data_dir: PathBuf::from("./eddy-data"),
+            listen: "127.0.0.1:9092".into(),
+            advertised_listener: None,
+            admin: "127.0.0.1:9644".into(),
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
+            log_flush_interval_messages: None,
+            log_flush_interval_ms: None,
+            partition_threads: 0,
+            inflight_requests_max: 1000,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads a TOML file; unknown keys are errors that name the key.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Checks values that cannot work, with a message that says what to change.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, reason: String| {
+            Err(ConfigError::Invalid {
+                name: name.into(),
+                reason,
+            })
+        };
+        if self.node_id < 0 {
+            return bad(
+                "node-id",
+                format!("{} is negative; use 0 or more", self.node_id),
+            );
+        }
+        for (name, addr) in [("listen", &self.listen), ("admin", &self.admin)] {
+            if addr.parse::<SocketAddr>().is_err() {
+                return bad(
+                    name,
+                    format!("'{addr}' is not HOST:PORT with an IP address, e.g. 127.0.0.1:9092"),
+                );
+            }
+        }
+        if let Some(adv) = &self.advertised_listener {
+            if split_host_port(adv).is_none() {
+                return bad("advertised-listener", format!("'{adv}' is not HOST:PORT"));
+            }
+        }
+        if self.num_partitions < 1 {
+            return bad(
+                "num-partitions",
+                format!("{} must be at least 1", self.num_partitions),
+            );
+        }
+        if self.default_replication_factor != 1 {
+            return bad(
+                "default-replication-factor",
+                "this node runs alone (no cluster yet), so only 1 is possible".into(),
+            );
+        }
+        if self.socket_request_max_bytes < 1024 {
+            return bad("socket-request-max-bytes", "must be at least 1024".into());
+        }
+        if matches!(self.log_flush_interval_messages, Some(n) if n < 1) {
+            return bad("log-flush-interval-messages", "must be at least 1".into());
+        }
+        if self.inflight_requests_max == 0 {
+            return bad("inflight-requests-max", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The address advertised to clients, as (host, port).
+    pub fn advertised(&self) -> (String, i32) {
+        let text = self.advertised_listener.as_deref().unwrap_or(&self.listen);
+        split_host_port(text).unwrap_or_else(|| ("127.0.0.1".into(), 9092))
+    }
+
+    /// Broker-level defaults for topic configs, by Kafka topic config name.
+    pub fn broker_topic_defaults(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(n) = self.log_flush_interval_messages {
+            out.insert("flush.messages".into(), n.to_string());
+        }
+        if let Some(ms) = self.log_flush_interval_ms {
+            out.insert("flush.ms".into(), ms.to_string());
+        }
+        out
+    }
+}
+
+/// Splits `host:port`.
+pub fn split_host_port(text: &str) -> Option<(String, i32)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    if host.is_empty() {
+        return None;
+    }
+    Some((
+        host.trim_matches(|c| c == '[' || c == ']').to_string(),
+        i32::from(port),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let c = NodeConfig::default();
+        c.validate().expect("valid");
+        assert_eq!(c.advertised(), ("127.0.0.1".to_string(), 9092));
+    }
+
+    #[test]
+    fn toml_overrides_and_unknown_keys_fail() {
+        let c: NodeConfig =
+            toml::from_str("node-id = 3\nlisten = \"127.0.0.1:19092\"").expect("parse");
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.admin, "127.0.0.1:9644");
+        assert!(toml::from_str::<NodeConfig>("no-such-key = 1").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let c = NodeConfig {
+            listen: "nowhere".into(),
+            ..NodeConfig::default()
+        };
+        let err = c.validate().expect_err("invalid");
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+}

@@ -1,0 +1,79 @@
+//! Errors of the runtime layer and the mapping of actor errors to Kafka error codes.
+
+use eddy_actors::error::ActorError;
+use kafka_protocol::ResponseError;
+use thiserror::Error;
+
+/// A node config that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file cannot be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A setting has a value that cannot work.
+    #[error("invalid setting --{name}: {reason}")]
+    Invalid {
+        /// The flag / TOML key.
+        name: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+}
+
+/// Why a node could not start or stopped abnormally.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {reason}; is another node or program using it? choose another with --{flag}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        reason: String,
+        /// The flag that sets it.
+        flag: &'static str,
+    },
+    /// The store could not be opened or loaded.
+    #[error("storage: {0}")]
+    Storage(#[from] ActorError),
+    /// The actor system failed.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// The Kafka error code for an actor error.
+pub fn kafka_error(err: &ActorError) -> ResponseError {
+    match err {
+        ActorError::CorruptBatch(_) => ResponseError::CorruptMessage,
+        ActorError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        ActorError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        ActorError::UnknownTopic(_) | ActorError::UnknownPartition { .. } => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        ActorError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        ActorError::InvalidTopic { .. } => ResponseError::InvalidTopicException,
+        ActorError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        ActorError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        ActorError::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        ActorError::PartitionFailed(_) | ActorError::Storage(_) => ResponseError::KafkaStorageError,
+        // A partition restarting after a panic, or an actor mid-shutdown: clients refresh
+        // metadata and retry.
+        ActorError::Unavailable(_) => ResponseError::NotLeaderOrFollower,
+    }
+}
+
+/// The error code (0 for success) of a result.
+pub fn code_of<T>(result: &Result<T, ActorError>) -> i16 {
+    match result {
+        Ok(_) => 0,
+        Err(err) => kafka_error(err).code(),
+    }
+}

@@ -1,0 +1,30 @@
+//! The Kafka listener: accepts client TCP connections and runs one connection task per
+//! client on the node's main arbiter. Partition work happens on the partition arbiters, so
+//! the connection tasks only decode, route and encode.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::{connection, Broker};
+
+/// Accepts connections until the listener fails or the task is dropped.
+pub async fn serve_listener(listener: TcpListener, broker: Arc<Broker>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let broker = broker.clone();
+                actix_rt::spawn(async move {
+                    connection::serve(broker, stream, peer).await;
+                });
+            }
+            Err(err) => {
+                // Running out of file descriptors is the usual cause; back off briefly
+                // instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! eddy-runtime: a node's bootstrap and config, the Kafka protocol server, the admin HTTP
+//! endpoint, metrics, and the small async Kafka client (`client`) that the CLI, examples and
+//! tests reuse.
+#![warn(missing_docs)]
+
+pub mod admin_http;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod kafka;
+pub mod metrics;
+pub mod node;
+
+pub use config::NodeConfig;
+pub use node::{run_until_signal, NodeThread, RunningNode};

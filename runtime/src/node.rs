@@ -1,0 +1,272 @@
+//! Node bootstrap and shutdown. Start-up, in order: validate the config, open the fjall
+//! store, start the actor tree (NodeSupervisor), load topics and start their partitions,
+//! bind the Kafka and admin listeners (so a node that answers is a node that has loaded its
+//! data), then log one line saying where it listens.
+//!
+//! Shutdown, in order: (1) stop accepting connections and drop the listener tasks, so no new
+//! request reaches the actors; (2) sync the store, so everything acknowledged is on disk;
+//! (3) stop the actor tree, whose arbiters end after their current message; (4) drop the
+//! store handles, which closes fjall.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_rt::task::JoinHandle;
+use eddy_actors::metadata::{LoadTopics, SubscribeMetadata, TopicDefaults};
+use eddy_actors::node_supervisor::{
+    NodeActors, NodeSupervisor, ServiceState, Shutdown, TreeConfig,
+};
+use eddy_actors::partition_supervisor::SubscribeRoutes;
+use eddy_actors::store::Store;
+use eddy_actors::supervision::{ChildState, RestartIntensity};
+use tokio::net::TcpListener;
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::kafka::{serve_listener, Broker};
+
+/// A node running inside the current actix `System`.
+pub struct RunningNode {
+    /// Where the Kafka listener is bound.
+    pub kafka_addr: SocketAddr,
+    /// Where the admin HTTP endpoint is bound.
+    pub admin_addr: SocketAddr,
+    /// The actor tree.
+    pub actors: NodeActors,
+    store: Store,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: &str, flag: &'static str) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr).await.map_err(|e| NodeError::Bind {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+        flag,
+    })
+}
+
+fn broker_configs(config: &NodeConfig) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    out.insert("node.id".into(), config.node_id.to_string());
+    out.insert(
+        "auto.create.topics.enable".into(),
+        config.auto_create_topics_enable.to_string(),
+    );
+    out.insert("num.partitions".into(), config.num_partitions.to_string());
+    out.insert(
+        "default.replication.factor".into(),
+        config.default_replication_factor.to_string(),
+    );
+    out.insert(
+        "socket.request.max.bytes".into(),
+        config.socket_request_max_bytes.to_string(),
+    );
+    if let Some(n) = config.log_flush_interval_messages {
+        out.insert("log.flush.interval.messages".into(), n.to_string());
+    }
+    if let Some(ms) = config.log_flush_interval_ms {
+        out.insert("log.flush.interval.ms".into(), ms.to_string());
+    }
+    out
+}
+
+impl RunningNode {
+    /// Starts a node on the current actix system. Must be called from inside a `System`.
+    pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+        config.validate()?;
+        let metrics = crate::metrics::install();
+        let store = Store::open(&config.data_dir)?;
+        let cluster_id = store.meta().cluster_id()?;
+        let tree = TreeConfig {
+            node_id: config.node_id,
+            partition_arbiters: config.partition_threads,
+            intensity: RestartIntensity::default(),
+            topic_defaults: TopicDefaults {
+                num_partitions: config.num_partitions,
+                replication_factor: config.default_replication_factor,
+            },
+            broker_defaults: config.broker_topic_defaults(),
+        };
+        let actors = NodeSupervisor::start_tree(tree, store.clone());
+        let runtime = |e: actix::MailboxError| NodeError::Runtime(e.to_string());
+        let topics = actors.metadata.send(LoadTopics).await.map_err(runtime)??;
+        let routes = actors
+            .partitions
+            .send(SubscribeRoutes)
+            .await
+            .map_err(runtime)?;
+        let metadata = actors
+            .metadata
+            .send(SubscribeMetadata)
+            .await
+            .map_err(runtime)?;
+        let kafka = bind(&config.listen, "listen").await?;
+        let admin = bind(&config.admin, "admin").await?;
+        let kafka_addr = kafka
+            .local_addr()
+            .map_err(|e| NodeError::Runtime(e.to_string()))?;
+        let admin_addr = admin
+            .local_addr()
+            .map_err(|e| NodeError::Runtime(e.to_string()))?;
+        let mut advertised = config.advertised();
+        if config.advertised_listener.is_none() {
+            // Port 0 binds an ephemeral port: advertise the real one.
+            advertised.1 = i32::from(kafka_addr.port());
+        }
+        let broker = Arc::new(Broker::new(
+            config.node_id,
+            advertised.clone(),
+            cluster_id,
+            config.auto_create_topics_enable,
+            config.socket_request_max_bytes,
+            config.inflight_requests_max,
+            broker_configs(&config),
+            actors.clone(),
+            routes,
+            metadata,
+        ));
+        let tasks = vec![
+            actix_rt::spawn(serve_listener(kafka, broker.clone())),
+            actix_rt::spawn(crate::admin_http::serve_admin(admin, broker, metrics)),
+        ];
+        for name in ["kafka-listener", "admin-http"] {
+            actors.node.do_send(ServiceState {
+                name: name.into(),
+                state: ChildState::Running,
+                error: None,
+            });
+        }
+        tracing::info!(
+            "eddy node {} listening: kafka={} (advertised {}:{}) admin=http://{} data={} topics={}",
+            config.node_id,
+            kafka_addr,
+            advertised.0,
+            advertised.1,
+            admin_addr,
+            config.data_dir.display(),
+            topics
+        );
+        Ok(RunningNode {
+            kafka_addr,
+            admin_addr,
+            actors,
+            store,
+            tasks,
+        })
+    }
+
+    /// Shuts the node down in the documented order.
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Err(err) = self.store.sync() {
+            tracing::error!(error = %err, "final sync failed; the last unsynced writes may be lost on power failure");
+        }
+        let _ = self.actors.node.send(Shutdown).await;
+        // Give arbiters a moment to finish their current message before fjall closes.
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+        tracing::info!("node stopped");
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM, then shuts it down cleanly. Blocks the thread.
+pub fn run_until_signal(config: NodeConfig) -> Result<(), NodeError> {
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let node = RunningNode::start(config).await?;
+        wait_for_signal().await;
+        tracing::info!("signal received, shutting down");
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A node on a thread of its own (for in-process tests and embedded use).
+pub struct NodeThread {
+    /// Where the Kafka listener is bound.
+    pub kafka_addr: SocketAddr,
+    /// Where the admin HTTP endpoint is bound.
+    pub admin_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NodeThread {
+    /// Starts a node on a new thread and waits until it listens.
+    pub fn spawn(config: NodeConfig) -> Result<NodeThread, NodeError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("eddy-node".into())
+            .spawn(move || {
+                let system = actix_rt::System::new();
+                system.block_on(async move {
+                    match RunningNode::start(config).await {
+                        Ok(node) => {
+                            let _ = ready_tx.send(Ok((node.kafka_addr, node.admin_addr)));
+                            let _ = stop_rx.await;
+                            node.shutdown().await;
+                        }
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                        }
+                    }
+                });
+            })
+            .map_err(|e| NodeError::Runtime(e.to_string()))?;
+        let (kafka_addr, admin_addr) = ready_rx
+            .recv()
+            .map_err(|_| NodeError::Runtime("node thread ended before it was ready".into()))??;
+        Ok(NodeThread {
+            kafka_addr,
+            admin_addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the node and waits for its thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for NodeThread {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

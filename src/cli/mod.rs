@@ -1,0 +1,3 @@
+//! One module per `eddy` subcommand.
+
+pub mod start;

@@ -1,0 +1,96 @@
+//! `eddy start`: run one node. Settings come from Eddy's embedded defaults, overridden by an
+//! optional TOML file (`--config`), then by `EDDY_*` environment variables and flags.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use eddy_runtime::NodeConfig;
+
+/// Flags of `eddy start`. Every flag is optional so that the TOML file and the defaults
+/// show through when it is not given.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// TOML file with node settings (keys as the flags, e.g. `data-dir = "/var/lib/eddy"`).
+    #[arg(long, env = "EDDY_CONFIG")]
+    config: Option<PathBuf>,
+    /// This node's id.
+    #[arg(long, env = "EDDY_NODE_ID")]
+    node_id: Option<i32>,
+    /// Where the node keeps its data [default: ./eddy-data].
+    #[arg(long, env = "EDDY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Kafka listener HOST:PORT [default: 127.0.0.1:9092].
+    #[arg(long, env = "EDDY_LISTEN")]
+    listen: Option<String>,
+    /// HOST:PORT that clients are told to connect to [default: the listen address].
+    #[arg(long, env = "EDDY_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+    /// Admin HTTP HOST:PORT [default: 127.0.0.1:9644].
+    #[arg(long, env = "EDDY_ADMIN")]
+    admin: Option<String>,
+    /// auto.create.topics.enable [default: true].
+    #[arg(long, env = "EDDY_AUTO_CREATE_TOPICS_ENABLE")]
+    auto_create_topics_enable: Option<bool>,
+    /// num.partitions for auto-created topics [default: 1].
+    #[arg(long, env = "EDDY_NUM_PARTITIONS")]
+    num_partitions: Option<i32>,
+    /// socket.request.max.bytes [default: 104857600].
+    #[arg(long, env = "EDDY_SOCKET_REQUEST_MAX_BYTES")]
+    socket_request_max_bytes: Option<usize>,
+    /// log.flush.interval.messages: fsync after this many records (1 = every append).
+    #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MESSAGES")]
+    log_flush_interval_messages: Option<i64>,
+    /// log.flush.interval.ms: fsync at least this often.
+    #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MS")]
+    log_flush_interval_ms: Option<i64>,
+    /// Threads hosting partition actors [default: one per core].
+    #[arg(long, env = "EDDY_PARTITION_THREADS")]
+    partition_threads: Option<usize>,
+}
+
+impl StartArgs {
+    fn into_config(self) -> anyhow::Result<NodeConfig> {
+        let mut c = match &self.config {
+            Some(path) => NodeConfig::from_toml_file(path)?,
+            None => NodeConfig::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => {$(if let Some(v) = self.$field { c.$field = v; })*};
+        }
+        set!(
+            node_id,
+            data_dir,
+            listen,
+            admin,
+            auto_create_topics_enable,
+            num_partitions,
+            socket_request_max_bytes,
+            partition_threads
+        );
+        if self.advertised_listener.is_some() {
+            c.advertised_listener = self.advertised_listener;
+        }
+        if self.log_flush_interval_messages.is_some() {
+            c.log_flush_interval_messages = self.log_flush_interval_messages;
+        }
+        if self.log_flush_interval_ms.is_some() {
+            c.log_flush_interval_ms = self.log_flush_interval_ms;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Runs the node until SIGINT/SIGTERM.
+pub fn run(args: StartArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
+                .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = args.into_config()?;
+    eddy_runtime::run_until_signal(config).context("the node stopped with an error")
+}
