@@ -313,6 +313,50 @@ impl Supervised for PartitionActor {
     }
 }
 
+/// Any partition message with its reply channel, sent with `do_send`: actix's `send` parks
+/// a sender whose target mailbox is full and retries later, which can reorder pipelined
+/// produce requests to one partition; `do_send` enqueues at once, in call order. The queue
+/// is bounded by the callers instead (each connection caps its requests in flight).
+pub struct Call<M: Message> {
+    /// The message.
+    pub msg: M,
+    /// Where the typed reply goes.
+    pub reply: oneshot::Sender<M::Result>,
+}
+
+impl<M> Message for Call<M>
+where
+    M: Message,
+{
+    type Result = ();
+}
+
+/// Makes a message callable through [`Call`]. (A blanket impl over every `Handler<M>`
+/// sends the trait solver into a loop through `Call<Call<…>>`.)
+macro_rules! callable {
+    ($($msg:ty),*) => {$(
+        impl Handler<Call<$msg>> for PartitionActor {
+            type Result = ();
+
+            fn handle(&mut self, call: Call<$msg>, ctx: &mut Self::Context) {
+                let result = <Self as Handler<$msg>>::handle(self, call.msg, ctx);
+                let _ = call.reply.send(result);
+            }
+        }
+    )*};
+}
+
+callable!(
+    Append,
+    Read,
+    WaitForAppend,
+    GetOffsets,
+    FindByTimestamp,
+    Delete
+);
+#[cfg(test)]
+callable!(InjectPanic);
+
 /// Append produced record batches (the `records` field of one partition of a produce
 /// request). All batches are checked before any is stored.
 #[derive(Message)]

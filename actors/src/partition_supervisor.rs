@@ -15,13 +15,14 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use actix::dev::ToEnvelope;
 use actix::prelude::*;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::{ActorError, ActorResult};
 use crate::node_supervisor::{Escalate, NodeSupervisor};
-use crate::partition::{Delete, PartitionActor, PartitionSettings, PartitionSpec, UpdateSettings};
+use crate::partition::{
+    Call, Delete, PartitionActor, PartitionSettings, PartitionSpec, UpdateSettings,
+};
 use crate::store::Store;
 use crate::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
 use crate::TopicPartition;
@@ -35,16 +36,20 @@ pub struct PartitionHandle {
 }
 
 impl PartitionHandle {
-    /// Sends a message to the partition and awaits its typed reply.
+    /// Sends a message to the partition and awaits its typed reply. Messages from one
+    /// caller reach the partition in call order (see [`Call`]).
     pub async fn send<M>(&self, msg: M) -> ActorResult<M::Result>
     where
         M: Message + Send + 'static,
         M::Result: Send,
-        PartitionActor: Handler<M>,
-        <PartitionActor as Actor>::Context: ToEnvelope<PartitionActor, M>,
+        PartitionActor: Handler<Call<M>>,
     {
+        let (reply, rx) = oneshot::channel();
         self.mailbox.fetch_add(1, Ordering::Relaxed);
-        self.addr.send(msg).await.map_err(ActorError::from)
+        self.addr.do_send(Call::<M> { msg, reply });
+        rx.await.map_err(|_| {
+            ActorError::Unavailable("the partition actor stopped before answering".into())
+        })
     }
 
     /// Messages waiting in the partition's mailbox.
