@@ -16,12 +16,29 @@ struct Cli {
 enum Command {
     /// Run a node (single-node cluster by default, data in ./eddy-data).
     Start(cli::start::StartArgs),
+    /// Create, list, describe or delete topics.
+    #[command(subcommand)]
+    Topic(cli::topic::TopicCommand),
+    /// Write lines of stdin to a topic, one record per line.
+    Produce(cli::produce::ProduceArgs),
+    /// Print the records of a topic.
+    Consume(cli::consume::ConsumeArgs),
+    /// Show a node's supervision tree (from its admin HTTP endpoint).
+    Supervisors(cli::supervisors::SupervisorsArgs),
+    /// Measure produce or consume throughput and latency against a running node.
+    #[command(subcommand)]
+    Bench(cli::bench::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Start(args) => cli::start::run(args),
+        Command::Topic(command) => cli::topic::run(command),
+        Command::Produce(args) => cli::produce::run(args),
+        Command::Consume(args) => cli::consume::run(args),
+        Command::Supervisors(args) => cli::supervisors::run(args),
+        Command::Bench(command) => cli::bench::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

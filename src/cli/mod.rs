@@ -1,3 +1,10 @@
 //! One module per `eddy` subcommand.
 
+pub mod bench;
+mod connect;
+pub mod consume;
+pub mod produce;
+mod receipts;
 pub mod start;
+pub mod supervisors;
+pub mod topic;

@@ -1,1 +1,52 @@
 //! A small async Kafka client (Producer, Consumer, Admin) over the Kafka wire protocol.
+//!
+//! Built on tokio and `kafka-protocol`; used by the `eddy` CLI, the examples and the tests,
+//! and able to talk to any Kafka-compatible node. It speaks magic-2 record batches only, no
+//! consumer groups, no idempotence, no TLS or SASL.
+//!
+//! Code map: `connection` frames requests on one TCP connection and negotiates versions
+//! (`versions`); `cluster` holds the connections to a cluster and fetches `metadata`;
+//! `admin`, `producer` and `consumer` are the public clients; `accumulator`,
+//! `produce_request`, `partitioner`, `records` and `list_offsets` are their parts.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), eddy_runtime::client::ClientError> {
+//! use eddy_runtime::client::{Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
+//!
+//! let mut producer = Producer::connect("127.0.0.1:9092", ProducerConfig::default()).await?;
+//! let receipt = producer.send(ProducerRecord::new("orders", "hello").with_key("k1")).await?;
+//! producer.flush().await?;
+//! let written = receipt.wait().await?;
+//!
+//! let mut consumer = Consumer::connect("127.0.0.1:9092").await?;
+//! consumer.assign("orders", &[written.partition], StartOffset::Offset(written.offset)).await?;
+//! let records = consumer.poll(std::time::Duration::from_secs(1)).await?;
+//! # Ok(()) }
+//! ```
+
+mod accumulator;
+mod admin;
+mod cluster;
+mod connection;
+mod consumer;
+mod error;
+mod list_offsets;
+mod metadata;
+mod partitioner;
+mod produce_request;
+mod producer;
+mod records;
+mod versions;
+
+pub use admin::{Admin, ConfigEntry, ConfigSource, TopicDescription};
+pub use connection::ConnectionConfig;
+pub use consumer::{Consumer, ConsumerConfig, OffsetReset, StartOffset};
+pub use error::ClientError;
+/// Kafka's error codes, as [`ClientError::kafka_error`] reports them.
+pub use kafka_protocol::ResponseError;
+pub use metadata::{BrokerInfo, ClusterInfo, PartitionInfo, TopicInfo};
+pub use partitioner::{murmur2, partition_for_key};
+pub use producer::{
+    Acks, DeliveryReceipt, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
+pub use records::{Compression, ConsumedRecord, Header};

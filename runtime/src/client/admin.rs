@@ -1,0 +1,261 @@
+//! Topic and cluster administration: create, delete, list and describe.
+//!
+//! Topic creation and deletion go to the controller named in Metadata (kafka-python and the
+//! Java admin do the same); reads go to whichever node the control connection reached.
+
+use std::fmt;
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, TopicName,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+use serde::{Serialize, Serializer};
+
+use super::cluster::Cluster;
+use super::connection::ConnectionConfig;
+use super::error::{check_code, ClientError};
+use super::metadata::{ClusterInfo, TopicInfo};
+
+/// How long the node may take to create or delete a topic before answering.
+const ADMIN_TIMEOUT_MS: i32 = 30_000;
+/// Kafka's resource type for a topic in DescribeConfigs.
+const RESOURCE_TYPE_TOPIC: i8 = 2;
+
+/// Where a config value comes from (Kafka's `ConfigSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Set on the topic.
+    DynamicTopic,
+    /// Set dynamically on this node.
+    DynamicBroker,
+    /// Set dynamically as a default for all nodes.
+    DynamicDefaultBroker,
+    /// Set in the node's configuration file.
+    StaticBroker,
+    /// The built-in default.
+    Default,
+    /// Any other source code the node sent.
+    Other(i8),
+}
+
+impl ConfigSource {
+    fn from_code(code: i8) -> Self {
+        match code {
+            1 => Self::DynamicTopic,
+            2 => Self::DynamicBroker,
+            3 => Self::DynamicDefaultBroker,
+            4 => Self::StaticBroker,
+            5 => Self::Default,
+            other => Self::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DynamicTopic => f.write_str("DYNAMIC_TOPIC_CONFIG"),
+            Self::DynamicBroker => f.write_str("DYNAMIC_BROKER_CONFIG"),
+            Self::DynamicDefaultBroker => f.write_str("DYNAMIC_DEFAULT_BROKER_CONFIG"),
+            Self::StaticBroker => f.write_str("STATIC_BROKER_CONFIG"),
+            Self::Default => f.write_str("DEFAULT_CONFIG"),
+            Self::Other(code) => write!(f, "SOURCE_{code}"),
+        }
+    }
+}
+
+impl Serialize for ConfigSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One config of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigEntry {
+    /// The config name, e.g. `retention.ms`.
+    pub name: String,
+    /// The value, `None` if unset or sensitive.
+    pub value: Option<String>,
+    /// Where the value comes from.
+    pub source: ConfigSource,
+    /// Whether the config cannot be changed.
+    pub read_only: bool,
+    /// Whether the value is hidden because it is sensitive.
+    pub sensitive: bool,
+}
+
+/// A topic's partitions and configs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicDescription {
+    /// The topic and its partitions.
+    pub topic: TopicInfo,
+    /// Every config of the topic, sorted by name.
+    pub configs: Vec<ConfigEntry>,
+}
+
+/// An admin client.
+#[derive(Debug)]
+pub struct Admin {
+    cluster: Cluster,
+}
+
+impl Admin {
+    /// Connects to the first server of `bootstrap` (`HOST:PORT[,HOST:PORT...]`) that answers.
+    pub async fn connect(bootstrap: &str) -> Result<Self, ClientError> {
+        Self::connect_with(bootstrap, ConnectionConfig::default()).await
+    }
+
+    /// Like [`Admin::connect`], with explicit connection settings.
+    pub async fn connect_with(
+        bootstrap: &str,
+        config: ConnectionConfig,
+    ) -> Result<Self, ClientError> {
+        let cluster = Cluster::connect(bootstrap, config).await?;
+        Ok(Self { cluster })
+    }
+
+    /// Creates a topic with `configs` given as `(name, value)` pairs.
+    pub async fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(String, String)],
+    ) -> Result<(), ClientError> {
+        let configs = configs
+            .iter()
+            .map(|(key, value)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string(key.clone()))
+                    .with_value(Some(StrBytes::from_string(value.clone())))
+            })
+            .collect();
+        let topic = CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(configs);
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![topic])
+            .with_timeout_ms(ADMIN_TIMEOUT_MS);
+        let response = self.send_to_controller(&request).await?;
+        let result = response
+            .topics
+            .iter()
+            .find(|t| t.name.0.as_str() == name)
+            .ok_or_else(|| missing_result("CreateTopics", name))?;
+        let message = result.error_message.as_deref();
+        check_code(
+            result.error_code,
+            || format!("create topic {name}"),
+            message,
+        )
+    }
+
+    /// Deletes a topic.
+    pub async fn delete_topic(&mut self, name: &str) -> Result<(), ClientError> {
+        let version = self.cluster.control_version(ApiKey::DeleteTopics).await?;
+        let mut request = DeleteTopicsRequest::default().with_timeout_ms(ADMIN_TIMEOUT_MS);
+        // The topic list moved from `topic_names` to `topics[].name` in v6.
+        if version >= 6 {
+            request.topics = vec![DeleteTopicState::default().with_name(Some(topic_name(name)))];
+        } else {
+            request.topic_names = vec![topic_name(name)];
+        }
+        let response = self.send_to_controller(&request).await?;
+        let result = response
+            .responses
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+            .ok_or_else(|| missing_result("DeleteTopics", name))?;
+        let message = result.error_message.as_deref();
+        check_code(
+            result.error_code,
+            || format!("delete topic {name}"),
+            message,
+        )
+    }
+
+    /// Every topic with its partitions and their leaders, sorted by name.
+    pub async fn list_topics(&mut self) -> Result<Vec<TopicInfo>, ClientError> {
+        let metadata = self.cluster.metadata(None).await?;
+        Ok(metadata.topics)
+    }
+
+    /// One topic's partitions and configs.
+    pub async fn describe_topic(&mut self, name: &str) -> Result<TopicDescription, ClientError> {
+        let metadata = self.cluster.metadata(Some(&[name])).await?;
+        let topic = metadata.topic(name)?.clone();
+        let resource = DescribeConfigsResource::default()
+            .with_resource_type(RESOURCE_TYPE_TOPIC)
+            .with_resource_name(StrBytes::from_string(name.to_owned()))
+            .with_configuration_keys(None);
+        let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
+        let (response, _) = self.cluster.send_control(&request).await?;
+        let result = response
+            .results
+            .into_iter()
+            .find(|r| r.resource_name.as_str() == name)
+            .ok_or_else(|| missing_result("DescribeConfigs", name))?;
+        let message = result.error_message.as_deref();
+        check_code(
+            result.error_code,
+            || format!("describe configs of {name}"),
+            message,
+        )?;
+        let mut configs: Vec<ConfigEntry> = result
+            .configs
+            .into_iter()
+            .map(|c| ConfigEntry {
+                name: c.name.to_string(),
+                value: c.value.map(|v| v.to_string()),
+                source: ConfigSource::from_code(c.config_source),
+                read_only: c.read_only,
+                sensitive: c.is_sensitive,
+            })
+            .collect();
+        configs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(TopicDescription { topic, configs })
+    }
+
+    /// The cluster id, controller and nodes.
+    pub async fn describe_cluster(&mut self) -> Result<ClusterInfo, ClientError> {
+        let metadata = self.cluster.metadata(Some(&[])).await?;
+        Ok(metadata.cluster)
+    }
+
+    /// Sends `request` to the controller, or to the control connection's node when the
+    /// metadata names no reachable controller.
+    async fn send_to_controller<R: Request>(
+        &mut self,
+        request: &R,
+    ) -> Result<R::Response, ClientError> {
+        let metadata = self.cluster.metadata(Some(&[])).await?;
+        let controller = metadata.cluster.controller_id;
+        let control_addr = self.cluster.control().await?.addr().to_owned();
+        let controller_addr = metadata.broker(controller).map(|b| b.addr()).ok();
+        let connection = match controller_addr {
+            Some(addr) if addr != control_addr => self.cluster.node(controller).await?,
+            _ => self.cluster.control().await?,
+        };
+        let (response, _) = connection.send(request).await?;
+        Ok(response)
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
+}
+
+fn missing_result(api: &str, topic: &str) -> ClientError {
+    // The node answered but left the topic out: treat it as an unknown server error.
+    ClientError::kafka(
+        format!("{api} answer for topic {topic}"),
+        -1,
+        Some("no result for the topic".into()),
+    )
+}
