@@ -8,6 +8,9 @@
 
 pub mod batch;
 pub mod error;
+pub mod group;
+pub mod group_coordinator;
+pub mod group_supervisor;
 pub mod metadata;
 pub mod node_supervisor;
 pub mod partition;

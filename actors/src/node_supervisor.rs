@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+use crate::group_supervisor::{GroupSupervisor, ReportGroups, SetGroupParent};
 use crate::metadata::{MetadataActor, TopicDefaults};
 use crate::partition_supervisor::{PartitionSupervisor, ReportChildren, SetParent};
 use crate::placement::PlacementActor;
@@ -43,6 +44,8 @@ pub struct NodeActors {
     pub placement: Addr<PlacementActor>,
     /// Partition actors' supervisor.
     pub partitions: Addr<PartitionSupervisor>,
+    /// Group coordinators' supervisor.
+    pub groups: Addr<GroupSupervisor>,
 }
 
 /// The root supervisor.
@@ -51,6 +54,7 @@ pub struct NodeSupervisor {
     started: Instant,
     arbiters: Vec<Arbiter>,
     partitions: Addr<PartitionSupervisor>,
+    groups: Addr<GroupSupervisor>,
     children: BTreeMap<String, ChildRecord>,
 }
 
@@ -67,7 +71,11 @@ impl NodeSupervisor {
         };
         let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
         let handles = arbiters.iter().map(Arbiter::handle).collect();
-        let partitions = PartitionSupervisor::new(store.clone(), handles, config.intensity).start();
+        let partition_supervisor =
+            PartitionSupervisor::new(store.clone(), handles, config.intensity);
+        let routes = partition_supervisor.routes();
+        let partitions = partition_supervisor.start();
+        let groups = GroupSupervisor::new(store.groups().clone(), routes, config.intensity).start();
         let members = [config.node_id];
         let placement = Supervisor::start(move |_| PlacementActor::new(&members));
         let metadata = {
@@ -83,7 +91,7 @@ impl NodeSupervisor {
             })
         };
         let mut children = BTreeMap::new();
-        for name in ["metadata", "placement", "partitions"] {
+        for name in ["metadata", "placement", "partitions", "groups"] {
             let mut record = ChildRecord::starting(name.to_string());
             record.state = ChildState::Running;
             children.insert(name.to_string(), record);
@@ -93,15 +101,18 @@ impl NodeSupervisor {
             started: Instant::now(),
             arbiters,
             partitions: partitions.clone(),
+            groups: groups.clone(),
             children,
         }
         .start();
         partitions.do_send(SetParent(node.clone()));
+        groups.do_send(SetGroupParent(node.clone()));
         NodeActors {
             node,
             metadata,
             placement,
             partitions,
+            groups,
         }
     }
 }
@@ -189,30 +200,35 @@ impl Handler<Report> for NodeSupervisor {
 
     fn handle(&mut self, _msg: Report, _ctx: &mut Self::Context) -> Self::Result {
         let partitions = self.partitions.clone();
+        let groups = self.groups.clone();
         Box::pin(
-            async move { partitions.send(ReportChildren).await.unwrap_or_default() }
-                .into_actor(self)
-                .map(|partition_rows, act, _ctx| {
-                    let children = act
-                        .children
-                        .values()
-                        .map(|c| {
-                            let rows = if c.name == "partitions" {
-                                partition_rows.clone()
-                            } else {
-                                Vec::new()
-                            };
-                            c.report(0, rows)
-                        })
-                        .collect();
-                    let mut root = ChildRecord::starting(format!("node {}", act.node_id));
-                    root.state = ChildState::Running;
-                    root.since = act.started;
-                    NodeReport {
-                        node_id: act.node_id,
-                        root: root.report(0, children),
-                    }
-                }),
+            async move {
+                let partition_rows = partitions.send(ReportChildren).await.unwrap_or_default();
+                let group_rows = groups.send(ReportGroups).await.unwrap_or_default();
+                (partition_rows, group_rows)
+            }
+            .into_actor(self)
+            .map(|(partition_rows, group_rows), act, _ctx| {
+                let children = act
+                    .children
+                    .values()
+                    .map(|c| {
+                        let rows = match c.name.as_str() {
+                            "partitions" => partition_rows.clone(),
+                            "groups" => group_rows.clone(),
+                            _ => Vec::new(),
+                        };
+                        c.report(0, rows)
+                    })
+                    .collect();
+                let mut root = ChildRecord::starting(format!("node {}", act.node_id));
+                root.state = ChildState::Running;
+                root.since = act.started;
+                NodeReport {
+                    node_id: act.node_id,
+                    root: root.report(0, children),
+                }
+            }),
         )
     }
 }

@@ -1,6 +1,7 @@
 //! Errors of the runtime layer and the mapping of actor errors to Kafka error codes.
 
 use eddy_actors::error::ActorError;
+use eddy_actors::group::GroupError;
 use kafka_protocol::ResponseError;
 use thiserror::Error;
 
@@ -75,5 +76,30 @@ pub fn code_of<T>(result: &Result<T, ActorError>) -> i16 {
     match result {
         Ok(_) => 0,
         Err(err) => kafka_error(err).code(),
+    }
+}
+
+/// The Kafka error code for a group protocol error.
+pub fn group_error(err: GroupError) -> ResponseError {
+    match err {
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
+/// The error code (0 for success) of a group result.
+pub fn group_code<T>(result: &Result<T, GroupError>) -> i16 {
+    match result {
+        Ok(_) => 0,
+        Err(err) => group_error(*err).code(),
     }
 }

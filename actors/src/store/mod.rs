@@ -1,12 +1,14 @@
 //! The node's one fjall database and its keyspaces: partition logs, partition state, topic
-//! metadata and counters. Opened once by the node and shared by handle (fjall handles are
+//! metadata and counters, consumer-group offsets. Opened once by the node and shared by handle (fjall handles are
 //! thread-safe; each partition writes only its own keys).
 
+mod groups;
 mod log;
 mod meta;
 
 use std::path::Path;
 
+pub use groups::{CommittedOffset, GroupRecord, GroupStore};
 pub use log::{FjallLog, LogRead, PartitionLog};
 pub use meta::{MetaStore, PartitionRecord, TopicRecord};
 
@@ -19,6 +21,7 @@ pub struct Store {
     logs: fjall::Keyspace,
     partition_state: fjall::Keyspace,
     meta: MetaStore,
+    groups: GroupStore,
 }
 
 impl Store {
@@ -37,11 +40,15 @@ impl Store {
         let topics = db.keyspace("topics", fjall::KeyspaceCreateOptions::default)?;
         let counters = db.keyspace("counters", fjall::KeyspaceCreateOptions::default)?;
         let meta = MetaStore::new(db.clone(), topics, counters);
+        let offsets = db.keyspace("group_offsets", fjall::KeyspaceCreateOptions::default)?;
+        let records = db.keyspace("groups", fjall::KeyspaceCreateOptions::default)?;
+        let groups = GroupStore::new(db.clone(), offsets, records);
         Ok(Store {
             db,
             logs,
             partition_state,
             meta,
+            groups,
         })
     }
 
@@ -58,6 +65,11 @@ impl Store {
     /// Topic metadata and counters.
     pub fn meta(&self) -> &MetaStore {
         &self.meta
+    }
+
+    /// Consumer-group offsets and records.
+    pub fn groups(&self) -> &GroupStore {
+        &self.groups
     }
 
     /// Syncs everything written so far to disk (fsync).

@@ -40,6 +40,17 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::OffsetCommit, 2, 8),
+    api(ApiKey::OffsetFetch, 1, 8),
+    api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 7),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 4),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 4),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The lowest Produce version actually served: the crate decodes v3+ (magic-2 batches only).
@@ -227,6 +238,96 @@ async fn route(broker: &Broker, key: ApiKey, header: &RequestHeader, mut body: B
             body,
             InitProducerIdRequest,
             super::producer_id::init
+        ),
+        ApiKey::FindCoordinator => {
+            serve!(
+                broker,
+                key,
+                header,
+                body,
+                FindCoordinatorRequest,
+                super::groups::find_coordinator
+            )
+        }
+        ApiKey::JoinGroup => serve!(
+            broker,
+            key,
+            header,
+            body,
+            JoinGroupRequest,
+            super::groups::join
+        ),
+        ApiKey::SyncGroup => serve!(
+            broker,
+            key,
+            header,
+            body,
+            SyncGroupRequest,
+            super::groups::sync
+        ),
+        ApiKey::Heartbeat => serve!(
+            broker,
+            key,
+            header,
+            body,
+            HeartbeatRequest,
+            super::groups::heartbeat
+        ),
+        ApiKey::LeaveGroup => serve!(
+            broker,
+            key,
+            header,
+            body,
+            LeaveGroupRequest,
+            super::groups::leave
+        ),
+        ApiKey::ListGroups => serve!(
+            broker,
+            key,
+            header,
+            body,
+            ListGroupsRequest,
+            super::groups::list
+        ),
+        ApiKey::DescribeGroups => serve!(
+            broker,
+            key,
+            header,
+            body,
+            DescribeGroupsRequest,
+            super::groups::describe
+        ),
+        ApiKey::DeleteGroups => serve!(
+            broker,
+            key,
+            header,
+            body,
+            DeleteGroupsRequest,
+            super::groups::delete
+        ),
+        ApiKey::OffsetCommit => serve!(
+            broker,
+            key,
+            header,
+            body,
+            OffsetCommitRequest,
+            super::offsets::commit
+        ),
+        ApiKey::OffsetFetch => serve!(
+            broker,
+            key,
+            header,
+            body,
+            OffsetFetchRequest,
+            super::offsets::fetch
+        ),
+        ApiKey::OffsetDelete => serve!(
+            broker,
+            key,
+            header,
+            body,
+            OffsetDeleteRequest,
+            super::offsets::delete
         ),
         other => Outcome::Close(format!("{other:?} is not implemented")),
     }

@@ -1,0 +1,537 @@
+//! GroupCoordinator: owns one consumer group — its members and generations (through the
+//! pure [`Group`] state machine), parked JoinGroup/SyncGroup requests, and its committed
+//! offsets in fjall. A timer advances the state machine (rebalance completion, session
+//! expiry) and exports the group's lag per partition as a metric.
+//!
+//! Supervised by the GroupSupervisor through actix's `Supervisor`; restart policy
+//! permanent. A panic in a handler is caught and stops the actor; on restart the group is
+//! rebuilt from fjall (generation, protocol type, offsets) with no members: parked requests
+//! are dropped (their clients get COORDINATOR_NOT_AVAILABLE and retry) and members rejoin.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+
+use crate::group::{
+    Group, GroupError, GroupState, JoinOutcome, JoinRequest, Reply, Step, SyncOutcome,
+};
+use crate::group_supervisor::{GroupEvent, GroupSupervisor};
+use crate::partition::GetOffsets;
+use crate::partition_supervisor::Routes;
+use crate::store::{CommittedOffset, GroupRecord, GroupStore};
+use crate::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
+use crate::TopicPartition;
+
+/// How often the coordinator advances time (rebalance deadlines, session expiry).
+pub const TICK_MS: u64 = 250;
+/// How often the group's lag is recomputed for `/metrics`.
+pub const LAG_REFRESH_MS: u64 = 5_000;
+
+/// The coordinator of one group.
+pub struct GroupCoordinator {
+    group_id: String,
+    store: GroupStore,
+    routes: watch::Receiver<Arc<Routes>>,
+    supervisor: Addr<GroupSupervisor>,
+    intensity: RestartIntensity,
+    restart_window: RestartWindow,
+    last_panic: Option<String>,
+    group: Group,
+    offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    persisted_generation: i32,
+    joins: HashMap<String, oneshot::Sender<JoinOutcome>>,
+    syncs: HashMap<String, oneshot::Sender<SyncOutcome>>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl GroupCoordinator {
+    /// A coordinator for `group_id`; its state loads in `started`.
+    pub fn new(
+        group_id: String,
+        store: GroupStore,
+        routes: watch::Receiver<Arc<Routes>>,
+        supervisor: Addr<GroupSupervisor>,
+        intensity: RestartIntensity,
+    ) -> Self {
+        let group = Group::new(&group_id, 0, None);
+        GroupCoordinator {
+            group_id,
+            store,
+            routes,
+            supervisor,
+            intensity,
+            restart_window: RestartWindow::default(),
+            last_panic: None,
+            group,
+            offsets: BTreeMap::new(),
+            persisted_generation: 0,
+            joins: HashMap::new(),
+            syncs: HashMap::new(),
+        }
+    }
+
+    fn load(&mut self) -> Result<(), String> {
+        let record = self
+            .store
+            .load_group(&self.group_id)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        self.group = Group::new(&self.group_id, record.generation_id, record.protocol_type);
+        self.persisted_generation = record.generation_id;
+        self.offsets = self
+            .store
+            .load_offsets(&self.group_id)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        self.joins.clear();
+        self.syncs.clear();
+        Ok(())
+    }
+
+    /// Sends replies to parked requests and persists a new generation.
+    fn carry_out(&mut self, replies: Vec<Reply>) {
+        for reply in replies {
+            match reply {
+                Reply::Join(member, outcome) => {
+                    if let Some(tx) = self.joins.remove(&member) {
+                        let _ = tx.send(outcome);
+                    }
+                }
+                Reply::Sync(member, outcome) => {
+                    if let Some(tx) = self.syncs.remove(&member) {
+                        let _ = tx.send(outcome);
+                    }
+                }
+            }
+        }
+        if self.group.generation_id != self.persisted_generation
+            && self.group.state != GroupState::Dead
+        {
+            let record = GroupRecord {
+                generation_id: self.group.generation_id,
+                protocol_type: self.group.protocol_type.clone(),
+            };
+            match self.store.put_group(&self.group_id, &record) {
+                Ok(()) => self.persisted_generation = record.generation_id,
+                Err(err) => {
+                    tracing::error!(group = %self.group_id, error = %err, "cannot persist group generation")
+                }
+            }
+        }
+    }
+
+    /// Runs handler work with the panic guard (see `supervision::guard`).
+    fn supervised<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fallback: T,
+        work: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        match guard(|| work(self)) {
+            Ok(result) => result,
+            Err(panic) => {
+                tracing::error!(group = %self.group_id, error = %panic, "group coordinator panicked; restarting");
+                self.last_panic = Some(panic);
+                ctx.stop();
+                fallback
+            }
+        }
+    }
+
+    /// A deleted group used again (a join or a commit) starts afresh, as in Kafka.
+    fn revive_if_deleted(&mut self) {
+        if self.group.state == GroupState::Dead {
+            self.group = Group::new(&self.group_id, self.group.generation_id, None);
+        }
+    }
+
+    fn tick(&mut self) {
+        let mut replies = Vec::new();
+        self.group.poll(Instant::now(), &mut replies);
+        self.carry_out(replies);
+    }
+
+    fn refresh_lag(&self, ctx: &mut Context<Self>) {
+        let routes = self.routes.borrow().clone();
+        let group = self.group_id.clone();
+        let committed: Vec<(TopicPartition, i64)> = self
+            .offsets
+            .iter()
+            .map(|(tp, c)| (tp.clone(), c.offset))
+            .collect();
+        ctx.spawn(
+            async move {
+                for (tp, offset) in committed {
+                    let Some(handle) = routes.get(&tp) else {
+                        continue;
+                    };
+                    if let Ok(Ok(offsets)) = handle.send(GetOffsets).await {
+                        let lag = (offsets.high_watermark - offset).max(0);
+                        let labels = [
+                            ("group", group.clone()),
+                            ("topic", tp.topic.clone()),
+                            ("partition", tp.partition.to_string()),
+                        ];
+                        metrics::gauge!("eddy_group_lag", &labels).set(lag as f64);
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for GroupCoordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Err(err) = self.load() {
+            tracing::error!(group = %self.group_id, error = %err, "cannot load group");
+        }
+        ctx.run_interval(Duration::from_millis(TICK_MS), |act, _| act.tick());
+        ctx.run_interval(Duration::from_millis(LAG_REFRESH_MS), |act, ctx| {
+            act.refresh_lag(ctx)
+        });
+        self.supervisor.do_send(GroupEvent::Running {
+            group_id: self.group_id.clone(),
+        });
+    }
+}
+
+impl Supervised for GroupCoordinator {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        let error = self.last_panic.take().unwrap_or_else(|| "stopped".into());
+        let decision = self
+            .restart_window
+            .on_abnormal_stop(Instant::now(), self.intensity);
+        let failed = decision == RestartDecision::GiveUp;
+        self.supervisor.do_send(GroupEvent::Restarting {
+            group_id: self.group_id.clone(),
+            error,
+            failed,
+        });
+    }
+}
+
+/// JoinGroup. The reply arrives on the receiver when the rebalance completes.
+#[derive(Message)]
+#[rtype(result = "oneshot::Receiver<JoinOutcome>")]
+pub struct Join(pub JoinRequest);
+
+impl Handler<Join> for GroupCoordinator {
+    type Result = MessageResult<Join>;
+
+    fn handle(&mut self, msg: Join, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.supervised(ctx, (), move |act| {
+            act.revive_if_deleted();
+            let mut replies = Vec::new();
+            match act.group.join(msg.0, Instant::now(), &mut replies) {
+                Step::Now(outcome) => {
+                    let _ = tx.send(outcome);
+                }
+                Step::Park(member) => {
+                    // A member rejoining while an older join of it is parked: the old one
+                    // is answered by dropping it (its client has given up on it).
+                    act.joins.insert(member, tx);
+                }
+            }
+            act.carry_out(replies);
+        });
+        MessageResult(rx)
+    }
+}
+
+/// SyncGroup. Followers' replies arrive when the leader syncs.
+#[derive(Message)]
+#[rtype(result = "oneshot::Receiver<SyncOutcome>")]
+pub struct Sync {
+    /// Member id.
+    pub member_id: String,
+    /// Generation.
+    pub generation_id: i32,
+    /// Static id.
+    pub group_instance_id: Option<String>,
+    /// Assignments (leader only).
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+impl Handler<Sync> for GroupCoordinator {
+    type Result = MessageResult<Sync>;
+
+    fn handle(&mut self, msg: Sync, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.supervised(ctx, (), move |act| {
+            let mut replies = Vec::new();
+            let step = act.group.sync(
+                &msg.member_id,
+                msg.generation_id,
+                msg.group_instance_id.as_deref(),
+                msg.assignments,
+                Instant::now(),
+                &mut replies,
+            );
+            match step {
+                Step::Now(outcome) => {
+                    let _ = tx.send(outcome);
+                }
+                Step::Park(member) => {
+                    act.syncs.insert(member, tx);
+                }
+            }
+            act.carry_out(replies);
+        });
+        MessageResult(rx)
+    }
+}
+
+/// Heartbeat.
+#[derive(Message)]
+#[rtype(result = "Result<(), GroupError>")]
+pub struct Heartbeat {
+    /// Member id.
+    pub member_id: String,
+    /// Generation.
+    pub generation_id: i32,
+    /// Static id.
+    pub group_instance_id: Option<String>,
+}
+
+impl Handler<Heartbeat> for GroupCoordinator {
+    type Result = Result<(), GroupError>;
+
+    fn handle(&mut self, msg: Heartbeat, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, Err(GroupError::CoordinatorNotAvailable), |act| {
+            act.group.heartbeat(
+                &msg.member_id,
+                msg.generation_id,
+                msg.group_instance_id.as_deref(),
+                Instant::now(),
+            )
+        })
+    }
+}
+
+/// LeaveGroup for one or more members: (member id, static id).
+#[derive(Message)]
+#[rtype(result = "Vec<Result<(), GroupError>>")]
+pub struct Leave(pub Vec<(String, Option<String>)>);
+
+impl Handler<Leave> for GroupCoordinator {
+    type Result = MessageResult<Leave>;
+
+    fn handle(&mut self, msg: Leave, ctx: &mut Self::Context) -> Self::Result {
+        let fallback = vec![Err(GroupError::CoordinatorNotAvailable); msg.0.len()];
+        MessageResult(self.supervised(ctx, fallback, |act| {
+            let mut replies = Vec::new();
+            let results = msg
+                .0
+                .iter()
+                .map(|(member, instance)| {
+                    act.group
+                        .leave(member, instance.as_deref(), Instant::now(), &mut replies)
+                })
+                .collect();
+            act.carry_out(replies);
+            results
+        }))
+    }
+}
+
+/// OffsetCommit (topics already checked to exist by the caller).
+#[derive(Message)]
+#[rtype(result = "Result<(), GroupError>")]
+pub struct CommitOffsets {
+    /// Member id ("" for a simple commit).
+    pub member_id: String,
+    /// Generation (-1 for a simple commit).
+    pub generation_id: i32,
+    /// Static id.
+    pub group_instance_id: Option<String>,
+    /// Offsets to commit.
+    pub offsets: Vec<(TopicPartition, i64, i32, Option<String>)>,
+}
+
+impl Handler<CommitOffsets> for GroupCoordinator {
+    type Result = Result<(), GroupError>;
+
+    fn handle(&mut self, msg: CommitOffsets, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, Err(GroupError::CoordinatorNotAvailable), |act| {
+            act.revive_if_deleted();
+            act.group.check_commit(
+                &msg.member_id,
+                msg.generation_id,
+                msg.group_instance_id.as_deref(),
+            )?;
+            let ts = now_ms();
+            let committed: Vec<(TopicPartition, CommittedOffset)> = msg
+                .offsets
+                .into_iter()
+                .map(|(tp, offset, leader_epoch, metadata)| {
+                    (
+                        tp,
+                        CommittedOffset {
+                            offset,
+                            leader_epoch,
+                            metadata,
+                            commit_timestamp_ms: ts,
+                        },
+                    )
+                })
+                .collect();
+            if let Err(err) = act.store.commit(&act.group_id, &committed) {
+                tracing::error!(group = %act.group_id, error = %err, "offset commit not stored");
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            act.offsets.extend(committed);
+            Ok(())
+        })
+    }
+}
+
+/// OffsetFetch: the committed offsets of the given partitions (all when `None`).
+#[derive(Message)]
+#[rtype(result = "Vec<(TopicPartition, Option<CommittedOffset>)>")]
+pub struct FetchOffsets(pub Option<Vec<TopicPartition>>);
+
+impl Handler<FetchOffsets> for GroupCoordinator {
+    type Result = MessageResult<FetchOffsets>;
+
+    fn handle(&mut self, msg: FetchOffsets, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(match msg.0 {
+            Some(tps) => tps
+                .into_iter()
+                .map(|tp| {
+                    let c = self.offsets.get(&tp).cloned();
+                    (tp, c)
+                })
+                .collect(),
+            None => self
+                .offsets
+                .iter()
+                .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                .collect(),
+        })
+    }
+}
+
+/// OffsetDelete.
+#[derive(Message)]
+#[rtype(result = "Result<(), GroupError>")]
+pub struct DeleteOffsets(pub Vec<TopicPartition>);
+
+impl Handler<DeleteOffsets> for GroupCoordinator {
+    type Result = Result<(), GroupError>;
+
+    fn handle(&mut self, msg: DeleteOffsets, _ctx: &mut Self::Context) -> Self::Result {
+        if self.store.delete_offsets(&self.group_id, &msg.0).is_err() {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        for tp in &msg.0 {
+            self.offsets.remove(tp);
+        }
+        Ok(())
+    }
+}
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub struct MemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// Static id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Metadata for the chosen protocol.
+    pub metadata: Bytes,
+    /// Assignment.
+    pub assignment: Bytes,
+}
+
+/// A group as DescribeGroups / ListGroups show it.
+#[derive(Debug, Clone)]
+pub struct GroupDescription {
+    /// Group id.
+    pub group_id: String,
+    /// Lifecycle state.
+    pub state: GroupState,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Chosen protocol.
+    pub protocol_name: Option<String>,
+    /// Generation.
+    pub generation_id: i32,
+    /// Members.
+    pub members: Vec<MemberDescription>,
+}
+
+/// Describe the group.
+#[derive(Message)]
+#[rtype(result = "GroupDescription")]
+pub struct Describe;
+
+impl Handler<Describe> for GroupCoordinator {
+    type Result = MessageResult<Describe>;
+
+    fn handle(&mut self, _msg: Describe, _ctx: &mut Self::Context) -> Self::Result {
+        let g = &self.group;
+        let protocol = g.protocol_name.clone();
+        let members = g
+            .members()
+            .map(|m| MemberDescription {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| Some(n) == protocol.as_ref())
+                    .map(|(_, md)| md.clone())
+                    .unwrap_or_default(),
+                assignment: m.assignment.clone(),
+            })
+            .collect();
+        MessageResult(GroupDescription {
+            group_id: self.group_id.clone(),
+            state: g.state,
+            protocol_type: g.protocol_type.clone(),
+            protocol_name: protocol,
+            generation_id: g.generation_id,
+            members,
+        })
+    }
+}
+
+/// DeleteGroups: only an empty group can be deleted; its offsets go with it.
+#[derive(Message)]
+#[rtype(result = "Result<(), GroupError>")]
+pub struct DeleteGroup;
+
+impl Handler<DeleteGroup> for GroupCoordinator {
+    type Result = Result<(), GroupError>;
+
+    fn handle(&mut self, _msg: DeleteGroup, _ctx: &mut Self::Context) -> Self::Result {
+        self.group.delete()?;
+        if self.store.delete_group(&self.group_id).is_err() {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        self.offsets.clear();
+        self.persisted_generation = self.group.generation_id;
+        Ok(())
+    }
+}
