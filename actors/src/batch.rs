@@ -18,6 +18,8 @@ const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const BASE_TIMESTAMP_OFFSET: usize = 27;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
+const BASE_SEQUENCE_OFFSET: usize = 53;
 const RECORDS_COUNT_OFFSET: usize = 57;
 /// Bytes of the header that precede the part the CRC covers plus the length field itself:
 /// `batchLength` counts the bytes after offset 12.
@@ -42,12 +44,21 @@ pub struct BatchHeader {
     pub attributes: i16,
     /// Producer id (-1 when not idempotent).
     pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record (-1 when not idempotent).
+    pub base_sequence: i32,
 }
 
 impl BatchHeader {
     /// The offset of the last record of the batch.
     pub fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Whether the batch belongs to a transaction (attribute bit 4).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
     }
 }
 
@@ -95,6 +106,8 @@ pub fn read_header(bytes: &[u8]) -> ActorResult<BatchHeader> {
         records_count: be_i32(bytes, RECORDS_COUNT_OFFSET),
         attributes: be_i16(bytes, ATTRIBUTES_OFFSET),
         producer_id: be_i64(bytes, PRODUCER_ID_OFFSET),
+        producer_epoch: be_i16(bytes, PRODUCER_EPOCH_OFFSET),
+        base_sequence: be_i32(bytes, BASE_SEQUENCE_OFFSET),
     })
 }
 
@@ -169,6 +182,17 @@ pub(crate) mod tests {
 
     /// Builds a minimal valid batch of `count` empty records (the body is opaque here).
     pub(crate) fn make_batch(count: i32, body: &[u8]) -> Vec<u8> {
+        make_idempotent_batch(count, body, -1, 0, -1)
+    }
+
+    /// A batch from an idempotent producer (`producer_id` ≥ 0).
+    pub(crate) fn make_idempotent_batch(
+        count: i32,
+        body: &[u8],
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+    ) -> Vec<u8> {
         let mut b = vec![0u8; BATCH_HEADER_BYTES];
         b.extend_from_slice(body);
         let len = (b.len() - LENGTH_FIELD_END) as i32;
@@ -178,6 +202,10 @@ pub(crate) mod tests {
             .copy_from_slice(&(count - 1).to_be_bytes());
         b[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&1000i64.to_be_bytes());
         b[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4].copy_from_slice(&count.to_be_bytes());
+        b[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8].copy_from_slice(&producer_id.to_be_bytes());
+        b[PRODUCER_EPOCH_OFFSET..PRODUCER_EPOCH_OFFSET + 2].copy_from_slice(&epoch.to_be_bytes());
+        b[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4]
+            .copy_from_slice(&base_sequence.to_be_bytes());
         let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
         b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
         b

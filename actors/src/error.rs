@@ -27,6 +27,26 @@ pub enum ActorError {
         /// The next offset to be written.
         log_end_offset: i64,
     },
+    /// An idempotent producer's batch does not follow its previous one.
+    #[error("producer {producer_id}: expected sequence {expected}, got {got}")]
+    OutOfOrderSequence {
+        /// Producer id.
+        producer_id: i64,
+        /// The next sequence the partition expected.
+        expected: i32,
+        /// What the batch carried.
+        got: i32,
+    },
+    /// An idempotent producer with an older epoch than the partition has seen.
+    #[error("producer {producer_id} epoch {epoch} is fenced by epoch {current}")]
+    ProducerFenced {
+        /// Producer id.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The partition's current epoch for it.
+        current: i16,
+    },
     /// The topic does not exist.
     #[error("topic '{0}' does not exist")]
     UnknownTopic(String),

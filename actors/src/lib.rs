@@ -16,6 +16,7 @@ pub mod node_supervisor;
 pub mod partition;
 pub mod partition_supervisor;
 pub mod placement;
+pub mod producer_state;
 pub mod store;
 pub mod supervision;
 pub mod topic_config;

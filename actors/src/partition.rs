@@ -8,6 +8,7 @@
 //! every field of partition state is rebuilt from fjall (log start/end offsets), never
 //! reused. Pending fetch waiters are dropped on restart, which wakes their fetches.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use tokio::sync::oneshot;
 use crate::batch;
 use crate::error::{ActorError, ActorResult};
 use crate::partition_supervisor::{ChildEvent, PartitionSupervisor};
+use crate::producer_state::{self, BatchSequence, ProducerEntry, SequenceCheck};
 use crate::store::{FjallLog, PartitionLog, Store};
 use crate::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
 use crate::TopicPartition;
@@ -90,6 +92,7 @@ struct LogState {
     log_end_offset: i64,
     unflushed_records: i64,
     waiters: Vec<oneshot::Sender<()>>,
+    producers: HashMap<i64, ProducerEntry>,
 }
 
 impl PartitionActor {
@@ -117,12 +120,17 @@ impl PartitionActor {
     fn load(&mut self) -> ActorResult<()> {
         let log = self.store.partition_log(self.spec.uid);
         let (log_start_offset, log_end_offset) = log.recover_offsets()?;
+        let mut producers = HashMap::new();
+        for (id, bytes) in log.load_producers()? {
+            producers.insert(id, postcard::from_bytes::<ProducerEntry>(&bytes)?);
+        }
         self.state = Some(LogState {
             log,
             log_start_offset,
             log_end_offset,
             unflushed_records: 0,
             waiters: Vec::new(),
+            producers,
         });
         self.publish_offsets();
         Ok(())
@@ -190,27 +198,44 @@ impl PartitionActor {
             return Err(ActorError::BatchTooLarge { size: h.size, max });
         }
         let state = self.state()?;
-        let base_offset = state.log_end_offset;
+        let plan = plan_append(state, &batches)?;
         let mut buf = BytesMut::from(records);
-        let mut next = base_offset;
+        let mut first_offset = None;
         let mut appended_records = 0i64;
-        for (at, header) in &batches {
+        for step in &plan.steps {
+            let (at, header) = &batches[step.batch];
+            let offset = match step.duplicate_of {
+                Some(original) => {
+                    first_offset.get_or_insert(original);
+                    continue;
+                }
+                None => state.log_end_offset,
+            };
             let bytes = &mut buf[*at..*at + header.size];
-            batch::assign_offset(bytes, next, leader_epoch);
-            state.log.append(next, bytes)?;
-            next += i64::from(header.last_offset_delta) + 1;
+            batch::assign_offset(bytes, offset, leader_epoch);
+            let producer = match plan.producers.get(&header.producer_id) {
+                Some(entry) => vec![(header.producer_id, postcard::to_stdvec(entry)?)],
+                None => Vec::new(),
+            };
+            state.log.append(offset, bytes, &producer)?;
+            first_offset.get_or_insert(offset);
+            let next = offset + i64::from(header.last_offset_delta) + 1;
+            assert!(next > state.log_end_offset, "offsets strictly increase");
+            state.log_end_offset = next;
             appended_records += i64::from(header.records_count);
         }
-        debug_assert!(next > state.log_end_offset, "offsets strictly increase");
-        state.log_end_offset = next;
+        state.producers.extend(plan.producers);
         state.unflushed_records += appended_records;
         if state.unflushed_records >= flush_messages {
             state.log.sync()?;
             state.unflushed_records = 0;
         }
-        for waiter in state.waiters.drain(..) {
-            let _ = waiter.send(());
+        if appended_records > 0 {
+            for waiter in state.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
         }
+        let base_offset = first_offset.unwrap_or(state.log_end_offset);
         let log_start_offset = state.log_start_offset;
         metrics::counter!("eddy_partition_records_in_total").increment(appended_records as u64);
         metrics::counter!("eddy_bytes_in_total").increment(records.len() as u64);
@@ -251,6 +276,81 @@ impl PartitionActor {
             }
         }
     }
+}
+
+/// One batch of an append: its index, and the offset it already has if it is a retry.
+struct AppendStep {
+    batch: usize,
+    duplicate_of: Option<i64>,
+}
+
+/// The decisions for an append, taken before anything is written so that a refused batch
+/// stores nothing: per batch append or duplicate, and the producers' new states.
+struct AppendPlan {
+    steps: Vec<AppendStep>,
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+fn plan_append(
+    state: &LogState,
+    batches: &[(usize, batch::BatchHeader)],
+) -> ActorResult<AppendPlan> {
+    let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
+    let mut steps = Vec::with_capacity(batches.len());
+    let mut next = state.log_end_offset;
+    for (i, (_, h)) in batches.iter().enumerate() {
+        if h.producer_id < 0 {
+            steps.push(AppendStep {
+                batch: i,
+                duplicate_of: None,
+            });
+            next += i64::from(h.last_offset_delta) + 1;
+            continue;
+        }
+        let known = producers
+            .get(&h.producer_id)
+            .or_else(|| state.producers.get(&h.producer_id))
+            .cloned();
+        let last_seq = producer_state::last_sequence(h.base_sequence, h.last_offset_delta);
+        match producer_state::check(known.as_ref(), h.producer_epoch, h.base_sequence, last_seq) {
+            SequenceCheck::Append => {
+                let mut entry = known.unwrap_or_default();
+                let seq = BatchSequence {
+                    first_seq: h.base_sequence,
+                    last_seq,
+                    base_offset: next,
+                };
+                producer_state::record(&mut entry, h.producer_epoch, seq);
+                producers.insert(h.producer_id, entry);
+                steps.push(AppendStep {
+                    batch: i,
+                    duplicate_of: None,
+                });
+                next += i64::from(h.last_offset_delta) + 1;
+            }
+            SequenceCheck::Duplicate { base_offset } => {
+                steps.push(AppendStep {
+                    batch: i,
+                    duplicate_of: Some(base_offset),
+                });
+            }
+            SequenceCheck::OutOfOrder { expected } => {
+                return Err(ActorError::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    expected,
+                    got: h.base_sequence,
+                });
+            }
+            SequenceCheck::Fenced { current } => {
+                return Err(ActorError::ProducerFenced {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    current,
+                });
+            }
+        }
+    }
+    Ok(AppendPlan { steps, producers })
 }
 
 impl Actor for PartitionActor {
@@ -522,7 +622,7 @@ impl Handler<InjectPanic> for PartitionActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::tests::make_batch;
+    use crate::batch::tests::{make_batch, make_idempotent_batch};
     use crate::partition_supervisor::{EnsurePartition, PartitionHandle, ReportChildren};
     use crate::supervision::ChildState;
 
@@ -668,5 +768,70 @@ mod tests {
             .await
             .expect("woken")
             .expect("sent");
+    }
+
+    #[actix_rt::test]
+    async fn retried_idempotent_batch_is_stored_once_even_after_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sup, p) = start(dir.path(), 3).await;
+        let first = make_idempotent_batch(3, b"abc", 42, 0, 0);
+        let a = p
+            .send(Append {
+                records: first.clone().into(),
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        let retry = p
+            .send(Append {
+                records: first.clone().into(),
+            })
+            .await
+            .expect("send")
+            .expect("retry");
+        assert_eq!(
+            retry.base_offset, a.base_offset,
+            "a retry gets its original offset"
+        );
+        let gap = p
+            .send(Append {
+                records: make_idempotent_batch(1, b"x", 42, 0, 7).into(),
+            })
+            .await
+            .expect("send");
+        assert!(
+            matches!(
+                gap,
+                Err(ActorError::OutOfOrderSequence {
+                    expected: 3,
+                    got: 7,
+                    ..
+                })
+            ),
+            "got {gap:?}"
+        );
+        let zombie = p
+            .send(Append {
+                records: make_idempotent_batch(1, b"x", 42, -1, 3).into(),
+            })
+            .await
+            .expect("send");
+        assert!(
+            matches!(zombie, Err(ActorError::ProducerFenced { .. })),
+            "got {zombie:?}"
+        );
+        // Producer state is rebuilt from fjall on restart: the retry is still recognised.
+        let _ = p.send(InjectPanic).await.expect("send");
+        settle(&sup, ChildState::Running).await;
+        let again = p
+            .send(Append {
+                records: first.into(),
+            })
+            .await
+            .expect("send")
+            .expect("retry after restart");
+        assert_eq!(again.base_offset, 0);
+        let offsets = p.send(GetOffsets).await.expect("send").expect("offsets");
+        assert_eq!(offsets.high_watermark, 3, "stored once");
     }
 }

@@ -55,6 +55,8 @@ pub fn kafka_error(err: &ActorError) -> ResponseError {
     match err {
         ActorError::CorruptBatch(_) => ResponseError::CorruptMessage,
         ActorError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        ActorError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        ActorError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,
         ActorError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         ActorError::UnknownTopic(_) | ActorError::UnknownPartition { .. } => {
             ResponseError::UnknownTopicOrPartition

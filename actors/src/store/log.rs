@@ -21,8 +21,16 @@ pub struct LogRead {
 
 /// The storage a partition actor needs.
 pub trait PartitionLog: Send {
-    /// Appends one batch whose base offset has already been assigned.
-    fn append(&mut self, base_offset: i64, batch: &[u8]) -> ActorResult<()>;
+    /// Appends one batch whose base offset has already been assigned, together with the
+    /// updated state of the producers it carries (one atomic write).
+    fn append(
+        &mut self,
+        base_offset: i64,
+        batch: &[u8],
+        producers: &[(i64, Vec<u8>)],
+    ) -> ActorResult<()>;
+    /// The stored producer states (idempotence), by producer id.
+    fn load_producers(&self) -> ActorResult<Vec<(i64, Vec<u8>)>>;
     /// Reads whole batches starting with the one that holds `offset`, stopping before
     /// `end_offset` and after `max_bytes` (but always at least one batch, KIP-74).
     fn read(&self, offset: i64, end_offset: i64, max_bytes: usize) -> ActorResult<LogRead>;
@@ -41,6 +49,7 @@ pub struct FjallLog {
     db: fjall::Database,
     logs: fjall::Keyspace,
     state: fjall::Keyspace,
+    producers: fjall::Keyspace,
     uid: u64,
 }
 
@@ -61,12 +70,14 @@ impl FjallLog {
         db: fjall::Database,
         logs: fjall::Keyspace,
         state: fjall::Keyspace,
+        producers: fjall::Keyspace,
         uid: u64,
     ) -> Self {
         FjallLog {
             db,
             logs,
             state,
+            producers,
             uid,
         }
     }
@@ -74,12 +85,61 @@ impl FjallLog {
     fn prefix(&self) -> [u8; 8] {
         self.uid.to_be_bytes()
     }
+
+    fn remove_prefix(&self, keyspace: &fjall::Keyspace) -> ActorResult<()> {
+        loop {
+            let keys: Vec<_> = keyspace
+                .prefix(self.prefix())
+                .take(DELETE_BATCH_KEYS_MAX)
+                .map(|g| g.key())
+                .collect::<Result<_, _>>()?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let mut wb = self.db.batch();
+            for k in keys {
+                wb.remove(keyspace, k);
+            }
+            wb.commit()?;
+        }
+    }
 }
 
 impl PartitionLog for FjallLog {
-    fn append(&mut self, base_offset: i64, batch: &[u8]) -> ActorResult<()> {
-        self.logs.insert(key(self.uid, base_offset), batch)?;
+    fn append(
+        &mut self,
+        base_offset: i64,
+        batch: &[u8],
+        producers: &[(i64, Vec<u8>)],
+    ) -> ActorResult<()> {
+        if producers.is_empty() {
+            self.logs.insert(key(self.uid, base_offset), batch)?;
+            return Ok(());
+        }
+        let mut wb = self.db.batch();
+        wb.insert(&self.logs, key(self.uid, base_offset), batch);
+        for (producer_id, state) in producers {
+            wb.insert(
+                &self.producers,
+                key(self.uid, *producer_id),
+                state.as_slice(),
+            );
+        }
+        wb.commit()?;
         Ok(())
+    }
+
+    fn load_producers(&self) -> ActorResult<Vec<(i64, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for item in self.producers.prefix(self.prefix()) {
+            let (k, v) = item.into_inner()?;
+            if k.len() == 16 {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(&k[8..]);
+                out.push((i64::from_be_bytes(id), v.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     fn read(&self, offset: i64, end_offset: i64, max_bytes: usize) -> ActorResult<LogRead> {
@@ -161,22 +221,8 @@ impl PartitionLog for FjallLog {
     }
 
     fn destroy(&mut self) -> ActorResult<()> {
-        loop {
-            let keys: Vec<_> = self
-                .logs
-                .prefix(self.prefix())
-                .take(DELETE_BATCH_KEYS_MAX)
-                .map(|g| g.key())
-                .collect::<Result<_, _>>()?;
-            if keys.is_empty() {
-                break;
-            }
-            let mut wb = self.db.batch();
-            for k in keys {
-                wb.remove(&self.logs, k);
-            }
-            wb.commit()?;
-        }
+        self.remove_prefix(&self.logs)?;
+        self.remove_prefix(&self.producers)?;
         self.state.remove(self.prefix())?;
         Ok(())
     }
@@ -197,7 +243,7 @@ mod tests {
     fn appended(log: &mut FjallLog, base: i64, count: i32) {
         let mut b = make_batch(count, b"body");
         assign_offset(&mut b, base, 0);
-        log.append(base, &b).expect("append");
+        log.append(base, &b, &[]).expect("append");
     }
 
     #[test]

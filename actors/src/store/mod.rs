@@ -20,6 +20,7 @@ pub struct Store {
     db: fjall::Database,
     logs: fjall::Keyspace,
     partition_state: fjall::Keyspace,
+    producers: fjall::Keyspace,
     meta: MetaStore,
     groups: GroupStore,
 }
@@ -37,6 +38,7 @@ impl Store {
         let logs = db.keyspace("logs", fjall::KeyspaceCreateOptions::default)?;
         let partition_state =
             db.keyspace("partition_state", fjall::KeyspaceCreateOptions::default)?;
+        let producers = db.keyspace("producer_state", fjall::KeyspaceCreateOptions::default)?;
         let topics = db.keyspace("topics", fjall::KeyspaceCreateOptions::default)?;
         let counters = db.keyspace("counters", fjall::KeyspaceCreateOptions::default)?;
         let meta = MetaStore::new(db.clone(), topics, counters);
@@ -47,6 +49,7 @@ impl Store {
             db,
             logs,
             partition_state,
+            producers,
             meta,
             groups,
         })
@@ -58,6 +61,7 @@ impl Store {
             self.db.clone(),
             self.logs.clone(),
             self.partition_state.clone(),
+            self.producers.clone(),
             uid,
         )
     }

@@ -50,13 +50,17 @@ pub async fn handle(
     let version = header.request_api_version;
     // Before v4 there is no flag and auto-creation follows the broker setting.
     let allow_create = version < 4 || req.allow_auto_topic_creation;
+    // v0 asks for every topic with an empty list; v1+ with null.
+    let all =
+        req.topics.is_none() || (version == 0 && req.topics.as_ref().is_some_and(Vec::is_empty));
     let topics = match req.topics {
-        None => broker
+        _ if all => broker
             .snapshot()
             .topics
             .values()
             .map(describe_topic)
             .collect(),
+        None => Vec::new(),
         Some(wanted) => {
             let mut out = Vec::with_capacity(wanted.len());
             for t in wanted {

@@ -1,7 +1,7 @@
 //! InitProducerId: hands out producer ids from a persisted counter, so ids never repeat
 //! across restarts. A producer that bumps its epoch (KIP-360) keeps its id with epoch + 1.
 //! Transactions are not supported yet: a transactional id is refused.
-//! Sequence checking (deduplication of retried batches) is not done yet.
+//! Partitions check sequences per producer id (see `eddy_actors::producer_state`).
 
 use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
