@@ -19,6 +19,8 @@ const BASE_TIMESTAMP_OFFSET: usize = 27;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const PRODUCER_ID_OFFSET: usize = 43;
 const PRODUCER_EPOCH_OFFSET: usize = 51;
+/// Attribute bit 3: the timestamps are the broker's append time.
+const LOG_APPEND_TIME_BIT: i16 = 0x08;
 const BASE_SEQUENCE_OFFSET: usize = 53;
 const RECORDS_COUNT_OFFSET: usize = 57;
 /// Bytes of the header that precede the part the CRC covers plus the length field itself:
@@ -176,6 +178,17 @@ pub fn assign_offset(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
         .copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// Stamps a batch with the broker's time (`message.timestamp.type=LogAppendTime`): sets the
+/// timestamp-type attribute and the max timestamp, which changes CRC-covered bytes, so the
+/// CRC is recomputed.
+pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = be_i16(batch, ATTRIBUTES_OFFSET) | LOG_APPEND_TIME_BIT;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -221,6 +234,15 @@ pub(crate) mod tests {
         let h = validate(&b).expect("still valid after rewrite");
         assert_eq!(h.base_offset, 42);
         assert_eq!(h.last_offset(), 44);
+    }
+
+    #[test]
+    fn log_append_time_stamp_keeps_the_batch_valid() {
+        let mut b = make_batch(2, b"xy");
+        stamp_log_append_time(&mut b, 1_234);
+        let h = validate(&b).expect("valid after restamp");
+        assert_eq!(h.max_timestamp, 1_234);
+        assert_eq!(h.attributes & LOG_APPEND_TIME_BIT, LOG_APPEND_TIME_BIT);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod partition;
 pub mod partition_supervisor;
 pub mod placement;
 pub mod producer_state;
+pub mod retention;
 pub mod store;
 pub mod supervision;
 pub mod topic_config;

@@ -27,6 +27,8 @@ pub struct TreeConfig {
     pub partition_arbiters: usize,
     /// Restart intensity for partition actors.
     pub intensity: RestartIntensity,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
     /// Defaults for new topics.
     pub topic_defaults: TopicDefaults,
     /// Broker-level topic config defaults.
@@ -71,8 +73,12 @@ impl NodeSupervisor {
         };
         let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
         let handles = arbiters.iter().map(Arbiter::handle).collect();
-        let partition_supervisor =
-            PartitionSupervisor::new(store.clone(), handles, config.intensity);
+        let partition_supervisor = PartitionSupervisor::new(
+            store.clone(),
+            handles,
+            config.intensity,
+            std::time::Duration::from_millis(config.retention_check_interval_ms.max(1)),
+        );
         let routes = partition_supervisor.routes();
         let partitions = partition_supervisor.start();
         let groups = GroupSupervisor::new(store.groups().clone(), routes, config.intensity).start();

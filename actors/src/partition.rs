@@ -21,9 +21,20 @@ use crate::batch;
 use crate::error::{ActorError, ActorResult};
 use crate::partition_supervisor::{ChildEvent, PartitionSupervisor};
 use crate::producer_state::{self, BatchSequence, ProducerEntry, SequenceCheck};
+use crate::retention::{self, RetentionPolicy};
 use crate::store::{FjallLog, PartitionLog, Store};
 use crate::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
 use crate::TopicPartition;
+
+/// Batches deleted per step of retention or DeleteRecords, so one step stays short.
+pub const TRUNCATE_BATCHES_MAX: usize = 1_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Parked fetch waiters per partition; past this a new waiter is woken at once, so a flood
 /// of long polls degrades to short polls instead of growing memory.
@@ -38,6 +49,12 @@ pub struct PartitionSettings {
     pub flush_ms: i64,
     /// `max.message.bytes`: the largest batch accepted.
     pub max_message_bytes: usize,
+    /// `cleanup.policy` includes `delete`: retention applies.
+    pub delete_policy: bool,
+    /// `retention.ms` and `retention.bytes`.
+    pub retention: RetentionPolicy,
+    /// `message.timestamp.type=LogAppendTime`: batches are stamped with the append time.
+    pub log_append_time: bool,
 }
 
 /// Everything needed to (re)build a partition actor.
@@ -69,6 +86,7 @@ pub struct PartitionActor {
     store: Store,
     supervisor: Addr<PartitionSupervisor>,
     intensity: RestartIntensity,
+    retention_check: Duration,
     mailbox: Arc<AtomicUsize>,
     restart_window: RestartWindow,
     last_panic: Option<String>,
@@ -93,6 +111,7 @@ struct LogState {
     unflushed_records: i64,
     waiters: Vec<oneshot::Sender<()>>,
     producers: HashMap<i64, ProducerEntry>,
+    log_bytes: u64,
 }
 
 impl PartitionActor {
@@ -102,6 +121,7 @@ impl PartitionActor {
         store: Store,
         supervisor: Addr<PartitionSupervisor>,
         intensity: RestartIntensity,
+        retention_check: Duration,
         mailbox: Arc<AtomicUsize>,
     ) -> Self {
         PartitionActor {
@@ -109,6 +129,7 @@ impl PartitionActor {
             store,
             supervisor,
             intensity,
+            retention_check,
             mailbox,
             restart_window: RestartWindow::default(),
             last_panic: None,
@@ -120,6 +141,7 @@ impl PartitionActor {
     fn load(&mut self) -> ActorResult<()> {
         let log = self.store.partition_log(self.spec.uid);
         let (log_start_offset, log_end_offset) = log.recover_offsets()?;
+        let log_bytes = log.log_bytes()?;
         let mut producers = HashMap::new();
         for (id, bytes) in log.load_producers()? {
             producers.insert(id, postcard::from_bytes::<ProducerEntry>(&bytes)?);
@@ -130,6 +152,7 @@ impl PartitionActor {
             log_end_offset,
             unflushed_records: 0,
             waiters: Vec::new(),
+            log_bytes,
             producers,
         });
         self.publish_offsets();
@@ -197,6 +220,7 @@ impl PartitionActor {
         if let Some((_, h)) = batches.iter().find(|(_, h)| h.size > max) {
             return Err(ActorError::BatchTooLarge { size: h.size, max });
         }
+        let append_time = self.spec.settings.log_append_time.then(now_ms);
         let state = self.state()?;
         let plan = plan_append(state, &batches)?;
         let mut buf = BytesMut::from(records);
@@ -213,6 +237,9 @@ impl PartitionActor {
             };
             let bytes = &mut buf[*at..*at + header.size];
             batch::assign_offset(bytes, offset, leader_epoch);
+            if let Some(now) = append_time {
+                batch::stamp_log_append_time(bytes, now);
+            }
             let producer = match plan.producers.get(&header.producer_id) {
                 Some(entry) => vec![(header.producer_id, postcard::to_stdvec(entry)?)],
                 None => Vec::new(),
@@ -222,6 +249,7 @@ impl PartitionActor {
             let next = offset + i64::from(header.last_offset_delta) + 1;
             assert!(next > state.log_end_offset, "offsets strictly increase");
             state.log_end_offset = next;
+            state.log_bytes += header.size as u64;
             appended_records += i64::from(header.records_count);
         }
         state.producers.extend(plan.producers);
@@ -243,6 +271,7 @@ impl PartitionActor {
         Ok(AppendOutcome {
             base_offset,
             log_start_offset,
+            log_append_time_ms: append_time.unwrap_or(-1),
         })
     }
 
@@ -264,6 +293,58 @@ impl PartitionActor {
             records: read.bytes,
             offsets,
         })
+    }
+
+    /// Deletes whole batches from the head up to `before_offset` (exclusive) and moves the
+    /// log start offset there. Used by retention and DeleteRecords.
+    fn truncate_head(&mut self, before_offset: i64) -> ActorResult<i64> {
+        let state = self.state()?;
+        let mut deleted_any = true;
+        while deleted_any {
+            let head = state.log.head(TRUNCATE_BATCHES_MAX)?;
+            let doomed: Vec<&batch::BatchHeader> = head
+                .iter()
+                .take_while(|h| h.last_offset() < before_offset)
+                .collect();
+            deleted_any = !doomed.is_empty() && doomed.len() == head.len();
+            let bases: Vec<i64> = doomed.iter().map(|h| h.base_offset).collect();
+            let bytes: u64 = doomed.iter().map(|h| h.size as u64).sum();
+            let new_start = state.log_start_offset.max(before_offset);
+            state.log.truncate_head(&bases, new_start)?;
+            state.log_bytes = state.log_bytes.saturating_sub(bytes);
+            state.log_start_offset = new_start;
+        }
+        let start = state.log_start_offset;
+        self.publish_offsets();
+        Ok(start)
+    }
+
+    fn enforce_retention(&mut self) {
+        if !self.spec.settings.delete_policy {
+            return;
+        }
+        let policy = self.spec.settings.retention;
+        let now = now_ms();
+        let Ok(state) = self.state() else { return };
+        let head = match state.log.head(TRUNCATE_BATCHES_MAX) {
+            Ok(head) => head,
+            Err(err) => {
+                tracing::error!(partition = %self.spec.tp, error = %err, "retention check failed");
+                return;
+            }
+        };
+        let count = retention::expired_head(&head, state.log_bytes, now, policy);
+        if let Some(last) = count.checked_sub(1).and_then(|i| head.get(i)) {
+            let before = last.last_offset() + 1;
+            match self.truncate_head(before) {
+                Ok(start) => {
+                    tracing::info!(partition = %self.spec.tp, batches = count, log_start_offset = start, "retention deleted batches")
+                }
+                Err(err) => {
+                    tracing::error!(partition = %self.spec.tp, error = %err, "retention delete failed")
+                }
+            }
+        }
     }
 
     fn flush_if_due(&mut self) {
@@ -377,6 +458,7 @@ impl Actor for PartitionActor {
                 act.flush_if_due()
             });
         }
+        ctx.run_interval(self.retention_check, |act, _| act.enforce_retention());
         self.supervisor.do_send(ChildEvent::Running {
             tp: self.spec.tp.clone(),
         });
@@ -452,7 +534,8 @@ callable!(
     WaitForAppend,
     GetOffsets,
     FindByTimestamp,
-    Delete
+    Delete,
+    DeleteRecords
 );
 #[cfg(test)]
 callable!(InjectPanic);
@@ -473,6 +556,8 @@ pub struct AppendOutcome {
     pub base_offset: i64,
     /// The log start offset after the append.
     pub log_start_offset: i64,
+    /// The append time stamped into the batches, or -1 for CreateTime topics.
+    pub log_append_time_ms: i64,
 }
 
 impl Handler<Append> for PartitionActor {
@@ -571,6 +656,39 @@ impl Handler<FindByTimestamp> for PartitionActor {
     }
 }
 
+/// DeleteRecords: delete everything below `before_offset` (-1 = the high watermark) and
+/// answer the new log start offset (the low watermark).
+#[derive(Message)]
+#[rtype(result = "ActorResult<i64>")]
+pub struct DeleteRecords {
+    /// First offset to keep.
+    pub before_offset: i64,
+}
+
+impl Handler<DeleteRecords> for PartitionActor {
+    type Result = ActorResult<i64>;
+
+    fn handle(&mut self, msg: DeleteRecords, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            let state = act.state()?;
+            let end = state.log_end_offset;
+            let before = if msg.before_offset == -1 {
+                end
+            } else {
+                msg.before_offset
+            };
+            if before < 0 || before > end {
+                return Err(ActorError::OffsetOutOfRange {
+                    offset: before,
+                    log_start_offset: state.log_start_offset,
+                    log_end_offset: end,
+                });
+            }
+            act.truncate_head(before)
+        })
+    }
+}
+
 /// New settings after a config change.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -635,6 +753,12 @@ mod tests {
                 flush_messages: i64::MAX,
                 flush_ms: i64::MAX,
                 max_message_bytes: 1 << 20,
+                delete_policy: true,
+                retention: RetentionPolicy {
+                    retention_ms: -1,
+                    retention_bytes: -1,
+                },
+                log_append_time: false,
             },
         }
     }
@@ -648,7 +772,13 @@ mod tests {
             restarts_max,
             window: Duration::from_secs(60),
         };
-        let sup = PartitionSupervisor::new(store, vec![Arbiter::current()], intensity).start();
+        let sup = PartitionSupervisor::new(
+            store,
+            vec![Arbiter::current()],
+            intensity,
+            Duration::from_secs(3600),
+        )
+        .start();
         let handle = sup.send(EnsurePartition(spec())).await.expect("ensure");
         (sup, handle)
     }
@@ -833,5 +963,80 @@ mod tests {
         assert_eq!(again.base_offset, 0);
         let offsets = p.send(GetOffsets).await.expect("send").expect("offsets");
         assert_eq!(offsets.high_watermark, 3, "stored once");
+    }
+
+    #[actix_rt::test]
+    async fn delete_records_moves_log_start_and_survives_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sup, p) = start(dir.path(), 3).await;
+        for _ in 0..3 {
+            p.send(Append {
+                records: make_batch(2, b"ab").into(),
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        }
+        let low = p
+            .send(DeleteRecords { before_offset: 3 })
+            .await
+            .expect("send")
+            .expect("delete");
+        assert_eq!(low, 3);
+        let below = p
+            .send(Read {
+                offset: 1,
+                max_bytes: 1 << 20,
+            })
+            .await
+            .expect("send");
+        assert!(
+            matches!(
+                below,
+                Err(ActorError::OffsetOutOfRange {
+                    log_start_offset: 3,
+                    ..
+                })
+            ),
+            "got {below:?}"
+        );
+        let read = p
+            .send(Read {
+                offset: 3,
+                max_bytes: 1 << 20,
+            })
+            .await
+            .expect("send")
+            .expect("read");
+        assert_eq!(
+            crate::batch::read_header(&read.records)
+                .expect("header")
+                .base_offset,
+            2,
+            "the batch holding 3 stays"
+        );
+        let beyond = p
+            .send(DeleteRecords { before_offset: 99 })
+            .await
+            .expect("send");
+        assert!(beyond.is_err());
+        let _ = p.send(InjectPanic).await.expect("send");
+        settle(&sup, ChildState::Running).await;
+        let offsets = p.send(GetOffsets).await.expect("send").expect("offsets");
+        assert_eq!((offsets.log_start_offset, offsets.high_watermark), (3, 6));
+        let all = p
+            .send(DeleteRecords { before_offset: -1 })
+            .await
+            .expect("send")
+            .expect("delete all");
+        assert_eq!(all, 6);
+        let _ = p.send(InjectPanic).await.expect("send");
+        settle(&sup, ChildState::Running).await;
+        let offsets = p.send(GetOffsets).await.expect("send").expect("offsets");
+        assert_eq!(
+            (offsets.log_start_offset, offsets.high_watermark),
+            (6, 6),
+            "an emptied log keeps its end offset"
+        );
     }
 }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::{oneshot, watch};
@@ -23,6 +24,7 @@ use crate::node_supervisor::{Escalate, NodeSupervisor};
 use crate::partition::{
     Call, Delete, PartitionActor, PartitionSettings, PartitionSpec, UpdateSettings,
 };
+use crate::retention::RetentionPolicy;
 use crate::store::Store;
 use crate::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
 use crate::TopicPartition;
@@ -71,19 +73,27 @@ pub struct PartitionSupervisor {
     store: Store,
     arbiters: Vec<ArbiterHandle>,
     intensity: RestartIntensity,
+    retention_check: Duration,
     children: HashMap<TopicPartition, Child>,
     routes: watch::Sender<Arc<Routes>>,
     node: Option<Addr<NodeSupervisor>>,
 }
 
 impl PartitionSupervisor {
-    /// A supervisor placing partitions on `arbiters`.
-    pub fn new(store: Store, arbiters: Vec<ArbiterHandle>, intensity: RestartIntensity) -> Self {
+    /// A supervisor placing partitions on `arbiters`; each partition checks retention every
+    /// `retention_check`.
+    pub fn new(
+        store: Store,
+        arbiters: Vec<ArbiterHandle>,
+        intensity: RestartIntensity,
+        retention_check: Duration,
+    ) -> Self {
         let (routes, _) = watch::channel(Arc::new(Routes::new()));
         PartitionSupervisor {
             store,
             arbiters,
             intensity,
+            retention_check,
             children: HashMap::new(),
             routes,
             node: None,
@@ -155,8 +165,9 @@ impl Handler<EnsurePartition> for PartitionSupervisor {
             mailbox.clone(),
         );
         let tp = spec.tp.clone();
+        let retention_check = self.retention_check;
         let addr = Supervisor::start_in_arbiter(&self.arbiter_for(&tp), move |_| {
-            PartitionActor::new(spec, store, me, intensity, gauge)
+            PartitionActor::new(spec, store, me, intensity, retention_check, gauge)
         });
         let handle = PartitionHandle { addr, mailbox };
         let record = ChildRecord::starting(format!("partition {tp}"));
@@ -291,11 +302,24 @@ pub fn settings_for(
     config: &crate::topic_config::TopicConfig,
     broker: &crate::topic_config::BrokerDefaults,
 ) -> PartitionSettings {
+    let effective = |name: &str| {
+        crate::topic_config::find(name)
+            .map(|def| config.effective(def, broker).0)
+            .unwrap_or_default()
+    };
     PartitionSettings {
         flush_messages: config.effective_i64("flush.messages", broker).max(1),
         flush_ms: config.effective_i64("flush.ms", broker),
         max_message_bytes: config
             .effective_i64("max.message.bytes", broker)
             .clamp(0, i64::from(i32::MAX)) as usize,
+        delete_policy: effective("cleanup.policy")
+            .split(',')
+            .any(|p| p.trim() == "delete"),
+        retention: RetentionPolicy {
+            retention_ms: config.effective_i64("retention.ms", broker),
+            retention_bytes: config.effective_i64("retention.bytes", broker),
+        },
+        log_append_time: effective("message.timestamp.type") == "LogAppendTime",
     }
 }

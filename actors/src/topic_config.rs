@@ -84,7 +84,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         kind: ConfigType::String,
         default: "CreateTime",
         choices: &["CreateTime", "LogAppendTime"],
-        enforced: false,
+        enforced: true,
     },
     def(
         "min.cleanable.dirty.ratio",
@@ -94,8 +94,8 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ),
     def("min.compaction.lag.ms", ConfigType::Long, "0", false),
     def("min.insync.replicas", ConfigType::Int, "1", false),
-    def("retention.bytes", ConfigType::Long, "-1", false),
-    def("retention.ms", ConfigType::Long, "604800000", false),
+    def("retention.bytes", ConfigType::Long, "-1", true),
+    def("retention.ms", ConfigType::Long, "604800000", true),
     def("segment.bytes", ConfigType::Int, "1073741824", false),
     def("segment.ms", ConfigType::Long, "604800000", false),
     def(

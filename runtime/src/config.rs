@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub log_flush_interval_messages: Option<i64>,
     /// `log.flush.interval.ms`: fsync at least this often.
     pub log_flush_interval_ms: Option<i64>,
+    /// `log.retention.check.interval.ms`: how often partitions apply retention.
+    pub log_retention_check_interval_ms: u64,
     /// Threads (arbiters) hosting partition actors; 0 = one per core.
     pub partition_threads: usize,
     /// Requests in flight per connection before the node stops reading from it.
@@ -59,6 +61,7 @@ impl Default for NodeConfig {
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
             log_flush_interval_messages: None,
             log_flush_interval_ms: None,
+            log_retention_check_interval_ms: 300_000,
             partition_threads: 0,
             inflight_requests_max: 1000,
         }
@@ -122,6 +125,12 @@ impl NodeConfig {
         }
         if matches!(self.log_flush_interval_messages, Some(n) if n < 1) {
             return bad("log-flush-interval-messages", "must be at least 1".into());
+        }
+        if self.log_retention_check_interval_ms == 0 {
+            return bad(
+                "log-retention-check-interval-ms",
+                "must be at least 1".into(),
+            );
         }
         if self.inflight_requests_max == 0 {
             return bad("inflight-requests-max", "must be at least 1".into());

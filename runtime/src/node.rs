@@ -69,6 +69,10 @@ fn broker_configs(config: &NodeConfig) -> BTreeMap<String, String> {
     if let Some(ms) = config.log_flush_interval_ms {
         out.insert("log.flush.interval.ms".into(), ms.to_string());
     }
+    out.insert(
+        "log.retention.check.interval.ms".into(),
+        config.log_retention_check_interval_ms.to_string(),
+    );
     out
 }
 
@@ -83,6 +87,7 @@ impl RunningNode {
             node_id: config.node_id,
             partition_arbiters: config.partition_threads,
             intensity: RestartIntensity::default(),
+            retention_check_interval_ms: config.log_retention_check_interval_ms,
             topic_defaults: TopicDefaults {
                 num_partitions: config.num_partitions,
                 replication_factor: config.default_replication_factor,

@@ -44,6 +44,9 @@ pub struct StartArgs {
     /// log.flush.interval.ms: fsync at least this often.
     #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MS")]
     log_flush_interval_ms: Option<i64>,
+    /// log.retention.check.interval.ms: how often partitions apply retention [default: 300000].
+    #[arg(long, env = "EDDY_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    log_retention_check_interval_ms: Option<u64>,
     /// Threads hosting partition actors [default: one per core].
     #[arg(long, env = "EDDY_PARTITION_THREADS")]
     partition_threads: Option<usize>,
@@ -66,6 +69,7 @@ impl StartArgs {
             auto_create_topics_enable,
             num_partitions,
             socket_request_max_bytes,
+            log_retention_check_interval_ms,
             partition_threads
         );
         if self.advertised_listener.is_some() {

@@ -38,6 +38,13 @@ pub trait PartitionLog: Send {
     fn recover_offsets(&self) -> ActorResult<(i64, i64)>;
     /// The first batch whose max timestamp is at or after `timestamp`, if any.
     fn find_by_timestamp(&self, timestamp: i64) -> ActorResult<Option<Bytes>>;
+    /// Headers of the first `max` batches, oldest first.
+    fn head(&self, max: usize) -> ActorResult<Vec<batch::BatchHeader>>;
+    /// Bytes stored for the partition (sum of batch sizes).
+    fn log_bytes(&self) -> ActorResult<u64>;
+    /// Deletes the batches with these base offsets and records the new log start offset,
+    /// in one write.
+    fn truncate_head(&mut self, base_offsets: &[i64], log_start_offset: i64) -> ActorResult<()>;
     /// Removes every batch and the partition's state (topic deletion).
     fn destroy(&mut self) -> ActorResult<()>;
     /// Forces what was appended to disk.
@@ -208,6 +215,32 @@ impl PartitionLog for FjallLog {
             }
             _ => Ok((stored_start, stored_start)),
         }
+    }
+
+    fn head(&self, max: usize) -> ActorResult<Vec<batch::BatchHeader>> {
+        let mut out = Vec::new();
+        for item in self.logs.prefix(self.prefix()).take(max) {
+            out.push(batch::read_header(&item.value()?)?);
+        }
+        Ok(out)
+    }
+
+    fn log_bytes(&self) -> ActorResult<u64> {
+        let mut total = 0u64;
+        for item in self.logs.prefix(self.prefix()) {
+            total += u64::from(item.size()?);
+        }
+        Ok(total)
+    }
+
+    fn truncate_head(&mut self, base_offsets: &[i64], log_start_offset: i64) -> ActorResult<()> {
+        let mut wb = self.db.batch();
+        for base in base_offsets {
+            wb.remove(&self.logs, key(self.uid, *base));
+        }
+        wb.insert(&self.state, self.prefix(), log_start_offset.to_be_bytes());
+        wb.commit()?;
+        Ok(())
     }
 
     fn find_by_timestamp(&self, timestamp: i64) -> ActorResult<Option<Bytes>> {

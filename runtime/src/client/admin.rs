@@ -1,8 +1,11 @@
-//! Topic and cluster administration: create, delete, list and describe.
+//! Topic, group and cluster administration: create, delete, list and describe.
 //!
 //! Topic creation and deletion go to the controller named in Metadata (kafka-python and the
-//! Java admin do the same); reads go to whichever node the control connection reached.
+//! Java admin do the same); group requests go to the group's coordinator (FindCoordinator),
+//! ListGroups to every node, end offsets to each partition's leader; other reads go to
+//! whichever node the control connection reached.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -15,9 +18,11 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use serde::{Serialize, Serializer};
 
 use super::cluster::Cluster;
-use super::connection::ConnectionConfig;
+use super::connection::{Connection, ConnectionConfig};
 use super::error::{check_code, ClientError};
-use super::metadata::{ClusterInfo, TopicInfo};
+use super::groups::{self, GroupDescription, GroupListing, GroupPartitionOffset};
+use super::list_offsets::{list_offsets, LATEST_TIMESTAMP};
+use super::metadata::{ClusterInfo, Metadata, TopicInfo};
 
 /// How long the node may take to create or delete a topic before answering.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
@@ -226,6 +231,121 @@ impl Admin {
     pub async fn describe_cluster(&mut self) -> Result<ClusterInfo, ClientError> {
         let metadata = self.cluster.metadata(Some(&[])).await?;
         Ok(metadata.cluster)
+    }
+
+    /// Every group the nodes of the cluster coordinate, sorted by group id.
+    pub async fn list_groups(&mut self) -> Result<Vec<GroupListing>, ClientError> {
+        let metadata = self.cluster.metadata(Some(&[])).await?;
+        let mut listed = Vec::new();
+        if metadata.cluster.brokers.is_empty() {
+            listed.extend(groups::list_groups(self.cluster.control().await?).await?);
+        }
+        // Each node answers for the groups it coordinates only.
+        for broker in &metadata.cluster.brokers {
+            let connection = self.connection_to(&metadata, broker.node_id).await?;
+            listed.extend(groups::list_groups(connection).await?);
+        }
+        listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        listed.dedup_by(|a, b| a.group_id == b.group_id);
+        Ok(listed)
+    }
+
+    /// A group's state, protocol and members with their assigned partitions; fails with
+    /// GROUP_ID_NOT_FOUND for a group the coordinator does not know.
+    pub async fn describe_group(
+        &mut self,
+        group_id: &str,
+    ) -> Result<GroupDescription, ClientError> {
+        let connection = self.coordinator(group_id).await?;
+        groups::describe_group(connection, group_id).await
+    }
+
+    /// A group's committed offsets with each partition's log end offset and the lag, sorted
+    /// by topic and partition. Partitions without a committed offset are not listed.
+    pub async fn group_offsets(
+        &mut self,
+        group_id: &str,
+    ) -> Result<Vec<GroupPartitionOffset>, ClientError> {
+        let connection = self.coordinator(group_id).await?;
+        let committed = groups::offset_fetch(connection, group_id).await?;
+        let partitions: Vec<(String, i32)> = committed.iter().map(|(tp, _)| tp.clone()).collect();
+        let ends = self.log_end_offsets(&partitions).await?;
+        Ok(committed
+            .into_iter()
+            .map(|((topic, partition), committed_offset)| {
+                let log_end_offset = ends.get(&(topic.clone(), partition)).copied();
+                GroupPartitionOffset {
+                    lag: log_end_offset.map(|end| groups::lag(committed_offset, end)),
+                    topic,
+                    partition,
+                    committed_offset,
+                    log_end_offset,
+                }
+            })
+            .collect())
+    }
+
+    /// The log end offset (ListOffsets latest: the high watermark) of each partition, asked
+    /// of its leader. Partitions that do not exist or have no leader are left out.
+    pub async fn log_end_offsets(
+        &mut self,
+        partitions: &[(String, i32)],
+    ) -> Result<BTreeMap<(String, i32), i64>, ClientError> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let topics: BTreeSet<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
+        let topics: Vec<&str> = topics.into_iter().collect();
+        let metadata = self.cluster.metadata(Some(&topics)).await?;
+        let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            let leader = metadata
+                .topic(topic)
+                .ok()
+                .and_then(|t| t.partition(*partition))
+                .map_or(-1, |p| p.leader);
+            if leader >= 0 {
+                by_leader
+                    .entry(leader)
+                    .or_default()
+                    .push((topic.clone(), *partition));
+            }
+        }
+        let mut ends = BTreeMap::new();
+        for (leader, targets) in by_leader {
+            let connection = self.connection_to(&metadata, leader).await?;
+            ends.extend(list_offsets(connection, &targets, LATEST_TIMESTAMP, false).await?);
+        }
+        Ok(ends)
+    }
+
+    /// Deletes a group and its committed offsets; fails with NON_EMPTY_GROUP while it has
+    /// members and GROUP_ID_NOT_FOUND if it does not exist.
+    pub async fn delete_group(&mut self, group_id: &str) -> Result<(), ClientError> {
+        let connection = self.coordinator(group_id).await?;
+        groups::delete_group(connection, group_id).await
+    }
+
+    /// The connection to the coordinator of `group_id`.
+    async fn coordinator(&mut self, group_id: &str) -> Result<&mut Connection, ClientError> {
+        let info = groups::find_coordinator(self.cluster.control().await?, group_id).await?;
+        let metadata = self.cluster.metadata(Some(&[])).await?;
+        self.connection_to(&metadata, info.node_id).await
+    }
+
+    /// The connection to node `node_id`: the control connection when it reaches that node.
+    async fn connection_to(
+        &mut self,
+        metadata: &Metadata,
+        node_id: i32,
+    ) -> Result<&mut Connection, ClientError> {
+        let control_addr = self.cluster.control().await?.addr().to_owned();
+        let node_addr = metadata.broker(node_id)?.addr();
+        if node_addr == control_addr {
+            self.cluster.control().await
+        } else {
+            self.cluster.node(node_id).await
+        }
     }
 
     /// Sends `request` to the controller, or to the control connection's node when the

@@ -2,12 +2,14 @@
 //!
 //! Built on tokio and `kafka-protocol`; used by the `eddy` CLI, the examples and the tests,
 //! and able to talk to any Kafka-compatible node. It speaks magic-2 record batches only, no
-//! consumer groups, no idempotence, no TLS or SASL.
+//! group membership (the consumer reads assigned partitions; groups can be listed,
+//! described and deleted through `Admin`), no idempotence, no TLS or SASL.
 //!
 //! Code map: `connection` frames requests on one TCP connection and negotiates versions
 //! (`versions`); `cluster` holds the connections to a cluster and fetches `metadata`;
 //! `admin`, `producer` and `consumer` are the public clients; `accumulator`,
-//! `produce_request`, `partitioner`, `records` and `list_offsets` are their parts.
+//! `produce_request`, `partitioner`, `records`, `list_offsets` and `groups` (the group
+//! administration requests) are their parts.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), eddy_runtime::client::ClientError> {
@@ -30,6 +32,7 @@ mod cluster;
 mod connection;
 mod consumer;
 mod error;
+mod groups;
 mod list_offsets;
 mod metadata;
 mod partitioner;
@@ -42,6 +45,10 @@ pub use admin::{Admin, ConfigEntry, ConfigSource, TopicDescription};
 pub use connection::ConnectionConfig;
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, StartOffset};
 pub use error::ClientError;
+pub use groups::{
+    decode_assignment, lag, GroupDescription, GroupListing, GroupMember, GroupPartitionOffset,
+    TopicAssignment,
+};
 /// Kafka's error codes, as [`ClientError::kafka_error`] reports them.
 pub use kafka_protocol::ResponseError;
 pub use metadata::{BrokerInfo, ClusterInfo, PartitionInfo, TopicInfo};

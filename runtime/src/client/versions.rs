@@ -4,7 +4,8 @@
 //! ranges in ApiVersions; the version used is the highest both share. The caps are below
 //! what `kafka-protocol` can encode on purpose: Fetch and Produce stop at versions that are
 //! still keyed by topic name (v13 switches to topic ids), Metadata stops before v13 which
-//! only adds a top-level error code.
+//! only adds a top-level error code. The client never joins groups: of the group APIs it
+//! speaks only the administrative ones.
 
 use std::collections::HashMap;
 
@@ -25,6 +26,13 @@ pub(crate) fn client_range(api: ApiKey) -> Option<VersionRange> {
         ApiKey::CreateTopics => (2, 7),
         ApiKey::DeleteTopics => (1, 6),
         ApiKey::DescribeConfigs => (1, 4),
+        // FindCoordinator v4 batches keys; one group at a time needs no more than v3.
+        ApiKey::FindCoordinator => (0, 3),
+        ApiKey::ListGroups => (0, 4),
+        ApiKey::DescribeGroups => (0, 5),
+        // v2 is the first that fetches every partition (null topics); v8 batches groups.
+        ApiKey::OffsetFetch => (2, 7),
+        ApiKey::DeleteGroups => (0, 2),
         _ => return None,
     };
     Some(VersionRange { min, max })

@@ -51,6 +51,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// The lowest Produce version actually served: the crate decodes v3+ (magic-2 batches only).
@@ -328,6 +329,14 @@ async fn route(broker: &Broker, key: ApiKey, header: &RequestHeader, mut body: B
             body,
             OffsetDeleteRequest,
             super::offsets::delete
+        ),
+        ApiKey::DeleteRecords => serve!(
+            broker,
+            key,
+            header,
+            body,
+            DeleteRecordsRequest,
+            super::delete_records::handle
         ),
         other => Outcome::Close(format!("{other:?} is not implemented")),
     }

@@ -42,6 +42,11 @@ async fn lookup(
             let Some(mut batch) = handle.send(FindByTimestamp { timestamp: ts }).await?? else {
                 return Ok((-1, -1));
             };
+            // A LogAppendTime batch carries one timestamp for all its records: its max.
+            let header = eddy_actors::batch::read_header(&batch)?;
+            if header.attributes & 0x08 != 0 {
+                return Ok((header.base_offset, header.max_timestamp));
+            }
             // The batch's max timestamp is at or after the target; find the first record.
             let set = RecordBatchDecoder::decode(&mut batch)
                 .map_err(|e| ActorError::Storage(format!("stored batch does not decode: {e}")))?;

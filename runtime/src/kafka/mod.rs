@@ -6,6 +6,7 @@ mod api_versions;
 mod cluster;
 mod configs;
 mod connection;
+mod delete_records;
 mod dispatch;
 mod fetch;
 mod groups;

@@ -45,7 +45,7 @@ async fn append(
     match handle.send(Append { records }).await.and_then(|r| r) {
         Ok(outcome) => resp
             .with_base_offset(outcome.base_offset)
-            .with_log_append_time_ms(-1)
+            .with_log_append_time_ms(outcome.log_append_time_ms)
             .with_log_start_offset(if version >= 5 {
                 outcome.log_start_offset
             } else {
