@@ -4,9 +4,10 @@
 //! persists, publishes an immutable snapshot through a `watch` channel, and asks the
 //! PartitionSupervisor to start, update or delete the partitions this node hosts.
 //!
-//! Supervised by the NodeSupervisor; restart policy permanent. Its handlers that await
-//! other actors are atomic (`AtomicResponse`), so topic changes are applied one at a time.
-//! On restart its state is reloaded from fjall (`LoadTopics`).
+//! Started by the NodeSupervisor under actix's `Supervisor`, so its address survives a
+//! restart; `restarting` reloads the topics from fjall. Its handlers that await other
+//! actors are atomic (`AtomicResponse`), so topic changes are applied one at a time. Not
+//! yet: its handlers are not wrapped in the panic guard, so a panic here would end it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -212,7 +213,19 @@ impl Actor for MetadataActor {
     type Context = Context<Self>;
 }
 
-impl Supervised for MetadataActor {}
+impl Supervised for MetadataActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        match self.store.meta().load_topics() {
+            Ok(topics) => {
+                self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
+                self.publish();
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "metadata actor restarted but cannot reload topics")
+            }
+        }
+    }
+}
 
 /// Load every topic from fjall and start the local partitions. Sent once at node start.
 #[derive(Message)]

@@ -3,7 +3,9 @@
 //! direct child and for the services the runtime registers (Kafka listener, admin HTTP),
 //! receives escalations from child supervisors, and answers `Report` with the whole tree.
 //!
-//! It is the top of the tree: it is not supervised; if it stops, the node shuts down.
+//! It is the top of the tree: nothing restarts it. Its child records for metadata,
+//! placement, partitions and groups say Running from start-up; failures below them arrive
+//! as escalations and are recorded as the child supervisor's last error.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -90,6 +90,7 @@ pub struct PartitionActor {
     mailbox: Arc<AtomicUsize>,
     restart_window: RestartWindow,
     last_panic: Option<String>,
+    flush_timer: Option<SpawnHandle>,
     mode: Mode,
     state: Option<LogState>,
 }
@@ -133,6 +134,7 @@ impl PartitionActor {
             mailbox,
             restart_window: RestartWindow::default(),
             last_panic: None,
+            flush_timer: None,
             mode: Mode::Serving,
             state: None,
         }
@@ -216,6 +218,8 @@ impl PartitionActor {
         let max = self.spec.settings.max_message_bytes;
         let leader_epoch = self.spec.leader_epoch;
         let flush_messages = self.spec.settings.flush_messages;
+        // A failed or deleted partition refuses before looking at the batch.
+        self.state()?;
         let batches = batch::split_and_validate(records)?;
         if let Some((_, h)) = batches.iter().find(|(_, h)| h.size > max) {
             return Err(ActorError::BatchTooLarge { size: h.size, max });
@@ -255,7 +259,12 @@ impl PartitionActor {
         state.producers.extend(plan.producers);
         state.unflushed_records += appended_records;
         if state.unflushed_records >= flush_messages {
-            state.log.sync()?;
+            if let Err(err) = state.log.sync() {
+                // Durability is lost: refuse further writes rather than pretend (the appended
+                // batches stay readable but were not acknowledged).
+                self.poison(&err);
+                return Err(err);
+            }
             state.unflushed_records = 0;
         }
         if appended_records > 0 {
@@ -348,13 +357,36 @@ impl PartitionActor {
     }
 
     fn flush_if_due(&mut self) {
-        if let Ok(state) = self.state() {
-            if state.unflushed_records > 0 {
-                match state.log.sync() {
-                    Ok(()) => state.unflushed_records = 0,
-                    Err(err) => tracing::error!(error = %err, "flush failed"),
-                }
-            }
+        let Ok(state) = self.state() else { return };
+        if state.unflushed_records == 0 {
+            return;
+        }
+        match state.log.sync() {
+            Ok(()) => state.unflushed_records = 0,
+            Err(err) => self.poison(&err),
+        }
+    }
+
+    /// After a failed fsync the partition is failed: it refuses every request until the node
+    /// is restarted, and its supervisor escalates.
+    fn poison(&mut self, err: &ActorError) {
+        tracing::error!(partition = %self.spec.tp, error = %err, "fsync failed; partition refuses writes");
+        self.mode = Mode::Failed;
+        self.supervisor.do_send(ChildEvent::Failed {
+            tp: self.spec.tp.clone(),
+            error: format!("fsync failed: {err}"),
+        });
+    }
+
+    /// (Re)arms the `flush.ms` timer for the current settings.
+    fn arm_flush_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.flush_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let flush_ms = self.spec.settings.flush_ms;
+        if flush_ms > 0 && flush_ms < i64::from(u32::MAX) {
+            let every = Duration::from_millis(flush_ms as u64);
+            self.flush_timer = Some(ctx.run_interval(every, |act, _| act.flush_if_due()));
         }
     }
 }
@@ -452,12 +484,8 @@ impl Actor for PartitionActor {
             });
             return;
         }
-        let flush_ms = self.spec.settings.flush_ms;
-        if flush_ms > 0 && flush_ms < i64::from(u32::MAX) {
-            ctx.run_interval(Duration::from_millis(flush_ms as u64), |act, _| {
-                act.flush_if_due()
-            });
-        }
+        self.flush_timer = None;
+        self.arm_flush_timer(ctx);
         ctx.run_interval(self.retention_check, |act, _| act.enforce_retention());
         self.supervisor.do_send(ChildEvent::Running {
             tp: self.spec.tp.clone(),
@@ -610,10 +638,13 @@ impl Handler<WaitForAppend> for PartitionActor {
         self.supervised(ctx, |act| {
             let state = act.state()?;
             let (tx, rx) = oneshot::channel();
+            if state.waiters.len() >= FETCH_WAITERS_MAX {
+                // Drop waiters whose fetch already timed out before judging the bound.
+                state.waiters.retain(|w| !w.is_closed());
+            }
             if state.log_end_offset > msg.offset || state.waiters.len() >= FETCH_WAITERS_MAX {
                 let _ = tx.send(());
             } else {
-                state.waiters.retain(|w| !w.is_closed());
                 state.waiters.push(tx);
             }
             Ok(rx)
@@ -697,9 +728,13 @@ pub struct UpdateSettings(pub PartitionSettings);
 impl Handler<UpdateSettings> for PartitionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: UpdateSettings, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: UpdateSettings, ctx: &mut Self::Context) {
         self.mailbox.fetch_sub(1, Ordering::Relaxed);
+        let rearm = self.spec.settings.flush_ms != msg.0.flush_ms;
         self.spec.settings = msg.0;
+        if rearm {
+            self.arm_flush_timer(ctx);
+        }
     }
 }
 

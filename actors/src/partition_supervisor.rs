@@ -6,8 +6,8 @@
 //!
 //! It publishes the routing table (topic-partition → partition handle) as immutable
 //! snapshots through a `watch` channel; connections read the latest snapshot and never
-//! share mutable state with it. Supervised by the NodeSupervisor; on restart it would lose
-//! its children, so it is never panicked into: its handlers do no I/O.
+//! share mutable state with it. Started by the NodeSupervisor and not restartable (it holds
+//! its children's addresses), so its handlers do no I/O and nothing that can panic on input.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;

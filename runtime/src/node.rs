@@ -3,10 +3,11 @@
 //! bind the Kafka and admin listeners (so a node that answers is a node that has loaded its
 //! data), then log one line saying where it listens.
 //!
-//! Shutdown, in order: (1) stop accepting connections and drop the listener tasks, so no new
-//! request reaches the actors; (2) sync the store, so everything acknowledged is on disk;
-//! (3) stop the actor tree, whose arbiters end after their current message; (4) drop the
-//! store handles, which closes fjall.
+//! Shutdown, in order: (1) stop accepting connections; (2) tell open connections to stop
+//! reading and wait (bounded) until they have answered what they already read, so no new
+//! request reaches the actors; (3) sync the store, so everything acknowledged is on disk;
+//! (4) stop the actor tree, whose arbiters end after their current message; fjall closes when
+//! the last store handle is dropped with the actor system.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,7 +38,12 @@ pub struct RunningNode {
     pub actors: NodeActors,
     store: Store,
     tasks: Vec<JoinHandle<()>>,
+    broker: Arc<Broker>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
+
+/// How long shutdown waits for open connections to answer what they already read.
+const DRAIN_WAIT_MS: u64 = 5_000;
 
 async fn bind(addr: &str, flag: &'static str) -> Result<TcpListener, NodeError> {
     TcpListener::bind(addr).await.map_err(|e| NodeError::Bind {
@@ -120,6 +126,7 @@ impl RunningNode {
             // Port 0 binds an ephemeral port: advertise the real one.
             advertised.1 = i32::from(kafka_addr.port());
         }
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let broker = Arc::new(Broker::new(
             config.node_id,
             advertised.clone(),
@@ -131,10 +138,15 @@ impl RunningNode {
             actors.clone(),
             routes,
             metadata,
+            shutdown_rx,
         ));
         let tasks = vec![
             actix_rt::spawn(serve_listener(kafka, broker.clone())),
-            actix_rt::spawn(crate::admin_http::serve_admin(admin, broker, metrics)),
+            actix_rt::spawn(crate::admin_http::serve_admin(
+                admin,
+                broker.clone(),
+                metrics,
+            )),
         ];
         for name in ["kafka-listener", "admin-http"] {
             actors.node.do_send(ServiceState {
@@ -159,6 +171,8 @@ impl RunningNode {
             actors,
             store,
             tasks,
+            broker,
+            shutdown,
         })
     }
 
@@ -167,11 +181,23 @@ impl RunningNode {
         for task in &self.tasks {
             task.abort();
         }
+        let _ = self.shutdown.send(true);
+        let deadline = std::time::Instant::now() + Duration::from_millis(DRAIN_WAIT_MS);
+        while self.broker.open_connections() > 0 && std::time::Instant::now() < deadline {
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        if self.broker.open_connections() > 0 {
+            tracing::warn!(
+                open = self.broker.open_connections(),
+                "connections still open after the drain wait"
+            );
+        }
         if let Err(err) = self.store.sync() {
             tracing::error!(error = %err, "final sync failed; the last unsynced writes may be lost on power failure");
         }
         let _ = self.actors.node.send(Shutdown).await;
-        // Give arbiters a moment to finish their current message before fjall closes.
+        // Give arbiters a moment to finish their current message; fjall closes when the
+        // last store handle is dropped, with the System.
         actix_rt::time::sleep(Duration::from_millis(50)).await;
         tracing::info!("node stopped");
     }

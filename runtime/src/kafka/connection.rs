@@ -66,11 +66,19 @@ async fn write_loop(
 /// Serves one client until it disconnects or sends something unparseable.
 pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     metrics::gauge!("eddy_connections_active").increment(1.0);
+    let _open = broker.connection_guard();
+    let mut shutdown = broker.shutdown_signal();
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel(broker.inflight_requests_max);
     let writer = actix_rt::spawn(write_loop(wr, rx));
     loop {
-        let frame = match read_frame(&mut rd, broker.request_bytes_max).await {
+        // At shutdown the connection stops reading; requests already read still get their
+        // responses before it closes.
+        let read = tokio::select! {
+            read = read_frame(&mut rd, broker.request_bytes_max) => read,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let frame = match read {
             Ok(frame) => frame,
             Err(ReadEnd::Eof) => break,
             Err(ReadEnd::Refused(reason)) => {

@@ -19,6 +19,7 @@ mod producer_id;
 mod topics;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use eddy_actors::error::{ActorError, ActorResult};
@@ -52,6 +53,8 @@ pub struct Broker {
     pub actors: NodeActors,
     routes: watch::Receiver<Arc<Routes>>,
     metadata: watch::Receiver<Arc<MetadataSnapshot>>,
+    shutdown: watch::Receiver<bool>,
+    open_connections: Arc<AtomicUsize>,
 }
 
 impl Broker {
@@ -68,6 +71,7 @@ impl Broker {
         actors: NodeActors,
         routes: watch::Receiver<Arc<Routes>>,
         metadata: watch::Receiver<Arc<MetadataSnapshot>>,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         Broker {
             node_id,
@@ -80,7 +84,25 @@ impl Broker {
             actors,
             routes,
             metadata,
+            shutdown,
+            open_connections: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Connections still open (shutdown waits for them to drain).
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// A receiver that turns `true` when the node shuts down.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Counts a connection in; the guard counts it out when dropped.
+    pub(crate) fn connection_guard(&self) -> ConnectionGuard {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self.open_connections.clone())
     }
 
     /// The latest metadata snapshot.
@@ -129,5 +151,14 @@ impl Broker {
                 .ok_or_else(|| ActorError::UnknownTopic(name.to_string())),
             other => other,
         }
+    }
+}
+
+/// Keeps a connection counted as open while it lives.
+pub(crate) struct ConnectionGuard(Arc<AtomicUsize>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

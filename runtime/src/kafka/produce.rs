@@ -1,5 +1,5 @@
-//! Produce: per partition, `Append` to the local partition actor (all partitions of a request
-//! in parallel). acks=1 and acks=all answer after the local append (a single node is the
+//! Produce: per partition, `Append` to the local partition actor (all partitions of all topics
+//! of a request in parallel). acks=1 and acks=all answer after the local append (a single node is the
 //! whole ISR); acks=0 gets no response at all.
 
 use futures::future::join_all;
@@ -67,36 +67,55 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
     let version = header.request_api_version;
-    let mut topics = Vec::with_capacity(req.topic_data.len());
-    for topic in req.topic_data {
-        let name = topic.name.clone();
-        let partitions = if matches!(acks, -1..=1) {
-            join_all(
-                topic
+    if !matches!(acks, -1..=1) {
+        let topics = req
+            .topic_data
+            .into_iter()
+            .map(|t| {
+                let partitions = t
                     .partition_data
-                    .into_iter()
-                    .map(|p| append(broker, version, name.0.as_str(), p.index, p.records)),
-            )
-            .await
-        } else {
-            topic
-                .partition_data
-                .iter()
-                .map(|p| {
-                    PartitionProduceResponse::default()
-                        .with_index(p.index)
-                        .with_error_code(ResponseError::InvalidRequiredAcks.code())
-                })
-                .collect()
-        };
-        topics.push(
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_partition_responses(partitions),
-        );
+                    .iter()
+                    .map(|p| {
+                        PartitionProduceResponse::default()
+                            .with_index(p.index)
+                            .with_error_code(ResponseError::InvalidRequiredAcks.code())
+                    })
+                    .collect();
+                TopicProduceResponse::default()
+                    .with_name(t.name)
+                    .with_partition_responses(partitions)
+            })
+            .collect();
+        return Some(ProduceResponse::default().with_responses(topics));
     }
+    // Every partition of every topic in one join: their first polls run in request order, so
+    // each append is enqueued at its partition before a later request's (for existing topics).
+    let names: Vec<_> = req.topic_data.iter().map(|t| t.name.clone()).collect();
+    let appends = req.topic_data.iter().enumerate().flat_map(|(i, t)| {
+        t.partition_data.iter().map(move |p| async move {
+            (
+                i,
+                append(
+                    broker,
+                    version,
+                    t.name.0.as_str(),
+                    p.index,
+                    p.records.clone(),
+                )
+                .await,
+            )
+        })
+    });
+    let results = join_all(appends).await;
     if acks == 0 {
         return None;
+    }
+    let mut topics: Vec<TopicProduceResponse> = names
+        .into_iter()
+        .map(|name| TopicProduceResponse::default().with_name(name))
+        .collect();
+    for (i, partition) in results {
+        topics[i].partition_responses.push(partition);
     }
     Some(ProduceResponse::default().with_responses(topics))
 }
