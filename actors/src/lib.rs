@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod compaction;
+pub mod compactor;
 pub mod error;
 pub mod group;
 pub mod group_coordinator;

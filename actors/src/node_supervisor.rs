@@ -8,13 +8,18 @@
 //! as escalations and are recorded as the child supervisor's last error.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::compaction::RecordCodec;
+use crate::compactor::CompactorActor;
 use crate::group_supervisor::{GroupSupervisor, ReportGroups, SetGroupParent};
 use crate::metadata::{MetadataActor, TopicDefaults};
-use crate::partition_supervisor::{PartitionSupervisor, ReportChildren, SetParent};
+use crate::partition_supervisor::{
+    PartitionSupervisor, PartitionSupervisorConfig, ReportChildren, SetParent,
+};
 use crate::placement::PlacementActor;
 use crate::store::Store;
 use crate::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
@@ -31,6 +36,8 @@ pub struct TreeConfig {
     pub intensity: RestartIntensity,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`.
+    pub cleaner_backoff_ms: u64,
     /// Defaults for new topics.
     pub topic_defaults: TopicDefaults,
     /// Broker-level topic config defaults.
@@ -64,7 +71,13 @@ pub struct NodeSupervisor {
 
 impl NodeSupervisor {
     /// Builds and starts the tree on the current arbiter (partition actors on their own).
-    pub fn start_tree(config: TreeConfig, store: Store) -> NodeActors {
+    /// `codec` decodes and re-encodes record batches for compaction; without one, compacted
+    /// topics are never compacted.
+    pub fn start_tree(
+        config: TreeConfig,
+        store: Store,
+        codec: Option<Arc<dyn RecordCodec>>,
+    ) -> NodeActors {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
@@ -75,12 +88,25 @@ impl NodeSupervisor {
         };
         let arbiters: Vec<Arbiter> = (0..count).map(|_| Arbiter::new()).collect();
         let handles = arbiters.iter().map(Arbiter::handle).collect();
-        let partition_supervisor = PartitionSupervisor::new(
-            store.clone(),
-            handles,
-            config.intensity,
-            std::time::Duration::from_millis(config.retention_check_interval_ms.max(1)),
-        );
+        let mut arbiters = arbiters;
+        let compactor = codec.map(|codec| {
+            // Compaction gets a thread of its own so produce and fetch never wait for it.
+            let arbiter = Arbiter::new();
+            let store = store.clone();
+            let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+                CompactorActor::new(store, codec)
+            });
+            arbiters.push(arbiter);
+            addr
+        });
+        let partition_config = PartitionSupervisorConfig {
+            store: store.clone(),
+            intensity: config.intensity,
+            retention_check: Duration::from_millis(config.retention_check_interval_ms.max(1)),
+            cleaner_backoff: Duration::from_millis(config.cleaner_backoff_ms.max(1)),
+            compactor,
+        };
+        let partition_supervisor = PartitionSupervisor::new(partition_config, handles);
         let routes = partition_supervisor.routes();
         let partitions = partition_supervisor.start();
         let groups = GroupSupervisor::new(store.groups().clone(), routes, config.intensity).start();
@@ -99,7 +125,7 @@ impl NodeSupervisor {
             })
         };
         let mut children = BTreeMap::new();
-        for name in ["metadata", "placement", "partitions", "groups"] {
+        for name in ["metadata", "placement", "partitions", "groups", "compactor"] {
             let mut record = ChildRecord::starting(name.to_string());
             record.state = ChildState::Running;
             children.insert(name.to_string(), record);

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 use crate::batch;
+use crate::compactor::{Compact, CompactionOutcome, CompactorActor};
 use crate::error::{ActorError, ActorResult};
 use crate::partition_supervisor::{ChildEvent, PartitionSupervisor};
 use crate::producer_state::{self, BatchSequence, ProducerEntry, SequenceCheck};
@@ -55,6 +56,32 @@ pub struct PartitionSettings {
     pub retention: RetentionPolicy,
     /// `message.timestamp.type=LogAppendTime`: batches are stamped with the append time.
     pub log_append_time: bool,
+    /// `cleanup.policy` includes `compact`.
+    pub compact_policy: bool,
+    /// `delete.retention.ms`: how long tombstones outlive compaction.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`, in thousandths.
+    pub min_cleanable_dirty_permille: u32,
+}
+
+/// What every partition actor of a node shares: the store, its supervisor, the compactor,
+/// and node-wide intervals.
+#[derive(Clone)]
+pub struct PartitionDeps {
+    /// The node's store.
+    pub store: Store,
+    /// Where lifecycle events go.
+    pub supervisor: Addr<PartitionSupervisor>,
+    /// Restart intensity.
+    pub intensity: RestartIntensity,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check: Duration,
+    /// `log.cleaner.backoff.ms`: how often a compacted partition considers compacting.
+    pub cleaner_backoff: Duration,
+    /// The node's compactor (none: compaction off).
+    pub compactor: Option<Addr<CompactorActor>>,
 }
 
 /// Everything needed to (re)build a partition actor.
@@ -83,10 +110,7 @@ pub struct PartitionOffsets {
 /// The partition actor.
 pub struct PartitionActor {
     spec: PartitionSpec,
-    store: Store,
-    supervisor: Addr<PartitionSupervisor>,
-    intensity: RestartIntensity,
-    retention_check: Duration,
+    deps: PartitionDeps,
     mailbox: Arc<AtomicUsize>,
     restart_window: RestartWindow,
     last_panic: Option<String>,
@@ -113,24 +137,21 @@ struct LogState {
     waiters: Vec<oneshot::Sender<()>>,
     producers: HashMap<i64, ProducerEntry>,
     log_bytes: u64,
+    /// Offsets below this were compacted; bytes at or after it are "dirty".
+    cleaned_upto: i64,
+    dirty_bytes: u64,
+    /// Base offset of the last batch (compaction stays below it).
+    head_base_offset: i64,
+    compacting: bool,
+    tombstone_due_ms: Option<i64>,
 }
 
 impl PartitionActor {
     /// A partition actor for `spec`; its state loads in `started`.
-    pub fn new(
-        spec: PartitionSpec,
-        store: Store,
-        supervisor: Addr<PartitionSupervisor>,
-        intensity: RestartIntensity,
-        retention_check: Duration,
-        mailbox: Arc<AtomicUsize>,
-    ) -> Self {
+    pub fn new(spec: PartitionSpec, deps: PartitionDeps, mailbox: Arc<AtomicUsize>) -> Self {
         PartitionActor {
             spec,
-            store,
-            supervisor,
-            intensity,
-            retention_check,
+            deps,
             mailbox,
             restart_window: RestartWindow::default(),
             last_panic: None,
@@ -141,9 +162,12 @@ impl PartitionActor {
     }
 
     fn load(&mut self) -> ActorResult<()> {
-        let log = self.store.partition_log(self.spec.uid);
+        let log = self.deps.store.partition_log(self.spec.uid);
         let (log_start_offset, log_end_offset) = log.recover_offsets()?;
-        let log_bytes = log.log_bytes()?;
+        let log_bytes = log.log_bytes(0)?;
+        let cleaned_upto = log.cleaned_upto()?;
+        let dirty_bytes = log.log_bytes(cleaned_upto)?;
+        let head_base_offset = log.head_base_offset()?.unwrap_or(log_end_offset);
         let mut producers = HashMap::new();
         for (id, bytes) in log.load_producers()? {
             producers.insert(id, postcard::from_bytes::<ProducerEntry>(&bytes)?);
@@ -155,6 +179,12 @@ impl PartitionActor {
             unflushed_records: 0,
             waiters: Vec::new(),
             log_bytes,
+            cleaned_upto,
+            dirty_bytes,
+            head_base_offset,
+            compacting: false,
+            // A restart may have lost a tombstone's due time: check once on the first tick.
+            tombstone_due_ms: Some(0),
             producers,
         });
         self.publish_offsets();
@@ -253,7 +283,9 @@ impl PartitionActor {
             let next = offset + i64::from(header.last_offset_delta) + 1;
             assert!(next > state.log_end_offset, "offsets strictly increase");
             state.log_end_offset = next;
+            state.head_base_offset = offset;
             state.log_bytes += header.size as u64;
+            state.dirty_bytes += header.size as u64;
             appended_records += i64::from(header.records_count);
         }
         state.producers.extend(plan.producers);
@@ -356,6 +388,83 @@ impl PartitionActor {
         }
     }
 
+    /// Starts a compaction pass on the compactor when the dirty ratio is reached or a kept
+    /// tombstone is due; the partition keeps serving meanwhile.
+    fn maybe_compact(&mut self, ctx: &mut Context<Self>) {
+        let settings = self.spec.settings;
+        let Some(compactor) = self.deps.compactor.clone() else {
+            return;
+        };
+        if !settings.compact_policy {
+            return;
+        }
+        let uid = self.spec.uid;
+        let now = now_ms();
+        let Ok(state) = self.state() else { return };
+        let dirty_permille = (state.dirty_bytes * 1000)
+            .checked_div(state.log_bytes)
+            .unwrap_or(0);
+        let tombstone_due = state.tombstone_due_ms.is_some_and(|t| t <= now);
+        // Dirty records below the last batch, or a kept tombstone now due, make a pass worth it.
+        let dirty = state.head_base_offset > state.cleaned_upto
+            && dirty_permille >= u64::from(settings.min_cleanable_dirty_permille);
+        if state.compacting
+            || state.head_base_offset <= state.log_start_offset
+            || !(dirty || tombstone_due)
+        {
+            return;
+        }
+        state.compacting = true;
+        let msg = Compact {
+            uid,
+            log_start_offset: state.log_start_offset,
+            head_base_offset: state.head_base_offset,
+            high_watermark: state.log_end_offset,
+            now_ms: now,
+            delete_retention_ms: settings.delete_retention_ms,
+            min_compaction_lag_ms: settings.min_compaction_lag_ms,
+        };
+        ctx.spawn(compactor.send(msg).into_actor(self).map(|result, act, _ctx| {
+            let result = result.map_err(ActorError::from).and_then(|r| r);
+            if let Err(err) = act.finish_compaction(result) {
+                tracing::error!(partition = %act.spec.tp, error = %err, "compaction not applied");
+            }
+        }));
+    }
+
+    fn finish_compaction(&mut self, result: ActorResult<CompactionOutcome>) -> ActorResult<()> {
+        let tp = self.spec.tp.clone();
+        let state = self.state()?;
+        state.compacting = false;
+        let outcome = result?;
+        // Retention may have deleted batches meanwhile: never bring one back.
+        let mut changes = Vec::with_capacity(outcome.changes.len());
+        for change in outcome.changes {
+            if state.log.contains(change.0)? {
+                changes.push(change);
+            }
+        }
+        let cleaned_upto = outcome.cleaned_upto.max(state.cleaned_upto);
+        state.log.apply_compaction(&changes, cleaned_upto)?;
+        state.cleaned_upto = cleaned_upto;
+        state.log_bytes = state.log.log_bytes(0)?;
+        state.dirty_bytes = state.log.log_bytes(cleaned_upto)?;
+        state.tombstone_due_ms = outcome.next_tombstone_expiry_ms;
+        if outcome.records_removed == 0 {
+            return Ok(());
+        }
+        tracing::info!(
+            partition = %tp,
+            scanned = outcome.records_scanned,
+            removed = outcome.records_removed,
+            batches_changed = changes.len(),
+            cleaned_upto,
+            elapsed_ms = outcome.elapsed_ms,
+            "compacted"
+        );
+        Ok(())
+    }
+
     fn flush_if_due(&mut self) {
         let Ok(state) = self.state() else { return };
         if state.unflushed_records == 0 {
@@ -372,7 +481,7 @@ impl PartitionActor {
     fn poison(&mut self, err: &ActorError) {
         tracing::error!(partition = %self.spec.tp, error = %err, "fsync failed; partition refuses writes");
         self.mode = Mode::Failed;
-        self.supervisor.do_send(ChildEvent::Failed {
+        self.deps.supervisor.do_send(ChildEvent::Failed {
             tp: self.spec.tp.clone(),
             error: format!("fsync failed: {err}"),
         });
@@ -478,7 +587,7 @@ impl Actor for PartitionActor {
             // serve errors rather than crash-looping.
             tracing::error!(partition = %self.spec.tp, error = %err, "cannot load partition");
             self.mode = Mode::Failed;
-            self.supervisor.do_send(ChildEvent::Failed {
+            self.deps.supervisor.do_send(ChildEvent::Failed {
                 tp: self.spec.tp.clone(),
                 error: err.to_string(),
             });
@@ -486,8 +595,9 @@ impl Actor for PartitionActor {
         }
         self.flush_timer = None;
         self.arm_flush_timer(ctx);
-        ctx.run_interval(self.retention_check, |act, _| act.enforce_retention());
-        self.supervisor.do_send(ChildEvent::Running {
+        ctx.run_interval(self.deps.retention_check, |act, _| act.enforce_retention());
+        ctx.run_interval(self.deps.cleaner_backoff, |act, ctx| act.maybe_compact(ctx));
+        self.deps.supervisor.do_send(ChildEvent::Running {
             tp: self.spec.tp.clone(),
         });
     }
@@ -503,10 +613,10 @@ impl Supervised for PartitionActor {
             .unwrap_or_else(|| "stopped".to_string());
         match self
             .restart_window
-            .on_abnormal_stop(Instant::now(), self.intensity)
+            .on_abnormal_stop(Instant::now(), self.deps.intensity)
         {
             RestartDecision::Restart => {
-                self.supervisor.do_send(ChildEvent::Restarting {
+                self.deps.supervisor.do_send(ChildEvent::Restarting {
                     tp: self.spec.tp.clone(),
                     error,
                 });
@@ -514,7 +624,7 @@ impl Supervised for PartitionActor {
             RestartDecision::GiveUp => {
                 tracing::error!(partition = %self.spec.tp, "restart intensity exceeded; partition marked failed");
                 self.mode = Mode::Failed;
-                self.supervisor.do_send(ChildEvent::Failed {
+                self.deps.supervisor.do_send(ChildEvent::Failed {
                     tp: self.spec.tp.clone(),
                     error,
                 });
@@ -794,6 +904,10 @@ mod tests {
                     retention_bytes: -1,
                 },
                 log_append_time: false,
+                compact_policy: false,
+                delete_retention_ms: 86_400_000,
+                min_compaction_lag_ms: 0,
+                min_cleanable_dirty_permille: 500,
             },
         }
     }
@@ -807,13 +921,14 @@ mod tests {
             restarts_max,
             window: Duration::from_secs(60),
         };
-        let sup = PartitionSupervisor::new(
+        let config = crate::partition_supervisor::PartitionSupervisorConfig {
             store,
-            vec![Arbiter::current()],
             intensity,
-            Duration::from_secs(3600),
-        )
-        .start();
+            retention_check: Duration::from_secs(3600),
+            cleaner_backoff: Duration::from_secs(3600),
+            compactor: None,
+        };
+        let sup = PartitionSupervisor::new(config, vec![Arbiter::current()]).start();
         let handle = sup.send(EnsurePartition(spec())).await.expect("ensure");
         (sup, handle)
     }

@@ -19,10 +19,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::{oneshot, watch};
 
+use crate::compactor::CompactorActor;
 use crate::error::{ActorError, ActorResult};
 use crate::node_supervisor::{Escalate, NodeSupervisor};
 use crate::partition::{
-    Call, Delete, PartitionActor, PartitionSettings, PartitionSpec, UpdateSettings,
+    Call, Delete, PartitionActor, PartitionDeps, PartitionSettings, PartitionSpec, UpdateSettings,
 };
 use crate::retention::RetentionPolicy;
 use crate::store::Store;
@@ -68,32 +69,37 @@ struct Child {
     handle: PartitionHandle,
 }
 
+/// What the partition supervisor hands every partition it starts.
+#[derive(Clone)]
+pub struct PartitionSupervisorConfig {
+    /// The node's store.
+    pub store: Store,
+    /// Restart intensity of partition actors.
+    pub intensity: RestartIntensity,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check: Duration,
+    /// `log.cleaner.backoff.ms`.
+    pub cleaner_backoff: Duration,
+    /// The node's compactor.
+    pub compactor: Option<Addr<CompactorActor>>,
+}
+
 /// The partition supervisor.
 pub struct PartitionSupervisor {
-    store: Store,
+    config: PartitionSupervisorConfig,
     arbiters: Vec<ArbiterHandle>,
-    intensity: RestartIntensity,
-    retention_check: Duration,
     children: HashMap<TopicPartition, Child>,
     routes: watch::Sender<Arc<Routes>>,
     node: Option<Addr<NodeSupervisor>>,
 }
 
 impl PartitionSupervisor {
-    /// A supervisor placing partitions on `arbiters`; each partition checks retention every
-    /// `retention_check`.
-    pub fn new(
-        store: Store,
-        arbiters: Vec<ArbiterHandle>,
-        intensity: RestartIntensity,
-        retention_check: Duration,
-    ) -> Self {
+    /// A supervisor placing partitions on `arbiters`.
+    pub fn new(config: PartitionSupervisorConfig, arbiters: Vec<ArbiterHandle>) -> Self {
         let (routes, _) = watch::channel(Arc::new(Routes::new()));
         PartitionSupervisor {
-            store,
+            config,
             arbiters,
-            intensity,
-            retention_check,
             children: HashMap::new(),
             routes,
             node: None,
@@ -158,16 +164,19 @@ impl Handler<EnsurePartition> for PartitionSupervisor {
             return MessageResult(child.handle.clone());
         }
         let mailbox = Arc::new(AtomicUsize::new(0));
-        let (store, me, intensity, gauge) = (
-            self.store.clone(),
-            ctx.address(),
-            self.intensity,
-            mailbox.clone(),
-        );
+        let c = &self.config;
+        let deps = PartitionDeps {
+            store: c.store.clone(),
+            supervisor: ctx.address(),
+            intensity: c.intensity,
+            retention_check: c.retention_check,
+            cleaner_backoff: c.cleaner_backoff,
+            compactor: c.compactor.clone(),
+        };
+        let gauge = mailbox.clone();
         let tp = spec.tp.clone();
-        let retention_check = self.retention_check;
         let addr = Supervisor::start_in_arbiter(&self.arbiter_for(&tp), move |_| {
-            PartitionActor::new(spec, store, me, intensity, retention_check, gauge)
+            PartitionActor::new(spec, deps, gauge)
         });
         let handle = PartitionHandle { addr, mailbox };
         let record = ChildRecord::starting(format!("partition {tp}"));
@@ -321,5 +330,15 @@ pub fn settings_for(
             retention_bytes: config.effective_i64("retention.bytes", broker),
         },
         log_append_time: effective("message.timestamp.type") == "LogAppendTime",
+        compact_policy: effective("cleanup.policy")
+            .split(',')
+            .any(|p| p.trim() == "compact"),
+        delete_retention_ms: config.effective_i64("delete.retention.ms", broker),
+        min_compaction_lag_ms: config.effective_i64("min.compaction.lag.ms", broker),
+        min_cleanable_dirty_permille: (effective("min.cleanable.dirty.ratio")
+            .parse::<f64>()
+            .unwrap_or(0.5)
+            .clamp(0.0, 1.0)
+            * 1000.0) as u32,
     }
 }

@@ -61,7 +61,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         kind: ConfigType::List,
         default: "delete",
         choices: &["delete", "compact"],
-        enforced: false,
+        enforced: true,
     },
     ConfigDef {
         name: "compression.type",
@@ -70,7 +70,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         choices: &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
         enforced: false,
     },
-    def("delete.retention.ms", ConfigType::Long, "86400000", false),
+    def("delete.retention.ms", ConfigType::Long, "86400000", true),
     def(
         "flush.messages",
         ConfigType::Long,
@@ -92,7 +92,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "0.5",
         false,
     ),
-    def("min.compaction.lag.ms", ConfigType::Long, "0", false),
+    def("min.compaction.lag.ms", ConfigType::Long, "0", true),
     def("min.insync.replicas", ConfigType::Int, "1", false),
     def("retention.bytes", ConfigType::Long, "-1", true),
     def("retention.ms", ConfigType::Long, "604800000", true),

@@ -41,6 +41,8 @@ pub struct NodeConfig {
     pub log_flush_interval_ms: Option<i64>,
     /// `log.retention.check.interval.ms`: how often partitions apply retention.
     pub log_retention_check_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`: how often compacted partitions consider compacting.
+    pub log_cleaner_backoff_ms: u64,
     /// Threads (arbiters) hosting partition actors; 0 = one per core.
     pub partition_threads: usize,
     /// Requests in flight per connection before the node stops reading from it.
@@ -62,6 +64,7 @@ impl Default for NodeConfig {
             log_flush_interval_messages: None,
             log_flush_interval_ms: None,
             log_retention_check_interval_ms: 300_000,
+            log_cleaner_backoff_ms: 15_000,
             partition_threads: 0,
             inflight_requests_max: 1000,
         }
@@ -131,6 +134,9 @@ impl NodeConfig {
                 "log-retention-check-interval-ms",
                 "must be at least 1".into(),
             );
+        }
+        if self.log_cleaner_backoff_ms == 0 {
+            return bad("log-cleaner-backoff-ms", "must be at least 1".into());
         }
         if self.inflight_requests_max == 0 {
             return bad("inflight-requests-max", "must be at least 1".into());

@@ -10,6 +10,7 @@ pub mod error;
 pub mod kafka;
 pub mod metrics;
 pub mod node;
+pub mod record_codec;
 
 pub use config::NodeConfig;
 pub use node::{run_until_signal, NodeThread, RunningNode};

@@ -76,6 +76,10 @@ fn broker_configs(config: &NodeConfig) -> BTreeMap<String, String> {
         out.insert("log.flush.interval.ms".into(), ms.to_string());
     }
     out.insert(
+        "log.cleaner.backoff.ms".into(),
+        config.log_cleaner_backoff_ms.to_string(),
+    );
+    out.insert(
         "log.retention.check.interval.ms".into(),
         config.log_retention_check_interval_ms.to_string(),
     );
@@ -94,13 +98,16 @@ impl RunningNode {
             partition_arbiters: config.partition_threads,
             intensity: RestartIntensity::default(),
             retention_check_interval_ms: config.log_retention_check_interval_ms,
+            cleaner_backoff_ms: config.log_cleaner_backoff_ms,
             topic_defaults: TopicDefaults {
                 num_partitions: config.num_partitions,
                 replication_factor: config.default_replication_factor,
             },
             broker_defaults: config.broker_topic_defaults(),
         };
-        let actors = NodeSupervisor::start_tree(tree, store.clone());
+        let codec: Arc<dyn eddy_actors::compaction::RecordCodec> =
+            Arc::new(crate::record_codec::KafkaRecordCodec);
+        let actors = NodeSupervisor::start_tree(tree, store.clone(), Some(codec));
         let runtime = |e: actix::MailboxError| NodeError::Runtime(e.to_string());
         let topics = actors.metadata.send(LoadTopics).await.map_err(runtime)??;
         let routes = actors

@@ -47,6 +47,9 @@ pub struct StartArgs {
     /// log.retention.check.interval.ms: how often partitions apply retention [default: 300000].
     #[arg(long, env = "EDDY_LOG_RETENTION_CHECK_INTERVAL_MS")]
     log_retention_check_interval_ms: Option<u64>,
+    /// log.cleaner.backoff.ms: how often compacted partitions consider compacting [default: 15000].
+    #[arg(long, env = "EDDY_LOG_CLEANER_BACKOFF_MS")]
+    log_cleaner_backoff_ms: Option<u64>,
     /// Threads hosting partition actors [default: one per core].
     #[arg(long, env = "EDDY_PARTITION_THREADS")]
     partition_threads: Option<usize>,
@@ -70,6 +73,7 @@ impl StartArgs {
             num_partitions,
             socket_request_max_bytes,
             log_retention_check_interval_ms,
+            log_cleaner_backoff_ms,
             partition_threads
         );
         if self.advertised_listener.is_some() {

@@ -10,6 +10,10 @@ use bytes::{Bytes, BytesMut};
 use crate::batch;
 use crate::error::{ActorError, ActorResult};
 
+/// One batch replaced by compaction: its old base offset, and the new batch (base offset and
+/// bytes) or nothing if no record survived.
+pub type BatchReplacement = (i64, Option<(i64, Vec<u8>)>);
+
 /// What a read returns: whole stored batches, concatenated as the client will receive them.
 #[derive(Debug, Clone, Default)]
 pub struct LogRead {
@@ -40,8 +44,22 @@ pub trait PartitionLog: Send {
     fn find_by_timestamp(&self, timestamp: i64) -> ActorResult<Option<Bytes>>;
     /// Headers of the first `max` batches, oldest first.
     fn head(&self, max: usize) -> ActorResult<Vec<batch::BatchHeader>>;
-    /// Bytes stored for the partition (sum of batch sizes).
-    fn log_bytes(&self) -> ActorResult<u64>;
+    /// Bytes stored in batches whose base offset is at or after `from` (all: `from` = 0).
+    fn log_bytes(&self, from: i64) -> ActorResult<u64>;
+    /// Base offset of the last batch, if any.
+    fn head_base_offset(&self) -> ActorResult<Option<i64>>;
+    /// Whether a batch starts at `base_offset`.
+    fn contains(&self, base_offset: i64) -> ActorResult<bool>;
+    /// The offset below which the log was last compacted (0 if never).
+    fn cleaned_upto(&self) -> ActorResult<i64>;
+    /// Replaces compacted batches — `(old base offset, new (base offset, bytes) or none)` —
+    /// and records the new cleaned-up-to offset, in one atomic write: a crash leaves either
+    /// the old batches or the new ones.
+    fn apply_compaction(
+        &mut self,
+        changes: &[BatchReplacement],
+        cleaned_upto: i64,
+    ) -> ActorResult<()>;
     /// Deletes the batches with these base offsets and records the new log start offset,
     /// in one write.
     fn truncate_head(&mut self, base_offsets: &[i64], log_start_offset: i64) -> ActorResult<()>;
@@ -65,6 +83,14 @@ fn key(uid: u64, offset: i64) -> [u8; 16] {
     k[..8].copy_from_slice(&uid.to_be_bytes());
     // Offsets are never negative in the log; clamp so the key order is the offset order.
     k[8..].copy_from_slice(&(offset.max(0) as u64).to_be_bytes());
+    k
+}
+
+/// Where a partition's cleaned-up-to offset is kept in the state keyspace.
+fn cleaned_key(uid: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&uid.to_be_bytes());
+    k[8] = b'c';
     k
 }
 
@@ -225,12 +251,64 @@ impl PartitionLog for FjallLog {
         Ok(out)
     }
 
-    fn log_bytes(&self) -> ActorResult<u64> {
+    fn log_bytes(&self, from: i64) -> ActorResult<u64> {
         let mut total = 0u64;
-        for item in self.logs.prefix(self.prefix()) {
+        for item in self
+            .logs
+            .range(key(self.uid, from)..key(self.uid, i64::MAX))
+        {
             total += u64::from(item.size()?);
         }
         Ok(total)
+    }
+
+    fn head_base_offset(&self) -> ActorResult<Option<i64>> {
+        match self.logs.prefix(self.prefix()).next_back() {
+            Some(item) => {
+                let k = item.key()?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&k[8..16.min(k.len())]);
+                Ok(Some(u64::from_be_bytes(a) as i64))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn contains(&self, base_offset: i64) -> ActorResult<bool> {
+        Ok(self.logs.contains_key(key(self.uid, base_offset))?)
+    }
+
+    fn cleaned_upto(&self) -> ActorResult<i64> {
+        Ok(self
+            .state
+            .get(cleaned_key(self.uid))?
+            .map(|v| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&v[..8.min(v.len())]);
+                i64::from_be_bytes(a)
+            })
+            .unwrap_or(0))
+    }
+
+    fn apply_compaction(
+        &mut self,
+        changes: &[BatchReplacement],
+        cleaned_upto: i64,
+    ) -> ActorResult<()> {
+        let mut wb = self.db.batch();
+        for (old, new) in changes {
+            wb.remove(&self.logs, key(self.uid, *old));
+            if let Some((base, bytes)) = new {
+                wb.insert(&self.logs, key(self.uid, *base), bytes.as_slice());
+            }
+        }
+        wb.insert(
+            &self.state,
+            cleaned_key(self.uid),
+            cleaned_upto.to_be_bytes(),
+        );
+        wb.commit()?;
+        Ok(())
     }
 
     fn truncate_head(&mut self, base_offsets: &[i64], log_start_offset: i64) -> ActorResult<()> {
@@ -257,6 +335,7 @@ impl PartitionLog for FjallLog {
         self.remove_prefix(&self.logs)?;
         self.remove_prefix(&self.producers)?;
         self.state.remove(self.prefix())?;
+        self.state.remove(cleaned_key(self.uid))?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ mod meta;
 use std::path::Path;
 
 pub use groups::{CommittedOffset, GroupRecord, GroupStore};
-pub use log::{FjallLog, LogRead, PartitionLog};
+pub use log::{BatchReplacement, FjallLog, LogRead, PartitionLog};
 pub use meta::{MetaStore, PartitionRecord, TopicRecord};
 
 use crate::error::ActorResult;

@@ -173,7 +173,7 @@ pub(crate) async fn describe_group(
     group_id: &str,
 ) -> Result<GroupDescription, ClientError> {
     let request = DescribeGroupsRequest::default().with_groups(vec![group_id_of(group_id)]);
-    let (response, _) = connection.send(&request).await?;
+    let (response, version) = connection.send(&request).await?;
     let group = response
         .groups
         .into_iter()
@@ -201,7 +201,7 @@ pub(crate) async fn describe_group(
             decode_assignment(m.member_assignment).map_err(|reason| ClientError::Decode {
                 addr: connection.addr().to_owned(),
                 api: "DescribeGroups",
-                version: -1,
+                version,
                 reason: format!("assignment of member {member_id} of group {group_id}: {reason}"),
             })?
         } else {

@@ -33,8 +33,17 @@ async fn append(
             "the request carries no records".into(),
         ));
     };
-    if let Err(err) = broker.topic_or_create(topic, true).await {
-        return failed(&err);
+    let config = match broker.topic_or_create(topic, true).await {
+        Ok(record) => record.config,
+        Err(err) => return failed(&err),
+    };
+    if is_compacted(broker, &config) {
+        if let Some(reason) = keyless_record(&records) {
+            return PartitionProduceResponse::default()
+                .with_index(partition)
+                .with_error_code(ResponseError::InvalidRecord.code())
+                .with_error_message((version >= 8).then(|| StrBytes::from_string(reason)));
+        }
     }
     let Some(handle) = broker.partition(topic, partition) else {
         return failed(&ActorError::UnknownPartition {
@@ -58,6 +67,26 @@ async fn append(
             failed(&err)
         }
     }
+}
+
+fn is_compacted(broker: &Broker, config: &eddy_actors::topic_config::TopicConfig) -> bool {
+    let defaults = broker.snapshot().broker_defaults.clone();
+    eddy_actors::topic_config::find("cleanup.policy")
+        .map(|def| config.effective(def, &defaults).0)
+        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact"))
+}
+
+/// Compacted topics keep the latest value per key, so Kafka refuses records without a key
+/// there (INVALID_RECORD). The reason, if any record lacks a key. Batches that do not parse
+/// are left for the partition to refuse with CORRUPT_MESSAGE.
+fn keyless_record(records: &bytes::Bytes) -> Option<String> {
+    let batches = eddy_actors::batch::split_and_validate(records).ok()?;
+    batches.iter().find_map(|(at, h)| {
+        match crate::record_codec::has_keyless_record(&records[*at..*at + h.size]) {
+            Ok(true) => Some("compacted topic: every record needs a key".to_string()),
+            _ => None,
+        }
+    })
 }
 
 pub async fn handle(
