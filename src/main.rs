@@ -1,4 +1,5 @@
-//! The `eddy` command line: run a node, manage topics, produce, consume, inspect supervisors.
+//! The `eddy` command line: run a node, manage topics and groups, produce, consume, inspect
+//! supervisors.
 
 mod cli;
 
@@ -19,6 +20,9 @@ enum Command {
     /// Create, list, describe or delete topics.
     #[command(subcommand)]
     Topic(cli::topic::TopicCommand),
+    /// List, describe (members, offsets, lag) or delete consumer groups.
+    #[command(subcommand)]
+    Group(cli::group::GroupCommand),
     /// Write lines of stdin to a topic, one record per line.
     Produce(cli::produce::ProduceArgs),
     /// Print the records of a topic.
@@ -35,6 +39,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Start(args) => cli::start::run(args),
         Command::Topic(command) => cli::topic::run(command),
+        Command::Group(command) => cli::group::run(command),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Supervisors(args) => cli::supervisors::run(args),

@@ -3,6 +3,7 @@
 pub mod bench;
 mod connect;
 pub mod consume;
+pub mod group;
 pub mod produce;
 mod receipts;
 pub mod start;
