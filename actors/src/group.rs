@@ -191,6 +191,13 @@ pub enum Step<T> {
     Park(String),
 }
 
+/// A static member that replaced its old member id.
+#[derive(Debug, Clone)]
+struct StaticRejoin {
+    old_member_id: String,
+    was_leader: bool,
+}
+
 /// One member.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -364,10 +371,15 @@ impl Group {
                 &req.member_id,
             ));
         }
-        let member_id = match self.resolve_member_id(&req, now) {
-            Ok(id) => id,
+        let (member_id, rejoined) = match self.resolve_member_id(&req, now) {
+            Ok(resolved) => resolved,
             Err(outcome) => return Step::Now(*outcome),
         };
+        if let Some(rejoin) = rejoined {
+            if let Some(outcome) = self.static_rejoin(&member_id, rejoin, &req, now) {
+                return Step::Now(outcome);
+            }
+        }
         let known = self.members.contains_key(&member_id);
         if !known && self.members.len() >= MEMBERS_MAX {
             return Step::Now(JoinOutcome::error(
@@ -410,11 +422,38 @@ impl Group {
         Step::Park(member_id)
     }
 
+    /// A static member that came back under a new member id, in a group whose chosen
+    /// protocol it still supports, keeps its assignment without a rebalance (Kafka's
+    /// KIP-345). A returning leader is told the *old* leader id, so it does not compute
+    /// a new assignment; the group's leader becomes its new id.
+    fn static_rejoin(
+        &mut self,
+        member_id: &str,
+        rejoin: StaticRejoin,
+        req: &JoinRequest,
+        now: Instant,
+    ) -> Option<JoinOutcome> {
+        let chosen = self.protocol_name.clone()?;
+        if self.state != GroupState::Stable || !req.protocols.iter().any(|(n, _)| *n == chosen) {
+            return None;
+        }
+        let member = self.members.get_mut(member_id)?;
+        member.protocols = req.protocols.clone();
+        member.last_heartbeat = now;
+        member.session_timeout = Duration::from_millis(req.session_timeout_ms as u64);
+        let mut outcome = self.join_outcome(member_id, false);
+        if rejoin.was_leader {
+            outcome.leader = rejoin.old_member_id;
+            self.leader = Some(member_id.to_string());
+        }
+        Some(outcome)
+    }
+
     fn resolve_member_id(
         &mut self,
         req: &JoinRequest,
         now: Instant,
-    ) -> Result<String, Box<JoinOutcome>> {
+    ) -> Result<(String, Option<StaticRejoin>), Box<JoinOutcome>> {
         if !req.member_id.is_empty() {
             if self.members.contains_key(&req.member_id) {
                 if let Some(instance) = &req.group_instance_id {
@@ -425,10 +464,10 @@ impl Group {
                         )));
                     }
                 }
-                return Ok(req.member_id.clone());
+                return Ok((req.member_id.clone(), None));
             }
             if self.pending.remove(&req.member_id).is_some() {
-                return Ok(req.member_id.clone());
+                return Ok((req.member_id.clone(), None));
             }
             return Err(Box::new(JoinOutcome::error(
                 GroupError::UnknownMemberId,
@@ -438,19 +477,24 @@ impl Group {
         let new_id = self.new_member_id(&req.client_id);
         if let Some(instance) = &req.group_instance_id {
             // A static member coming back takes over its old member's place.
+            let mut rejoin = None;
             if let Some(old) = self.instances.get(instance).cloned() {
+                let was_leader = self.leader.as_deref() == Some(old.as_str());
                 if let Some(mut member) = self.remove_member(&old) {
                     member.member_id = new_id.clone();
-                    let was_leader = self.leader.is_none();
                     self.members.insert(new_id.clone(), member);
                     self.join_order.push(new_id.clone());
                     if was_leader {
                         self.leader = Some(new_id.clone());
                     }
+                    rejoin = Some(StaticRejoin {
+                        old_member_id: old,
+                        was_leader,
+                    });
                 }
             }
             self.instances.insert(instance.clone(), new_id.clone());
-            return Ok(new_id);
+            return Ok((new_id, rejoin));
         }
         if req.require_known_member_id {
             self.pending.insert(new_id.clone(), now);
@@ -459,7 +503,7 @@ impl Group {
                 &new_id,
             )));
         }
-        Ok(new_id)
+        Ok((new_id, None))
     }
 
     fn upsert_member(&mut self, member_id: &str, req: JoinRequest, now: Instant) {
@@ -806,6 +850,9 @@ impl Group {
 
     /// Marks the group deleted; fails if it still has members.
     pub fn delete(&mut self) -> Result<(), GroupError> {
+        if self.state == GroupState::Dead {
+            return Err(GroupError::GroupIdNotFound);
+        }
         if !self.members.is_empty() {
             return Err(GroupError::NonEmptyGroup);
         }
@@ -1024,5 +1071,37 @@ mod tests {
             panic!()
         };
         assert_eq!(o.error, Some(GroupError::InconsistentGroupProtocol));
+    }
+
+    #[test]
+    fn static_leader_rejoining_keeps_generation_and_hears_the_old_leader_id() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g", 0, None);
+        let mut replies = Vec::new();
+        let a = parked(g.join(req("", Some("i-a")), t0, &mut replies));
+        let b = parked(g.join(req("", Some("i-b")), t0, &mut replies));
+        let t1 = t0 + Duration::from_secs(4);
+        g.poll(t1, &mut replies);
+        let leader = g.leader.clone().expect("leader");
+        let instance = if leader == a { "i-a" } else { "i-b" };
+        let _ = b;
+        let _ = g.sync(&leader, 1, None, vec![], t1, &mut replies);
+        let Step::Now(o) = g.join(req("", Some(instance)), t1, &mut replies) else {
+            panic!("answered at once")
+        };
+        assert_eq!(o.generation_id, 1);
+        assert_eq!(
+            o.leader, leader,
+            "told the old leader id, so it does not reassign"
+        );
+        assert_eq!(g.leader.as_deref(), Some(o.member_id.as_str()));
+        assert_eq!(g.state, GroupState::Stable);
+    }
+
+    #[test]
+    fn deleting_twice_is_group_id_not_found() {
+        let mut g = Group::new("g", 0, None);
+        assert_eq!(g.delete(), Ok(()));
+        assert_eq!(g.delete(), Err(GroupError::GroupIdNotFound));
     }
 }

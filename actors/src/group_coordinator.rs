@@ -426,6 +426,37 @@ impl Handler<FetchOffsets> for GroupCoordinator {
     }
 }
 
+/// A topic was deleted: its committed offsets go with it, as in Kafka.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct DropTopicOffsets(pub String);
+
+impl Handler<DropTopicOffsets> for GroupCoordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: DropTopicOffsets, _ctx: &mut Self::Context) {
+        let gone: Vec<TopicPartition> = self
+            .offsets
+            .keys()
+            .filter(|tp| tp.topic == msg.0)
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        match self.store.delete_offsets(&self.group_id, &gone) {
+            Ok(()) => {
+                for tp in &gone {
+                    self.offsets.remove(tp);
+                }
+            }
+            Err(err) => {
+                tracing::error!(group = %self.group_id, error = %err, "cannot drop offsets of a deleted topic")
+            }
+        }
+    }
+}
+
 /// OffsetDelete.
 #[derive(Message)]
 #[rtype(result = "Result<(), GroupError>")]
@@ -503,7 +534,12 @@ impl Handler<Describe> for GroupCoordinator {
                     .find(|(n, _)| Some(n) == protocol.as_ref())
                     .map(|(_, md)| md.clone())
                     .unwrap_or_default(),
-                assignment: m.assignment.clone(),
+                // Kafka shows assignments only once the group is stable.
+                assignment: if g.state == GroupState::Stable {
+                    m.assignment.clone()
+                } else {
+                    Bytes::new()
+                },
             })
             .collect();
         MessageResult(GroupDescription {

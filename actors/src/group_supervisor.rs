@@ -11,7 +11,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::watch;
 
-use crate::group_coordinator::GroupCoordinator;
+use crate::group_coordinator::{DropTopicOffsets, GroupCoordinator};
 use crate::node_supervisor::{Escalate, NodeSupervisor};
 use crate::partition_supervisor::Routes;
 use crate::store::GroupStore;
@@ -143,6 +143,21 @@ impl Handler<AllCoordinators> for GroupSupervisor {
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         MessageResult(all)
+    }
+}
+
+/// A topic was deleted: every coordinator drops its offsets.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TopicDeleted(pub String);
+
+impl Handler<TopicDeleted> for GroupSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TopicDeleted, _ctx: &mut Self::Context) {
+        for child in self.children.values() {
+            child.addr.do_send(DropTopicOffsets(msg.0.clone()));
+        }
     }
 }
 

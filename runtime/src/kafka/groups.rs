@@ -30,6 +30,18 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// The coordinator of an existing group for a member's request (SyncGroup, Heartbeat,
+/// LeaveGroup): an unknown group is answered as an unknown member, and nothing is created.
+async fn member_coordinator(
+    broker: &Broker,
+    group_id: &str,
+) -> Result<Addr<GroupCoordinator>, ResponseError> {
+    match coordinator(broker, group_id, false).await {
+        Err(ResponseError::GroupIdNotFound) => Err(ResponseError::UnknownMemberId),
+        other => other,
+    }
+}
+
 /// The coordinator actor of a group, started when `create`.
 pub async fn coordinator(
     broker: &Broker,
@@ -206,7 +218,7 @@ pub async fn sync(
 ) -> SyncGroupResponse {
     let version = header.request_api_version;
     let failed = |e: ResponseError| SyncGroupResponse::default().with_error_code(e.code());
-    let addr = match coordinator(broker, req.group_id.0.as_str(), true).await {
+    let addr = match member_coordinator(broker, req.group_id.0.as_str()).await {
         Ok(addr) => addr,
         Err(e) => return failed(e),
     };
@@ -234,7 +246,7 @@ pub async fn heartbeat(
     _header: &RequestHeader,
     req: HeartbeatRequest,
 ) -> HeartbeatResponse {
-    let addr = match coordinator(broker, req.group_id.0.as_str(), true).await {
+    let addr = match member_coordinator(broker, req.group_id.0.as_str()).await {
         Ok(addr) => addr,
         Err(e) => return HeartbeatResponse::default().with_error_code(e.code()),
     };
@@ -256,7 +268,7 @@ pub async fn leave(
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let version = header.request_api_version;
-    let addr = match coordinator(broker, req.group_id.0.as_str(), true).await {
+    let addr = match member_coordinator(broker, req.group_id.0.as_str()).await {
         Ok(addr) => addr,
         Err(e) => return LeaveGroupResponse::default().with_error_code(e.code()),
     };

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::Broker;
 use crate::error::kafka_error;
 use eddy_actors::error::{ActorError, ActorResult};
+use eddy_actors::group_supervisor::TopicDeleted;
 use eddy_actors::metadata::{CreatePartitions, CreateTopic, DeleteTopic};
 use eddy_actors::store::TopicRecord;
 use eddy_actors::topic_config::TOPIC_CONFIGS;
@@ -151,6 +152,12 @@ pub async fn delete(
             .await
             .map_err(ActorError::from)
             .and_then(|r| r);
+        if let Ok(topic) = &deleted {
+            broker
+                .actors
+                .groups
+                .do_send(TopicDeleted(topic.name.clone()));
+        }
         responses.push(match deleted {
             Ok(topic) if version >= 6 => result.with_topic_id(Uuid::from_bytes(topic.id)),
             Ok(_) => result,
