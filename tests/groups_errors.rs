@@ -247,7 +247,6 @@ fn unknown_member_gets_unknown_member_id() {
 
 /// Kafka answers a heartbeat for an unknown group without creating the group.
 #[test]
-            empty group that ListGroups lists (reported with the consumer-group issue)"]
 fn requests_for_an_unknown_group_do_not_create_it() {
     let mut node = EddyNode::start();
     let mut conn = KafkaConn::connect(node.kafka_addr());
@@ -315,7 +314,6 @@ fn commit_for_a_missing_or_deleted_topic_gets_unknown_topic_or_partition() {
 /// Kafka drops a group's committed offsets of a deleted topic, so a topic created again
 /// under the same name is not read from the old topic's offsets.
 #[test]
-            the consumer-group issue)"]
 fn offsets_of_a_deleted_topic_go_with_it() {
     let mut node = EddyNode::start();
     create_topic(&node, "reborn", 1);
@@ -343,7 +341,6 @@ fn offsets_of_a_deleted_topic_go_with_it() {
 
 /// Kafka answers GROUP_ID_NOT_FOUND for a group deleted already, as for one that never was.
 #[test]
-            with the consumer-group issue)"]
 fn deleting_a_deleted_group_gets_group_id_not_found() {
     let mut node = EddyNode::start();
     create_topic(&node, "t", 1);

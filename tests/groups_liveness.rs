@@ -235,7 +235,6 @@ fn static_follower_restarted_within_the_session_timeout_keeps_its_partitions() {
 /// Kafka keeps the generation when a static leader comes back with an unknown member id
 /// (its `staticMemberRejoinWithLeaderIdAndUnknownMemberId` test); Eddy starts a rebalance.
 #[test]
-            consumer-group issue); run with --run-ignored all once fixed"]
 fn static_leader_restarted_within_the_session_timeout_keeps_its_partitions() {
     let mut node = EddyNode::start();
     let (topic, group) = ("static-lead-orders", "static-lead-readers");
