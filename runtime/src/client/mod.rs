@@ -9,7 +9,8 @@
 //! (`versions`); `cluster` holds the connections to a cluster and fetches `metadata`;
 //! `admin`, `producer` and `consumer` are the public clients; `accumulator`,
 //! `produce_request`, `partitioner`, `records`, `list_offsets` and `groups` (the group
-//! administration requests) are their parts.
+//! administration requests) are their parts; `group_offsets` commits and reads a group's
+//! offsets without joining it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), eddy_runtime::client::ClientError> {
@@ -32,6 +33,7 @@ mod cluster;
 mod connection;
 mod consumer;
 mod error;
+mod group_offsets;
 mod groups;
 mod list_offsets;
 mod metadata;
@@ -45,6 +47,7 @@ pub use admin::{Admin, ConfigEntry, ConfigSource, TopicDescription};
 pub use connection::ConnectionConfig;
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, StartOffset};
 pub use error::ClientError;
+pub use group_offsets::GroupOffsets;
 pub use groups::{
     decode_assignment, lag, GroupDescription, GroupListing, GroupMember, GroupPartitionOffset,
     TopicAssignment,

@@ -32,6 +32,8 @@ pub(crate) fn client_range(api: ApiKey) -> Option<VersionRange> {
         ApiKey::DescribeGroups => (0, 5),
         // v2 is the first that fetches every partition (null topics); v8 batches groups.
         ApiKey::OffsetFetch => (2, 7),
+        // v2 is the first with a retention field; v8 (flexible) is the node's highest.
+        ApiKey::OffsetCommit => (2, 8),
         ApiKey::DeleteGroups => (0, 2),
         _ => return None,
     };

@@ -94,7 +94,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         // The handler runs concurrently; the writer awaits results in request order. A
         // handler that decides to close makes the writer stop, and the next send fails.
         actix_rt::spawn(async move {
-            let outcome = handle_frame(&broker, frame).await;
+            let outcome = handle_frame(&broker, peer, frame).await;
             if let Outcome::Close(reason) = &outcome {
                 tracing::warn!(%peer, %reason, "closing client connection");
             }

@@ -2,6 +2,7 @@
 //! is implemented), header decoding, version checks before body decoding, and response
 //! encoding with the right response header version.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -73,7 +74,7 @@ pub enum Outcome {
 }
 
 /// Handles one request frame (without its size prefix).
-pub async fn handle_frame(broker: &Broker, mut frame: Bytes) -> Outcome {
+pub async fn handle_frame(broker: &Broker, peer: SocketAddr, mut frame: Bytes) -> Outcome {
     if frame.len() < 8 {
         return Outcome::Close(format!(
             "frame of {} bytes is too short for a request header",
@@ -108,7 +109,7 @@ pub async fn handle_frame(broker: &Broker, mut frame: Bytes) -> Outcome {
         Err(err) => return Outcome::Close(format!("bad {key:?} v{version} request header: {err}")),
     };
     let started = Instant::now();
-    let outcome = route(broker, key, &header, frame).await;
+    let outcome = route(broker, peer, key, &header, frame).await;
     let api = format!("{key:?}");
     metrics::counter!("eddy_requests_total", "api" => api.clone()).increment(1);
     metrics::histogram!("eddy_request_duration_seconds", "api" => api)
@@ -136,7 +137,13 @@ macro_rules! serve {
     }};
 }
 
-async fn route(broker: &Broker, key: ApiKey, header: &RequestHeader, mut body: Bytes) -> Outcome {
+async fn route(
+    broker: &Broker,
+    peer: SocketAddr,
+    key: ApiKey,
+    header: &RequestHeader,
+    mut body: Bytes,
+) -> Outcome {
     match key {
         ApiKey::ApiVersions => serve!(
             broker,
@@ -250,14 +257,16 @@ async fn route(broker: &Broker, key: ApiKey, header: &RequestHeader, mut body: B
                 super::groups::find_coordinator
             )
         }
-        ApiKey::JoinGroup => serve!(
-            broker,
-            key,
-            header,
-            body,
-            JoinGroupRequest,
-            super::groups::join
-        ),
+        ApiKey::JoinGroup => {
+            let version = header.request_api_version;
+            match decode::<JoinGroupRequest>(key, version, &mut body) {
+                Ok(req) => {
+                    let resp = super::groups::join(broker, header, peer, req).await;
+                    encode(key, version, header.correlation_id, &resp)
+                }
+                Err(outcome) => outcome,
+            }
+        }
         ApiKey::SyncGroup => serve!(
             broker,
             key,

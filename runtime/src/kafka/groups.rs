@@ -118,6 +118,7 @@ fn join_error(version: i16, code: i16, member_id: StrBytes) -> JoinGroupResponse
 pub async fn join(
     broker: &Broker,
     header: &RequestHeader,
+    peer: std::net::SocketAddr,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let version = header.request_api_version;
@@ -129,7 +130,8 @@ pub async fn join(
         member_id: text(&req.member_id),
         group_instance_id: req.group_instance_id.as_ref().map(text),
         client_id: header.client_id.as_ref().map(text).unwrap_or_default(),
-        client_host: "/127.0.0.1".to_string(),
+        // Kafka reports the client host as "/" + its IP address.
+        client_host: format!("/{}", peer.ip()),
         session_timeout_ms: req.session_timeout_ms,
         // JoinGroup v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if version == 0 {
