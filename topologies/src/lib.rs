@@ -1,1 +1,67 @@
-//! eddy-topologies: the stream topology DSL. Pure logic: no I/O, no network, no actors.
+//! eddy-topologies: Eddy's Kafka Streams–style topology DSL, and the pure, synchronous
+//! execution core that runs it. No I/O, no network, no actors, no async.
+//!
+//! - Build: `StreamsBuilder` → `KStream` / `KTable` / `KGroupedStream` /
+//!   `TimeWindowedKStream` / `SessionWindowedKStream` operators → `build()` checks the graph and gives a `Topology`,
+//!   whose `describe()` prints like Kafka Streams'.
+//! - Run: a `Task` runs one sub-topology for one input partition: raw records in, output
+//!   records and changelog records out, state in `StateStore`s (in memory here; the
+//!   runtime supplies fjall-backed ones).
+//! - Test: `TopologyTestDriver` runs a whole topology in memory, with restarts.
+//!
+//! ```
+//! use eddy_topologies::{StreamsBuilder, StreamsConfig, TopologyTestDriver};
+//!
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream::<String, String>("text-lines")
+//!     .flat_map_values(|line| line.to_lowercase().split_whitespace().map(str::to_string).collect::<Vec<_>>())
+//!     .group_by(|_, word| word.clone())
+//!     .count()
+//!     .named("word-counts")
+//!     .to_stream()
+//!     .to("word-counts-output");
+//! let mut driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("wordcount"))?;
+//! driver.pipe_input("text-lines", String::new(), "to be or not to be".to_string(), 0)?;
+//! let counts = driver.read_key_values::<String, u64>("word-counts-output")?;
+//! assert_eq!(counts.last(), Some(&("be".to_string(), 2)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod describe;
+mod driver;
+mod dsl;
+mod dynamic;
+mod error;
+mod graph;
+mod ops;
+mod record;
+mod serdes;
+mod store;
+mod task;
+mod topology;
+mod window;
+
+pub use config::StreamsConfig;
+pub use describe::{NodeDescription, NodeKind, SubtopologyDescription, TopologyDescription};
+pub use driver::TopologyTestDriver;
+pub use dsl::{
+    BranchedKStream, KGroupedStream, KStream, KTable, SessionWindowedKStream, StreamsBuilder,
+    TimeWindowedKStream,
+};
+pub use dynamic::Data;
+pub use error::{DriverError, StoreError, TaskError, TopologyError};
+pub use record::{ChangelogRecord, Header, InputRecord, OutputRecord, TestRecord};
+pub use serdes::{
+    BytesSerde, JsonSerde, LongSerde, NullableSerde, PostcardSerde, Serde, SerdeError, Serdes,
+    SessionWindowedSerde, StringSerde, WindowedSerde,
+};
+pub use store::{
+    InMemoryStore, InMemoryStoreSupplier, StateStore, StoreEntry, StoreKind, StoreSpec,
+    StoreSupplier,
+};
+pub use task::{SkippedRecord, Task, TaskId, TaskMetrics, TaskOutput};
+pub use topology::{InternalTopic, InternalTopicKind, Topology};
+pub use window::{JoinWindows, SessionWindows, Suppressed, TimeWindows, Window, Windowed};

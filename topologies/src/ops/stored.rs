@@ -1,0 +1,60 @@
+//! Typed reads and writes of timestamped store values, shared by the stateful operators.
+
+use super::{bad_layout, decode, encode, Ctx};
+use crate::error::TaskError;
+use crate::serdes::SerdeRef;
+use crate::store::{layout, StoreHandle, StoreSlots};
+
+/// The value and timestamp stored under `key`, if any.
+pub(crate) fn read<T>(
+    stores: &StoreSlots,
+    store: StoreHandle,
+    key: &[u8],
+    serde: &SerdeRef<T>,
+    node: &str,
+) -> Result<Option<(i64, T)>, TaskError> {
+    let Some(bytes) = stores.get(store, key)? else {
+        return Ok(None);
+    };
+    let name = &stores.slot(store)?.spec.name;
+    let (timestamp, value) =
+        layout::split_timestamped(&bytes).ok_or_else(|| bad_layout(node, name))?;
+    Ok(Some((timestamp, decode(serde, value, node, name)?)))
+}
+
+/// Stores `value` with `timestamp` under `key`, logging the change.
+pub(crate) fn write<T>(
+    ctx: &mut Ctx<'_>,
+    store: StoreHandle,
+    key: &[u8],
+    timestamp: i64,
+    value: &T,
+    serde: &SerdeRef<T>,
+) -> Result<(), TaskError> {
+    let bytes = layout::timestamped(timestamp, &encode(serde, value, ctx.node, "value")?);
+    ctx.write(store, key, Some(&bytes), timestamp)
+}
+
+/// Deletes, without logging, every entry of a time-keyed store whose time is at or
+/// before `cutoff`, a page at a time.
+pub(crate) fn expire_through(
+    ctx: &mut Ctx<'_>,
+    store: StoreHandle,
+    cutoff: i64,
+) -> Result<(), TaskError> {
+    let Some(end) = cutoff.checked_add(1) else {
+        return Ok(());
+    };
+    let upper = layout::time_lower_bound(end);
+    loop {
+        let page = ctx
+            .stores
+            .range(store, &[], Some(&upper), crate::store::SCAN_PAGE_ENTRIES)?;
+        for (key, _) in &page {
+            ctx.stores.expire(store, key)?;
+        }
+        if page.len() < crate::store::SCAN_PAGE_ENTRIES {
+            return Ok(());
+        }
+    }
+}

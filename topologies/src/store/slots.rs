@@ -1,0 +1,154 @@
+//! The stores of one task, and the changelog records their writes produce.
+
+use super::{StateStore, StoreEntry, StoreSpec};
+use crate::error::{StoreError, TaskError};
+use crate::record::ChangelogRecord;
+
+/// Which store an operator uses: the store's index in the topology.
+pub(crate) type StoreHandle = usize;
+
+/// One open store of a task.
+pub(crate) struct StoreSlot {
+    pub(crate) spec: StoreSpec,
+    pub(crate) partition: i32,
+    pub(crate) store: Box<dyn StateStore>,
+}
+
+/// All stores of a task, indexed by handle (only the task's own sub-topology's stores are
+/// open), plus the changelog records written since the last `take_changelog`.
+pub(crate) struct StoreSlots {
+    slots: Vec<Option<StoreSlot>>,
+    changelog: Vec<ChangelogRecord>,
+    task: String,
+}
+
+impl StoreSlots {
+    pub(crate) fn new(slots: Vec<Option<StoreSlot>>, task: String) -> Self {
+        StoreSlots {
+            slots,
+            changelog: Vec::new(),
+            task,
+        }
+    }
+
+    pub(crate) fn slot(&self, handle: StoreHandle) -> Result<&StoreSlot, TaskError> {
+        self.slots
+            .get(handle)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| self.unknown(format!("#{handle}")))
+    }
+
+    fn slot_mut(&mut self, handle: StoreHandle) -> Result<&mut StoreSlot, TaskError> {
+        let unknown = self.unknown(format!("#{handle}"));
+        self.slots
+            .get_mut(handle)
+            .and_then(Option::as_mut)
+            .ok_or(unknown)
+    }
+
+    fn unknown(&self, store: String) -> TaskError {
+        TaskError::UnknownStore {
+            task: self.task.clone(),
+            store,
+        }
+    }
+
+    /// The handle of the store named `name`.
+    pub(crate) fn find(&self, name: &str) -> Result<StoreHandle, TaskError> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.spec.name == name))
+            .ok_or_else(|| self.unknown(name.to_string()))
+    }
+
+    /// The handle of the store whose changelog topic is `topic`.
+    pub(crate) fn find_by_changelog(&self, topic: &str) -> Result<StoreHandle, TaskError> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.spec.changelog_topic == topic))
+            .ok_or_else(|| self.unknown(topic.to_string()))
+    }
+
+    /// Whether the task has a store named `name`.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    pub(crate) fn get(
+        &self,
+        handle: StoreHandle,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, TaskError> {
+        Ok(self.slot(handle)?.store.get(key)?)
+    }
+
+    pub(crate) fn range(
+        &self,
+        handle: StoreHandle,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<StoreEntry>, TaskError> {
+        Ok(self.slot(handle)?.store.range(from, to, limit)?)
+    }
+
+    /// Writes (or, with `None`, deletes) a key and records the change for the changelog.
+    pub(crate) fn write(
+        &mut self,
+        handle: StoreHandle,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), TaskError> {
+        let slot = self.slot_mut(handle)?;
+        apply(slot, key, value)?;
+        let record = ChangelogRecord {
+            topic: slot.spec.changelog_topic.clone(),
+            partition: slot.partition,
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+            timestamp,
+        };
+        self.changelog.push(record);
+        Ok(())
+    }
+
+    /// Removes a key without a changelog record: expiry of closed windows, which a
+    /// restored store repeats on its own since the same windows are closed again.
+    pub(crate) fn expire(&mut self, handle: StoreHandle, key: &[u8]) -> Result<(), TaskError> {
+        Ok(self.slot_mut(handle)?.store.delete(key)?)
+    }
+
+    /// Applies one changelog record without logging it again.
+    pub(crate) fn restore(
+        &mut self,
+        handle: StoreHandle,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), TaskError> {
+        apply(self.slot_mut(handle)?, key, value)
+    }
+
+    pub(crate) fn take_changelog(&mut self) -> Vec<ChangelogRecord> {
+        std::mem::take(&mut self.changelog)
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
+        for slot in self.slots.iter_mut().flatten() {
+            slot.store.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn specs(&self) -> impl Iterator<Item = &StoreSpec> {
+        self.slots.iter().flatten().map(|s| &s.spec)
+    }
+}
+
+fn apply(slot: &mut StoreSlot, key: &[u8], value: Option<&[u8]>) -> Result<(), TaskError> {
+    let result: Result<(), StoreError> = match value {
+        Some(value) => slot.store.put(key, value),
+        None => slot.store.delete(key),
+    };
+    Ok(result?)
+}

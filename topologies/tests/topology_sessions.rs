@@ -1,0 +1,127 @@
+//! Session windows: sessions grow, merge (old sessions become tombstones), and late
+//! records are dropped.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{check, long, rec, s, Case, Rec};
+use eddy_topologies::{
+    SessionWindows, StreamsBuilder, StreamsConfig, Topology, TopologyTestDriver, Window, Windowed,
+};
+
+fn sessions() -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by_session(
+            SessionWindows::with_inactivity_gap(Duration::from_secs(10))
+                .grace(Duration::from_secs(5)),
+        )
+        .count()
+        .named("sessions")
+        .to_stream()
+        .to("clicks-per-session");
+    builder.build().expect("sessions build")
+}
+
+/// A session key as Kafka's session-windowed serde writes it: key ‖ end ‖ start.
+fn session(key: &str, start: i64, end: i64) -> Option<Vec<u8>> {
+    let mut bytes = key.as_bytes().to_vec();
+    bytes.extend_from_slice(&end.to_be_bytes());
+    bytes.extend_from_slice(&start.to_be_bytes());
+    Some(bytes)
+}
+
+fn click(user: &str, at: i64) -> Rec {
+    rec("clicks", s(user), s("/"), at)
+}
+
+fn out(user: &str, start: i64, end: i64, count: Option<u64>, at: i64) -> Rec {
+    rec(
+        "clicks-per-session",
+        session(user, start, end),
+        count.and_then(long),
+        at,
+    )
+}
+
+#[test]
+fn sessions_merge_and_drop_late_records_across_restarts() {
+    check(&Case {
+        name: "sessions",
+        topology: sessions,
+        inputs: vec![
+            click("u", 0),
+            click("u", 4_000),
+            click("u", 30_000),
+            click("u", 20_000),
+            // Its session would end at 4 s, before stream time (30 s) minus grace: late.
+            click("u", 1_000),
+            click("v", 31_000),
+        ],
+        outputs: vec!["clicks-per-session"],
+        golden: vec![
+            out("u", 0, 0, Some(1), 0),
+            out("u", 0, 0, None, 4_000),
+            out("u", 0, 4_000, Some(2), 4_000),
+            out("u", 30_000, 30_000, Some(1), 30_000),
+            out("u", 30_000, 30_000, None, 20_000),
+            out("u", 20_000, 30_000, Some(2), 30_000),
+            out("v", 31_000, 31_000, Some(1), 31_000),
+        ],
+        dropped_late: 1,
+    });
+}
+
+#[test]
+fn the_session_store_keeps_live_sessions_only() {
+    let mut driver = TopologyTestDriver::new(sessions(), StreamsConfig::new("app")).unwrap();
+    for (user, at) in [("u", 0), ("u", 4_000), ("u", 30_000), ("v", 31_000)] {
+        driver
+            .pipe_input("clicks", user.to_string(), "/".to_string(), at)
+            .unwrap();
+    }
+    let rows = driver.window_store::<String, u64>("sessions").unwrap();
+    let expected = [("u", 30_000, 30_000, 1), ("v", 31_000, 31_000, 1)].map(|(k, s, e, n)| {
+        (
+            Windowed {
+                key: k.to_string(),
+                window: Window::new(s, e),
+            },
+            n,
+        )
+    });
+    assert_eq!(rows, expected.to_vec());
+}
+
+#[test]
+fn sessions_past_gap_plus_grace_no_longer_merge() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by_session(SessionWindows::with_inactivity_gap(Duration::from_secs(5)))
+        .count()
+        .to_stream()
+        .to("sessions");
+    let mut driver =
+        TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("app")).unwrap();
+    for at in [1_000, 9_000, 5_000] {
+        driver
+            .pipe_input("clicks", "a".to_string(), "/".to_string(), at)
+            .unwrap();
+    }
+    // At stream time 9 s the session [1 s, 1 s] is past its retention (gap 5 s, no
+    // grace): the record at 5 s joins only [9 s, 9 s], which keeps it from being late.
+    let out = driver
+        .read_output::<Windowed<String>, u64>("sessions")
+        .unwrap();
+    let last = out.last().unwrap();
+    assert_eq!(
+        (last.key.window, last.value),
+        (Window::new(5_000, 9_000), Some(2))
+    );
+    assert_eq!(driver.dropped_late_records(), 0);
+}
