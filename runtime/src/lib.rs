@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod node;
 pub mod record_codec;
+pub mod streams;
 
 pub use config::NodeConfig;
 pub use node::{run_until_signal, NodeThread, RunningNode};

@@ -1,0 +1,104 @@
+//! Shared by the examples: where the cluster is (an embedded node by default), topic
+//! creation, and reading an output topic until it goes quiet.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use eddy::client::{Admin, ConsumedRecord, Consumer, ResponseError, StartOffset};
+use eddy::runtime::{NodeConfig, NodeThread};
+
+/// Logs to stderr, filtered by `EDDY_LOG` (default: warnings, and the streams runner's info).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
+        .unwrap_or_else(|_| "warn,eddy_runtime::streams=info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The cluster the example talks to; an embedded node lives as long as this value.
+pub struct Cluster {
+    /// `bootstrap.servers`.
+    pub bootstrap: String,
+    /// Whether the example started its own node (and so feeds sample input itself).
+    pub embedded: bool,
+    _node: Option<(NodeThread, tempfile::TempDir)>,
+}
+
+impl Cluster {
+    /// `--bootstrap-server` if given, else a single-node cluster with a data dir of its own.
+    pub fn connect_or_embed(bootstrap: Option<String>) -> anyhow::Result<Cluster> {
+        if let Some(bootstrap) = bootstrap {
+            return Ok(Cluster {
+                bootstrap,
+                embedded: false,
+                _node: None,
+            });
+        }
+        let dir = tempfile::tempdir().context("temp data dir")?;
+        let config = NodeConfig {
+            data_dir: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            admin: "127.0.0.1:0".into(),
+            ..NodeConfig::default()
+        };
+        let node = NodeThread::spawn(config).context("start the embedded node")?;
+        let bootstrap = node.kafka_addr.to_string();
+        println!(
+            "embedded Eddy node on {bootstrap} (data in {})",
+            dir.path().display()
+        );
+        Ok(Cluster {
+            bootstrap,
+            embedded: true,
+            _node: Some((node, dir)),
+        })
+    }
+}
+
+/// A topic to create: name, partitions, configs.
+pub type TopicSpec<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
+
+/// Creates topics that do not exist yet.
+pub async fn ensure_topics(bootstrap: &str, topics: &[TopicSpec<'_>]) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(bootstrap).await?;
+    for (name, partitions, configs) in topics {
+        let configs: Vec<(String, String)> = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match admin.create_topic(name, *partitions, 1, &configs).await {
+            Ok(()) => {}
+            Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
+            Err(err) => return Err(err).with_context(|| format!("create topic {name}")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads every partition of `topic` from the start until nothing new arrives for `quiet`
+/// (or `deadline` passes).
+pub async fn read_until_quiet(
+    bootstrap: &str,
+    topic: &str,
+    quiet: Duration,
+    deadline: Duration,
+) -> anyhow::Result<Vec<ConsumedRecord>> {
+    let mut consumer = Consumer::connect(bootstrap).await?;
+    let partitions = consumer.partitions(topic).await?;
+    consumer
+        .assign(topic, &partitions, StartOffset::Earliest)
+        .await?;
+    let started = Instant::now();
+    let mut last_new = Instant::now();
+    let mut out = Vec::new();
+    while last_new.elapsed() < quiet && started.elapsed() < deadline {
+        let records = consumer.poll(Duration::from_millis(200)).await?;
+        if !records.is_empty() {
+            last_new = Instant::now();
+            out.extend(records);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,200 @@
+//! The seed's event, end to end: payments keyed by user (key "Alice", value "made a payment
+//! of 200 dollars to Bob") are totalled per user in 1-minute tumbling windows, and enriched
+//! with the payer's details from a compacted `users` topic (a stream–table join).
+//!
+//! `cargo run --example payments` runs on an embedded single-node cluster, feeds sample
+//! users and payments, and prints the totals and the enriched payments. With
+//! `--bootstrap-server 127.0.0.1:9092` it runs against a running node until Ctrl-C.
+
+mod common;
+
+use std::time::Duration;
+
+use clap::Parser;
+use eddy::client::{Producer, ProducerConfig, ProducerRecord};
+use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::topologies::{Serdes, StreamsBuilder, TimeWindows, Topology};
+use serde::{Deserialize, Serialize};
+
+const PAYMENTS: &str = "payments";
+const USERS: &str = "users";
+const TOTALS: &str = "payment-totals-per-minute";
+const ENRICHED: &str = "payments-enriched";
+/// 2020-06-25T14:06:00Z, the seed's example time.
+const T0: i64 = 1_593_093_960_000;
+
+/// Payments on Eddy.
+#[derive(Parser)]
+struct Args {
+    /// A running cluster (HOST:PORT[,…]); without it, an embedded node is started.
+    #[arg(long)]
+    bootstrap_server: Option<String>,
+    /// The application id (consumer group and internal-topic prefix).
+    #[arg(long, default_value = "payments-app")]
+    application_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct User {
+    name: String,
+    country: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Enriched {
+    user: String,
+    country: String,
+    amount: u64,
+}
+
+/// "made a payment of 200 dollars to Bob" → 200.
+fn parse_amount(text: &str) -> Option<u64> {
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "of")?;
+    words.next()?.parse().ok()
+}
+
+fn topology() -> anyhow::Result<Topology> {
+    let builder = StreamsBuilder::new();
+    builder
+        .default_serde::<User>(Serdes::json())
+        .default_serde::<Enriched>(Serdes::json());
+    let users = builder.table::<String, User>(USERS).named("users");
+    let amounts = builder
+        .stream::<String, String>(PAYMENTS)
+        .flat_map_values(|text| parse_amount(&text));
+    amounts
+        .group_by_key()
+        .windowed_by(TimeWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(10)))
+        .aggregate(|| 0u64, |_, amount, total| total + amount)
+        .named("payment-totals")
+        .to_stream()
+        .to(TOTALS);
+    amounts
+        .join(&users, |amount, user| Enriched {
+            user: user.name.clone(),
+            country: user.country.clone(),
+            amount: *amount,
+        })
+        .named("enrich")
+        .to(ENRICHED);
+    Ok(builder.build()?)
+}
+
+async fn feed(bootstrap: &str) -> anyhow::Result<()> {
+    let mut producer = Producer::connect(bootstrap, ProducerConfig::default()).await?;
+    let users = [
+        ("Alice", "Alice Liddell", "UK"),
+        ("Bob", "Bob Marley", "JM"),
+    ];
+    for (id, name, country) in users {
+        let user = serde_json::to_vec(&User {
+            name: name.into(),
+            country: country.into(),
+        })?;
+        // Event time drives the windows; stream time is per task (table and stream sides
+        // alike), so the users carry the example's time too, not today's.
+        let mut record = ProducerRecord::new(USERS, user).with_key(id.to_string());
+        record.timestamp_ms = Some(T0);
+        producer.send(record).await?;
+    }
+    producer.flush().await?;
+    // Let the table side be read before the payments arrive.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let payments = [
+        ("Alice", "made a payment of 200 dollars to Bob", 5_000),
+        ("Bob", "made a payment of 50 dollars to Alice", 20_000),
+        ("Alice", "made a payment of 100 dollars to Carol", 50_000),
+        ("Alice", "made a payment of 30 dollars to Bob", 65_000),
+    ];
+    for (user, text, after_ms) in payments {
+        let mut record = ProducerRecord::new(PAYMENTS, text.to_string()).with_key(user.to_string());
+        record.timestamp_ms = Some(T0 + after_ms);
+        producer.send(record).await?;
+    }
+    producer.flush().await?;
+    Ok(())
+}
+
+/// A windowed key as Kafka's time-windowed serde writes it: the key, then the window start.
+fn windowed_key(bytes: &[u8]) -> (String, i64) {
+    let split = bytes.len().saturating_sub(8);
+    let start = bytes[split..]
+        .try_into()
+        .map(i64::from_be_bytes)
+        .unwrap_or(0);
+    (String::from_utf8_lossy(&bytes[..split]).into_owned(), start)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let cluster = common::Cluster::connect_or_embed(args.bootstrap_server)?;
+    let compacted: &[(&str, &str)] = &[("cleanup.policy", "compact")];
+    common::ensure_topics(
+        &cluster.bootstrap,
+        &[
+            (PAYMENTS, 1, &[]),
+            (USERS, 1, compacted),
+            (TOTALS, 1, &[]),
+            (ENRICHED, 1, &[]),
+        ],
+    )
+    .await?;
+    let topology = topology()?;
+    println!("{}", topology.describe());
+    let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
+    settings.commit_interval = Duration::from_millis(500);
+    let streams = KafkaStreams::start(topology, settings).await?;
+    if !cluster.embedded {
+        println!("running {} task(s); Ctrl-C to stop", streams.tasks().len());
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+    feed(&cluster.bootstrap).await?;
+    let quiet = Duration::from_secs(2);
+    let totals =
+        common::read_until_quiet(&cluster.bootstrap, TOTALS, quiet, Duration::from_secs(30))
+            .await?;
+    println!("per-user totals per minute (every update):");
+    for r in &totals {
+        let (Some(key), Some(value)) = (&r.key, &r.value) else {
+            continue;
+        };
+        let (user, start) = windowed_key(key);
+        let total = u64::from_be_bytes(value.as_ref().try_into().unwrap_or([0; 8]));
+        println!(
+            "  {user:6} window +{:>3}s  total {total}",
+            (start - T0) / 1000
+        );
+    }
+    let enriched =
+        common::read_until_quiet(&cluster.bootstrap, ENRICHED, quiet, Duration::from_secs(30))
+            .await?;
+    println!("payments enriched with the payer:");
+    for r in &enriched {
+        if let Some(value) = &r.value {
+            println!("  {}", String::from_utf8_lossy(value));
+        }
+    }
+    if let Some((_, tasks)) = streams.report().await {
+        for t in tasks {
+            println!(
+                "{}: processed {}, dropped late {}, last error {:?}",
+                t.supervision.name,
+                t.processed_records,
+                t.dropped_late_records,
+                t.supervision.last_error
+            );
+        }
+    }
+    anyhow::ensure!(
+        !totals.is_empty() && enriched.len() == 4,
+        "expected totals and 4 enriched payments"
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    common::init_logging();
+    actix_rt::System::new().block_on(run(args))
+}

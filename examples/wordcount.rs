@@ -1,0 +1,120 @@
+//! The canonical Kafka Streams demo: lines from `streams-plaintext-input` are split into
+//! lower-case words, counted, and the running count per word is written to
+//! `streams-wordcount-output` (key: the word; value: the count as an 8-byte big-endian
+//! integer, like Kafka's LongSerde, so `kcat -s value=Q` prints it).
+//!
+//! `cargo run --example wordcount` runs on an embedded single-node cluster, feeds a few
+//! lines and prints the counts. With `--bootstrap-server 127.0.0.1:9092` it runs against a
+//! running node until Ctrl-C; feed it with
+//! `echo "all streams lead to kafka" | kcat -b 127.0.0.1:9092 -P -t streams-plaintext-input`
+//! and watch with `kcat -b 127.0.0.1:9092 -C -t streams-wordcount-output -s value=Q -f '%k %s\n'`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Parser;
+use eddy::client::{Producer, ProducerConfig, ProducerRecord};
+use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::topologies::{StreamsBuilder, Topology};
+
+const INPUT: &str = "streams-plaintext-input";
+const OUTPUT: &str = "streams-wordcount-output";
+
+/// Word count on Eddy.
+#[derive(Parser)]
+struct Args {
+    /// A running cluster (HOST:PORT[,…]); without it, an embedded node is started.
+    #[arg(long)]
+    bootstrap_server: Option<String>,
+    /// The application id (consumer group and internal-topic prefix).
+    #[arg(long, default_value = "streams-wordcount")]
+    application_id: String,
+}
+
+fn topology() -> anyhow::Result<Topology> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(INPUT)
+        .flat_map_values(|line| {
+            line.to_lowercase()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by(|_, word| word.clone())
+        .count()
+        .named("counts")
+        .to_stream()
+        .to(OUTPUT);
+    Ok(builder.build()?)
+}
+
+async fn feed(bootstrap: &str) -> anyhow::Result<()> {
+    let mut producer = Producer::connect(bootstrap, ProducerConfig::default()).await?;
+    for line in [
+        "all streams lead to Kafka",
+        "hello kafka streams",
+        "join kafka summit",
+    ] {
+        producer
+            .send(ProducerRecord::new(INPUT, line.to_string()))
+            .await?;
+    }
+    producer.flush().await?;
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let cluster = common::Cluster::connect_or_embed(args.bootstrap_server)?;
+    common::ensure_topics(&cluster.bootstrap, &[(INPUT, 1, &[]), (OUTPUT, 1, &[])]).await?;
+    let topology = topology()?;
+    println!("{}", topology.describe());
+    let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
+    settings.commit_interval = Duration::from_millis(500);
+    let streams = KafkaStreams::start(topology, settings).await?;
+    if !cluster.embedded {
+        println!("running {} task(s); Ctrl-C to stop", streams.tasks().len());
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+    feed(&cluster.bootstrap).await?;
+    let records = common::read_until_quiet(
+        &cluster.bootstrap,
+        OUTPUT,
+        Duration::from_secs(2),
+        Duration::from_secs(30),
+    )
+    .await?;
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let (Some(key), Some(value)) = (r.key, r.value) else {
+            continue;
+        };
+        let count = u64::from_be_bytes(value.as_ref().try_into().unwrap_or([0; 8]));
+        counts.insert(String::from_utf8_lossy(&key).into_owned(), count);
+    }
+    for (word, count) in &counts {
+        println!("{word}\t{count}");
+    }
+    if let Some((tree, _)) = streams.report().await {
+        println!(
+            "{}: {} task(s), state {:?}",
+            tree.name,
+            tree.children.len(),
+            tree.state
+        );
+    }
+    anyhow::ensure!(
+        counts.get("kafka") == Some(&3),
+        "expected kafka=3, got {counts:?}"
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    common::init_logging();
+    actix_rt::System::new().block_on(run(args))
+}

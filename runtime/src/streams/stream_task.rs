@@ -1,0 +1,306 @@
+//! StreamTask: runs one task of a topology — one sub-topology for one input partition —
+//! against a Kafka cluster: restores its stores from their changelog topics, reads its
+//! input from the committed offsets of the application's consumer group, runs each record
+//! through the pure [`Task`], writes outputs and changelog records, and commits input
+//! offsets only after those writes are acknowledged (at-least-once).
+//!
+//! Supervised by the TopologySupervisor through actix's `Supervisor`; restart policy
+//! permanent with the supervisor's restart intensity. A panic in user code is caught around
+//! `Task::process`; the actor stops and is restarted, rebuilding its state from the
+//! changelog and resuming from the committed offsets. Nothing of the old run is reused.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use eddy_actors::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
+use eddy_topologies::{
+    ChangelogRecord, InMemoryStoreSupplier, InputRecord, Task, TaskId, Topology,
+};
+
+use super::topology_supervisor::{TaskEvent, TopologySupervisor};
+use super::StreamsSettings;
+use crate::client::{
+    Consumer, DeliveryReceipt, GroupOffsets, Header, Producer, ProducerConfig, ProducerRecord,
+    StartOffset,
+};
+
+/// How long one poll of the input waits for records.
+pub const POLL_WAIT_MS: u64 = 100;
+/// Polls of an empty changelog before restoration gives up waiting for more.
+const RESTORE_IDLE_POLLS_MAX: u32 = 3;
+
+/// The actor of one stream task.
+pub struct StreamTask {
+    id: TaskId,
+    topology: Topology,
+    settings: Arc<StreamsSettings>,
+    supervisor: Addr<TopologySupervisor>,
+    intensity: RestartIntensity,
+    restart_window: RestartWindow,
+    last_error: Option<String>,
+    failed: bool,
+}
+
+impl StreamTask {
+    /// A task actor; it starts running in `started`.
+    pub fn new(
+        id: TaskId,
+        topology: Topology,
+        settings: Arc<StreamsSettings>,
+        supervisor: Addr<TopologySupervisor>,
+        intensity: RestartIntensity,
+    ) -> Self {
+        StreamTask {
+            id,
+            topology,
+            settings,
+            supervisor,
+            intensity,
+            restart_window: RestartWindow::default(),
+            last_error: None,
+            failed: false,
+        }
+    }
+}
+
+impl Actor for StreamTask {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.failed {
+            return;
+        }
+        let run = run_task(
+            self.id,
+            self.topology.clone(),
+            self.settings.clone(),
+            self.supervisor.clone(),
+        );
+        ctx.spawn(run.into_actor(self).map(|ended, act, ctx| {
+            // The loop only ends on an error: record it and let the supervisor restart us.
+            let error = ended.err().unwrap_or_else(|| "the task loop ended".into());
+            tracing::error!(task = %act.id, %error, "stream task stopped; restarting");
+            act.last_error = Some(error);
+            ctx.stop();
+        }));
+    }
+}
+
+impl Supervised for StreamTask {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        let error = self.last_error.take().unwrap_or_else(|| "stopped".into());
+        let decision = self
+            .restart_window
+            .on_abnormal_stop(Instant::now(), self.intensity);
+        self.failed = decision == RestartDecision::GiveUp;
+        self.supervisor.do_send(TaskEvent::Restarting {
+            id: self.id,
+            error,
+            failed: self.failed,
+        });
+    }
+}
+
+fn to_client_headers(headers: Vec<eddy_topologies::Header>) -> Vec<Header> {
+    headers
+        .into_iter()
+        .map(|h| Header {
+            key: h.key,
+            value: h.value.map(Into::into),
+        })
+        .collect()
+}
+
+/// Rebuilds the task's stores from their changelog partitions.
+async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64, String> {
+    let mut restored = 0u64;
+    for spec in task.stores() {
+        let mut consumer = Consumer::connect(bootstrap)
+            .await
+            .map_err(|e| e.to_string())?;
+        consumer
+            .assign(&spec.changelog_topic, &[partition], StartOffset::Earliest)
+            .await
+            .map_err(|e| format!("changelog {}: {e}", spec.changelog_topic))?;
+        let mut idle = 0;
+        while idle < RESTORE_IDLE_POLLS_MAX {
+            let records = consumer
+                .poll(Duration::from_millis(POLL_WAIT_MS))
+                .await
+                .map_err(|e| e.to_string())?;
+            if records.is_empty() {
+                let position = consumer
+                    .position(&spec.changelog_topic, partition)
+                    .unwrap_or(0);
+                let end = consumer
+                    .high_watermark(&spec.changelog_topic, partition)
+                    .unwrap_or(0);
+                idle = if position >= end {
+                    RESTORE_IDLE_POLLS_MAX
+                } else {
+                    idle + 1
+                };
+                continue;
+            }
+            for r in records {
+                let Some(key) = r.key else { continue };
+                let record = ChangelogRecord {
+                    topic: r.topic,
+                    partition,
+                    key: key.to_vec(),
+                    value: r.value.map(|v| v.to_vec()),
+                    timestamp: r.timestamp,
+                };
+                task.restore(&record).map_err(|e| e.to_string())?;
+                restored += 1;
+            }
+        }
+    }
+    Ok(restored)
+}
+
+/// Writes a task's outputs and changelog records; returns their receipts.
+async fn write_output(
+    producer: &mut Producer,
+    output: eddy_topologies::TaskOutput,
+    receipts: &mut Vec<DeliveryReceipt>,
+) -> Result<(), String> {
+    for o in output.records {
+        let record = ProducerRecord {
+            topic: o.topic,
+            partition: None,
+            key: o.key.map(Into::into),
+            value: o.value.map(Into::into),
+            headers: to_client_headers(o.headers),
+            timestamp_ms: Some(o.timestamp),
+        };
+        receipts.push(producer.send(record).await.map_err(|e| e.to_string())?);
+    }
+    for c in output.changelog {
+        let record = ProducerRecord {
+            topic: c.topic,
+            partition: Some(c.partition),
+            key: Some(c.key.into()),
+            value: c.value.map(Into::into),
+            headers: Vec::new(),
+            timestamp_ms: Some(c.timestamp),
+        };
+        receipts.push(producer.send(record).await.map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+/// Flushes the producer, waits for every write, then commits the input positions.
+async fn commit(
+    producer: &mut Producer,
+    receipts: &mut Vec<DeliveryReceipt>,
+    group: &mut GroupOffsets,
+    positions: &BTreeMap<(String, i32), i64>,
+) -> Result<(), String> {
+    producer.flush().await.map_err(|e| e.to_string())?;
+    for receipt in receipts.drain(..) {
+        receipt
+            .wait()
+            .await
+            .map_err(|e| format!("an output write failed: {e}"))?;
+    }
+    group
+        .commit_offsets(positions)
+        .await
+        .map_err(|e| format!("commit failed: {e}"))
+}
+
+/// The task loop. Returns only with an error (a panic in user code included).
+async fn run_task(
+    id: TaskId,
+    topology: Topology,
+    settings: Arc<StreamsSettings>,
+    supervisor: Addr<TopologySupervisor>,
+) -> Result<(), String> {
+    let bootstrap = settings.bootstrap.as_str();
+    let mut task = Task::new(&topology, &settings.config, id, &mut InMemoryStoreSupplier)
+        .map_err(|e| e.to_string())?;
+    let restored = restore(&mut task, bootstrap, id.partition).await?;
+    let mut group = GroupOffsets::connect(bootstrap, &settings.config.application_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let committed = group.fetch_offsets().await.map_err(|e| e.to_string())?;
+    let mut consumer = Consumer::connect(bootstrap)
+        .await
+        .map_err(|e| e.to_string())?;
+    for topic in task.source_topics() {
+        let start = committed
+            .get(&(topic.clone(), id.partition))
+            .filter(|o| **o >= 0)
+            .map_or(StartOffset::Earliest, |o| StartOffset::Offset(*o));
+        consumer
+            .assign(&topic, &[id.partition], start)
+            .await
+            .map_err(|e| format!("input {topic}: {e}"))?;
+    }
+    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    supervisor.do_send(TaskEvent::Running { id, restored });
+    let mut positions: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut receipts = Vec::new();
+    let mut last_commit = Instant::now();
+    loop {
+        let records = consumer
+            .poll(Duration::from_millis(POLL_WAIT_MS))
+            .await
+            .map_err(|e| e.to_string())?;
+        let count = records.len();
+        for r in records {
+            let input = InputRecord {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+                key: r.key.map(|k| k.to_vec()),
+                value: r.value.map(|v| v.to_vec()),
+                timestamp: r.timestamp,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|h| eddy_topologies::Header {
+                        key: h.key,
+                        value: h.value.map(|v| v.to_vec()),
+                    })
+                    .collect(),
+            };
+            let output = match guard(|| task.process(input)) {
+                Ok(Ok(output)) => output,
+                Ok(Err(err)) => return Err(format!("processing {}@{}: {err}", r.topic, r.offset)),
+                Err(panic) => {
+                    return Err(format!(
+                        "panic processing {}@{}: {panic}",
+                        r.topic, r.offset
+                    ))
+                }
+            };
+            if output.skipped.is_some() {
+                metrics::counter!("eddy_streams_skipped_records_total", "task" => id.to_string())
+                    .increment(1);
+            }
+            write_output(&mut producer, output, &mut receipts).await?;
+            positions.insert((r.topic, r.partition), r.offset + 1);
+        }
+        if count > 0 {
+            metrics::counter!("eddy_streams_records_processed_total", "task" => id.to_string())
+                .increment(count as u64);
+        }
+        if !positions.is_empty() && last_commit.elapsed() >= settings.commit_interval {
+            commit(&mut producer, &mut receipts, &mut group, &positions).await?;
+            let late = task.metrics();
+            supervisor.do_send(TaskEvent::Progress {
+                id,
+                committed: positions.clone(),
+                metrics: late,
+            });
+            positions.clear();
+            last_commit = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! TopologySupervisor: starts one StreamTask per (sub-topology, input partition) of a running
+//! application and keeps their supervision records (state, restarts, last error, uptime)
+//! plus progress (committed offsets, processed and late-dropped records). Strategy
+//! one-for-one with restart intensity; a task past it is marked failed and stays stopped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use eddy_actors::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
+use eddy_topologies::{TaskId, TaskMetrics, Topology};
+use serde::Serialize;
+
+use super::stream_task::StreamTask;
+use super::StreamsSettings;
+
+struct Child {
+    record: ChildRecord,
+    committed: BTreeMap<String, i64>,
+    metrics: TaskMetrics,
+    // Keeps the task's address alive: actix restarts a supervised actor only while someone
+    // holds its address.
+    _addr: Addr<StreamTask>,
+}
+
+/// The supervisor of one application's stream tasks.
+pub struct TopologySupervisor {
+    application_id: String,
+    started: Instant,
+    children: BTreeMap<TaskId, Child>,
+}
+
+impl TopologySupervisor {
+    /// Starts the supervisor and one task per (sub-topology, partition) in `tasks`.
+    pub fn launch(
+        topology: Topology,
+        settings: Arc<StreamsSettings>,
+        tasks: Vec<TaskId>,
+        intensity: RestartIntensity,
+    ) -> Addr<TopologySupervisor> {
+        let application_id = settings.config.application_id.clone();
+        TopologySupervisor::create(move |ctx| {
+            let me = ctx.address();
+            let children = tasks
+                .into_iter()
+                .map(|id| {
+                    let (topology, settings, me) = (topology.clone(), settings.clone(), me.clone());
+                    let addr = Supervisor::start(move |_| {
+                        StreamTask::new(id, topology, settings, me, intensity)
+                    });
+                    let child = Child {
+                        record: ChildRecord::starting(format!("task {id}")),
+                        committed: BTreeMap::new(),
+                        metrics: TaskMetrics::default(),
+                        _addr: addr,
+                    };
+                    (id, child)
+                })
+                .collect();
+            TopologySupervisor {
+                application_id,
+                started: Instant::now(),
+                children,
+            }
+        })
+    }
+}
+
+impl Actor for TopologySupervisor {
+    type Context = Context<Self>;
+}
+
+/// What a task reports about itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum TaskEvent {
+    /// Restored and reading input.
+    Running {
+        /// Which task.
+        id: TaskId,
+        /// Changelog records replayed into its stores.
+        restored: u64,
+    },
+    /// Committed input offsets after its outputs were acknowledged.
+    Progress {
+        /// Which task.
+        id: TaskId,
+        /// Committed positions by (topic, partition).
+        committed: BTreeMap<(String, i32), i64>,
+        /// The task's counters.
+        metrics: TaskMetrics,
+    },
+    /// Stopped abnormally; `failed` once the restart intensity is exceeded.
+    Restarting {
+        /// Which task.
+        id: TaskId,
+        /// Why.
+        error: String,
+        /// Gave up.
+        failed: bool,
+    },
+}
+
+impl Handler<TaskEvent> for TopologySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TaskEvent, _ctx: &mut Self::Context) {
+        match msg {
+            TaskEvent::Running { id, restored } => {
+                if let Some(c) = self.children.get_mut(&id) {
+                    c.record.state = ChildState::Running;
+                    c.record.since = Instant::now();
+                    tracing::info!(application = %self.application_id, task = %id, restored, "stream task running");
+                }
+            }
+            TaskEvent::Progress {
+                id,
+                committed,
+                metrics,
+            } => {
+                if let Some(c) = self.children.get_mut(&id) {
+                    for ((topic, partition), offset) in committed {
+                        c.committed.insert(format!("{topic}-{partition}"), offset);
+                    }
+                    c.metrics = metrics;
+                }
+            }
+            TaskEvent::Restarting { id, error, failed } => {
+                if let Some(c) = self.children.get_mut(&id) {
+                    c.record.restarts += 1;
+                    c.record.last_error = Some(error);
+                    c.record.state = if failed {
+                        ChildState::Failed
+                    } else {
+                        ChildState::Restarting
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// One task as `report` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskReport {
+    /// Supervision record.
+    #[serde(flatten)]
+    pub supervision: SupervisorReport,
+    /// Committed input offsets by `topic-partition`.
+    pub committed: BTreeMap<String, i64>,
+    /// Records processed by the current run.
+    pub processed_records: u64,
+    /// Records dropped because their window had closed.
+    pub dropped_late_records: u64,
+}
+
+/// The application's tasks.
+#[derive(Message)]
+#[rtype(result = "(SupervisorReport, Vec<TaskReport>)")]
+pub struct Report;
+
+impl Handler<Report> for TopologySupervisor {
+    type Result = MessageResult<Report>;
+
+    fn handle(&mut self, _msg: Report, _ctx: &mut Self::Context) -> Self::Result {
+        let tasks: Vec<TaskReport> = self
+            .children
+            .values()
+            .map(|c| TaskReport {
+                supervision: c.record.report(0, Vec::new()),
+                committed: c.committed.clone(),
+                processed_records: c.metrics.processed_records,
+                dropped_late_records: c.metrics.dropped_late_records,
+            })
+            .collect();
+        let mut root = ChildRecord::starting(format!("topology {}", self.application_id));
+        root.state = ChildState::Running;
+        root.since = self.started;
+        let rows = tasks.iter().map(|t| t.supervision.clone()).collect();
+        MessageResult((root.report(0, rows), tasks))
+    }
+}

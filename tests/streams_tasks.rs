@@ -1,0 +1,180 @@
+//! Stream tasks as supervised actors against a real node (in process): a word count whose
+//! user code panics once is restarted by its supervisor, rebuilds its store from the
+//! changelog topic, resumes from the committed offsets, and ends with the right counts.
+//! Also runs the shipped examples, which start an embedded node of their own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
+use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::runtime::{NodeConfig, NodeThread};
+use eddy::topologies::{StreamsBuilder, Topology};
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+fn counting_topology() -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("words-in")
+        .map_values(|word| {
+            // The first "boom" panics once; after the restart it is counted like any word.
+            if word == "boom" && !PANICKED.swap(true, Ordering::SeqCst) {
+                panic!("user code failed on {word}");
+            }
+            word
+        })
+        .group_by(|_, word| word.clone())
+        .count()
+        .named("counts")
+        .to_stream()
+        .to("words-out");
+    builder.build().expect("topology builds")
+}
+
+async fn produce(bootstrap: &str, words: &[&str]) {
+    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
+        .await
+        .expect("producer");
+    for w in words {
+        producer
+            .send(ProducerRecord::new("words-in", w.to_string()))
+            .await
+            .expect("send");
+    }
+    producer.flush().await.expect("flush");
+}
+
+async fn latest_counts(bootstrap: &str, expect: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut consumer = Consumer::connect(bootstrap).await.expect("consumer");
+    consumer
+        .assign("words-out", &[0], StartOffset::Earliest)
+        .await
+        .expect("assign");
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && &counts != expect {
+        for r in consumer
+            .poll(Duration::from_millis(200))
+            .await
+            .expect("poll")
+        {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+            let value = r
+                .value
+                .as_deref()
+                .and_then(|v| v.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            counts.insert(key, value);
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_panicking_task_restarts_and_keeps_its_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        admin: "127.0.0.1:0".into(),
+        ..NodeConfig::default()
+    };
+    let node = NodeThread::spawn(config).expect("node");
+    let bootstrap = node.kafka_addr.to_string();
+    actix_rt::System::new().block_on(async move {
+        let mut admin = Admin::connect(&bootstrap).await.expect("admin");
+        admin
+            .create_topic("words-in", 1, 1, &[])
+            .await
+            .expect("input topic");
+        admin
+            .create_topic("words-out", 1, 1, &[])
+            .await
+            .expect("output topic");
+        let mut settings = StreamsSettings::new("panic-test", &bootstrap);
+        settings.commit_interval = Duration::from_millis(100);
+        let streams = KafkaStreams::start(counting_topology(), settings)
+            .await
+            .expect("streams start");
+        produce(&bootstrap, &["a", "b", "a"]).await;
+        let first: BTreeMap<String, u64> = [("a".into(), 2), ("b".into(), 1)].into();
+        assert_eq!(latest_counts(&bootstrap, &first).await, first);
+        // Give the tasks a commit interval so the first words are committed.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        produce(&bootstrap, &["boom", "a", "c"]).await;
+        let expected: BTreeMap<String, u64> = [
+            ("a".into(), 3),
+            ("b".into(), 1),
+            ("boom".into(), 1),
+            ("c".into(), 1),
+        ]
+        .into();
+        let counts = latest_counts(&bootstrap, &expected).await;
+        assert_eq!(
+            counts, expected,
+            "state survived the restart: no count started over"
+        );
+        assert!(PANICKED.load(Ordering::SeqCst), "the user code did panic");
+        let (_, tasks) = streams.report().await.expect("report");
+        let restarts: u64 = tasks.iter().map(|t| t.supervision.restarts).sum();
+        assert_eq!(restarts, 1, "exactly one task was restarted: {tasks:?}");
+        assert!(tasks.iter().any(|t| t
+            .supervision
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("user code failed"))));
+    });
+    node.shutdown();
+}
+
+fn example(name: &str) -> PathBuf {
+    // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples
+    // (built by `cargo build --all-targets`, which the test command runs first).
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    profile_dir.join("examples").join(name)
+}
+
+fn run_example(name: &str) -> String {
+    let path = example(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --examples` (scripts/test.sh does)",
+        path.display()
+    );
+    let out = std::process::Command::new(&path)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run example");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn wordcount_example_counts_words() {
+    let out = run_example("wordcount");
+    assert!(out.lines().any(|l| l == "kafka\t3"), "{out}");
+    assert!(out.lines().any(|l| l == "streams\t2"), "{out}");
+}
+
+#[test]
+fn payments_example_totals_and_enriches() {
+    let out = run_example("payments");
+    assert!(out.contains("Alice  window +  0s  total 300"), "{out}");
+    assert!(
+        out.contains(r#"{"user":"Alice Liddell","country":"UK","amount":200}"#),
+        "{out}"
+    );
+}
