@@ -28,6 +28,10 @@ pub const READ_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// next pass.
 pub const PASS_BYTES_MAX: usize = 256 * 1024 * 1024;
 
+/// Decoded records held in memory by one pass (decoded records can be much larger than
+/// their compressed batches); the rest waits for the next pass.
+pub const PASS_RECORDS_MAX: usize = 1_000_000;
+
 /// The compactor.
 pub struct CompactorActor {
     store: Store,
@@ -126,6 +130,7 @@ impl CompactorActor {
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         let mut cleanable: Vec<(BatchHeader, Vec<LogRecord>)> = Vec::new();
         let mut cleanable_bytes = 0usize;
+        let mut cleanable_records = 0usize;
         let mut clean_end = msg.log_start_offset;
         let mut collecting = true;
         for_each_batch(
@@ -138,9 +143,11 @@ impl CompactorActor {
                 collecting = collecting
                     && header.base_offset < msg.head_base_offset
                     && header.max_timestamp <= lag_cutoff
-                    && cleanable_bytes + bytes.len() <= PASS_BYTES_MAX;
+                    && cleanable_bytes + bytes.len() <= PASS_BYTES_MAX
+                    && cleanable_records + records.len() <= PASS_RECORDS_MAX;
                 if collecting {
                     cleanable_bytes += bytes.len();
+                    cleanable_records += records.len();
                     clean_end = header.last_offset() + 1;
                     cleanable.push((header, records));
                 }

@@ -27,6 +27,11 @@ use crate::store::{FjallLog, PartitionLog, Store};
 use crate::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
 use crate::TopicPartition;
 
+/// Bounds on how long a compacted partition waits before re-reading a log in which the
+/// last pass found nothing to do (without new appends).
+const IDLE_RETRY_MS_MIN: i64 = 1_000;
+const IDLE_RETRY_MS_MAX: i64 = 60_000;
+
 /// Batches deleted per step of retention or DeleteRecords, so one step stays short.
 pub const TRUNCATE_BATCHES_MAX: usize = 1_000;
 
@@ -144,6 +149,10 @@ struct LogState {
     head_base_offset: i64,
     compacting: bool,
     tombstone_due_ms: Option<i64>,
+    /// After a pass that made no progress (e.g. everything dirty is younger than
+    /// min.compaction.lag.ms): the log end offset then, and when to look again anyway.
+    /// Until the log grows or that time comes, no pass re-reads the whole log for nothing.
+    idle_at_end: Option<(i64, i64)>,
 }
 
 impl PartitionActor {
@@ -185,6 +194,7 @@ impl PartitionActor {
             compacting: false,
             // A restart may have lost a tombstone's due time: check once on the first tick.
             tombstone_due_ms: Some(0),
+            idle_at_end: None,
             producers,
         });
         self.publish_offsets();
@@ -406,7 +416,11 @@ impl PartitionActor {
             .unwrap_or(0);
         let tombstone_due = state.tombstone_due_ms.is_some_and(|t| t <= now);
         // Dirty records below the last batch, or a kept tombstone now due, make a pass worth it.
-        let dirty = state.head_base_offset > state.cleaned_upto
+        let grew = state
+            .idle_at_end
+            .is_none_or(|(end, retry_at)| state.log_end_offset > end || now >= retry_at);
+        let dirty = grew
+            && state.head_base_offset > state.cleaned_upto
             && dirty_permille >= u64::from(settings.min_cleanable_dirty_permille);
         if state.compacting
             || state.head_base_offset <= state.log_start_offset
@@ -434,6 +448,7 @@ impl PartitionActor {
 
     fn finish_compaction(&mut self, result: ActorResult<CompactionOutcome>) -> ActorResult<()> {
         let tp = self.spec.tp.clone();
+        let lag_ms = self.spec.settings.min_compaction_lag_ms;
         let state = self.state()?;
         state.compacting = false;
         let outcome = result?;
@@ -444,12 +459,16 @@ impl PartitionActor {
                 changes.push(change);
             }
         }
+        let previous_cleaned_upto = state.cleaned_upto;
         let cleaned_upto = outcome.cleaned_upto.max(state.cleaned_upto);
         state.log.apply_compaction(&changes, cleaned_upto)?;
         state.cleaned_upto = cleaned_upto;
         state.log_bytes = state.log.log_bytes(0)?;
         state.dirty_bytes = state.log.log_bytes(cleaned_upto)?;
         state.tombstone_due_ms = outcome.next_tombstone_expiry_ms;
+        let progressed = outcome.records_removed > 0 || cleaned_upto > previous_cleaned_upto;
+        let retry_in = lag_ms.clamp(IDLE_RETRY_MS_MIN, IDLE_RETRY_MS_MAX);
+        state.idle_at_end = (!progressed).then_some((state.log_end_offset, now_ms() + retry_in));
         if outcome.records_removed == 0 {
             return Ok(());
         }
@@ -781,19 +800,28 @@ impl Handler<GetOffsets> for PartitionActor {
     }
 }
 
-/// The first batch whose max timestamp is at or after `timestamp` (ListOffsets by time).
+/// The first batch at or after the log start whose max timestamp is at or after
+/// `timestamp` (ListOffsets by time), with the log start offset: records below it no
+/// longer count even if their batch is still stored.
 #[derive(Message)]
-#[rtype(result = "ActorResult<Option<Bytes>>")]
+#[rtype(result = "ActorResult<Option<(Bytes, i64)>>")]
 pub struct FindByTimestamp {
     /// Target timestamp in ms.
     pub timestamp: i64,
 }
 
 impl Handler<FindByTimestamp> for PartitionActor {
-    type Result = ActorResult<Option<Bytes>>;
+    type Result = ActorResult<Option<(Bytes, i64)>>;
 
     fn handle(&mut self, msg: FindByTimestamp, ctx: &mut Self::Context) -> Self::Result {
-        self.supervised(ctx, |act| act.state()?.log.find_by_timestamp(msg.timestamp))
+        self.supervised(ctx, |act| {
+            let state = act.state()?;
+            let start = state.log_start_offset;
+            Ok(state
+                .log
+                .find_by_timestamp(msg.timestamp, start)?
+                .map(|b| (b, start)))
+        })
     }
 }
 

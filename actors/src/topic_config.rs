@@ -86,12 +86,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         choices: &["CreateTime", "LogAppendTime"],
         enforced: true,
     },
-    def(
-        "min.cleanable.dirty.ratio",
-        ConfigType::Double,
-        "0.5",
-        false,
-    ),
+    def("min.cleanable.dirty.ratio", ConfigType::Double, "0.5", true),
     def("min.compaction.lag.ms", ConfigType::Long, "0", true),
     def("min.insync.replicas", ConfigType::Int, "1", false),
     def("retention.bytes", ConfigType::Long, "-1", true),

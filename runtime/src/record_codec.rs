@@ -90,7 +90,13 @@ impl RecordCodec for KafkaRecordCodec {
             compression: compression(template.attributes),
         };
         RecordBatchEncoder::encode(&mut buf, &records, &options).map_err(|e| e.to_string())?;
-        Ok(buf.to_vec())
+        let mut bytes = buf.to_vec();
+        // The encoder writes CreateTime and takes the max timestamp from the records: a
+        // LogAppendTime batch gets its type bit and the broker's time back.
+        if timestamp_type == TimestampType::LogAppend {
+            eddy_actors::batch::stamp_log_append_time(&mut bytes, template.max_timestamp);
+        }
+        Ok(bytes)
     }
 }
 

@@ -40,8 +40,9 @@ pub trait PartitionLog: Send {
     fn read(&self, offset: i64, end_offset: i64, max_bytes: usize) -> ActorResult<LogRead>;
     /// `(log start offset, log end offset)` recovered from what is stored.
     fn recover_offsets(&self) -> ActorResult<(i64, i64)>;
-    /// The first batch whose max timestamp is at or after `timestamp`, if any.
-    fn find_by_timestamp(&self, timestamp: i64) -> ActorResult<Option<Bytes>>;
+    /// The first batch at or after `from_offset` whose max timestamp is at or after
+    /// `timestamp`, if any.
+    fn find_by_timestamp(&self, timestamp: i64, from_offset: i64) -> ActorResult<Option<Bytes>>;
     /// Headers of the first `max` batches, oldest first.
     fn head(&self, max: usize) -> ActorResult<Vec<batch::BatchHeader>>;
     /// Bytes stored in batches whose base offset is at or after `from` (all: `from` = 0).
@@ -221,25 +222,20 @@ impl PartitionLog for FjallLog {
                 i64::from_be_bytes(a)
             })
             .unwrap_or(0);
-        let first = self
-            .logs
-            .prefix(self.prefix())
-            .next()
-            .map(|g| g.value())
-            .transpose()?;
+        // The log start is only ever what retention or DeleteRecords stored: compaction may
+        // have removed the first batches, but their offsets still belong to the log.
         let last = self
             .logs
             .prefix(self.prefix())
             .next_back()
             .map(|g| g.value())
             .transpose()?;
-        match (first, last) {
-            (Some(first), Some(last)) => {
-                let first = batch::read_header(&first)?;
+        match last {
+            Some(last) => {
                 let last = batch::read_header(&last)?;
-                Ok((first.base_offset.max(stored_start), last.last_offset() + 1))
+                Ok((stored_start, (last.last_offset() + 1).max(stored_start)))
             }
-            _ => Ok((stored_start, stored_start)),
+            None => Ok((stored_start, stored_start)),
         }
     }
 
@@ -321,10 +317,11 @@ impl PartitionLog for FjallLog {
         Ok(())
     }
 
-    fn find_by_timestamp(&self, timestamp: i64) -> ActorResult<Option<Bytes>> {
-        for item in self.logs.prefix(self.prefix()) {
+    fn find_by_timestamp(&self, timestamp: i64, from_offset: i64) -> ActorResult<Option<Bytes>> {
+        for item in self.logs.range(key(self.uid, 0)..key(self.uid, i64::MAX)) {
             let value = item.value()?;
-            if batch::read_header(&value)?.max_timestamp >= timestamp {
+            let header = batch::read_header(&value)?;
+            if header.last_offset() >= from_offset && header.max_timestamp >= timestamp {
                 return Ok(Some(Bytes::copy_from_slice(&value)));
             }
         }

@@ -39,13 +39,15 @@ async fn lookup(
             reason: "only -1 (latest), -2 (earliest) or a timestamp are supported".into(),
         }),
         ts => {
-            let Some(mut batch) = handle.send(FindByTimestamp { timestamp: ts }).await?? else {
+            let Some((mut batch, log_start)) =
+                handle.send(FindByTimestamp { timestamp: ts }).await??
+            else {
                 return Ok((-1, -1));
             };
             // A LogAppendTime batch carries one timestamp for all its records: its max.
             let header = eddy_actors::batch::read_header(&batch)?;
             if header.attributes & 0x08 != 0 {
-                return Ok((header.base_offset, header.max_timestamp));
+                return Ok((header.base_offset.max(log_start), header.max_timestamp));
             }
             // The batch's max timestamp is at or after the target; find the first record.
             let set = RecordBatchDecoder::decode(&mut batch)
@@ -53,7 +55,7 @@ async fn lookup(
             Ok(set
                 .records
                 .iter()
-                .find(|r| r.timestamp >= ts)
+                .find(|r| r.offset >= log_start && r.timestamp >= ts)
                 .map(|r| (r.offset, r.timestamp))
                 .unwrap_or((-1, -1)))
         }
