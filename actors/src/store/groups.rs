@@ -121,6 +121,15 @@ impl GroupStore {
         offsets: &[(TopicPartition, CommittedOffset)],
     ) -> ActorResult<()> {
         let mut wb = self.db.batch();
+        // A group that only ever commits (no member ever joined) still needs a record, or its
+        // coordinator would not be started at node start and its offsets would seem gone.
+        if !self.groups.contains_key(group)? {
+            wb.insert(
+                &self.groups,
+                group,
+                postcard::to_stdvec(&GroupRecord::default())?,
+            );
+        }
         for (tp, committed) in offsets {
             wb.insert(
                 &self.offsets,
@@ -183,6 +192,12 @@ mod tests {
         groups
             .commit("g2", &[(TopicPartition::new("t", 0), c(1))])
             .expect("commit");
+        let ids = groups.group_ids().expect("ids");
+        assert_eq!(
+            ids,
+            vec!["g".to_string(), "g2".to_string()],
+            "commit-only groups are listed"
+        );
         let mut got = groups.load_offsets("g").expect("load");
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
