@@ -32,6 +32,9 @@ enum Command {
     /// Measure produce or consume throughput and latency against a running node.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
+    /// Run Kafka Connect connectors standalone, or manage a node's connectors.
+    #[command(subcommand)]
+    Connect(cli::connect_cmd::ConnectCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cli::consume::run(args),
         Command::Supervisors(args) => cli::supervisors::run(args),
         Command::Bench(command) => cli::bench::run(command),
+        Command::Connect(command) => cli::connect_cmd::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,27 +12,37 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::connect::ConnectHandle;
 use crate::kafka::Broker;
 use eddy_actors::node_supervisor::Report;
+use eddy_actors::supervision::{ChildRecord, ChildState};
 
 #[derive(Clone)]
 struct AdminState {
     broker: Arc<Broker>,
     metrics: Option<PrometheusHandle>,
+    connect: ConnectHandle,
 }
 
 /// Serves the admin endpoint until the task is dropped.
+/// Kafka Connect's REST API (`/connectors…`) is served here too.
 pub async fn serve_admin(
     listener: TcpListener,
     broker: Arc<Broker>,
     metrics: Option<PrometheusHandle>,
+    connect: ConnectHandle,
 ) {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/supervisors", get(supervisors))
         .route("/metrics", get(render_metrics))
         .route("/topics", get(topics))
-        .with_state(AdminState { broker, metrics });
+        .with_state(AdminState {
+            broker,
+            metrics,
+            connect: connect.clone(),
+        })
+        .merge(crate::connect::rest::router(connect));
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "admin HTTP server stopped");
     }
@@ -40,7 +50,21 @@ pub async fn serve_admin(
 
 async fn supervisors(State(state): State<AdminState>) -> impl IntoResponse {
     match state.broker.actors.node.send(Report).await {
-        Ok(report) => Json(report).into_response(),
+        Ok(mut report) => {
+            // Connectors are supervised by the node's ConnectSupervisor, outside the actor
+            // tree of eddy-actors: graft its report in as the "connect" child.
+            let connectors = state.connect.report().await;
+            let children = &mut report.root.children;
+            match children.iter_mut().find(|c| c.name == "connect") {
+                Some(child) => child.children = connectors,
+                None => {
+                    let mut record = ChildRecord::starting("connect".into());
+                    record.state = ChildState::Running;
+                    children.push(record.report(0, connectors));
+                }
+            }
+            Json(report).into_response()
+        }
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("node supervisor unavailable: {err}"),

@@ -6,6 +6,7 @@
 pub mod admin_http;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod kafka;
 pub mod metrics;

@@ -3,7 +3,8 @@
 //! bind the Kafka and admin listeners (so a node that answers is a node that has loaded its
 //! data), then log one line saying where it listens.
 //!
-//! Shutdown, in order: (1) stop accepting connections; (2) tell open connections to stop
+//! Shutdown, in order: (0) stop the node's connectors, which commit their progress through
+//! the listener; (1) stop accepting connections; (2) tell open connections to stop
 //! reading and wait (bounded) until they have answered what they already read, so no new
 //! request reaches the actors; (3) sync the store, so everything acknowledged is on disk;
 //! (4) stop the actor tree, whose arbiters end after their current message; fjall closes when
@@ -25,6 +26,7 @@ use eddy_actors::supervision::{ChildState, RestartIntensity};
 use tokio::net::TcpListener;
 
 use crate::config::NodeConfig;
+use crate::connect::{ConnectHandle, ConnectSettings};
 use crate::error::NodeError;
 use crate::kafka::{serve_listener, Broker};
 
@@ -40,6 +42,7 @@ pub struct RunningNode {
     tasks: Vec<JoinHandle<()>>,
     broker: Arc<Broker>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    connect: ConnectHandle,
 }
 
 /// How long shutdown waits for open connections to answer what they already read.
@@ -147,15 +150,21 @@ impl RunningNode {
             metadata,
             shutdown_rx,
         ));
+        let local = format!("{}:{}", kafka_addr.ip(), kafka_addr.port());
+        let connect = ConnectHandle::start(ConnectSettings::new(
+            local,
+            format!("{}:{}", advertised.0, advertised.1),
+        ));
         let tasks = vec![
             actix_rt::spawn(serve_listener(kafka, broker.clone())),
             actix_rt::spawn(crate::admin_http::serve_admin(
                 admin,
                 broker.clone(),
                 metrics,
+                connect.clone(),
             )),
         ];
-        for name in ["kafka-listener", "admin-http"] {
+        for name in ["kafka-listener", "admin-http", "connect"] {
             actors.node.do_send(ServiceState {
                 name: name.into(),
                 state: ChildState::Running,
@@ -180,11 +189,14 @@ impl RunningNode {
             tasks,
             broker,
             shutdown,
+            connect,
         })
     }
 
     /// Shuts the node down in the documented order.
     pub async fn shutdown(self) {
+        // Connectors first: they commit their progress through this node's listener.
+        self.connect.shutdown().await;
         for task in &self.tasks {
             task.abort();
         }

@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod connect;
+pub mod connect_cmd;
 pub mod consume;
 pub mod group;
 pub mod produce;

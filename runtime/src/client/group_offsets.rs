@@ -73,13 +73,11 @@ impl GroupOffsets {
 
     /// Commits `offsets` (`(topic, partition)` → the next offset to read). Fails with the
     /// first partition error; the other partitions of the request are committed anyway.
+    /// An empty map still sends the (empty) request, which Kafka accepts.
     pub async fn commit_offsets(
         &mut self,
         offsets: &BTreeMap<(String, i32), i64>,
     ) -> Result<(), ClientError> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
         let group_id = self.group_id.clone();
         let connection = self.coordinator().await?;
         let committed = commit(connection, &group_id, offsets).await;
