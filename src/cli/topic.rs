@@ -18,6 +18,26 @@ pub enum TopicCommand {
     Describe(NamedArgs),
     /// Delete a topic and its records.
     Delete(NamedArgs),
+    /// Delete a partition's records below an offset (Kafka's DeleteRecords).
+    Trim(TrimArgs),
+}
+
+/// Arguments of `eddy topic trim`.
+#[derive(Args, Debug)]
+pub struct TrimArgs {
+    /// The topic name.
+    pub name: String,
+    /// The partition to trim.
+    #[arg(long, default_value_t = 0)]
+    pub partition: i32,
+    /// Delete every record below this offset; -1 deletes everything written so far.
+    #[arg(long, allow_hyphen_values = true)]
+    pub before: i64,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `eddy topic create`.
@@ -71,6 +91,7 @@ pub fn run(command: TopicCommand) -> anyhow::Result<()> {
             TopicCommand::List(args) => list(args).await,
             TopicCommand::Describe(args) => describe(args).await,
             TopicCommand::Delete(args) => delete(args).await,
+            TopicCommand::Trim(args) => trim(args).await,
         }
     })
 }
@@ -219,6 +240,27 @@ async fn delete(args: NamedArgs) -> anyhow::Result<()> {
         println!("{}", json!({ "topic": args.name, "deleted": true }));
     } else {
         println!("deleted topic {}", args.name);
+    }
+    Ok(())
+}
+
+async fn trim(args: TrimArgs) -> anyhow::Result<()> {
+    let servers = &args.bootstrap.bootstrap_server;
+    let mut admin = connect(&args.bootstrap).await?;
+    let low = admin
+        .delete_records(&args.name, args.partition, args.before)
+        .await
+        .map_err(|err| explain_for_topic(err, servers, Some(&args.name)))?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "topic": args.name, "partition": args.partition, "log_start_offset": low })
+        );
+    } else {
+        println!(
+            "{}-{}: records below offset {low} deleted (new log start offset)",
+            args.name, args.partition
+        );
     }
     Ok(())
 }

@@ -350,6 +350,28 @@ impl Admin {
 
     /// Sends `request` to the controller, or to the control connection's node when the
     /// metadata names no reachable controller.
+    /// The cluster view, for admin requests kept in files of their own.
+    pub(crate) fn cluster_mut(&mut self) -> &mut Cluster {
+        &mut self.cluster
+    }
+
+    /// The leader node of a partition.
+    pub(crate) async fn partition_leader(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<i32, ClientError> {
+        let metadata = self.cluster.metadata(Some(&[topic])).await?;
+        let info = metadata.topic(topic)?;
+        info.partition(partition)
+            .map(|p| p.leader)
+            .ok_or_else(|| ClientError::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+                partitions: info.partition_count(),
+            })
+    }
+
     async fn send_to_controller<R: Request>(
         &mut self,
         request: &R,

@@ -32,6 +32,7 @@ mod admin;
 mod cluster;
 mod connection;
 mod consumer;
+mod delete_records;
 mod error;
 mod group_offsets;
 mod groups;

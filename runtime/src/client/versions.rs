@@ -35,6 +35,7 @@ pub(crate) fn client_range(api: ApiKey) -> Option<VersionRange> {
         // v2 is the first with a retention field; v8 (flexible) is the node's highest.
         ApiKey::OffsetCommit => (2, 8),
         ApiKey::DeleteGroups => (0, 2),
+        ApiKey::DeleteRecords => (0, 2),
         _ => return None,
     };
     Some(VersionRange { min, max })
