@@ -4,24 +4,21 @@
 //! Run with `cargo bench --bench log`. Each group writes into its own temporary directory,
 //! so nothing is shared between groups and every group starts from an empty database.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::{Bytes, BytesMut};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use eddy::actors::batch::{assign_offset, validate};
+use eddy::actors::batch::assign_offset;
 use eddy::actors::store::{FjallLog, PartitionLog, Store};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use tempfile::TempDir;
 
-/// Size of one record's value; the batch sizes below are multiples of it.
-const RECORD_VALUE_BYTES: usize = 1024;
+use common::encode_batch;
+
 /// Batch sizes measured: a typical `linger.ms` batch and a large one.
 const BATCH_SIZES_BYTES: [usize; 2] = [16 * 1024, 64 * 1024];
 /// What one fetch asks for (Kafka's default `max.partition.fetch.bytes`).
@@ -30,48 +27,6 @@ const FETCH_BYTES_MAX: usize = 1024 * 1024;
 const PREFILL_BYTES: usize = 64 * 1024 * 1024;
 /// Batch size of the prefilled log.
 const PREFILL_BATCH_BYTES: usize = 16 * 1024;
-
-/// One uncompressed magic-2 batch of `batch_bytes / 1 KiB` records, base offset 0, as a
-/// client would send it. Returns the bytes and the record count.
-fn encode_batch(batch_bytes: usize) -> anyhow::Result<(Bytes, i64)> {
-    let count = batch_bytes / RECORD_VALUE_BYTES;
-    let records: Vec<Record> = (0..count)
-        .map(|i| {
-            let offset = i as i64;
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset,
-                // The encoder keeps records in one batch while offset - sequence is constant;
-                // sequence = offset - 1 gives base sequence -1 (no idempotence).
-                sequence: (offset as i32).wrapping_sub(1),
-                timestamp: 1_700_000_000_000 + offset,
-                key: Some(Bytes::from(format!("key-{i:04}"))),
-                value: Some(Bytes::from(vec![b'v'; RECORD_VALUE_BYTES])),
-                headers: IndexMap::new(),
-            }
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).context("encode batch")?;
-    let batch = buf.freeze();
-    let header = validate(&batch).context("the encoder produced an invalid batch")?;
-    anyhow::ensure!(
-        i64::from(header.records_count) == count as i64,
-        "expected one batch of {count} records, got {}",
-        header.records_count
-    );
-    Ok((batch, count as i64))
-}
 
 /// A fresh store in its own temporary directory, and the log of partition uid 1.
 fn open_log() -> anyhow::Result<(TempDir, Store, FjallLog)> {
