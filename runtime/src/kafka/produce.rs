@@ -70,9 +70,9 @@ async fn append(
 }
 
 fn is_compacted(broker: &Broker, config: &eddy_actors::topic_config::TopicConfig) -> bool {
-    let defaults = broker.snapshot().broker_defaults.clone();
+    let snapshot = broker.snapshot();
     eddy_actors::topic_config::find("cleanup.policy")
-        .map(|def| config.effective(def, &defaults).0)
+        .map(|def| config.effective(def, &snapshot.broker_defaults).0)
         .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact"))
 }
 
