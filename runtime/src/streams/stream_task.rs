@@ -31,6 +31,41 @@ pub const POLL_WAIT_MS: u64 = 100;
 /// Polls of an empty changelog before restoration gives up waiting for more.
 const RESTORE_IDLE_POLLS_MAX: u32 = 3;
 
+/// The first wait before the task loop runs again after the cluster was unreachable; it
+/// doubles up to [`RETRY_BACKOFF_MS_MAX`].
+const RETRY_BACKOFF_MS_MIN: u64 = 500;
+const RETRY_BACKOFF_MS_MAX: u64 = 10_000;
+/// A loop that ran this long before failing starts the back-off afresh.
+const RETRY_RESET_AFTER: Duration = Duration::from_secs(30);
+
+/// Changelog batches grow up to this size between commits before they are sent anyway.
+const CHANGELOG_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Why the task loop ended.
+#[derive(Debug)]
+pub enum TaskEnd {
+    /// The cluster could not be reached or answered a retriable error: the loop runs again
+    /// after a back-off, in the same actor, without counting as a crash.
+    Retry(String),
+    /// User code panicked or failed, or something a retry cannot fix: the actor stops and
+    /// its supervisor restarts it (counted against the restart intensity).
+    Crash(String),
+}
+
+impl TaskEnd {
+    fn client(err: crate::client::ClientError) -> TaskEnd {
+        if err.is_unreachable() || err.is_retriable() {
+            TaskEnd::Retry(err.to_string())
+        } else {
+            TaskEnd::Crash(err.to_string())
+        }
+    }
+
+    fn crash(err: impl std::fmt::Display) -> TaskEnd {
+        TaskEnd::Crash(err.to_string())
+    }
+}
+
 /// The actor of one stream task.
 pub struct StreamTask {
     id: TaskId,
@@ -41,6 +76,7 @@ pub struct StreamTask {
     restart_window: RestartWindow,
     last_error: Option<String>,
     failed: bool,
+    retry_backoff_ms: u64,
 }
 
 impl StreamTask {
@@ -61,6 +97,7 @@ impl StreamTask {
             restart_window: RestartWindow::default(),
             last_error: None,
             failed: false,
+            retry_backoff_ms: RETRY_BACKOFF_MS_MIN,
         }
     }
 }
@@ -72,18 +109,35 @@ impl Actor for StreamTask {
         if self.failed {
             return;
         }
+        self.run(ctx);
+    }
+}
+
+impl StreamTask {
+    fn run(&mut self, ctx: &mut Context<Self>) {
+        let began = Instant::now();
         let run = run_task(
             self.id,
             self.topology.clone(),
             self.settings.clone(),
             self.supervisor.clone(),
         );
-        ctx.spawn(run.into_actor(self).map(|ended, act, ctx| {
-            // The loop only ends on an error: record it and let the supervisor restart us.
-            let error = ended.err().unwrap_or_else(|| "the task loop ended".into());
-            tracing::error!(task = %act.id, %error, "stream task stopped; restarting");
-            act.last_error = Some(error);
-            ctx.stop();
+        ctx.spawn(run.into_actor(self).map(move |ended, act, ctx| match ended {
+            TaskEnd::Retry(error) => {
+                if began.elapsed() >= RETRY_RESET_AFTER {
+                    act.retry_backoff_ms = RETRY_BACKOFF_MS_MIN;
+                }
+                let wait = Duration::from_millis(act.retry_backoff_ms);
+                act.retry_backoff_ms = (act.retry_backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+                tracing::warn!(task = %act.id, %error, ?wait, "cluster unavailable; stream task retries");
+                act.supervisor.do_send(TaskEvent::Waiting { id: act.id, error });
+                ctx.run_later(wait, |act, ctx| act.run(ctx));
+            }
+            TaskEnd::Crash(error) => {
+                tracing::error!(task = %act.id, %error, "stream task stopped; restarting");
+                act.last_error = Some(error);
+                ctx.stop();
+            }
         }));
     }
 }
@@ -114,22 +168,22 @@ fn to_client_headers(headers: Vec<eddy_topologies::Header>) -> Vec<Header> {
 }
 
 /// Rebuilds the task's stores from their changelog partitions.
-async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64, String> {
+async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64, TaskEnd> {
     let mut restored = 0u64;
     for spec in task.stores() {
         let mut consumer = Consumer::connect(bootstrap)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(TaskEnd::client)?;
         consumer
             .assign(&spec.changelog_topic, &[partition], StartOffset::Earliest)
             .await
-            .map_err(|e| format!("changelog {}: {e}", spec.changelog_topic))?;
+            .map_err(TaskEnd::client)?;
         let mut idle = 0;
         while idle < RESTORE_IDLE_POLLS_MAX {
             let records = consumer
                 .poll(Duration::from_millis(POLL_WAIT_MS))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(TaskEnd::client)?;
             if records.is_empty() {
                 let position = consumer
                     .position(&spec.changelog_topic, partition)
@@ -153,7 +207,7 @@ async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64
                     value: r.value.map(|v| v.to_vec()),
                     timestamp: r.timestamp,
                 };
-                task.restore(&record).map_err(|e| e.to_string())?;
+                task.restore(&record).map_err(TaskEnd::crash)?;
                 restored += 1;
             }
         }
@@ -161,12 +215,22 @@ async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64
     Ok(restored)
 }
 
+/// The task's two producers: outputs go out after every batch of input; changelog records
+/// wait for the commit, so that a crash between commits leaves the changelog at (or very
+/// near) the state of the last committed input. The remaining window — the changelog flush
+/// just before the offset commit — can count the records of that interval twice after a
+/// crash, as Kafka Streams at-least-once can.
+struct Writers {
+    outputs: Producer,
+    changelog: Producer,
+}
+
 /// Writes a task's outputs and changelog records; returns their receipts.
 async fn write_output(
-    producer: &mut Producer,
+    writers: &mut Writers,
     output: eddy_topologies::TaskOutput,
     receipts: &mut Vec<DeliveryReceipt>,
-) -> Result<(), String> {
+) -> Result<(), TaskEnd> {
     for o in output.records {
         let record = ProducerRecord {
             topic: o.topic,
@@ -176,7 +240,13 @@ async fn write_output(
             headers: to_client_headers(o.headers),
             timestamp_ms: Some(o.timestamp),
         };
-        receipts.push(producer.send(record).await.map_err(|e| e.to_string())?);
+        receipts.push(
+            writers
+                .outputs
+                .send(record)
+                .await
+                .map_err(TaskEnd::client)?,
+        );
     }
     for c in output.changelog {
         let record = ProducerRecord {
@@ -187,49 +257,66 @@ async fn write_output(
             headers: Vec::new(),
             timestamp_ms: Some(c.timestamp),
         };
-        receipts.push(producer.send(record).await.map_err(|e| e.to_string())?);
+        receipts.push(
+            writers
+                .changelog
+                .send(record)
+                .await
+                .map_err(TaskEnd::client)?,
+        );
     }
     Ok(())
 }
 
-/// Flushes the producer, waits for every write, then commits the input positions.
+/// Flushes both producers, waits for every write, then commits the input positions.
 async fn commit(
-    producer: &mut Producer,
+    writers: &mut Writers,
     receipts: &mut Vec<DeliveryReceipt>,
     group: &mut GroupOffsets,
     positions: &BTreeMap<(String, i32), i64>,
-) -> Result<(), String> {
-    producer.flush().await.map_err(|e| e.to_string())?;
+) -> Result<(), TaskEnd> {
+    writers.outputs.flush().await.map_err(TaskEnd::client)?;
+    writers.changelog.flush().await.map_err(TaskEnd::client)?;
     for receipt in receipts.drain(..) {
-        receipt
-            .wait()
-            .await
-            .map_err(|e| format!("an output write failed: {e}"))?;
+        receipt.wait().await.map_err(TaskEnd::client)?;
     }
     group
         .commit_offsets(positions)
         .await
-        .map_err(|e| format!("commit failed: {e}"))
+        .map_err(TaskEnd::client)
 }
 
-/// The task loop. Returns only with an error (a panic in user code included).
+/// Runs the task until it ends (a panic in user code included), saying how it ended.
 async fn run_task(
     id: TaskId,
     topology: Topology,
     settings: Arc<StreamsSettings>,
     supervisor: Addr<TopologySupervisor>,
-) -> Result<(), String> {
+) -> TaskEnd {
+    match task_loop(id, topology, settings, supervisor).await {
+        Ok(never) => match never {},
+        Err(end) => end,
+    }
+}
+
+/// The task loop proper: it never returns but with an error.
+async fn task_loop(
+    id: TaskId,
+    topology: Topology,
+    settings: Arc<StreamsSettings>,
+    supervisor: Addr<TopologySupervisor>,
+) -> Result<std::convert::Infallible, TaskEnd> {
     let bootstrap = settings.bootstrap.as_str();
     let mut task = Task::new(&topology, &settings.config, id, &mut InMemoryStoreSupplier)
-        .map_err(|e| e.to_string())?;
+        .map_err(TaskEnd::crash)?;
     let restored = restore(&mut task, bootstrap, id.partition).await?;
     let mut group = GroupOffsets::connect(bootstrap, &settings.config.application_id)
         .await
-        .map_err(|e| e.to_string())?;
-    let committed = group.fetch_offsets().await.map_err(|e| e.to_string())?;
+        .map_err(TaskEnd::client)?;
+    let committed = group.fetch_offsets().await.map_err(TaskEnd::client)?;
     let mut consumer = Consumer::connect(bootstrap)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(TaskEnd::client)?;
     for topic in task.source_topics() {
         let start = committed
             .get(&(topic.clone(), id.partition))
@@ -238,11 +325,20 @@ async fn run_task(
         consumer
             .assign(&topic, &[id.partition], start)
             .await
-            .map_err(|e| format!("input {topic}: {e}"))?;
+            .map_err(TaskEnd::client)?;
     }
-    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
+    let outputs = Producer::connect(bootstrap, ProducerConfig::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(TaskEnd::client)?;
+    let changelog_config = ProducerConfig {
+        linger_ms: settings.commit_interval.as_millis() as u64,
+        batch_bytes_max: CHANGELOG_BATCH_BYTES_MAX,
+        ..ProducerConfig::default()
+    };
+    let changelog = Producer::connect(bootstrap, changelog_config)
+        .await
+        .map_err(TaskEnd::client)?;
+    let mut writers = Writers { outputs, changelog };
     supervisor.do_send(TaskEvent::Running { id, restored });
     let mut positions: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut receipts = Vec::new();
@@ -251,7 +347,7 @@ async fn run_task(
         let records = consumer
             .poll(Duration::from_millis(POLL_WAIT_MS))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(TaskEnd::client)?;
         let count = records.len();
         for r in records {
             let input = InputRecord {
@@ -272,27 +368,35 @@ async fn run_task(
             };
             let output = match guard(|| task.process(input)) {
                 Ok(Ok(output)) => output,
-                Ok(Err(err)) => return Err(format!("processing {}@{}: {err}", r.topic, r.offset)),
+                Ok(Err(err)) => {
+                    return Err(TaskEnd::Crash(format!(
+                        "processing {}@{}: {err}",
+                        r.topic, r.offset
+                    )))
+                }
                 Err(panic) => {
-                    return Err(format!(
+                    return Err(TaskEnd::Crash(format!(
                         "panic processing {}@{}: {panic}",
                         r.topic, r.offset
-                    ))
+                    )))
                 }
             };
             if output.skipped.is_some() {
                 metrics::counter!("eddy_streams_skipped_records_total", "task" => id.to_string())
                     .increment(1);
             }
-            write_output(&mut producer, output, &mut receipts).await?;
+            write_output(&mut writers, output, &mut receipts).await?;
             positions.insert((r.topic, r.partition), r.offset + 1);
         }
         if count > 0 {
+            // Send what this batch produced now (the client lingers only while sending), so
+            // results do not wait for the next commit; acknowledgements are awaited there.
+            writers.outputs.flush().await.map_err(TaskEnd::client)?;
             metrics::counter!("eddy_streams_records_processed_total", "task" => id.to_string())
                 .increment(count as u64);
         }
         if !positions.is_empty() && last_commit.elapsed() >= settings.commit_interval {
-            commit(&mut producer, &mut receipts, &mut group, &positions).await?;
+            commit(&mut writers, &mut receipts, &mut group, &positions).await?;
             let late = task.metrics();
             supervisor.do_send(TaskEvent::Progress {
                 id,

@@ -91,6 +91,13 @@ pub enum TaskEvent {
         /// The task's counters.
         metrics: TaskMetrics,
     },
+    /// The cluster is unreachable; the task retries after a back-off (not a restart).
+    Waiting {
+        /// Which task.
+        id: TaskId,
+        /// The last error.
+        error: String,
+    },
     /// Stopped abnormally; `failed` once the restart intensity is exceeded.
     Restarting {
         /// Which task.
@@ -126,9 +133,18 @@ impl Handler<TaskEvent> for TopologySupervisor {
                     c.metrics = metrics;
                 }
             }
+            TaskEvent::Waiting { id, error } => {
+                if let Some(c) = self.children.get_mut(&id) {
+                    c.record.state = ChildState::Restarting;
+                    c.record.last_error = Some(error);
+                }
+            }
             TaskEvent::Restarting { id, error, failed } => {
                 if let Some(c) = self.children.get_mut(&id) {
-                    c.record.restarts += 1;
+                    // A give-up is not one more restart.
+                    if !failed {
+                        c.record.restarts += 1;
+                    }
                     c.record.last_error = Some(error);
                     c.record.state = if failed {
                         ChildState::Failed
