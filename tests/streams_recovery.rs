@@ -1,0 +1,325 @@
+//! A word count survives `kill -9` of the node it runs against. The application runs in
+//! the test process (an actix `System` with `KafkaStreams`, commit interval 200 ms); the
+//! node is the real `eddy` binary (`EddyNode`). The input is fed in two halves; between
+//! them — once the first half is counted and committed — the node is killed with SIGKILL
+//! and restarted on the same data directory. While it is down the stream tasks' client
+//! calls fail and their supervisor restarts them; they must come back (not give up), rebuild
+//! their stores from the changelog topics, and after the second half the latest count per
+//! word in the output topic must be exactly what an uninterrupted run counts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::EddyNode;
+use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
+use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::topologies::{StreamsBuilder, Topology};
+use eddy_actors::supervision::ChildState;
+
+const INPUT: &str = "recovery-lines";
+const OUTPUT: &str = "recovery-counts";
+const APP: &str = "recovery-wordcount";
+const PARTITIONS: i32 = 2;
+/// Lines fed in all (half before the crash, half after).
+const LINES: usize = 600;
+const VOCABULARY: usize = 40;
+const WORDS_PER_LINE_MAX: u64 = 6;
+const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// Every acknowledged append is fsynced, as in `durability_kill9.rs`.
+const FSYNC_EVERY_APPEND: [&str; 2] = ["--log-flush-interval-messages", "1"];
+/// How long the node stays down: long enough for every task to notice.
+const DOWNTIME: Duration = Duration::from_secs(3);
+/// Bound of every wait for counts, commits or tasks.
+const WAIT_LIMIT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(200);
+
+fn topology() -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(INPUT)
+        .flat_map_values(|line| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by(|_, word| word.clone())
+        .count()
+        .named("counts")
+        .to_stream()
+        .to(OUTPUT);
+    builder.build().expect("topology builds")
+}
+
+/// Deterministic input: line `i` has 1..=WORDS_PER_LINE_MAX words from the vocabulary.
+fn lines() -> Vec<String> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    (0..LINES)
+        .map(|_| {
+            let n = 1 + next() % WORDS_PER_LINE_MAX;
+            (0..n)
+                .map(|_| format!("w{:02}", next() % VOCABULARY as u64))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// The exact counts of an uninterrupted run over `lines`.
+fn expected_counts(lines: &[String]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for word in lines.iter().flat_map(|l| l.split_whitespace()) {
+        *counts.entry(word.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn produce(bootstrap: &str, first_index: usize, lines: &[String]) {
+    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
+        .await
+        .expect("producer connects");
+    for (i, line) in lines.iter().enumerate() {
+        let record =
+            ProducerRecord::new(INPUT, line.clone()).with_key(format!("line-{}", first_index + i));
+        producer.send(record).await.expect("send a line");
+    }
+    producer.flush().await.expect("flush the lines");
+}
+
+/// The latest count per word in the output topic (all partitions, read to their end).
+async fn latest_counts(bootstrap: &str) -> Result<BTreeMap<String, u64>, String> {
+    let mut consumer = Consumer::connect(bootstrap)
+        .await
+        .map_err(|e| e.to_string())?;
+    let partitions: Vec<i32> = (0..PARTITIONS).collect();
+    consumer
+        .assign(OUTPUT, &partitions, StartOffset::Earliest)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for r in consumer.poll(POLL).await.map_err(|e| e.to_string())? {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+            let value = r
+                .value
+                .as_deref()
+                .and_then(|v| v.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| format!("output value of {key} is not an 8-byte count"))?;
+            counts.insert(key, value);
+        }
+        let caught_up = partitions.iter().all(|p| {
+            consumer.position(OUTPUT, *p).unwrap_or(0)
+                >= consumer.high_watermark(OUTPUT, *p).unwrap_or(i64::MAX)
+        });
+        if caught_up {
+            return Ok(counts);
+        }
+        if Instant::now() >= deadline {
+            return Err("the output topic was not read to its end in time".into());
+        }
+    }
+}
+
+/// Waits until the output shows exactly `expected`; fails fast on an over-count.
+async fn wait_for_counts(bootstrap: &str, expected: &BTreeMap<String, u64>, what: &str) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let mut last = Err("not read yet".to_string());
+    while Instant::now() < deadline {
+        last = latest_counts(bootstrap).await;
+        if let Ok(counts) = &last {
+            if counts == expected {
+                return;
+            }
+            let over: Vec<_> = counts
+                .iter()
+                .filter(|(w, c)| **c > expected.get(*w).copied().unwrap_or(0))
+                .collect();
+            assert!(
+                over.is_empty(),
+                "{what}: words counted more often than they occur: {over:?}"
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("{what}: counts did not reach the expected ones within {WAIT_LIMIT:?}\nexpected {expected:?}\nlast read {last:?}");
+}
+
+/// Waits until the application's group has committed the whole input half it was given
+/// (`input_records`) and every committed partition (input and repartition topic) has no lag.
+async fn wait_for_commits(bootstrap: &str, input_records: i64) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match Admin::connect(bootstrap).await {
+            Ok(mut admin) => match admin.group_offsets(APP).await {
+                Ok(offsets) => {
+                    let input: i64 = offsets
+                        .iter()
+                        .filter(|o| o.topic == INPUT)
+                        .map(|o| o.committed_offset)
+                        .sum();
+                    if input == input_records && offsets.iter().all(|o| o.lag == Some(0)) {
+                        return;
+                    }
+                    last = format!("{offsets:?}");
+                }
+                Err(err) => last = err.to_string(),
+            },
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("the application did not commit its input within {WAIT_LIMIT:?}; last: {last}");
+}
+
+/// Waits until every task is running again after the node came back.
+async fn wait_for_tasks_running(streams: &KafkaStreams) -> u64 {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let (_, tasks) = streams.report().await.expect("the supervisor answers");
+        let failed: Vec<_> = tasks
+            .iter()
+            .filter(|t| t.supervision.state == ChildState::Failed)
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "stream tasks gave up after the node restart (restart intensity exceeded while the \
+             node was down): {failed:#?}"
+        );
+        if tasks
+            .iter()
+            .all(|t| t.supervision.state == ChildState::Running)
+        {
+            return tasks.iter().map(|t| t.supervision.restarts).sum();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream tasks did not come back within {WAIT_LIMIT:?}: {tasks:#?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Creates the topics, starts the application, feeds the first half and waits until it is
+/// counted and committed.
+async fn first_half(bootstrap: &str, first: &[String]) -> KafkaStreams {
+    let mut admin = Admin::connect(bootstrap).await.expect("admin connects");
+    for topic in [INPUT, OUTPUT] {
+        admin
+            .create_topic(topic, PARTITIONS, 1, &[])
+            .await
+            .unwrap_or_else(|err| panic!("create topic {topic}: {err}"));
+    }
+    let streams = start_app(bootstrap).await;
+    assert_eq!(
+        streams.tasks().len(),
+        2 * PARTITIONS as usize,
+        "two sub-topologies (before and after the repartition) per partition"
+    );
+    produce(bootstrap, 0, first).await;
+    wait_for_counts(bootstrap, &expected_counts(first), "first half").await;
+    wait_for_commits(bootstrap, first.len() as i64).await;
+    let before = wait_for_tasks_running(&streams).await;
+    assert_eq!(before, 0, "no task restarted before the crash");
+    streams
+}
+
+async fn start_app(bootstrap: &str) -> KafkaStreams {
+    let mut settings = StreamsSettings::new(APP, bootstrap);
+    settings.commit_interval = COMMIT_INTERVAL;
+    KafkaStreams::start(topology(), settings)
+        .await
+        .expect("streams start")
+}
+
+/// Feeds the second half and checks the final counts against an uninterrupted run's.
+async fn second_half(bootstrap: &str, first_len: usize, second: &[String]) {
+    let expected_all = expected_counts(&lines());
+    produce(bootstrap, first_len, second).await;
+    wait_for_counts(bootstrap, &expected_all, "after the crash").await;
+    let counts = latest_counts(bootstrap).await.expect("read the output");
+    assert_eq!(counts, expected_all, "exact counts of an uninterrupted run");
+    wait_for_commits(bootstrap, LINES as i64).await;
+}
+
+/// The running application rides out the node's crash: its tasks are restarted by their
+/// supervisor, come back once the node is up again, and the counts stay exact.
+#[test]
+fn word_count_survives_kill9_of_the_node() {
+    let node = EddyNode::start_with_args(&FSYNC_EVERY_APPEND);
+    let bootstrap = node.bootstrap();
+    let node = Arc::new(Mutex::new(node));
+    let all = lines();
+    let (first, second) = all.split_at(LINES / 2);
+
+    let for_app = node.clone();
+    actix_rt::System::new().block_on(async move {
+        let node = for_app;
+        let streams = first_half(&bootstrap, first).await;
+
+        // SIGKILL the node; the tasks' client calls now fail.
+        let killer = node.clone();
+        tokio::task::spawn_blocking(move || killer.lock().expect("node lock").kill9())
+            .await
+            .expect("kill9");
+        tokio::time::sleep(DOWNTIME).await;
+        let (_, down) = streams.report().await.expect("the supervisor answers");
+        let restarter = node.clone();
+        tokio::task::spawn_blocking(move || restarter.lock().expect("node lock").restart())
+            .await
+            .expect("restart");
+
+        // While the node is down the tasks wait and retry (state restarting, the connection
+        // error recorded) rather than crash: an unreachable cluster is not a task failure.
+        assert!(
+            down.iter()
+                .any(|t| t.supervision.state == ChildState::Restarting
+                    && t.supervision.last_error.is_some()),
+            "the tasks noticed the crash (report while down: {down:#?})"
+        );
+        wait_for_tasks_running(&streams).await;
+        second_half(&bootstrap, first.len(), second).await;
+    });
+    node.lock().expect("node lock").assert_healthy();
+}
+
+/// The same crash, but the application is restarted after the node is back (a new
+/// instance in a new actix system, as an operator would): its stores are rebuilt from the
+/// changelog topics the node kept and it resumes from the committed offsets.
+#[test]
+fn word_count_restarted_after_kill9_of_the_node_keeps_exact_counts() {
+    let mut node = EddyNode::start_with_args(&FSYNC_EVERY_APPEND);
+    let bootstrap = node.bootstrap();
+    let all = lines();
+    let (first, second) = all.split_at(LINES / 2);
+
+    let app = actix_rt::System::new();
+    app.block_on(async {
+        // Its tasks stay in the system (they only run while it is driven).
+        drop(first_half(&bootstrap, first).await);
+    });
+    // The node dies under the running application, which then runs through the outage.
+    node.kill9();
+    app.block_on(async { tokio::time::sleep(DOWNTIME).await });
+    // The first instance ends with its actix system.
+    drop(app);
+    node.restart();
+
+    actix_rt::System::new().block_on(async {
+        let streams = start_app(&bootstrap).await;
+        let restarts = wait_for_tasks_running(&streams).await;
+        assert_eq!(restarts, 0, "the new instance's tasks started cleanly");
+        second_half(&bootstrap, first.len(), second).await;
+    });
+    node.assert_healthy();
+}
