@@ -168,7 +168,51 @@ fn to_client_headers(headers: Vec<eddy_topologies::Header>) -> Vec<Header> {
 }
 
 /// Rebuilds the task's stores from their changelog partitions.
-async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64, TaskEnd> {
+/// The changelog header naming the input record a store change came from.
+const INPUT_HEADER: &str = "eddy.streams.input";
+
+fn input_header(topic: &str, partition: i32, offset: i64) -> Header {
+    Header {
+        key: INPUT_HEADER.to_string(),
+        value: Some(
+            format!("{topic}\u{0}{partition}\u{0}{offset}")
+                .into_bytes()
+                .into(),
+        ),
+    }
+}
+
+/// Whether a changelog record comes from input that was never committed: such a change is
+/// left out of the restored store, and the input is processed again, so a crash between the
+/// changelog write and the offset commit cannot count a record twice.
+fn from_uncommitted_input(headers: &[Header], committed: &BTreeMap<(String, i32), i64>) -> bool {
+    let Some(value) = headers
+        .iter()
+        .find(|h| h.key == INPUT_HEADER)
+        .and_then(|h| h.value.as_ref())
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(value);
+    let mut parts = text.split('\u{0}');
+    let (Some(topic), Some(partition), Some(offset)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let (Ok(partition), Ok(offset)) = (partition.parse::<i32>(), offset.parse::<i64>()) else {
+        return false;
+    };
+    committed
+        .get(&(topic.to_string(), partition))
+        .is_none_or(|c| offset >= *c)
+}
+
+async fn restore(
+    task: &mut Task,
+    bootstrap: &str,
+    partition: i32,
+    committed: &BTreeMap<(String, i32), i64>,
+) -> Result<u64, TaskEnd> {
     let mut restored = 0u64;
     for spec in task.stores() {
         let mut consumer = Consumer::connect(bootstrap)
@@ -200,6 +244,9 @@ async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64
             }
             for r in records {
                 let Some(key) = r.key else { continue };
+                if from_uncommitted_input(&r.headers, committed) {
+                    continue;
+                }
                 let record = ChangelogRecord {
                     topic: r.topic,
                     partition,
@@ -216,10 +263,9 @@ async fn restore(task: &mut Task, bootstrap: &str, partition: i32) -> Result<u64
 }
 
 /// The task's two producers: outputs go out after every batch of input; changelog records
-/// wait for the commit, so that a crash between commits leaves the changelog at (or very
-/// near) the state of the last committed input. The remaining window — the changelog flush
-/// just before the offset commit — can count the records of that interval twice after a
-/// crash, as Kafka Streams at-least-once can.
+/// wait for the commit. Each changelog record names its input record in a header, and
+/// restoration skips changes from input past the committed offsets, so the restored store
+/// matches exactly the committed input.
 struct Writers {
     outputs: Producer,
     changelog: Producer,
@@ -228,6 +274,7 @@ struct Writers {
 /// Writes a task's outputs and changelog records; returns their receipts.
 async fn write_output(
     writers: &mut Writers,
+    input: (&str, i32, i64),
     output: eddy_topologies::TaskOutput,
     receipts: &mut Vec<DeliveryReceipt>,
 ) -> Result<(), TaskEnd> {
@@ -254,7 +301,7 @@ async fn write_output(
             partition: Some(c.partition),
             key: Some(c.key.into()),
             value: c.value.map(Into::into),
-            headers: Vec::new(),
+            headers: vec![input_header(input.0, input.1, input.2)],
             timestamp_ms: Some(c.timestamp),
         };
         receipts.push(
@@ -309,11 +356,11 @@ async fn task_loop(
     let bootstrap = settings.bootstrap.as_str();
     let mut task = Task::new(&topology, &settings.config, id, &mut InMemoryStoreSupplier)
         .map_err(TaskEnd::crash)?;
-    let restored = restore(&mut task, bootstrap, id.partition).await?;
     let mut group = GroupOffsets::connect(bootstrap, &settings.config.application_id)
         .await
         .map_err(TaskEnd::client)?;
     let committed = group.fetch_offsets().await.map_err(TaskEnd::client)?;
+    let restored = restore(&mut task, bootstrap, id.partition, &committed).await?;
     let mut consumer = Consumer::connect(bootstrap)
         .await
         .map_err(TaskEnd::client)?;
@@ -385,7 +432,13 @@ async fn task_loop(
                 metrics::counter!("eddy_streams_skipped_records_total", "task" => id.to_string())
                     .increment(1);
             }
-            write_output(&mut writers, output, &mut receipts).await?;
+            write_output(
+                &mut writers,
+                (&r.topic, r.partition, r.offset),
+                output,
+                &mut receipts,
+            )
+            .await?;
             positions.insert((r.topic, r.partition), r.offset + 1);
         }
         if count > 0 {
