@@ -34,6 +34,30 @@ pub fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Re
 }
 
 /// A table without borders, headed by `header`, in the style of `kubectl get`.
+/// An admin client for the nodes of `--bootstrap-server`, with an error that says what to do.
+pub async fn connect_admin(bootstrap: &BootstrapArgs) -> anyhow::Result<eddy::client::Admin> {
+    let servers = &bootstrap.bootstrap_server;
+    eddy::client::Admin::connect(servers)
+        .await
+        .map_err(|err| explain(err, servers))
+}
+
+/// The `--admin` and `--json` options of the commands that talk to a node's admin HTTP.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// The node's admin HTTP address (or that of `eddy connect run --admin`).
+    #[arg(
+        long,
+        env = "EDDY_ADMIN",
+        default_value = "127.0.0.1:9644",
+        value_name = "HOST:PORT"
+    )]
+    pub admin: String,
+    /// Print the JSON the node answers, unchanged.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table

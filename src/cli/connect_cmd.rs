@@ -14,7 +14,7 @@ use eddy::runtime::connect::{
 };
 use serde_json::{json, Value};
 
-use super::connect::{block_on, table, BootstrapArgs};
+use super::connect::{block_on, table, AdminArgs, BootstrapArgs};
 
 /// How long the admin endpoint may take to answer (a delete waits for tasks to commit).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,22 +56,6 @@ pub struct RunArgs {
     /// friends.
     #[arg(long, value_name = "HOST:PORT")]
     pub admin: Option<String>,
-}
-
-/// The `--admin` option of the commands that talk to a node.
-#[derive(Args, Debug, Clone)]
-pub struct AdminArgs {
-    /// The node's admin HTTP address (or that of `eddy connect run --admin`).
-    #[arg(
-        long,
-        env = "EDDY_ADMIN",
-        default_value = "127.0.0.1:9644",
-        value_name = "HOST:PORT"
-    )]
-    pub admin: String,
-    /// Print the JSON the node answers, unchanged.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Arguments of `eddy connect create`.

@@ -15,7 +15,7 @@ use eddy::client::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::connect::{block_on, explain, table, BootstrapArgs};
+use super::connect::{block_on, connect_admin, explain, table, BootstrapArgs};
 
 /// `eddy group` subcommands.
 #[derive(Subcommand, Debug)]
@@ -86,13 +86,6 @@ pub fn run(command: GroupCommand) -> anyhow::Result<()> {
     })
 }
 
-async fn connect(bootstrap: &BootstrapArgs) -> anyhow::Result<Admin> {
-    let servers = &bootstrap.bootstrap_server;
-    Admin::connect(servers)
-        .await
-        .map_err(|err| explain(err, servers))
-}
-
 /// Turns a client error into advice, naming the group where the error is about it.
 fn explain_for_group(err: ClientError, bootstrap: &str, group: &str) -> anyhow::Error {
     let hint = match err.kafka_error() {
@@ -114,7 +107,7 @@ fn explain_for_group(err: ClientError, bootstrap: &str, group: &str) -> anyhow::
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     let groups = admin
         .list_groups()
         .await
@@ -143,7 +136,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
 async fn describe(args: NamedArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
     let group = args.group.as_str();
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     let description = admin
         .describe_group(group)
         .await
@@ -308,7 +301,7 @@ async fn delete(args: NamedArgs) -> anyhow::Result<()> {
     if group.is_empty() {
         return Err(anyhow!("a group id cannot be empty"));
     }
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     admin
         .delete_group(group)
         .await

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use clap::Args;
 use serde::Deserialize;
 
 use super::connect::{block_on, table};
@@ -15,21 +14,8 @@ const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// The deepest tree printed; deeper children are summarised.
 const TREE_DEPTH_MAX: usize = 32;
 
-/// Arguments of `eddy supervisors`.
-#[derive(Args, Debug)]
-pub struct SupervisorsArgs {
-    /// The node's admin HTTP address.
-    #[arg(
-        long,
-        env = "EDDY_ADMIN",
-        default_value = "127.0.0.1:9644",
-        value_name = "HOST:PORT"
-    )]
-    pub admin: String,
-    /// Print the JSON the node serves, unchanged.
-    #[arg(long)]
-    pub json: bool,
-}
+/// Arguments of `eddy supervisors`: the admin address and `--json`.
+pub type SupervisorsArgs = super::connect::AdminArgs;
 
 /// The `/supervisors` document.
 #[derive(Debug, Deserialize)]

@@ -2,10 +2,12 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use eddy::client::{Admin, TopicDescription, TopicInfo};
+use eddy::client::{TopicDescription, TopicInfo};
 use serde_json::json;
 
-use super::connect::{block_on, explain, explain_for_topic, parse_key_value, table, BootstrapArgs};
+use super::connect::{
+    block_on, connect_admin, explain, explain_for_topic, parse_key_value, table, BootstrapArgs,
+};
 
 /// `eddy topic` subcommands.
 #[derive(Subcommand, Debug)]
@@ -96,16 +98,9 @@ pub fn run(command: TopicCommand) -> anyhow::Result<()> {
     })
 }
 
-async fn connect(bootstrap: &BootstrapArgs) -> anyhow::Result<Admin> {
-    let servers = &bootstrap.bootstrap_server;
-    Admin::connect(servers)
-        .await
-        .map_err(|err| explain(err, servers))
-}
-
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     admin
         .create_topic(
             &args.name,
@@ -134,7 +129,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     let topics = admin
         .list_topics()
         .await
@@ -180,7 +175,7 @@ fn leaders(topic: &TopicInfo) -> String {
 
 async fn describe(args: NamedArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     let description = admin
         .describe_topic(&args.name)
         .await
@@ -231,7 +226,7 @@ fn print_description(description: &TopicDescription) {
 
 async fn delete(args: NamedArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     admin
         .delete_topic(&args.name)
         .await
@@ -246,7 +241,7 @@ async fn delete(args: NamedArgs) -> anyhow::Result<()> {
 
 async fn trim(args: TrimArgs) -> anyhow::Result<()> {
     let servers = &args.bootstrap.bootstrap_server;
-    let mut admin = connect(&args.bootstrap).await?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
     let low = admin
         .delete_records(&args.name, args.partition, args.before)
         .await
