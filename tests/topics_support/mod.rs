@@ -369,6 +369,17 @@ pub fn read_log(node: &EddyNode, topic: &str, partition: i32) -> Vec<StoredRecor
             return out;
         }
         let data = fetch_partition(node, topic, partition, offset);
+        // Retention may move the log start between the offsets query and the fetch: read
+        // again from the new start (bounded by the loop) rather than fail on that race.
+        const OFFSET_OUT_OF_RANGE: i16 = 1;
+        if data.error_code == OFFSET_OUT_OF_RANGE {
+            let (moved_start, _) = log_offsets(node, topic, partition);
+            if moved_start > offset {
+                out.clear();
+                offset = moved_start;
+                continue;
+            }
+        }
         assert_eq!(
             data.error_code, 0,
             "fetch {topic}/{partition} at {offset} (log {start}..{end}): error {}",
