@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node (single-node cluster by default, data in ./eddy-data).
-    Start(cli::start::StartArgs),
+    Start(Box<cli::start::StartArgs>),
     /// Create, list, describe or delete topics.
     #[command(subcommand)]
     Topic(cli::topic::TopicCommand),
@@ -40,7 +40,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Start(args) => cli::start::run(args),
+        Command::Start(args) => cli::start::run(*args),
         Command::Topic(command) => cli::topic::run(command),
         Command::Group(command) => cli::group::run(command),
         Command::Produce(args) => cli::produce::run(args),

@@ -50,6 +50,8 @@ pub struct BatchHeader {
     pub producer_epoch: i16,
     /// Sequence number of the first record (-1 when not idempotent).
     pub base_sequence: i32,
+    /// The leader epoch stamped when the batch was appended.
+    pub leader_epoch: i32,
 }
 
 impl BatchHeader {
@@ -110,6 +112,7 @@ pub fn read_header(bytes: &[u8]) -> ActorResult<BatchHeader> {
         producer_id: be_i64(bytes, PRODUCER_ID_OFFSET),
         producer_epoch: be_i16(bytes, PRODUCER_EPOCH_OFFSET),
         base_sequence: be_i32(bytes, BASE_SEQUENCE_OFFSET),
+        leader_epoch: be_i32(bytes, LEADER_EPOCH_OFFSET),
     })
 }
 

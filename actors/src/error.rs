@@ -95,6 +95,41 @@ pub enum ActorError {
         "partition {0} has failed and is no longer served; restart the node after fixing the cause"
     )]
     PartitionFailed(String),
+    /// This replica is a follower (or the partition has no leader here).
+    #[error("this node is not the leader of {0}; refresh metadata and retry")]
+    NotLeader(String),
+    /// A replica fetch from a stale (or future) leader epoch.
+    #[error("leader epoch {got} of {tp} is not the current one ({current})")]
+    FencedLeaderEpoch {
+        /// The partition.
+        tp: String,
+        /// The epoch in the request.
+        got: i32,
+        /// The partition's epoch.
+        current: i32,
+    },
+    /// acks=all while the ISR is below min.insync.replicas.
+    #[error("{tp} has {isr} in-sync replica(s); min.insync.replicas={min}")]
+    NotEnoughReplicas {
+        /// The partition.
+        tp: String,
+        /// ISR size.
+        isr: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// The ISR shrank below min.insync.replicas after an acks=all append.
+    #[error("the records were written but {tp} lost in-sync replicas before they were committed")]
+    NotEnoughReplicasAfterAppend {
+        /// The partition.
+        tp: String,
+    },
+    /// A wait (acks=all) ran past the request's timeout.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The metadata quorum has no leader or refused the change.
+    #[error("the cluster metadata quorum cannot take the change now: {0}")]
+    Quorum(String),
     /// The on-disk store failed (I/O error, full disk, corruption). The write was not
     /// acknowledged.
     #[error("storage error: {0}")]

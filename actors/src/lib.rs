@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod cluster;
 pub mod compaction;
 pub mod compactor;
 pub mod error;

@@ -4,6 +4,11 @@
 //! persists, publishes an immutable snapshot through a `watch` channel, and asks the
 //! PartitionSupervisor to start, update or delete the partitions this node hosts.
 //!
+//! In cluster mode the topics live in the Raft quorum instead: changes are proposed as
+//! [`Command`]s (placement computed here, once, and recorded in the command), and every
+//! applied state comes back as [`ApplyClusterState`], which replaces the snapshot and
+//! starts, updates (role, epoch, ISR) or removes this node's replicas.
+//!
 //! Started by the NodeSupervisor under actix's `Supervisor`, so its address survives a
 //! restart; `restarting` reloads the topics from fjall. Its handlers that await other
 //! actors are atomic (`AtomicResponse`), so topic changes are applied one at a time. Not
@@ -16,12 +21,13 @@ use actix::prelude::*;
 use futures::future::join_all;
 use tokio::sync::watch;
 
+use crate::cluster::{ClusterState, Command, Outcome, Proposer, Refusal};
 use crate::error::{ActorError, ActorResult};
-use crate::partition::PartitionSpec;
+use crate::partition::{PartitionSpec, Role};
 use crate::partition_supervisor::{
     settings_for, EnsurePartition, PartitionSupervisor, RemovePartition,
 };
-use crate::placement::{Place, PlacementActor};
+use crate::placement::{Place, PlacementActor, SetMembers};
 use crate::store::{PartitionRecord, Store, TopicRecord};
 use crate::topic_config::{self, BrokerDefaults, TopicConfig};
 use crate::TopicPartition;
@@ -58,6 +64,8 @@ pub struct MetadataActor {
     defaults: TopicDefaults,
     snapshot: MetadataSnapshot,
     publish: watch::Sender<Arc<MetadataSnapshot>>,
+    /// Cluster mode: the quorum owns the topics.
+    proposer: Option<Proposer>,
 }
 
 /// Checks a topic name against Kafka's rules.
@@ -109,6 +117,54 @@ impl MetadataActor {
             defaults,
             snapshot,
             publish,
+            proposer: None,
+        }
+    }
+
+    /// Cluster mode: topic changes are proposed to the quorum through `proposer`.
+    pub fn with_proposer(mut self, proposer: Option<Proposer>) -> Self {
+        self.proposer = proposer;
+        self
+    }
+
+    /// What this node's replica of `p` does.
+    fn spec_for(
+        &self,
+        topic: &TopicRecord,
+        p: &PartitionRecord,
+        settings: crate::partition::PartitionSettings,
+    ) -> PartitionSpec {
+        let role = if p.leader == self.node_id {
+            Role::Leader {
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+            }
+        } else {
+            Role::Follower { leader: p.leader }
+        };
+        PartitionSpec {
+            tp: TopicPartition::new(&topic.name, p.index),
+            uid: p.uid,
+            leader_epoch: p.leader_epoch,
+            settings,
+            node_id: self.node_id,
+            role,
+        }
+    }
+
+    /// Proposes `cmd` to the quorum (cluster mode only).
+    fn propose(
+        &self,
+        cmd: Command,
+    ) -> impl std::future::Future<Output = ActorResult<Outcome>> + 'static {
+        let proposer = self.proposer.clone();
+        async move {
+            let proposer =
+                proposer.ok_or_else(|| ActorError::Unavailable("not in cluster mode".into()))?;
+            match proposer(cmd).await? {
+                Outcome::Refused(refusal) => Err(refused(refusal)),
+                outcome => Ok(outcome),
+            }
         }
     }
 
@@ -133,12 +189,8 @@ impl MetadataActor {
             .iter()
             .filter(|p| p.replicas.contains(&self.node_id))
             .map(|p| {
-                self.partitions.send(EnsurePartition(PartitionSpec {
-                    tp: TopicPartition::new(&topic.name, p.index),
-                    uid: p.uid,
-                    leader_epoch: p.leader_epoch,
-                    settings,
-                }))
+                self.partitions
+                    .send(EnsurePartition(self.spec_for(topic, p, settings)))
             })
             .collect();
         async move {
@@ -182,23 +234,33 @@ impl MetadataActor {
         first: i32,
         replicas: Vec<Vec<i32>>,
     ) -> ActorResult<Vec<PartitionRecord>> {
-        let first_uid = self
-            .store
-            .meta()
-            .allocate_partition_uids(replicas.len() as u64)?;
+        let first_uid = if self.proposer.is_some() {
+            0
+        } else {
+            self.store
+                .meta()
+                .allocate_partition_uids(replicas.len() as u64)?
+        };
         Ok(replicas
             .into_iter()
             .enumerate()
             .map(|(i, replicas)| PartitionRecord {
                 index: first + i as i32,
-                uid: first_uid + i as u64,
+                uid: if first_uid == 0 {
+                    0
+                } else {
+                    first_uid + i as u64
+                },
                 leader: replicas.first().copied().unwrap_or(-1),
+                // Cluster mode: the quorum assigns uids when it applies the command.
+                isr: replicas.clone(),
                 replicas,
                 leader_epoch: 0,
             })
             .collect())
     }
 
+    /// Single-node mode: stores and publishes the topic.
     fn save(&mut self, topic: TopicRecord) -> ActorResult<TopicRecord> {
         self.store.meta().put_topic(&topic)?;
         self.snapshot
@@ -236,6 +298,11 @@ impl Handler<LoadTopics> for MetadataActor {
     type Result = AtomicResponse<Self, ActorResult<usize>>;
 
     fn handle(&mut self, _msg: LoadTopics, _ctx: &mut Self::Context) -> Self::Result {
+        if self.proposer.is_some() {
+            // The quorum's state arrives through ApplyClusterState.
+            let count = self.snapshot.topics.len();
+            return AtomicResponse::new(Box::pin(async move { Ok(count) }.into_actor(self)));
+        }
         let loaded = self.store.meta().load_topics();
         let (count, starts) = match loaded {
             Ok(topics) => {
@@ -294,6 +361,30 @@ impl Handler<CreateTopic> for MetadataActor {
             }
             .into_actor(self)
             .then(move |placed: ActorResult<(Vec<Vec<i32>>, i16)>, act, _ctx| {
+                if act.proposer.is_some() {
+                    let topic = placed.and_then(|(replicas, rf)| {
+                        Ok(TopicRecord {
+                            name: msg.name.clone(),
+                            id,
+                            partitions: act.new_partitions(0, replicas)?,
+                            replication_factor: rf,
+                            config: TopicConfig { overrides: msg.configs.clone() },
+                        })
+                    });
+                    let propose = topic.as_ref().ok().filter(|_| !msg.validate_only).map(|t| act.propose(Command::CreateTopic(t.clone())));
+                    return async move {
+                        let topic = topic?;
+                        match propose {
+                            Some(p) => match p.await? {
+                                Outcome::Topic(t) => Ok(t),
+                                _ => Ok(topic),
+                            },
+                            None => Ok(topic),
+                        }
+                    }
+                    .into_actor(act)
+                    .boxed_local();
+                }
                 let created = placed.and_then(|(replicas, rf)| {
                     let topic = TopicRecord {
                         name: msg.name.clone(),
@@ -322,6 +413,7 @@ impl Handler<CreateTopic> for MetadataActor {
                     created
                 }
                 .into_actor(act)
+                .boxed_local()
             }),
         ))
     }
@@ -339,6 +431,18 @@ impl Handler<DeleteTopic> for MetadataActor {
     type Result = AtomicResponse<Self, ActorResult<TopicRecord>>;
 
     fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Self::Context) -> Self::Result {
+        if self.proposer.is_some() {
+            let known = self.topic(&msg.name).cloned();
+            let propose = self.propose(Command::DeleteTopic { name: msg.name });
+            return AtomicResponse::new(Box::pin(
+                async move {
+                    let topic = known?;
+                    propose.await?;
+                    Ok(topic)
+                }
+                .into_actor(self),
+            ));
+        }
         let removed = self.topic(&msg.name).cloned().and_then(|topic| {
             self.store.meta().remove_topic(&topic.name)?;
             self.snapshot.topics.remove(&topic.name);
@@ -407,6 +511,29 @@ impl Handler<CreatePartitions> for MetadataActor {
             .into_actor(self)
             .then(
                 |placed: ActorResult<(TopicRecord, Vec<Vec<i32>>, bool)>, act, _ctx| {
+                    if act.proposer.is_some() {
+                        let cmd = placed.and_then(|(topic, replicas, validate_only)| {
+                            let first = topic.partitions.len() as i32;
+                            let partitions = act.new_partitions(first, replicas)?;
+                            Ok((!validate_only).then_some(Command::AddPartitions {
+                                name: topic.name,
+                                partitions,
+                            }))
+                        });
+                        let propose = match cmd {
+                            Ok(Some(cmd)) => Ok(Some(act.propose(cmd))),
+                            Ok(None) => Ok(None),
+                            Err(e) => Err(e),
+                        };
+                        return async move {
+                            if let Some(p) = propose? {
+                                p.await?;
+                            }
+                            Ok(())
+                        }
+                        .into_actor(act)
+                        .boxed_local();
+                    }
                     let grown = placed.and_then(|(mut topic, replicas, validate_only)| {
                         if validate_only {
                             return Ok(None);
@@ -428,6 +555,7 @@ impl Handler<CreatePartitions> for MetadataActor {
                         grown.map(|_| ())
                     }
                     .into_actor(act)
+                    .boxed_local()
                 },
             ),
         ))
@@ -486,10 +614,31 @@ impl Handler<AlterTopicConfig> for MetadataActor {
             }
             if msg.validate_only {
                 Ok(None)
+            } else if self.proposer.is_some() {
+                Ok(Some(topic))
             } else {
                 self.save(topic).map(Some)
             }
         });
+        if self.proposer.is_some() {
+            let propose = match altered {
+                Ok(Some(topic)) => Ok(Some(self.propose(Command::SetConfig {
+                    name: topic.name,
+                    overrides: topic.config.overrides,
+                }))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            return AtomicResponse::new(Box::pin(
+                async move {
+                    if let Some(p) = propose? {
+                        p.await?;
+                    }
+                    Ok(())
+                }
+                .into_actor(self),
+            ));
+        }
         let start = match &altered {
             Ok(Some(topic)) => Some(self.start_partitions(topic)),
             _ => None,
@@ -512,10 +661,84 @@ impl Handler<AlterTopicConfig> for MetadataActor {
 pub struct AllocateProducerId;
 
 impl Handler<AllocateProducerId> for MetadataActor {
-    type Result = ActorResult<i64>;
+    type Result = ResponseFuture<ActorResult<i64>>;
 
     fn handle(&mut self, _msg: AllocateProducerId, _ctx: &mut Self::Context) -> Self::Result {
-        self.store.meta().allocate_producer_id()
+        if self.proposer.is_none() {
+            let id = self.store.meta().allocate_producer_id();
+            return Box::pin(async move { id });
+        }
+        let propose = self.propose(Command::AllocateProducerId);
+        Box::pin(async move {
+            match propose.await? {
+                Outcome::ProducerId(id) => Ok(id),
+                other => Err(ActorError::Quorum(format!("unexpected outcome {other:?}"))),
+            }
+        })
+    }
+}
+
+/// Cluster mode: the quorum applied a new state. Replaces the topics, updates the
+/// placement's members, and starts, updates or removes this node's replicas.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyClusterState(pub Arc<ClusterState>);
+
+impl Handler<ApplyClusterState> for MetadataActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: ApplyClusterState, _ctx: &mut Self::Context) -> Self::Result {
+        let state = msg.0;
+        let me = self.node_id;
+        self.placement.do_send(SetMembers(state.live_nodes()));
+        let old = std::mem::replace(&mut self.snapshot.topics, state.topics.clone());
+        self.publish();
+        let mut removes = Vec::new();
+        for topic in old.values() {
+            for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
+                let kept = state
+                    .topics
+                    .get(&topic.name)
+                    .and_then(|t| t.partitions.get(p.index as usize))
+                    .is_some_and(|np| np.uid == p.uid && np.replicas.contains(&me));
+                if !kept {
+                    removes.push(
+                        self.partitions
+                            .send(RemovePartition(TopicPartition::new(&topic.name, p.index))),
+                    );
+                }
+            }
+        }
+        let starts: Vec<_> = self
+            .snapshot
+            .topics
+            .values()
+            .map(|t| self.start_partitions(t))
+            .collect();
+        AtomicResponse::new(Box::pin(
+            async move {
+                for result in join_all(removes).await {
+                    if let Ok(Err(err)) = result {
+                        tracing::error!(error = %err, "could not remove a partition");
+                    }
+                }
+                join_all(starts).await;
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+/// The error a refused command means for the caller.
+fn refused(refusal: Refusal) -> ActorError {
+    match refusal {
+        Refusal::TopicExists(name) => ActorError::TopicExists(name),
+        Refusal::UnknownTopic(name) => ActorError::UnknownTopic(name),
+        Refusal::UnknownPartition(topic, partition) => {
+            ActorError::UnknownPartition { topic, partition }
+        }
+        Refusal::StaleLeaderEpoch => ActorError::Quorum("stale leader epoch".into()),
+        Refusal::Invalid(reason) => ActorError::InvalidPartitions(reason),
     }
 }
 

@@ -42,6 +42,26 @@ pub struct TreeConfig {
     pub topic_defaults: TopicDefaults,
     /// Broker-level topic config defaults.
     pub broker_defaults: BrokerDefaults,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_max_ms: u64,
+    /// Cluster mode: how metadata changes reach the quorum and ISR changes leave leaders.
+    /// None: a single node that owns its metadata.
+    pub cluster: Option<ClusterLink>,
+}
+
+/// What the actor tree needs from the cluster layer (which lives in the runtime crate).
+#[derive(Clone)]
+pub struct ClusterLink {
+    /// Proposes a metadata command to the quorum (forwarded to its leader if needed).
+    pub proposer: crate::cluster::Proposer,
+    /// Where partition leaders send ISR changes.
+    pub isr_proposals: tokio::sync::mpsc::UnboundedSender<crate::partition::IsrProposal>,
+}
+
+impl std::fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterLink")
+    }
 }
 
 /// Addresses of the tree's actors.
@@ -105,6 +125,8 @@ impl NodeSupervisor {
             retention_check: Duration::from_millis(config.retention_check_interval_ms.max(1)),
             cleaner_backoff: Duration::from_millis(config.cleaner_backoff_ms.max(1)),
             compactor,
+            replica_lag_max: Duration::from_millis(config.replica_lag_max_ms.max(1)),
+            isr_proposals: config.cluster.as_ref().map(|c| c.isr_proposals.clone()),
         };
         let partition_supervisor = PartitionSupervisor::new(partition_config, handles);
         let routes = partition_supervisor.routes();
@@ -120,8 +142,10 @@ impl NodeSupervisor {
                 config.broker_defaults.clone(),
             );
             let node_id = config.node_id;
+            let proposer = config.cluster.as_ref().map(|c| c.proposer.clone());
             Supervisor::start(move |_| {
                 MetadataActor::new(node_id, store, placement, partitions, defaults, broker)
+                    .with_proposer(proposer)
             })
         };
         let mut children = BTreeMap::new();

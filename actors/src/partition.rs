@@ -1,6 +1,10 @@
-//! PartitionActor: owns one partition's log (leader on a single node). It checks and appends
-//! produced batches (assigning offsets), serves reads up to the high watermark, parks fetch
-//! waiters until the next append, and applies the flush policy.
+//! PartitionActor: owns one replica of a partition's log. As leader it checks and appends
+//! produced batches (assigning offsets), serves reads up to the high watermark, serves its
+//! followers' replica fetches (which is how it learns their end offsets and moves the high
+//! watermark: the minimum end offset over the ISR), answers acks=all once the high
+//! watermark passes a batch, and proposes ISR changes when followers lag or catch up. As
+//! follower it refuses clients and appends what its ReplicaFetcher brings, offsets as they
+//! are. On a single node it is a leader whose ISR is itself.
 //!
 //! Supervised by the PartitionSupervisor through actix's `Supervisor` (its address stays
 //! valid across restarts); restart policy permanent, one-for-one, with the supervisor's
@@ -69,6 +73,8 @@ pub struct PartitionSettings {
     pub min_compaction_lag_ms: i64,
     /// `min.cleanable.dirty.ratio`, in thousandths.
     pub min_cleanable_dirty_permille: u32,
+    /// `min.insync.replicas`: acks=all needs at least this many in-sync replicas.
+    pub min_insync_replicas: usize,
 }
 
 /// What every partition actor of a node shares: the store, its supervisor, the compactor,
@@ -87,6 +93,41 @@ pub struct PartitionDeps {
     pub cleaner_backoff: Duration,
     /// The node's compactor (none: compaction off).
     pub compactor: Option<Addr<CompactorActor>>,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up for this long leaves
+    /// the ISR.
+    pub replica_lag_max: Duration,
+    /// Where leaders send ISR changes (to the metadata quorum); none on a single node.
+    pub isr_proposals: Option<tokio::sync::mpsc::UnboundedSender<IsrProposal>>,
+}
+
+/// A leader's request to change the ISR of its partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrProposal {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The leader's epoch (the quorum refuses a stale one).
+    pub leader_epoch: i32,
+    /// The leader.
+    pub leader: i32,
+    /// The wanted ISR.
+    pub isr: Vec<i32>,
+}
+
+/// What this node's replica does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Leads: appends produced batches and serves followers. The ISR includes the leader.
+    Leader {
+        /// The replicas (leader included).
+        replicas: Vec<i32>,
+        /// The in-sync replicas as the quorum last recorded them.
+        isr: Vec<i32>,
+    },
+    /// Follows `leader`: refuses clients, appends what its fetcher brings.
+    Follower {
+        /// The leader's node id (-1: none).
+        leader: i32,
+    },
 }
 
 /// Everything needed to (re)build a partition actor.
@@ -100,6 +141,33 @@ pub struct PartitionSpec {
     pub leader_epoch: i32,
     /// Config-derived settings.
     pub settings: PartitionSettings,
+    /// This node's id.
+    pub node_id: i32,
+    /// Leader or follower.
+    pub role: Role,
+}
+
+impl PartitionSpec {
+    /// A single node's spec: it leads, and its ISR is itself.
+    pub fn single_node(
+        tp: TopicPartition,
+        uid: u64,
+        leader_epoch: i32,
+        settings: PartitionSettings,
+        node_id: i32,
+    ) -> Self {
+        PartitionSpec {
+            tp,
+            uid,
+            leader_epoch,
+            settings,
+            node_id,
+            role: Role::Leader {
+                replicas: vec![node_id],
+                isr: vec![node_id],
+            },
+        }
+    }
 }
 
 /// Offsets of a partition.
@@ -107,9 +175,20 @@ pub struct PartitionSpec {
 pub struct PartitionOffsets {
     /// First offset still stored.
     pub log_start_offset: i64,
-    /// Offset up to which records are committed and visible to consumers. On a single node
-    /// it equals the log end offset.
+    /// Offset up to which records are committed (on every ISR member) and visible to
+    /// consumers. On a single node it equals the log end offset.
     pub high_watermark: i64,
+}
+
+/// What the leader knows of one follower.
+#[derive(Debug, Clone, Copy)]
+struct FollowerState {
+    /// The follower's log end offset (its last fetch offset).
+    end_offset: i64,
+    /// When it last fetched from at least the leader's end offset of its previous fetch.
+    caught_up_at: Instant,
+    /// The leader's end offset when this follower last fetched.
+    leader_end_at_last_fetch: i64,
 }
 
 /// The partition actor.
@@ -139,7 +218,16 @@ struct LogState {
     log_start_offset: i64,
     log_end_offset: i64,
     unflushed_records: i64,
+    /// Consumer fetches parked until the high watermark moves.
     waiters: Vec<oneshot::Sender<()>>,
+    /// Replica fetches parked until the log end offset moves.
+    replica_waiters: Vec<oneshot::Sender<()>>,
+    /// acks=all produces parked until the high watermark reaches their offset.
+    commit_waiters: Vec<(i64, oneshot::Sender<ActorResult<()>>)>,
+    high_watermark: i64,
+    followers: HashMap<i32, FollowerState>,
+    /// The ISR change last proposed and when (not re-sent for a while).
+    isr_proposed: Option<(Vec<i32>, Instant)>,
     producers: HashMap<i64, ProducerEntry>,
     log_bytes: u64,
     /// Offsets below this were compacted; bytes at or after it are "dirty".
@@ -187,6 +275,12 @@ impl PartitionActor {
             log_end_offset,
             unflushed_records: 0,
             waiters: Vec::new(),
+            replica_waiters: Vec::new(),
+            commit_waiters: Vec::new(),
+            // Unknown until the ISR reports (a single-node leader sets it below).
+            high_watermark: log_start_offset,
+            followers: HashMap::new(),
+            isr_proposed: None,
             log_bytes,
             cleaned_upto,
             dirty_bytes,
@@ -197,8 +291,136 @@ impl PartitionActor {
             idle_at_end: None,
             producers,
         });
+        self.reset_replication();
         self.publish_offsets();
         Ok(())
+    }
+
+    /// After a (re)load or a role change: forget what was known of followers (each gets a
+    /// fresh lag allowance) and recompute the high watermark.
+    fn reset_replication(&mut self) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        state.followers.clear();
+        state.isr_proposed = None;
+        if let Role::Leader { replicas, .. } = &self.spec.role {
+            for r in replicas.iter().filter(|r| **r != self.spec.node_id) {
+                state.followers.insert(
+                    *r,
+                    FollowerState {
+                        end_offset: -1,
+                        caught_up_at: now,
+                        leader_end_at_last_fetch: state.log_end_offset,
+                    },
+                );
+            }
+        } else {
+            // A follower answers no producer; whoever waited gets NOT_LEADER_OR_FOLLOWER.
+            state.commit_waiters.clear();
+        }
+        state.high_watermark = state.high_watermark.min(state.log_end_offset);
+        self.advance_high_watermark();
+    }
+
+    /// Recomputes the leader's high watermark — the least end offset over the ISR — and
+    /// wakes whoever waited for it. It never goes down.
+    fn advance_high_watermark(&mut self) {
+        let Role::Leader { isr, .. } = &self.spec.role else {
+            return;
+        };
+        let me = self.spec.node_id;
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        let mut hw = state.log_end_offset;
+        for r in isr.iter().filter(|r| **r != me) {
+            let end = state.followers.get(r).map_or(-1, |f| f.end_offset);
+            hw = hw.min(end);
+        }
+        if hw <= state.high_watermark {
+            return;
+        }
+        state.high_watermark = hw;
+        for waiter in state.waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        let mut pending = Vec::with_capacity(state.commit_waiters.len());
+        for (offset, waiter) in state.commit_waiters.drain(..) {
+            if offset <= hw {
+                let _ = waiter.send(Ok(()));
+            } else {
+                pending.push((offset, waiter));
+            }
+        }
+        state.commit_waiters = pending;
+    }
+
+    fn require_leader(&self) -> ActorResult<()> {
+        match self.spec.role {
+            Role::Leader { .. } => Ok(()),
+            Role::Follower { .. } => Err(ActorError::NotLeader(self.spec.tp.to_string())),
+        }
+    }
+
+    /// The leader's ISR check (every few hundred ms): followers that have not caught up
+    /// within `replica.lag.time.max.ms` leave, followers at the high watermark rejoin.
+    fn check_isr(&mut self) {
+        let Role::Leader { replicas, isr } = self.spec.role.clone() else {
+            return;
+        };
+        let Some(proposals) = self.deps.isr_proposals.clone() else {
+            return;
+        };
+        let lag_max = self.deps.replica_lag_max;
+        let me = self.spec.node_id;
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut wanted: Vec<i32> = Vec::with_capacity(replicas.len());
+        for r in &replicas {
+            if *r == me {
+                wanted.push(me);
+                continue;
+            }
+            let Some(f) = state.followers.get(r) else {
+                continue;
+            };
+            let in_sync = if isr.contains(r) {
+                now.duration_since(f.caught_up_at) <= lag_max
+            } else {
+                f.end_offset >= state.high_watermark
+                    && f.end_offset >= state.log_end_offset.min(f.leader_end_at_last_fetch)
+                    && now.duration_since(f.caught_up_at) <= lag_max
+            };
+            if in_sync {
+                wanted.push(*r);
+            }
+        }
+        let mut current = isr.clone();
+        current.sort_unstable();
+        let mut sorted = wanted.clone();
+        sorted.sort_unstable();
+        if sorted == current {
+            state.isr_proposed = None;
+            return;
+        }
+        let recently = state.isr_proposed.as_ref().is_some_and(|(isr, at)| {
+            *isr == wanted && now.duration_since(*at) < Duration::from_secs(2)
+        });
+        if recently {
+            return;
+        }
+        tracing::info!(partition = %self.spec.tp, from = ?isr, to = ?wanted, "proposing an ISR change");
+        state.isr_proposed = Some((wanted.clone(), now));
+        let _ = proposals.send(IsrProposal {
+            tp: self.spec.tp.clone(),
+            leader_epoch: self.spec.leader_epoch,
+            leader: me,
+            isr: wanted,
+        });
     }
 
     fn publish_offsets(&self) {
@@ -258,8 +480,9 @@ impl PartitionActor {
         let max = self.spec.settings.max_message_bytes;
         let leader_epoch = self.spec.leader_epoch;
         let flush_messages = self.spec.settings.flush_messages;
-        // A failed or deleted partition refuses before looking at the batch.
+        // A failed or deleted partition, or a follower, refuses before looking at the batch.
         self.state()?;
+        self.require_leader()?;
         let batches = batch::split_and_validate(records)?;
         if let Some((_, h)) = batches.iter().find(|(_, h)| h.size > max) {
             return Err(ActorError::BatchTooLarge { size: h.size, max });
@@ -310,12 +533,14 @@ impl PartitionActor {
             state.unflushed_records = 0;
         }
         if appended_records > 0 {
-            for waiter in state.waiters.drain(..) {
+            for waiter in state.replica_waiters.drain(..) {
                 let _ = waiter.send(());
             }
         }
         let base_offset = first_offset.unwrap_or(state.log_end_offset);
         let log_start_offset = state.log_start_offset;
+        let end_offset = state.log_end_offset;
+        self.advance_high_watermark();
         metrics::counter!("eddy_partition_records_in_total").increment(appended_records as u64);
         metrics::counter!("eddy_bytes_in_total").increment(records.len() as u64);
         self.publish_offsets();
@@ -323,14 +548,17 @@ impl PartitionActor {
             base_offset,
             log_start_offset,
             log_append_time_ms: append_time.unwrap_or(-1),
+            end_offset,
         })
     }
 
     fn read(&mut self, offset: i64, max_bytes: usize) -> ActorResult<ReadOutcome> {
+        self.state()?;
+        self.require_leader()?;
         let state = self.state()?;
         let offsets = PartitionOffsets {
             log_start_offset: state.log_start_offset,
-            high_watermark: state.log_end_offset,
+            high_watermark: state.high_watermark,
         };
         if offset < state.log_start_offset || offset > state.log_end_offset {
             return Err(ActorError::OffsetOutOfRange {
@@ -344,6 +572,197 @@ impl PartitionActor {
             records: read.bytes,
             offsets,
         })
+    }
+
+    fn check_min_insync(&self) -> ActorResult<()> {
+        if let Role::Leader { isr, .. } = &self.spec.role {
+            let min = self.spec.settings.min_insync_replicas;
+            if isr.len() < min {
+                return Err(ActorError::NotEnoughReplicas {
+                    tp: self.spec.tp.to_string(),
+                    isr: isr.len(),
+                    min,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The header of the batch holding `offset`, if stored.
+    fn batch_at(&mut self, offset: i64) -> ActorResult<Option<batch::BatchHeader>> {
+        let state = self.state()?;
+        let read = state.log.read(offset, state.log_end_offset, 1)?;
+        if read.bytes.is_empty() {
+            return Ok(None);
+        }
+        batch::read_header(&read.bytes).map(Some)
+    }
+
+    fn epoch_end_offset(&mut self, epoch: i32) -> ActorResult<i64> {
+        self.state()?;
+        self.require_leader()?;
+        let (start, end) = {
+            let s = self.state()?;
+            (s.log_start_offset, s.log_end_offset)
+        };
+        if epoch >= self.spec.leader_epoch {
+            return Ok(end);
+        }
+        // Epochs only grow along the log: find the first batch of a later epoch by
+        // bisection over offsets (a handful of single-batch reads).
+        let (mut lo, mut hi) = (start, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.batch_at(mid)? {
+                Some(h) if h.leader_epoch > epoch => hi = h.base_offset.min(mid),
+                Some(h) => lo = h.last_offset().max(mid) + 1,
+                None => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
+    fn replica_fetch(&mut self, msg: ReplicaFetch) -> ActorResult<ReplicaFetchOutcome> {
+        self.state()?;
+        self.require_leader()?;
+        if msg.leader_epoch != self.spec.leader_epoch {
+            return Err(ActorError::FencedLeaderEpoch {
+                tp: self.spec.tp.to_string(),
+                got: msg.leader_epoch,
+                current: self.spec.leader_epoch,
+            });
+        }
+        let state = self.state()?;
+        if msg.offset > state.log_end_offset || msg.offset < state.log_start_offset {
+            return Err(ActorError::OffsetOutOfRange {
+                offset: msg.offset,
+                log_start_offset: state.log_start_offset,
+                log_end_offset: state.log_end_offset,
+            });
+        }
+        let now = Instant::now();
+        let leo = state.log_end_offset;
+        let f = state.followers.entry(msg.replica).or_insert(FollowerState {
+            end_offset: -1,
+            caught_up_at: now,
+            leader_end_at_last_fetch: leo,
+        });
+        if msg.offset >= f.leader_end_at_last_fetch || msg.offset >= leo {
+            f.caught_up_at = now;
+        }
+        f.end_offset = msg.offset;
+        f.leader_end_at_last_fetch = leo;
+        self.advance_high_watermark();
+        let state = self.state()?;
+        let read = state
+            .log
+            .read(msg.offset, state.log_end_offset, msg.max_bytes)?;
+        Ok(ReplicaFetchOutcome {
+            records: read.bytes,
+            high_watermark: state.high_watermark,
+            log_start_offset: state.log_start_offset,
+            log_end_offset: state.log_end_offset,
+        })
+    }
+
+    fn append_replica(&mut self, records: &[u8], leader_hw: i64) -> ActorResult<i64> {
+        self.state()?;
+        if matches!(self.spec.role, Role::Leader { .. }) {
+            return Err(ActorError::FencedLeaderEpoch {
+                tp: self.spec.tp.to_string(),
+                got: -1,
+                current: self.spec.leader_epoch,
+            });
+        }
+        let batches = if records.is_empty() {
+            Vec::new()
+        } else {
+            batch::split_and_validate(records)?
+        };
+        let flush_messages = self.spec.settings.flush_messages;
+        let state = self.state()?;
+        let mut appended = 0i64;
+        for (at, h) in &batches {
+            if h.last_offset() < state.log_end_offset {
+                continue; // already have it
+            }
+            if h.base_offset != state.log_end_offset {
+                return Err(ActorError::CorruptBatch(format!(
+                    "replicated batch starts at {} but the log ends at {}",
+                    h.base_offset, state.log_end_offset
+                )));
+            }
+            let bytes = &records[*at..*at + h.size];
+            let mut producer = Vec::new();
+            if h.producer_id >= 0 {
+                let mut entry = state
+                    .producers
+                    .get(&h.producer_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let seq = BatchSequence {
+                    first_seq: h.base_sequence,
+                    last_seq: producer_state::last_sequence(h.base_sequence, h.last_offset_delta),
+                    base_offset: h.base_offset,
+                };
+                producer_state::record(&mut entry, h.producer_epoch, seq);
+                producer.push((h.producer_id, postcard::to_stdvec(&entry)?));
+                state.producers.insert(h.producer_id, entry);
+            }
+            state.log.append(h.base_offset, bytes, &producer)?;
+            state.log_end_offset = h.last_offset() + 1;
+            state.head_base_offset = h.base_offset;
+            state.log_bytes += h.size as u64;
+            state.dirty_bytes += h.size as u64;
+            appended += i64::from(h.records_count);
+        }
+        state.unflushed_records += appended;
+        if state.unflushed_records >= flush_messages {
+            if let Err(err) = state.log.sync() {
+                self.poison(&err);
+                return Err(err);
+            }
+            state.unflushed_records = 0;
+        }
+        let state = self.state()?;
+        state.high_watermark = leader_hw
+            .min(state.log_end_offset)
+            .max(state.high_watermark);
+        let end = state.log_end_offset;
+        self.publish_offsets();
+        Ok(end)
+    }
+
+    /// Drops every batch holding an offset at or after `offset`, and the producer
+    /// sequences they carried, then reloads the partition from what is left.
+    fn truncate_tail(&mut self, offset: i64) -> ActorResult<i64> {
+        let state = self.state()?;
+        if offset >= state.log_end_offset {
+            return Ok(state.log_end_offset);
+        }
+        let mut producers = Vec::new();
+        for (id, entry) in &state.producers {
+            if entry.batches.iter().any(|b| b.base_offset >= offset) {
+                let mut kept = entry.clone();
+                kept.batches.retain(|b| b.base_offset < offset);
+                let bytes = if kept.batches.is_empty() {
+                    None
+                } else {
+                    Some(postcard::to_stdvec(&kept)?)
+                };
+                producers.push((*id, bytes));
+            }
+        }
+        let end = state.log.truncate_tail(offset, &producers)?;
+        state.log.sync()?;
+        let hw = state.high_watermark.min(end);
+        tracing::warn!(partition = %self.spec.tp, offset, log_end_offset = end, "truncated divergent records");
+        self.state = None;
+        self.load()?;
+        if let Some(state) = self.state.as_mut() {
+            state.high_watermark = hw;
+        }
+        Ok(end)
     }
 
     /// Deletes whole batches from the head up to `before_offset` (exclusive) and moves the
@@ -616,6 +1035,9 @@ impl Actor for PartitionActor {
         self.arm_flush_timer(ctx);
         ctx.run_interval(self.deps.retention_check, |act, _| act.enforce_retention());
         ctx.run_interval(self.deps.cleaner_backoff, |act, ctx| act.maybe_compact(ctx));
+        let isr_check = (self.deps.replica_lag_max / 4)
+            .clamp(Duration::from_millis(50), Duration::from_millis(500));
+        ctx.run_interval(isr_check, |act, _| act.check_isr());
         self.deps.supervisor.do_send(ChildEvent::Running {
             tp: self.spec.tp.clone(),
         });
@@ -692,7 +1114,14 @@ callable!(
     GetOffsets,
     FindByTimestamp,
     Delete,
-    DeleteRecords
+    DeleteRecords,
+    WaitForCommit,
+    ReplicaFetch,
+    WaitForReplicaData,
+    AppendReplica,
+    TruncateTo,
+    EpochEndOffset,
+    LastEpoch
 );
 #[cfg(test)]
 callable!(InjectPanic);
@@ -704,6 +1133,8 @@ callable!(InjectPanic);
 pub struct Append {
     /// One or more magic-2 record batches.
     pub records: Bytes,
+    /// acks=all: refused (NOT_ENOUGH_REPLICAS) while the ISR is below min.insync.replicas.
+    pub acks_all: bool,
 }
 
 /// The result of an append.
@@ -715,13 +1146,21 @@ pub struct AppendOutcome {
     pub log_start_offset: i64,
     /// The append time stamped into the batches, or -1 for CreateTime topics.
     pub log_append_time_ms: i64,
+    /// The log end offset after the append: acks=all waits until the high watermark
+    /// reaches it.
+    pub end_offset: i64,
 }
 
 impl Handler<Append> for PartitionActor {
     type Result = ActorResult<AppendOutcome>;
 
     fn handle(&mut self, msg: Append, ctx: &mut Self::Context) -> Self::Result {
-        self.supervised(ctx, |act| act.append(&msg.records))
+        self.supervised(ctx, |act| {
+            if msg.acks_all {
+                act.check_min_insync()?;
+            }
+            act.append(&msg.records)
+        })
     }
 }
 
@@ -771,7 +1210,7 @@ impl Handler<WaitForAppend> for PartitionActor {
                 // Drop waiters whose fetch already timed out before judging the bound.
                 state.waiters.retain(|w| !w.is_closed());
             }
-            if state.log_end_offset > msg.offset || state.waiters.len() >= FETCH_WAITERS_MAX {
+            if state.high_watermark > msg.offset || state.waiters.len() >= FETCH_WAITERS_MAX {
                 let _ = tx.send(());
             } else {
                 state.waiters.push(tx);
@@ -791,10 +1230,12 @@ impl Handler<GetOffsets> for PartitionActor {
 
     fn handle(&mut self, _msg: GetOffsets, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
+            act.state()?;
+            act.require_leader()?;
             let s = act.state()?;
             Ok(PartitionOffsets {
                 log_start_offset: s.log_start_offset,
-                high_watermark: s.log_end_offset,
+                high_watermark: s.high_watermark,
             })
         })
     }
@@ -839,8 +1280,10 @@ impl Handler<DeleteRecords> for PartitionActor {
 
     fn handle(&mut self, msg: DeleteRecords, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
+            act.state()?;
+            act.require_leader()?;
             let state = act.state()?;
-            let end = state.log_end_offset;
+            let end = state.high_watermark;
             let before = if msg.before_offset == -1 {
                 end
             } else {
@@ -858,21 +1301,204 @@ impl Handler<DeleteRecords> for PartitionActor {
     }
 }
 
-/// New settings after a config change.
+/// A new spec: settings after a config change, or a new role, leader epoch or ISR.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct UpdateSettings(pub PartitionSettings);
+pub struct UpdateSpec(pub PartitionSpec);
 
-impl Handler<UpdateSettings> for PartitionActor {
+impl Handler<UpdateSpec> for PartitionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: UpdateSettings, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: UpdateSpec, ctx: &mut Self::Context) {
         self.mailbox.fetch_sub(1, Ordering::Relaxed);
-        let rearm = self.spec.settings.flush_ms != msg.0.flush_ms;
-        self.spec.settings = msg.0;
+        let new = msg.0;
+        let rearm = self.spec.settings.flush_ms != new.settings.flush_ms;
+        let role_changed = self.spec.leader_epoch != new.leader_epoch
+            || std::mem::discriminant(&self.spec.role) != std::mem::discriminant(&new.role);
+        if role_changed {
+            tracing::info!(partition = %new.tp, epoch = new.leader_epoch, role = ?new.role, "partition role changed");
+        }
+        self.spec = new;
         if rearm {
             self.arm_flush_timer(ctx);
         }
+        if role_changed {
+            self.reset_replication();
+        } else {
+            // Same leadership, maybe a new ISR: the high watermark may move.
+            if let Some(state) = self.state.as_mut() {
+                state.isr_proposed = None;
+            }
+            self.advance_high_watermark();
+        }
+    }
+}
+
+/// acks=all: a receiver that answers once the high watermark reaches `offset` (or with an
+/// error if this replica stops leading or the ISR falls below min.insync.replicas).
+#[derive(Message)]
+#[rtype(result = "ActorResult<oneshot::Receiver<ActorResult<()>>>")]
+pub struct WaitForCommit {
+    /// The end offset the produce needs committed.
+    pub offset: i64,
+}
+
+impl Handler<WaitForCommit> for PartitionActor {
+    type Result = ActorResult<oneshot::Receiver<ActorResult<()>>>;
+
+    fn handle(&mut self, msg: WaitForCommit, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            act.state()?;
+            act.require_leader()?;
+            let state = act.state()?;
+            let (tx, rx) = oneshot::channel();
+            if state.high_watermark >= msg.offset {
+                let _ = tx.send(Ok(()));
+            } else {
+                state.commit_waiters.push((msg.offset, tx));
+            }
+            Ok(rx)
+        })
+    }
+}
+
+/// A follower's fetch: records from `offset` up to the log end, and the leader's high
+/// watermark. The offset is the follower's log end offset, which moves the high watermark.
+#[derive(Message)]
+#[rtype(result = "ActorResult<ReplicaFetchOutcome>")]
+pub struct ReplicaFetch {
+    /// The follower's node id.
+    pub replica: i32,
+    /// The follower's leader epoch (must be this leader's).
+    pub leader_epoch: i32,
+    /// The follower's log end offset.
+    pub offset: i64,
+    /// Soft byte limit (at least one batch).
+    pub max_bytes: usize,
+}
+
+/// The answer to a replica fetch.
+#[derive(Debug, Clone)]
+pub struct ReplicaFetchOutcome {
+    /// Whole batches, offsets as assigned by the leader.
+    pub records: Bytes,
+    /// The leader's high watermark.
+    pub high_watermark: i64,
+    /// The leader's log start offset.
+    pub log_start_offset: i64,
+    /// The leader's log end offset.
+    pub log_end_offset: i64,
+}
+
+impl Handler<ReplicaFetch> for PartitionActor {
+    type Result = ActorResult<ReplicaFetchOutcome>;
+
+    fn handle(&mut self, msg: ReplicaFetch, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| act.replica_fetch(msg))
+    }
+}
+
+/// Park a replica fetch until the log end offset passes `offset` (answers at once if it has).
+#[derive(Message)]
+#[rtype(result = "ActorResult<oneshot::Receiver<()>>")]
+pub struct WaitForReplicaData {
+    /// The follower's next offset.
+    pub offset: i64,
+}
+
+impl Handler<WaitForReplicaData> for PartitionActor {
+    type Result = ActorResult<oneshot::Receiver<()>>;
+
+    fn handle(&mut self, msg: WaitForReplicaData, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            let state = act.state()?;
+            let (tx, rx) = oneshot::channel();
+            state.replica_waiters.retain(|w| !w.is_closed());
+            if state.log_end_offset > msg.offset || state.replica_waiters.len() >= FETCH_WAITERS_MAX
+            {
+                let _ = tx.send(());
+            } else {
+                state.replica_waiters.push(tx);
+            }
+            Ok(rx)
+        })
+    }
+}
+
+/// A follower appends batches fetched from its leader, offsets unchanged.
+#[derive(Message)]
+#[rtype(result = "ActorResult<i64>")]
+pub struct AppendReplica {
+    /// Whole batches as the leader stored them.
+    pub records: Bytes,
+    /// The leader's high watermark.
+    pub leader_high_watermark: i64,
+}
+
+impl Handler<AppendReplica> for PartitionActor {
+    type Result = ActorResult<i64>;
+
+    fn handle(&mut self, msg: AppendReplica, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            act.append_replica(&msg.records, msg.leader_high_watermark)
+        })
+    }
+}
+
+/// A follower drops every record at or after `offset` (its leader does not have them).
+/// Answers the new log end offset.
+#[derive(Message)]
+#[rtype(result = "ActorResult<i64>")]
+pub struct TruncateTo {
+    /// First offset to drop.
+    pub offset: i64,
+}
+
+impl Handler<TruncateTo> for PartitionActor {
+    type Result = ActorResult<i64>;
+
+    fn handle(&mut self, msg: TruncateTo, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| act.truncate_tail(msg.offset))
+    }
+}
+
+/// The end offset of `epoch` in this log: the base offset of the first batch of a later
+/// epoch, or the log end offset. (Kafka's OffsetForLeaderEpoch, asked of the leader.)
+#[derive(Message)]
+#[rtype(result = "ActorResult<i64>")]
+pub struct EpochEndOffset {
+    /// The follower's last epoch.
+    pub epoch: i32,
+}
+
+impl Handler<EpochEndOffset> for PartitionActor {
+    type Result = ActorResult<i64>;
+
+    fn handle(&mut self, msg: EpochEndOffset, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| act.epoch_end_offset(msg.epoch))
+    }
+}
+
+/// `(epoch of the last batch, log end offset)`: where a new follower starts its
+/// truncation check. The epoch is -1 for an empty log.
+#[derive(Message)]
+#[rtype(result = "ActorResult<(i32, i64)>")]
+pub struct LastEpoch;
+
+impl Handler<LastEpoch> for PartitionActor {
+    type Result = ActorResult<(i32, i64)>;
+
+    fn handle(&mut self, _msg: LastEpoch, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| {
+            let state = act.state()?;
+            let end = state.log_end_offset;
+            if end <= state.log_start_offset {
+                return Ok((-1, end));
+            }
+            let last = state.log.head_base_offset()?.unwrap_or(end);
+            let epoch = act.batch_at(last)?.map_or(-1, |h| h.leader_epoch);
+            Ok((epoch, end))
+        })
     }
 }
 
@@ -936,6 +1562,12 @@ mod tests {
                 delete_retention_ms: 86_400_000,
                 min_compaction_lag_ms: 0,
                 min_cleanable_dirty_permille: 500,
+                min_insync_replicas: 1,
+            },
+            node_id: 1,
+            role: Role::Leader {
+                replicas: vec![1],
+                isr: vec![1],
             },
         }
     }
@@ -955,6 +1587,8 @@ mod tests {
             retention_check: Duration::from_secs(3600),
             cleaner_backoff: Duration::from_secs(3600),
             compactor: None,
+            replica_lag_max: Duration::from_secs(30),
+            isr_proposals: None,
         };
         let sup = PartitionSupervisor::new(config, vec![Arbiter::current()]).start();
         let handle = sup.send(EnsurePartition(spec())).await.expect("ensure");
@@ -982,6 +1616,7 @@ mod tests {
         let first = p
             .send(Append {
                 records: make_batch(3, b"abc").into(),
+                acks_all: false,
             })
             .await
             .expect("send")
@@ -998,6 +1633,7 @@ mod tests {
         let next = p
             .send(Append {
                 records: make_batch(2, b"de").into(),
+                acks_all: false,
             })
             .await
             .expect("send")
@@ -1043,6 +1679,7 @@ mod tests {
         let res = p
             .send(Append {
                 records: both.into(),
+                acks_all: false,
             })
             .await
             .expect("send");
@@ -1068,6 +1705,7 @@ mod tests {
             .expect("wait");
         p.send(Append {
             records: make_batch(1, b"x").into(),
+            acks_all: false,
         })
         .await
         .expect("send")
@@ -1086,6 +1724,7 @@ mod tests {
         let a = p
             .send(Append {
                 records: first.clone().into(),
+                acks_all: false,
             })
             .await
             .expect("send")
@@ -1093,6 +1732,7 @@ mod tests {
         let retry = p
             .send(Append {
                 records: first.clone().into(),
+                acks_all: false,
             })
             .await
             .expect("send")
@@ -1104,6 +1744,7 @@ mod tests {
         let gap = p
             .send(Append {
                 records: make_idempotent_batch(1, b"x", 42, 0, 7).into(),
+                acks_all: false,
             })
             .await
             .expect("send");
@@ -1121,6 +1762,7 @@ mod tests {
         let zombie = p
             .send(Append {
                 records: make_idempotent_batch(1, b"x", 42, -1, 3).into(),
+                acks_all: false,
             })
             .await
             .expect("send");
@@ -1134,6 +1776,7 @@ mod tests {
         let again = p
             .send(Append {
                 records: first.into(),
+                acks_all: false,
             })
             .await
             .expect("send")
@@ -1150,6 +1793,7 @@ mod tests {
         for _ in 0..3 {
             p.send(Append {
                 records: make_batch(2, b"ab").into(),
+                acks_all: false,
             })
             .await
             .expect("send")

@@ -23,7 +23,7 @@ use crate::compactor::CompactorActor;
 use crate::error::{ActorError, ActorResult};
 use crate::node_supervisor::{Escalate, NodeSupervisor};
 use crate::partition::{
-    Call, Delete, PartitionActor, PartitionDeps, PartitionSettings, PartitionSpec, UpdateSettings,
+    Call, Delete, PartitionActor, PartitionDeps, PartitionSettings, PartitionSpec, UpdateSpec,
 };
 use crate::retention::RetentionPolicy;
 use crate::store::Store;
@@ -82,6 +82,10 @@ pub struct PartitionSupervisorConfig {
     pub cleaner_backoff: Duration,
     /// The node's compactor.
     pub compactor: Option<Addr<CompactorActor>>,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_max: Duration,
+    /// Where leaders send ISR changes (cluster mode only).
+    pub isr_proposals: Option<tokio::sync::mpsc::UnboundedSender<crate::partition::IsrProposal>>,
 }
 
 /// The partition supervisor.
@@ -160,7 +164,7 @@ impl Handler<EnsurePartition> for PartitionSupervisor {
         let spec = msg.0;
         if let Some(child) = self.children.get(&spec.tp) {
             child.handle.mailbox.fetch_add(1, Ordering::Relaxed);
-            child.handle.addr.do_send(UpdateSettings(spec.settings));
+            child.handle.addr.do_send(UpdateSpec(spec));
             return MessageResult(child.handle.clone());
         }
         let mailbox = Arc::new(AtomicUsize::new(0));
@@ -172,6 +176,8 @@ impl Handler<EnsurePartition> for PartitionSupervisor {
             retention_check: c.retention_check,
             cleaner_backoff: c.cleaner_backoff,
             compactor: c.compactor.clone(),
+            replica_lag_max: c.replica_lag_max,
+            isr_proposals: c.isr_proposals.clone(),
         };
         let gauge = mailbox.clone();
         let tp = spec.tp.clone();
@@ -340,5 +346,8 @@ pub fn settings_for(
             .unwrap_or(0.5)
             .clamp(0.0, 1.0)
             * 1000.0) as u32,
+        min_insync_replicas: config
+            .effective_i64("min.insync.replicas", broker)
+            .clamp(1, i64::from(i16::MAX)) as usize,
     }
 }

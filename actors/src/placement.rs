@@ -74,10 +74,34 @@ impl Ring {
         Ok(out)
     }
 
+    /// The physical nodes, sorted.
+    pub fn nodes(&self) -> &[i32] {
+        &self.nodes
+    }
+
     /// Number of physical nodes.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
+}
+
+/// Orders each replica set so that leadership (the first replica) spreads evenly: the ring
+/// decides which nodes hold a partition (so joins and leaves move few replicas), this only
+/// decides which of them is the preferred leader — the one with the fewest leaderships so
+/// far, ring order breaking ties.
+pub fn balance_leaders(sets: Vec<Vec<i32>>) -> Vec<Vec<i32>> {
+    let mut leads: std::collections::HashMap<i32, usize> = std::collections::HashMap::new();
+    sets.into_iter()
+        .map(|mut replicas| {
+            if let Some(best) = (0..replicas.len())
+                .min_by_key(|&i| (leads.get(&replicas[i]).copied().unwrap_or(0), i))
+            {
+                replicas[..=best].rotate_right(1);
+                *leads.entry(replicas[0]).or_default() += 1;
+            }
+            replicas
+        })
+        .collect()
 }
 
 /// The placement actor.
@@ -118,9 +142,25 @@ impl Handler<Place> for PlacementActor {
     type Result = ActorResult<Vec<Vec<i32>>>;
 
     fn handle(&mut self, msg: Place, _ctx: &mut Self::Context) -> Self::Result {
-        (msg.first..msg.first + msg.count)
+        let sets = (msg.first..msg.first + msg.count)
             .map(|p| self.ring.replicas(&msg.topic_id, p, msg.replication_factor))
-            .collect()
+            .collect::<ActorResult<Vec<_>>>()?;
+        Ok(balance_leaders(sets))
+    }
+}
+
+/// Cluster mode: the registered, unfenced nodes changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetMembers(pub Vec<i32>);
+
+impl Handler<SetMembers> for PlacementActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetMembers, _ctx: &mut Self::Context) {
+        if !msg.0.is_empty() && msg.0 != self.ring.nodes {
+            self.ring = Ring::new(&msg.0);
+        }
     }
 }
 
@@ -154,6 +194,27 @@ mod tests {
         }
         assert!(ring.replicas(&id, 0, 4).is_err());
         assert!(ring.replicas(&id, 0, 0).is_err());
+    }
+
+    #[test]
+    fn leadership_is_balanced_within_the_ring_sets() {
+        let ring = Ring::new(&[1, 2, 3]);
+        let id = [3u8; 16];
+        let sets: Vec<Vec<i32>> = (0..6)
+            .map(|p| ring.replicas(&id, p, 3).expect("place"))
+            .collect();
+        let balanced = balance_leaders(sets.clone());
+        for (a, b) in sets.iter().zip(&balanced) {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b, "the replica set is the ring's");
+        }
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &balanced {
+            *counts.entry(r[0]).or_insert(0) += 1;
+        }
+        assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
     }
 
     #[test]

@@ -54,6 +54,7 @@ mod tests {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            leader_epoch: 0,
         }
     }
 

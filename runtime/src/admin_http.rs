@@ -1,5 +1,5 @@
 //! The admin HTTP endpoint (axum): `/health`, `/supervisors` (the live actor tree as JSON),
-//! `/metrics` (Prometheus text) and `/topics`.
+//! `/metrics` (Prometheus text), `/topics` and `/cluster` (members, quorum, placement).
 
 use std::sync::Arc;
 
@@ -37,6 +37,7 @@ pub async fn serve_admin(
         .route("/supervisors", get(supervisors))
         .route("/metrics", get(render_metrics))
         .route("/topics", get(topics))
+        .route("/cluster", get(cluster))
         .with_state(AdminState {
             broker,
             metrics,
@@ -112,4 +113,8 @@ async fn topics(State(state): State<AdminState>) -> impl IntoResponse {
         })
         .collect();
     Json(topics)
+}
+
+async fn cluster(State(state): State<AdminState>) -> impl IntoResponse {
+    Json(crate::cluster::status::status(&state.broker))
 }

@@ -47,6 +47,20 @@ pub struct NodeConfig {
     pub partition_threads: usize,
     /// Requests in flight per connection before the node stops reading from it.
     pub inflight_requests_max: usize,
+    /// Peer listener HOST:PORT (node-to-node frames). Setting it (or seeds) turns on
+    /// cluster mode: metadata in a Raft quorum, replicated partitions.
+    pub peer_listen: Option<String>,
+    /// Peer addresses of the cluster's nodes (this node's own may be among them). The node
+    /// whose peer address is first bootstraps a new cluster; the others join through any.
+    pub seeds: Vec<String>,
+    /// How many of the first nodes vote in the metadata quorum (the rest follow it).
+    pub controller_voters: usize,
+    /// `broker.session.timeout.ms`: a node silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -67,6 +81,12 @@ impl Default for NodeConfig {
             log_cleaner_backoff_ms: 15_000,
             partition_threads: 0,
             inflight_requests_max: 1000,
+            peer_listen: None,
+            seeds: Vec::new(),
+            controller_voters: 3,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }
@@ -117,11 +137,52 @@ impl NodeConfig {
                 format!("{} must be at least 1", self.num_partitions),
             );
         }
-        if self.default_replication_factor != 1 {
+        if self.default_replication_factor < 1 {
+            return bad("default-replication-factor", "must be at least 1".into());
+        }
+        if self.default_replication_factor != 1 && !self.cluster_mode() {
             return bad(
                 "default-replication-factor",
-                "this node runs alone (no cluster yet), so only 1 is possible".into(),
+                "a single node can only hold 1 replica; give --peer-listen and --seeds to form a cluster".into(),
             );
+        }
+        if !self.seeds.is_empty() && self.peer_listen.is_none() {
+            return bad(
+                "seeds",
+                "a node that joins a cluster needs --peer-listen HOST:PORT for node-to-node traffic".into(),
+            );
+        }
+        if let Some(peer) = &self.peer_listen {
+            if peer.parse::<SocketAddr>().is_err() {
+                return bad(
+                    "peer-listen",
+                    format!("'{peer}' is not HOST:PORT with an IP address, e.g. 127.0.0.1:9093"),
+                );
+            }
+        }
+        for seed in &self.seeds {
+            if split_host_port(seed).is_none() {
+                return bad(
+                    "seeds",
+                    format!(
+                        "'{seed}' is not HOST:PORT; give a comma-separated list of peer addresses"
+                    ),
+                );
+            }
+        }
+        if self.controller_voters == 0 {
+            return bad("controller-voters", "must be at least 1".into());
+        }
+        if self.broker_heartbeat_interval_ms == 0
+            || self.broker_session_timeout_ms <= self.broker_heartbeat_interval_ms
+        {
+            return bad(
+                "broker-session-timeout-ms",
+                "must be larger than broker-heartbeat-interval-ms (and both above 0)".into(),
+            );
+        }
+        if self.replica_lag_time_max_ms == 0 {
+            return bad("replica-lag-time-max-ms", "must be at least 1".into());
         }
         if self.socket_request_max_bytes < 1024 {
             return bad("socket-request-max-bytes", "must be at least 1024".into());
@@ -142,6 +203,11 @@ impl NodeConfig {
             return bad("inflight-requests-max", "must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// Cluster mode: a peer listener is configured.
+    pub fn cluster_mode(&self) -> bool {
+        self.peer_listen.is_some()
     }
 
     /// The address advertised to clients, as (host, port).

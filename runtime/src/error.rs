@@ -69,7 +69,13 @@ pub fn kafka_error(err: &ActorError) -> ResponseError {
         ActorError::PartitionFailed(_) | ActorError::Storage(_) => ResponseError::KafkaStorageError,
         // A partition restarting after a panic, or an actor mid-shutdown: clients refresh
         // metadata and retry.
-        ActorError::Unavailable(_) => ResponseError::NotLeaderOrFollower,
+        ActorError::Unavailable(_) | ActorError::NotLeader(_) => ResponseError::NotLeaderOrFollower,
+        ActorError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        ActorError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        ActorError::NotEnoughReplicasAfterAppend { .. } => {
+            ResponseError::NotEnoughReplicasAfterAppend
+        }
+        ActorError::Quorum(_) | ActorError::Timeout(_) => ResponseError::RequestTimedOut,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod admin_http;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connect;
 pub mod error;

@@ -1,7 +1,9 @@
 //! Node bootstrap and shutdown. Start-up, in order: validate the config, open the fjall
-//! store, start the actor tree (NodeSupervisor), load topics and start their partitions,
-//! bind the Kafka and admin listeners (so a node that answers is a node that has loaded its
-//! data), then log one line saying where it listens.
+//! store, (cluster mode) open the Raft log and start the Raft core, start the actor tree
+//! (NodeSupervisor), load topics and start their partitions (single node; in cluster mode
+//! they follow the quorum's state), bind the Kafka, admin and peer listeners (so a node
+//! that answers is a node that has loaded its data), start the cluster services (join,
+//! heartbeats, controller, replica fetchers), then log one line saying where it listens.
 //!
 //! Shutdown, in order: (0) stop the node's connectors, which commit their progress through
 //! the listener; (1) stop accepting connections; (2) tell open connections to stop
@@ -18,13 +20,14 @@ use std::time::Duration;
 use actix_rt::task::JoinHandle;
 use eddy_actors::metadata::{LoadTopics, SubscribeMetadata, TopicDefaults};
 use eddy_actors::node_supervisor::{
-    NodeActors, NodeSupervisor, ServiceState, Shutdown, TreeConfig,
+    ClusterLink, NodeActors, NodeSupervisor, ServiceState, Shutdown, TreeConfig,
 };
 use eddy_actors::partition_supervisor::SubscribeRoutes;
 use eddy_actors::store::Store;
 use eddy_actors::supervision::{ChildState, RestartIntensity};
 use tokio::net::TcpListener;
 
+use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::NodeConfig;
 use crate::connect::{ConnectHandle, ConnectSettings};
 use crate::error::NodeError;
@@ -43,6 +46,7 @@ pub struct RunningNode {
     broker: Arc<Broker>,
     shutdown: tokio::sync::watch::Sender<bool>,
     connect: ConnectHandle,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// How long shutdown waits for open connections to answer what they already read.
@@ -96,6 +100,11 @@ impl RunningNode {
         let metrics = crate::metrics::install();
         let store = Store::open(&config.data_dir)?;
         let cluster_id = store.meta().cluster_id()?;
+        let cluster = match ClusterSettings::from_config(&config, config.advertised()) {
+            Some(settings) => Some(Cluster::open(settings, &store).await?),
+            None => None,
+        };
+        let (isr_tx, isr_rx) = tokio::sync::mpsc::unbounded_channel();
         let tree = TreeConfig {
             node_id: config.node_id,
             partition_arbiters: config.partition_threads,
@@ -107,6 +116,11 @@ impl RunningNode {
                 replication_factor: config.default_replication_factor,
             },
             broker_defaults: config.broker_topic_defaults(),
+            replica_lag_max_ms: config.replica_lag_time_max_ms,
+            cluster: cluster.as_ref().map(|c| ClusterLink {
+                proposer: c.proposer(),
+                isr_proposals: isr_tx,
+            }),
         };
         let codec: Arc<dyn eddy_actors::compaction::RecordCodec> =
             Arc::new(crate::record_codec::KafkaRecordCodec);
@@ -125,6 +139,10 @@ impl RunningNode {
             .map_err(runtime)?;
         let kafka = bind(&config.listen, "listen").await?;
         let admin = bind(&config.admin, "admin").await?;
+        let peer = match &config.peer_listen {
+            Some(addr) => Some(bind(addr, "peer-listen").await?),
+            None => None,
+        };
         let kafka_addr = kafka
             .local_addr()
             .map_err(|e| NodeError::Runtime(e.to_string()))?;
@@ -137,10 +155,10 @@ impl RunningNode {
             advertised.1 = i32::from(kafka_addr.port());
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let broker = Arc::new(Broker::new(
+        let broker = Broker::new(
             config.node_id,
             advertised.clone(),
-            cluster_id,
+            cluster_id.clone(),
             config.auto_create_topics_enable,
             config.socket_request_max_bytes,
             config.inflight_requests_max,
@@ -149,13 +167,17 @@ impl RunningNode {
             routes,
             metadata,
             shutdown_rx,
-        ));
+        );
+        let broker = Arc::new(match &cluster {
+            Some(c) => broker.with_cluster(c.clone()),
+            None => broker,
+        });
         let local = format!("{}:{}", kafka_addr.ip(), kafka_addr.port());
         let connect = ConnectHandle::start(ConnectSettings::new(
             local,
             format!("{}:{}", advertised.0, advertised.1),
         ));
-        let tasks = vec![
+        let mut tasks = vec![
             actix_rt::spawn(serve_listener(kafka, broker.clone())),
             actix_rt::spawn(crate::admin_http::serve_admin(
                 admin,
@@ -164,6 +186,14 @@ impl RunningNode {
                 connect.clone(),
             )),
         ];
+        if let (Some(c), Some(peer)) = (&cluster, peer) {
+            tasks.push(actix_rt::spawn(crate::cluster::serve_peers(
+                peer,
+                c.clone(),
+                broker.clone(),
+            )));
+            tasks.extend(c.start_services(broker.clone(), cluster_id.clone(), isr_rx));
+        }
         for name in ["kafka-listener", "admin-http", "connect"] {
             actors.node.do_send(ServiceState {
                 name: name.into(),
@@ -190,6 +220,7 @@ impl RunningNode {
             broker,
             shutdown,
             connect,
+            cluster,
         })
     }
 
@@ -213,6 +244,9 @@ impl RunningNode {
         }
         if let Err(err) = self.store.sync() {
             tracing::error!(error = %err, "final sync failed; the last unsynced writes may be lost on power failure");
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.shutdown().await;
         }
         let _ = self.actors.node.send(Shutdown).await;
         // Give arbiters a moment to finish their current message; fjall closes when the

@@ -68,7 +68,7 @@ impl RecordCodec for KafkaRecordCodec {
                 transactional: template.is_transactional(),
                 control: false,
                 delete_horizon: false,
-                partition_leader_epoch: 0,
+                partition_leader_epoch: template.leader_epoch,
                 producer_id: template.producer_id,
                 producer_epoch: template.producer_epoch,
                 timestamp_type,
@@ -136,6 +136,7 @@ mod tests {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            leader_epoch: 0,
         };
         let kept = vec![record(12, "a"), record(15, "b")];
         let bytes = KafkaRecordCodec.encode(&template, &kept).expect("encode");

@@ -53,6 +53,28 @@ pub struct StartArgs {
     /// Threads hosting partition actors [default: one per core].
     #[arg(long, env = "EDDY_PARTITION_THREADS")]
     partition_threads: Option<usize>,
+    /// default.replication.factor for auto-created topics [default: 1].
+    #[arg(long, env = "EDDY_DEFAULT_REPLICATION_FACTOR")]
+    default_replication_factor: Option<i16>,
+    /// Peer listener HOST:PORT for node-to-node traffic; turns on cluster mode.
+    #[arg(long, env = "EDDY_PEER_LISTEN")]
+    peer_listen: Option<String>,
+    /// Comma-separated peer addresses of the cluster's nodes (the same list on every node;
+    /// the first one bootstraps a new cluster).
+    #[arg(long, env = "EDDY_SEEDS", value_delimiter = ',')]
+    seeds: Option<Vec<String>>,
+    /// How many of the first nodes vote in the metadata quorum [default: 3].
+    #[arg(long, env = "EDDY_CONTROLLER_VOTERS")]
+    controller_voters: Option<usize>,
+    /// broker.session.timeout.ms: a silent node is fenced after this [default: 9000].
+    #[arg(long, env = "EDDY_BROKER_SESSION_TIMEOUT_MS")]
+    broker_session_timeout_ms: Option<u64>,
+    /// broker.heartbeat.interval.ms [default: 2000].
+    #[arg(long, env = "EDDY_BROKER_HEARTBEAT_INTERVAL_MS")]
+    broker_heartbeat_interval_ms: Option<u64>,
+    /// replica.lag.time.max.ms: a follower this far behind leaves the ISR [default: 30000].
+    #[arg(long, env = "EDDY_REPLICA_LAG_TIME_MAX_MS")]
+    replica_lag_time_max_ms: Option<u64>,
 }
 
 impl StartArgs {
@@ -74,8 +96,17 @@ impl StartArgs {
             socket_request_max_bytes,
             log_retention_check_interval_ms,
             log_cleaner_backoff_ms,
-            partition_threads
+            partition_threads,
+            default_replication_factor,
+            seeds,
+            controller_voters,
+            broker_session_timeout_ms,
+            broker_heartbeat_interval_ms,
+            replica_lag_time_max_ms
         );
+        if self.peer_listen.is_some() {
+            c.peer_listen = self.peer_listen;
+        }
         if self.advertised_listener.is_some() {
             c.advertised_listener = self.advertised_listener;
         }

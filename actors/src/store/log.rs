@@ -64,6 +64,14 @@ pub trait PartitionLog: Send {
     /// Deletes the batches with these base offsets and records the new log start offset,
     /// in one write.
     fn truncate_head(&mut self, base_offsets: &[i64], log_start_offset: i64) -> ActorResult<()>;
+    /// Deletes every batch that holds an offset at or after `from_offset` (a follower
+    /// dropping records its new leader does not have) and writes the given producer states
+    /// (`None` removes one), in one write. Answers the new log end offset.
+    fn truncate_tail(
+        &mut self,
+        from_offset: i64,
+        producers: &[(i64, Option<Vec<u8>>)],
+    ) -> ActorResult<i64>;
     /// Removes every batch and the partition's state (topic deletion).
     fn destroy(&mut self) -> ActorResult<()>;
     /// Forces what was appended to disk.
@@ -326,6 +334,46 @@ impl PartitionLog for FjallLog {
             }
         }
         Ok(None)
+    }
+
+    fn truncate_tail(
+        &mut self,
+        from_offset: i64,
+        producers: &[(i64, Option<Vec<u8>>)],
+    ) -> ActorResult<i64> {
+        // The batch holding `from_offset` goes too: batches are kept whole.
+        let first = self
+            .logs
+            .range(key(self.uid, 0)..=key(self.uid, from_offset))
+            .next_back()
+            .map(|g| g.into_inner())
+            .transpose()?
+            .and_then(|(k, v)| {
+                let h = batch::read_header(&v).ok()?;
+                (h.last_offset() >= from_offset).then(|| k.to_vec())
+            })
+            .unwrap_or_else(|| key(self.uid, from_offset).to_vec());
+        let doomed: Vec<_> = self
+            .logs
+            .range(first..key(self.uid, i64::MAX).to_vec())
+            .map(|g| g.key())
+            .collect::<Result<_, _>>()?;
+        let mut wb = self.db.batch();
+        for k in doomed {
+            wb.remove(&self.logs, k);
+        }
+        for (producer_id, state) in producers {
+            match state {
+                Some(bytes) => wb.insert(
+                    &self.producers,
+                    key(self.uid, *producer_id),
+                    bytes.as_slice(),
+                ),
+                None => wb.remove(&self.producers, key(self.uid, *producer_id)),
+            }
+        }
+        wb.commit()?;
+        Ok(self.recover_offsets()?.1)
     }
 
     fn destroy(&mut self) -> ActorResult<()> {

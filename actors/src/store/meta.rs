@@ -20,6 +20,8 @@ pub struct PartitionRecord {
     pub leader: i32,
     /// Leader epoch; only goes up.
     pub leader_epoch: i32,
+    /// In-sync replicas (the leader included).
+    pub isr: Vec<i32>,
 }
 
 /// A topic and its partitions.

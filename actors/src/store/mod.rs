@@ -5,12 +5,14 @@
 mod groups;
 mod log;
 mod meta;
+mod raft;
 
 use std::path::Path;
 
 pub use groups::{CommittedOffset, GroupRecord, GroupStore};
 pub use log::{BatchReplacement, FjallLog, LogRead, PartitionLog};
 pub use meta::{MetaStore, PartitionRecord, TopicRecord};
+pub use raft::{keys as raft_keys, RaftStore};
 
 use crate::error::ActorResult;
 
@@ -23,6 +25,7 @@ pub struct Store {
     producers: fjall::Keyspace,
     meta: MetaStore,
     groups: GroupStore,
+    raft: RaftStore,
 }
 
 impl Store {
@@ -45,6 +48,9 @@ impl Store {
         let offsets = db.keyspace("group_offsets", fjall::KeyspaceCreateOptions::default)?;
         let records = db.keyspace("groups", fjall::KeyspaceCreateOptions::default)?;
         let groups = GroupStore::new(db.clone(), offsets, records);
+        let raft_log = db.keyspace("raft_log", fjall::KeyspaceCreateOptions::default)?;
+        let raft_meta = db.keyspace("raft_meta", fjall::KeyspaceCreateOptions::default)?;
+        let raft = RaftStore::new(db.clone(), raft_log, raft_meta);
         Ok(Store {
             db,
             logs,
@@ -52,6 +58,7 @@ impl Store {
             producers,
             meta,
             groups,
+            raft,
         })
     }
 
@@ -74,6 +81,11 @@ impl Store {
     /// Consumer-group offsets and records.
     pub fn groups(&self) -> &GroupStore {
         &self.groups
+    }
+
+    /// The Raft log and metadata (cluster mode).
+    pub fn raft(&self) -> &RaftStore {
+        &self.raft
     }
 
     /// Syncs everything written so far to disk (fsync).

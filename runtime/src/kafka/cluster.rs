@@ -13,12 +13,18 @@ pub async fn describe(
     _header: &RequestHeader,
     _req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let (host, port) = broker.advertised.clone();
+    let brokers = broker
+        .brokers()
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+        })
+        .collect();
     DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.node_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(broker.node_id))
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)])
+        .with_cluster_id(StrBytes::from_string(broker.cluster_id()))
+        .with_controller_id(BrokerId(broker.controller_id()))
+        .with_brokers(brokers)
 }

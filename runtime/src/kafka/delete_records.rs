@@ -8,7 +8,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, Requ
 
 use super::Broker;
 use crate::error::kafka_error;
-use eddy_actors::error::ActorError;
+
 use eddy_actors::partition::DeleteRecords;
 
 pub async fn handle(
@@ -20,17 +20,14 @@ pub async fn handle(
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let result = match broker.partition(t.name.0.as_str(), p.partition_index) {
-                Some(handle) => handle
+            let result = match broker.leader_partition(t.name.0.as_str(), p.partition_index) {
+                Ok(handle) => handle
                     .send(DeleteRecords {
                         before_offset: p.offset,
                     })
                     .await
                     .and_then(|r| r),
-                None => Err(ActorError::UnknownPartition {
-                    topic: t.name.0.as_str().to_string(),
-                    partition: p.partition_index,
-                }),
+                Err(err) => Err(err),
             };
             let resp =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);

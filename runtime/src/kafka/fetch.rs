@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::Broker;
 use crate::error::kafka_error;
-use eddy_actors::error::{ActorError, ActorResult};
+use eddy_actors::error::ActorResult;
 use eddy_actors::partition::{Read, ReadOutcome, WaitForAppend};
 
 /// The longest a fetch may park, whatever the client asks.
@@ -33,13 +33,7 @@ async fn read_one(
     p: &FetchPartition,
     max_bytes: usize,
 ) -> ActorResult<ReadOutcome> {
-    let handle =
-        broker
-            .partition(topic, p.partition)
-            .ok_or_else(|| ActorError::UnknownPartition {
-                topic: topic.to_string(),
-                partition: p.partition,
-            })?;
+    let handle = broker.leader_partition(topic, p.partition)?;
     let partition_max = usize::try_from(p.partition_max_bytes)
         .unwrap_or(0)
         .min(max_bytes)

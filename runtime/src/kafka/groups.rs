@@ -1,4 +1,5 @@
-//! The classic consumer-group APIs: FindCoordinator (always this node today), JoinGroup,
+//! The classic consumer-group APIs: FindCoordinator (this node alone, or in a cluster the
+//! first live node on the hash ring from the group id), JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup, ListGroups, DescribeGroups and DeleteGroups. Each
 //! request becomes a message to the group's GroupCoordinator actor; JoinGroup and SyncGroup
 //! may park there until the rebalance completes.
@@ -51,6 +52,9 @@ pub async fn coordinator(
     if group_id.is_empty() {
         return Err(ResponseError::InvalidGroupId);
     }
+    if broker.coordinator_of(group_id).node_id != broker.node_id {
+        return Err(ResponseError::NotCoordinator);
+    }
     match broker
         .actors
         .groups
@@ -73,7 +77,6 @@ pub async fn find_coordinator(
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let version = header.request_api_version;
-    let (host, port) = broker.advertised.clone();
     // Transaction coordinators (key type 1) do not exist yet.
     let error = (req.key_type != 0).then_some(ResponseError::CoordinatorNotAvailable);
     let code = error.map(|e| e.code()).unwrap_or(0);
@@ -82,25 +85,27 @@ pub async fn find_coordinator(
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let c = broker.coordinator_of(key.as_str());
                 CoordinatorEntry::default()
                     .with_key(key)
-                    .with_node_id(BrokerId(broker.node_id))
-                    .with_host(str_bytes(host.clone()))
-                    .with_port(port)
+                    .with_node_id(BrokerId(c.node_id))
+                    .with_host(str_bytes(c.host))
+                    .with_port(c.port)
                     .with_error_code(code)
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    let c = broker.coordinator_of(req.key.as_str());
     FindCoordinatorResponse::default()
         .with_error_code(code)
-        .with_node_id(BrokerId(if error.is_some() { -1 } else { broker.node_id }))
+        .with_node_id(BrokerId(if error.is_some() { -1 } else { c.node_id }))
         .with_host(str_bytes(if error.is_some() {
             String::new()
         } else {
-            host
+            c.host
         }))
-        .with_port(if error.is_some() { -1 } else { port })
+        .with_port(if error.is_some() { -1 } else { c.port })
 }
 
 fn join_error(version: i16, code: i16, member_id: StrBytes) -> JoinGroupResponse {

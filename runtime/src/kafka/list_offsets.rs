@@ -23,13 +23,7 @@ async fn lookup(
     partition: i32,
     timestamp: i64,
 ) -> ActorResult<(i64, i64)> {
-    let handle =
-        broker
-            .partition(topic, partition)
-            .ok_or_else(|| ActorError::UnknownPartition {
-                topic: topic.to_string(),
-                partition,
-            })?;
+    let handle = broker.leader_partition(topic, partition)?;
     match timestamp {
         LATEST => Ok((handle.send(GetOffsets).await??.high_watermark, -1)),
         EARLIEST => Ok((handle.send(GetOffsets).await??.log_start_offset, -1)),

@@ -22,11 +22,18 @@ pub fn describe_topic(topic: &TopicRecord) -> MetadataResponseTopic {
         .iter()
         .map(|p| {
             let replicas: Vec<BrokerId> = p.replicas.iter().map(|&r| BrokerId(r)).collect();
+            let isr: Vec<BrokerId> = p.isr.iter().map(|&r| BrokerId(r)).collect();
+            let code = if p.leader < 0 {
+                kafka_protocol::ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(code)
                 .with_partition_index(p.index)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)
-                .with_isr_nodes(replicas.clone())
+                .with_isr_nodes(isr)
                 .with_replica_nodes(replicas)
         })
         .collect();
@@ -98,13 +105,19 @@ pub async fn handle(
             out
         }
     };
-    let (host, port) = broker.advertised.clone();
+    let brokers = broker
+        .brokers()
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.node_id))
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)])
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(broker.node_id))
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id())))
+        .with_controller_id(BrokerId(broker.controller_id()))
         .with_topics(topics)
 }

@@ -55,6 +55,19 @@ pub struct Broker {
     metadata: watch::Receiver<Arc<MetadataSnapshot>>,
     shutdown: watch::Receiver<bool>,
     open_connections: Arc<AtomicUsize>,
+    /// Cluster mode: the metadata quorum and peers.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
+}
+
+/// A broker as clients see it in Metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    /// Node id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
 }
 
 impl Broker {
@@ -86,6 +99,121 @@ impl Broker {
             metadata,
             shutdown,
             open_connections: Arc::new(AtomicUsize::new(0)),
+            cluster: None,
+        }
+    }
+
+    /// Cluster mode: metadata, leaders and coordinators come from the quorum.
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// The cluster id (the quorum's in cluster mode).
+    pub fn cluster_id(&self) -> String {
+        match &self.cluster {
+            Some(c) => {
+                let id = c.state().cluster_id.clone();
+                if id.is_empty() {
+                    self.cluster_id.clone()
+                } else {
+                    id
+                }
+            }
+            None => self.cluster_id.clone(),
+        }
+    }
+
+    /// The live brokers: every unfenced member, or this node alone.
+    pub fn brokers(&self) -> Vec<BrokerAddr> {
+        let me = BrokerAddr {
+            node_id: self.node_id,
+            host: self.advertised.0.clone(),
+            port: self.advertised.1,
+        };
+        let Some(cluster) = &self.cluster else {
+            return vec![me];
+        };
+        let live: Vec<BrokerAddr> = cluster
+            .state()
+            .members
+            .values()
+            .filter(|m| !m.fenced)
+            .map(|m| BrokerAddr {
+                node_id: m.node_id,
+                host: m.kafka_host.clone(),
+                port: m.kafka_port,
+            })
+            .collect();
+        if live.iter().any(|b| b.node_id == self.node_id) {
+            live
+        } else {
+            // Not registered yet: still answer with a broker clients can reach.
+            let mut live = live;
+            live.push(me);
+            live
+        }
+    }
+
+    /// The controller id reported to clients: the quorum leader (or this node).
+    pub fn controller_id(&self) -> i32 {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.leader())
+            .unwrap_or(self.node_id)
+    }
+
+    /// The coordinator of a group: in cluster mode the first live node on the hash ring
+    /// from hash(group id), so every node gives the same answer for the same membership.
+    pub fn coordinator_of(&self, group_id: &str) -> BrokerAddr {
+        let brokers = self.brokers();
+        if brokers.len() <= 1 {
+            return brokers.into_iter().next().unwrap_or(BrokerAddr {
+                node_id: self.node_id,
+                host: self.advertised.0.clone(),
+                port: self.advertised.1,
+            });
+        }
+        let ids: Vec<i32> = brokers.iter().map(|b| b.node_id).collect();
+        let mut key = [0u8; 16];
+        key[..4].copy_from_slice(&crc32c::crc32c(group_id.as_bytes()).to_be_bytes());
+        key[4] = b'g';
+        let chosen = eddy_actors::placement::Ring::new(&ids)
+            .replicas(&key, 0, 1)
+            .ok()
+            .and_then(|r| r.first().copied())
+            .unwrap_or(self.node_id);
+        brokers
+            .into_iter()
+            .find(|b| b.node_id == chosen)
+            .unwrap_or(BrokerAddr {
+                node_id: self.node_id,
+                host: self.advertised.0.clone(),
+                port: self.advertised.1,
+            })
+    }
+
+    /// The local partition actor, or the error a client should get: NOT_LEADER_OR_FOLLOWER
+    /// when the partition exists but this node does not lead it, UNKNOWN_TOPIC_OR_PARTITION
+    /// when it does not exist.
+    pub fn leader_partition(&self, topic: &str, partition: i32) -> ActorResult<PartitionHandle> {
+        let exists = self
+            .snapshot()
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize).map(|p| p.leader))
+            .filter(|_| partition >= 0);
+        match exists {
+            None => Err(ActorError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            }),
+            Some(leader) if leader != self.node_id => {
+                Err(ActorError::NotLeader(format!("{topic}-{partition}")))
+            }
+            Some(_) => self
+                .partition(topic, partition)
+                .ok_or_else(|| ActorError::NotLeader(format!("{topic}-{partition}"))),
         }
     }
 

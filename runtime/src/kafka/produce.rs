@@ -1,6 +1,8 @@
-//! Produce: per partition, `Append` to the local partition actor (all partitions of all topics
-//! of a request in parallel). acks=1 and acks=all answer after the local append (a single node is the
-//! whole ISR); acks=0 gets no response at all.
+//! Produce: per partition, `Append` to the local partition leader (all partitions of all
+//! topics of a request in parallel). acks=1 answers after the local append; acks=all is
+//! refused while the ISR is below min.insync.replicas and answers once the high watermark
+//! passes the batch (on a single node, at once); acks=0 gets no response at all. A node
+//! that does not lead the partition answers NOT_LEADER_OR_FOLLOWER.
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -11,14 +13,43 @@ use kafka_protocol::ResponseError;
 use super::Broker;
 use crate::error::kafka_error;
 use eddy_actors::error::ActorError;
-use eddy_actors::partition::Append;
+use eddy_actors::partition::{Append, WaitForCommit};
 
+/// acks=all: waits until the high watermark passes the appended batch (every ISR member
+/// has it), at most the request's timeout.
+async fn wait_for_commit(
+    handle: &eddy_actors::partition_supervisor::PartitionHandle,
+    outcome: eddy_actors::partition::AppendOutcome,
+    timeout_ms: i32,
+) -> Result<eddy_actors::partition::AppendOutcome, ActorError> {
+    let rx = handle
+        .send(WaitForCommit {
+            offset: outcome.end_offset,
+        })
+        .await??;
+    let timeout = std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(Ok(()))) => Ok(outcome),
+        Ok(Ok(Err(err))) => Err(err),
+        // The replica stopped leading (or restarted) before the records were committed.
+        Ok(Err(_)) => Err(ActorError::NotLeader(
+            "the partition changed leader before the records were committed".into(),
+        )),
+        Err(_) => Err(ActorError::Timeout(format!(
+            "the in-sync replicas did not confirm within {timeout_ms} ms"
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn append(
     broker: &Broker,
     version: i16,
     topic: &str,
     partition: i32,
     records: Option<bytes::Bytes>,
+    acks_all: bool,
+    timeout_ms: i32,
 ) -> PartitionProduceResponse {
     let resp = PartitionProduceResponse::default().with_index(partition);
     let failed = |err: &ActorError| {
@@ -45,13 +76,19 @@ async fn append(
                 .with_error_message((version >= 8).then(|| StrBytes::from_string(reason)));
         }
     }
-    let Some(handle) = broker.partition(topic, partition) else {
-        return failed(&ActorError::UnknownPartition {
-            topic: topic.to_string(),
-            partition,
-        });
+    let handle = match broker.leader_partition(topic, partition) {
+        Ok(handle) => handle,
+        Err(err) => return failed(&err),
     };
-    match handle.send(Append { records }).await.and_then(|r| r) {
+    let appended = handle
+        .send(Append { records, acks_all })
+        .await
+        .and_then(|r| r);
+    let committed = match appended {
+        Ok(outcome) if acks_all => wait_for_commit(&handle, outcome, timeout_ms).await,
+        other => other,
+    };
+    match committed {
         Ok(outcome) => resp
             .with_base_offset(outcome.base_offset)
             .with_log_append_time_ms(outcome.log_append_time_ms)
@@ -95,6 +132,7 @@ pub async fn handle(
     req: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
     let version = header.request_api_version;
     if !matches!(acks, -1..=1) {
         let topics = req
@@ -130,6 +168,8 @@ pub async fn handle(
                     t.name.0.as_str(),
                     p.index,
                     p.records.clone(),
+                    acks == -1,
+                    timeout_ms,
                 )
                 .await,
             )

@@ -1,0 +1,332 @@
+//! openraft's storage for the metadata quorum: the log store and the state machine, both
+//! on the node's fjall database (`store::RaftStore`), encoded with postcard. The state
+//! machine applies [`Command`]s to [`ClusterState`] and publishes every new state through a
+//! `watch` channel, which is how the rest of the node learns about topics, leaders and ISRs.
+
+// openraft's traits fix the error type (`StorageError`, ~224 bytes); the helpers return it too.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader,
+    RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::state::{ClusterState, Command, Outcome};
+use crate::store::{raft_keys, RaftStore};
+
+openraft::declare_raft_types!(
+    /// The metadata quorum's types: commands in, outcomes out, nodes named by peer address.
+    pub TypeConfig:
+        D = Command,
+        R = Outcome,
+        NodeId = u64,
+        Node = BasicNode,
+);
+
+/// A Raft handle for the metadata quorum.
+pub type MetadataRaft = openraft::Raft<TypeConfig>;
+/// The storage error type of this config.
+pub type RaftStorageError = StorageError<u64>;
+
+fn io_err(e: impl ToString) -> RaftStorageError {
+    StorageIOError::write(AnyError::error(e.to_string())).into()
+}
+
+fn read_err(e: impl ToString) -> RaftStorageError {
+    StorageIOError::read(AnyError::error(e.to_string())).into()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, RaftStorageError> {
+    postcard::from_bytes(bytes).map_err(read_err)
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, RaftStorageError> {
+    postcard::to_stdvec(value).map_err(io_err)
+}
+
+/// The Raft log on fjall.
+#[derive(Clone)]
+pub struct LogStore {
+    store: RaftStore,
+}
+
+impl LogStore {
+    /// A log store over the node's Raft keyspaces.
+    pub fn new(store: RaftStore) -> Self {
+        LogStore { store }
+    }
+
+    fn meta<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, RaftStorageError> {
+        match self.store.get(key).map_err(read_err)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, RaftStorageError> {
+        let from = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(i) => i.saturating_add(1),
+            Bound::Excluded(i) => *i,
+            Bound::Unbounded => u64::MAX,
+        };
+        self.store
+            .range(from, to)
+            .map_err(read_err)?
+            .iter()
+            .map(|(_, bytes)| decode(bytes))
+            .collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, RaftStorageError> {
+        let last_purged: Option<LogId<u64>> = self.meta(raft_keys::PURGED)?;
+        let last = match self.store.last().map_err(read_err)? {
+            Some(bytes) => Some(decode::<Entry<TypeConfig>>(&bytes)?.log_id),
+            None => last_purged,
+        };
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), RaftStorageError> {
+        self.store
+            .put(raft_keys::VOTE, &encode(vote)?)
+            .map_err(io_err)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, RaftStorageError> {
+        self.meta(raft_keys::VOTE)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<u64>>,
+    ) -> Result<(), RaftStorageError> {
+        self.store
+            .put_lazy(raft_keys::COMMITTED, &encode(&committed)?)
+            .map_err(io_err)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, RaftStorageError> {
+        Ok(self
+            .meta::<Option<LogId<u64>>>(raft_keys::COMMITTED)?
+            .flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), RaftStorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut rows = Vec::new();
+        for entry in entries {
+            rows.push((entry.log_id.index, encode(&entry)?));
+        }
+        let result = self.store.append(&rows);
+        callback.log_io_completed(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| std::io::Error::other(e.to_string())),
+        );
+        result.map_err(io_err)
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), RaftStorageError> {
+        self.store.truncate_from(log_id.index).map_err(io_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), RaftStorageError> {
+        self.store
+            .put(raft_keys::PURGED, &encode(&log_id)?)
+            .map_err(io_err)?;
+        self.store.purge_upto(log_id.index).map_err(io_err)
+    }
+}
+
+/// What the state machine persists (and what a snapshot carries).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Applied {
+    last_applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, BasicNode>,
+    state: ClusterState,
+}
+
+/// The metadata state machine on fjall.
+pub struct StateMachine {
+    store: RaftStore,
+    applied: Applied,
+    snapshot: Option<(SnapshotMeta<u64, BasicNode>, Vec<u8>)>,
+    publish: watch::Sender<Arc<ClusterState>>,
+}
+
+impl StateMachine {
+    /// Loads the applied state from fjall (empty on a new node); `publish` receives every
+    /// state after it changes, starting with the loaded one.
+    pub fn load(
+        store: RaftStore,
+        publish: watch::Sender<Arc<ClusterState>>,
+    ) -> Result<Self, RaftStorageError> {
+        let applied: Applied = match store.get(raft_keys::STATE_MACHINE).map_err(read_err)? {
+            Some(bytes) => decode(&bytes)?,
+            None => Applied::default(),
+        };
+        publish.send_replace(Arc::new(applied.state.clone()));
+        Ok(StateMachine {
+            store,
+            applied,
+            snapshot: None,
+            publish,
+        })
+    }
+
+    fn persist(&self) -> Result<(), RaftStorageError> {
+        self.store
+            .put_lazy(raft_keys::STATE_MACHINE, &encode(&self.applied)?)
+            .map_err(io_err)
+    }
+
+    fn snapshot_of(&self) -> Result<Snapshot<TypeConfig>, RaftStorageError> {
+        let bytes = encode(&self.applied)?;
+        let meta = SnapshotMeta {
+            last_log_id: self.applied.last_applied,
+            last_membership: self.applied.membership.clone(),
+            snapshot_id: format!(
+                "{}",
+                self.applied.last_applied.map(|l| l.index).unwrap_or(0)
+            ),
+        };
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+/// Builds snapshots from a copy of the applied state.
+pub struct SnapshotBuilder {
+    snapshot: Result<Snapshot<TypeConfig>, String>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, RaftStorageError> {
+        match &self.snapshot {
+            Ok(s) => Ok(Snapshot {
+                meta: s.meta.clone(),
+                snapshot: Box::new(Cursor::new(s.snapshot.get_ref().clone())),
+            }),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), RaftStorageError> {
+        Ok((self.applied.last_applied, self.applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, RaftStorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        let mut changed = false;
+        for entry in entries {
+            self.applied.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => out.push(Outcome::Done),
+                EntryPayload::Normal(cmd) => {
+                    out.push(self.applied.state.apply(cmd));
+                    changed = true;
+                }
+                EntryPayload::Membership(m) => {
+                    self.applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    out.push(Outcome::Done);
+                }
+            }
+        }
+        self.persist()?;
+        if changed {
+            self.publish
+                .send_replace(Arc::new(self.applied.state.clone()));
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            snapshot: self.snapshot_of().map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), RaftStorageError> {
+        let bytes = snapshot.into_inner();
+        let applied: Applied = decode(&bytes)?;
+        self.applied = Applied {
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            state: applied.state,
+        };
+        self.persist()?;
+        self.snapshot = Some((meta.clone(), bytes));
+        self.publish
+            .send_replace(Arc::new(self.applied.state.clone()));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+        match &self.snapshot {
+            Some((meta, bytes)) => Ok(Some(Snapshot {
+                meta: meta.clone(),
+                snapshot: Box::new(Cursor::new(bytes.clone())),
+            })),
+            None => Ok(None),
+        }
+    }
+}

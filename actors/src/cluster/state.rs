@@ -1,0 +1,463 @@
+//! The cluster's replicated metadata as plain data, and the commands that change it.
+//! `ClusterState::apply` is the Raft state machine's transition function: pure and
+//! deterministic, so every node that applies the same log holds the same state. Decisions
+//! that depend on time or hashing (who is silent, where replicas go) are taken before a
+//! command is proposed and recorded in it; `apply` only checks and records.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{PartitionRecord, TopicRecord};
+
+/// One registered node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Node id.
+    pub node_id: i32,
+    /// Advertised Kafka listener host.
+    pub kafka_host: String,
+    /// Advertised Kafka listener port.
+    pub kafka_port: i32,
+    /// Peer listener address (node-to-node frames).
+    pub peer_addr: String,
+    /// Fenced: silent past the session timeout; leads nothing and is in no ISR.
+    pub fenced: bool,
+}
+
+/// The replicated metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    /// The cluster id, set once by the node that bootstrapped the cluster.
+    pub cluster_id: String,
+    /// Registered nodes by id.
+    pub members: BTreeMap<i32, Member>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicRecord>,
+    /// Next partition log uid (cluster-wide, never reused).
+    pub next_uid: u64,
+    /// Next producer id (InitProducerId).
+    pub next_producer_id: i64,
+}
+
+/// A change of the metadata, proposed to the Raft leader and applied by every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Name the cluster (only the first one counts).
+    SetClusterId(String),
+    /// Add a node, or update its addresses and unfence it.
+    Register(Member),
+    /// A node went silent: fence it, move its leaderships to other ISR members.
+    Fence {
+        /// The silent node.
+        node_id: i32,
+    },
+    /// A fenced node heartbeats again.
+    Unfence {
+        /// The returning node.
+        node_id: i32,
+    },
+    /// Create a topic (placement already in the record; uids are assigned on apply).
+    CreateTopic(TopicRecord),
+    /// Delete a topic.
+    DeleteTopic {
+        /// Topic name.
+        name: String,
+    },
+    /// Append placed partitions to a topic (uids are assigned on apply).
+    AddPartitions {
+        /// Topic name.
+        name: String,
+        /// The new partitions.
+        partitions: Vec<PartitionRecord>,
+    },
+    /// Replace a topic's config overrides.
+    SetConfig {
+        /// Topic name.
+        name: String,
+        /// The new overrides, whole.
+        overrides: BTreeMap<String, String>,
+    },
+    /// The leader of a partition changes its ISR. Refused unless `leader_epoch` is current.
+    AlterIsr {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The proposer's leader epoch.
+        leader_epoch: i32,
+        /// The proposing leader.
+        leader: i32,
+        /// The new ISR (must contain the leader).
+        isr: Vec<i32>,
+    },
+    /// Hand out one producer id.
+    AllocateProducerId,
+}
+
+/// What applying a command answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Applied.
+    Done,
+    /// The topic as stored.
+    Topic(TopicRecord),
+    /// A producer id.
+    ProducerId(i64),
+    /// Refused; the state is unchanged.
+    Refused(Refusal),
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The topic already exists.
+    TopicExists(String),
+    /// No such topic.
+    UnknownTopic(String),
+    /// No such partition.
+    UnknownPartition(String, i32),
+    /// The AlterIsr came from a stale leader.
+    StaleLeaderEpoch,
+    /// Invalid request, with the reason.
+    Invalid(String),
+}
+
+impl ClusterState {
+    /// Applies one command. Deterministic: the same state and command give the same result.
+    pub fn apply(&mut self, cmd: Command) -> Outcome {
+        match cmd {
+            Command::SetClusterId(id) => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = id;
+                }
+                Outcome::Done
+            }
+            Command::Register(member) => {
+                let id = member.node_id;
+                self.members.insert(
+                    id,
+                    Member {
+                        fenced: false,
+                        ..member
+                    },
+                );
+                self.unfence(id);
+                Outcome::Done
+            }
+            Command::Fence { node_id } => {
+                if let Some(m) = self.members.get_mut(&node_id) {
+                    m.fenced = true;
+                }
+                self.fence(node_id);
+                Outcome::Done
+            }
+            Command::Unfence { node_id } => {
+                if let Some(m) = self.members.get_mut(&node_id) {
+                    m.fenced = false;
+                }
+                self.unfence(node_id);
+                Outcome::Done
+            }
+            Command::CreateTopic(mut topic) => {
+                if self.topics.contains_key(&topic.name) {
+                    return Outcome::Refused(Refusal::TopicExists(topic.name));
+                }
+                for p in &mut topic.partitions {
+                    p.uid = self.take_uid();
+                }
+                self.topics.insert(topic.name.clone(), topic.clone());
+                Outcome::Topic(topic)
+            }
+            Command::DeleteTopic { name } => match self.topics.remove(&name) {
+                Some(topic) => Outcome::Topic(topic),
+                None => Outcome::Refused(Refusal::UnknownTopic(name)),
+            },
+            Command::AddPartitions { name, partitions } => {
+                let mut uids = Vec::with_capacity(partitions.len());
+                for _ in &partitions {
+                    uids.push(self.take_uid());
+                }
+                let Some(topic) = self.topics.get_mut(&name) else {
+                    return Outcome::Refused(Refusal::UnknownTopic(name));
+                };
+                let first = topic.partitions.len() as i32;
+                if partitions.first().map(|p| p.index) != Some(first) {
+                    return Outcome::Refused(Refusal::Invalid(format!(
+                        "new partitions of '{name}' must start at index {first}"
+                    )));
+                }
+                for (mut p, uid) in partitions.into_iter().zip(uids) {
+                    p.uid = uid;
+                    topic.partitions.push(p);
+                }
+                Outcome::Topic(topic.clone())
+            }
+            Command::SetConfig { name, overrides } => match self.topics.get_mut(&name) {
+                Some(topic) => {
+                    topic.config.overrides = overrides;
+                    Outcome::Topic(topic.clone())
+                }
+                None => Outcome::Refused(Refusal::UnknownTopic(name)),
+            },
+            Command::AlterIsr {
+                topic,
+                partition,
+                leader_epoch,
+                leader,
+                isr,
+            } => {
+                let fenced: Vec<i32> = self.fenced_nodes();
+                let Some(p) = self
+                    .topics
+                    .get_mut(&topic)
+                    .and_then(|t| t.partitions.get_mut(partition as usize))
+                else {
+                    return Outcome::Refused(Refusal::UnknownPartition(topic, partition));
+                };
+                if p.leader != leader || p.leader_epoch != leader_epoch {
+                    return Outcome::Refused(Refusal::StaleLeaderEpoch);
+                }
+                if !isr.contains(&leader) || isr.iter().any(|r| !p.replicas.contains(r)) {
+                    return Outcome::Refused(Refusal::Invalid(
+                        "the ISR must hold the leader and only replicas".into(),
+                    ));
+                }
+                // A fenced node never joins an ISR.
+                p.isr = isr.into_iter().filter(|r| !fenced.contains(r)).collect();
+                Outcome::Done
+            }
+            Command::AllocateProducerId => {
+                let id = self.next_producer_id;
+                self.next_producer_id += 1;
+                Outcome::ProducerId(id)
+            }
+        }
+    }
+
+    fn take_uid(&mut self) -> u64 {
+        // Uid 0 is never handed out, so a zero in a record means "not yet assigned".
+        self.next_uid = self.next_uid.max(1);
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        uid
+    }
+
+    fn fenced_nodes(&self) -> Vec<i32> {
+        self.members
+            .values()
+            .filter(|m| m.fenced)
+            .map(|m| m.node_id)
+            .collect()
+    }
+
+    /// Ids of the members that are not fenced, in order.
+    pub fn live_nodes(&self) -> Vec<i32> {
+        self.members
+            .values()
+            .filter(|m| !m.fenced)
+            .map(|m| m.node_id)
+            .collect()
+    }
+
+    /// A fenced node leaves every ISR; partitions it led get the first other live ISR
+    /// member as leader (with a new epoch), or no leader when none is left (the ISR then
+    /// keeps the fenced node, so it can lead again when it returns: no unclean election).
+    fn fence(&mut self, node: i32) {
+        let fenced = self.fenced_nodes();
+        for topic in self.topics.values_mut() {
+            for p in &mut topic.partitions {
+                if !p.isr.contains(&node) && p.leader != node {
+                    continue;
+                }
+                let others: Vec<i32> = p
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| *r != node && !fenced.contains(r))
+                    .collect();
+                if others.is_empty() {
+                    // The last ISR member: it keeps its place; the partition goes offline.
+                    if p.leader == node {
+                        p.leader = -1;
+                        p.leader_epoch += 1;
+                    }
+                    continue;
+                }
+                p.isr.retain(|r| *r != node);
+                if p.leader == node || p.leader == -1 {
+                    p.leader = others[0];
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// A returning node leads the offline partitions whose ISR it is in.
+    fn unfence(&mut self, node: i32) {
+        for topic in self.topics.values_mut() {
+            for p in &mut topic.partitions {
+                if p.leader == -1 && p.isr.contains(&node) {
+                    p.leader = node;
+                    p.isr = vec![node];
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// Per node: (partitions led, replicas hosted).
+    pub fn load_by_node(&self) -> BTreeMap<i32, (usize, usize)> {
+        let mut out: BTreeMap<i32, (usize, usize)> =
+            self.members.keys().map(|&id| (id, (0, 0))).collect();
+        for topic in self.topics.values() {
+            for p in &topic.partitions {
+                for r in &p.replicas {
+                    out.entry(*r).or_default().1 += 1;
+                }
+                if p.leader >= 0 {
+                    out.entry(p.leader).or_default().0 += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic_config::TopicConfig;
+
+    fn member(id: i32) -> Member {
+        Member {
+            node_id: id,
+            kafka_host: "127.0.0.1".into(),
+            kafka_port: 9000 + id,
+            peer_addr: format!("127.0.0.1:{}", 9500 + id),
+            fenced: false,
+        }
+    }
+
+    fn topic(name: &str, placements: &[&[i32]]) -> TopicRecord {
+        TopicRecord {
+            name: name.into(),
+            id: [1; 16],
+            partitions: placements
+                .iter()
+                .enumerate()
+                .map(|(i, r)| PartitionRecord {
+                    index: i as i32,
+                    uid: 0,
+                    replicas: r.to_vec(),
+                    leader: r[0],
+                    leader_epoch: 0,
+                    isr: r.to_vec(),
+                })
+                .collect(),
+            replication_factor: placements[0].len() as i16,
+            config: TopicConfig::default(),
+        }
+    }
+
+    fn three_nodes() -> ClusterState {
+        let mut s = ClusterState::default();
+        for id in 1..=3 {
+            assert_eq!(s.apply(Command::Register(member(id))), Outcome::Done);
+        }
+        s
+    }
+
+    #[test]
+    fn create_assigns_unique_uids_and_refuses_duplicates() {
+        let mut s = three_nodes();
+        let Outcome::Topic(t) = s.apply(Command::CreateTopic(topic("a", &[&[1, 2], &[2, 3]])))
+        else {
+            panic!("not created")
+        };
+        assert_eq!(t.partitions[0].uid, 1);
+        assert_eq!(t.partitions[1].uid, 2);
+        assert_eq!(
+            s.apply(Command::CreateTopic(topic("a", &[&[1]]))),
+            Outcome::Refused(Refusal::TopicExists("a".into()))
+        );
+        let Outcome::Topic(b) = s.apply(Command::CreateTopic(topic("b", &[&[3]]))) else {
+            panic!("not created")
+        };
+        assert_eq!(b.partitions[0].uid, 3);
+    }
+
+    #[test]
+    fn fencing_moves_leadership_within_the_isr_and_bumps_the_epoch() {
+        let mut s = three_nodes();
+        s.apply(Command::CreateTopic(topic("t", &[&[1, 2, 3], &[2, 3, 1]])));
+        s.apply(Command::Fence { node_id: 1 });
+        let p0 = &s.topics["t"].partitions[0];
+        assert_eq!((p0.leader, p0.leader_epoch), (2, 1));
+        assert_eq!(p0.isr, vec![2, 3]);
+        let p1 = &s.topics["t"].partitions[1];
+        assert_eq!(
+            (p1.leader, p1.leader_epoch),
+            (2, 0),
+            "a follower's fence keeps the epoch"
+        );
+        assert_eq!(p1.isr, vec![2, 3]);
+        assert!(s.members[&1].fenced);
+        assert_eq!(s.live_nodes(), vec![2, 3]);
+    }
+
+    #[test]
+    fn the_last_isr_member_keeps_the_partition_until_it_returns() {
+        let mut s = three_nodes();
+        s.apply(Command::CreateTopic(topic("t", &[&[1, 2]])));
+        s.apply(Command::Fence { node_id: 2 });
+        assert_eq!(s.topics["t"].partitions[0].isr, vec![1]);
+        s.apply(Command::Fence { node_id: 1 });
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.leader_epoch), (-1, 1));
+        assert_eq!(p.isr, vec![1], "no unclean election: node 2 is not in sync");
+        // Node 2 coming back does not lead: it may miss acknowledged records.
+        s.apply(Command::Unfence { node_id: 2 });
+        assert_eq!(s.topics["t"].partitions[0].leader, -1);
+        s.apply(Command::Unfence { node_id: 1 });
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+    }
+
+    #[test]
+    fn alter_isr_is_fenced_by_leader_epoch() {
+        let mut s = three_nodes();
+        s.apply(Command::CreateTopic(topic("t", &[&[1, 2, 3]])));
+        let shrink = |epoch| Command::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: epoch,
+            leader: 1,
+            isr: vec![1, 3],
+        };
+        assert_eq!(
+            s.apply(shrink(7)),
+            Outcome::Refused(Refusal::StaleLeaderEpoch)
+        );
+        assert_eq!(s.apply(shrink(0)), Outcome::Done);
+        assert_eq!(s.topics["t"].partitions[0].isr, vec![1, 3]);
+        let bad = Command::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: 0,
+            leader: 1,
+            isr: vec![3],
+        };
+        assert!(matches!(
+            s.apply(bad),
+            Outcome::Refused(Refusal::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn producer_ids_are_unique() {
+        let mut s = ClusterState::default();
+        assert_eq!(s.apply(Command::AllocateProducerId), Outcome::ProducerId(0));
+        assert_eq!(s.apply(Command::AllocateProducerId), Outcome::ProducerId(1));
+    }
+}

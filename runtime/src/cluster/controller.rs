@@ -1,0 +1,122 @@
+//! The cluster's control loops: every node heartbeats the quorum leader; the quorum leader
+//! fences nodes silent past `broker.session.timeout.ms` (their partitions get new leaders
+//! from the ISR, in `ClusterState::apply`) and unfences them when they heartbeat again;
+//! leaders' ISR changes go to the quorum; every applied state goes to the MetadataActor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy_actors::cluster::Command;
+use eddy_actors::metadata::ApplyClusterState;
+use eddy_actors::partition::IsrProposal;
+
+use super::messages::{PeerRequest, PeerResponse};
+use super::peer_client::PeerClient;
+use super::Cluster;
+use crate::kafka::Broker;
+
+/// How often the quorum leader looks for silent nodes.
+const CONTROLLER_TICK: Duration = Duration::from_millis(200);
+
+/// Sends a heartbeat to the quorum leader every `broker.heartbeat.interval.ms`.
+pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
+    let me = cluster.node_id();
+    let mut clients: HashMap<String, PeerClient> = HashMap::new();
+    let interval = cluster.settings().heartbeat_interval;
+    loop {
+        match cluster.leader_addr() {
+            Some((leader, _)) if leader == me => cluster.heartbeat(me),
+            Some((_, addr)) => {
+                let client = clients
+                    .entry(addr.clone())
+                    .or_insert_with(|| PeerClient::new(addr));
+                let req = PeerRequest::Heartbeat { node_id: me };
+                match client
+                    .call(&req, interval.max(Duration::from_millis(500)))
+                    .await
+                {
+                    Ok(PeerResponse::HeartbeatAck) => {}
+                    Ok(other) => tracing::debug!(answer = ?other, "heartbeat refused"),
+                    Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+                }
+            }
+            None => {}
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// On the quorum leader: fences silent nodes, unfences returning ones, promotes voters.
+pub async fn controller_loop(cluster: Arc<Cluster>) {
+    let timeout = cluster.settings().session_timeout;
+    let mut leading = false;
+    loop {
+        tokio::time::sleep(CONTROLLER_TICK).await;
+        if !cluster.is_leader() {
+            leading = false;
+            continue;
+        }
+        let state = cluster.state();
+        if !leading {
+            // A new quorum leader gives every live member a full session before judging it.
+            leading = true;
+            for m in state.members.values().filter(|m| !m.fenced) {
+                cluster.heartbeat(m.node_id);
+            }
+            tracing::info!(node = cluster.node_id(), "leading the metadata quorum");
+        }
+        let seen = cluster.heartbeats();
+        let now = Instant::now();
+        for m in state.members.values() {
+            let recent = seen
+                .get(&m.node_id)
+                .is_some_and(|at| now.duration_since(*at) < timeout);
+            let cmd = match (m.fenced, recent) {
+                (false, false) => Command::Fence { node_id: m.node_id },
+                (true, true) => Command::Unfence { node_id: m.node_id },
+                _ => continue,
+            };
+            tracing::warn!(node = m.node_id, command = ?cmd, "node liveness changed");
+            if let Err(e) = cluster.propose_here(cmd).await {
+                tracing::warn!(error = %e, "could not record a liveness change");
+            }
+        }
+        cluster.promote_voters().await;
+    }
+}
+
+/// Sends partition leaders' ISR changes to the quorum.
+pub async fn forward_isr_changes(
+    cluster: Arc<Cluster>,
+    mut proposals: tokio::sync::mpsc::UnboundedReceiver<IsrProposal>,
+) {
+    while let Some(p) = proposals.recv().await {
+        let cmd = Command::AlterIsr {
+            topic: p.tp.topic.clone(),
+            partition: p.tp.partition,
+            leader_epoch: p.leader_epoch,
+            leader: p.leader,
+            isr: p.isr,
+        };
+        match cluster.propose(cmd).await {
+            Ok(outcome) => tracing::debug!(partition = %p.tp, ?outcome, "ISR change"),
+            Err(e) => tracing::warn!(partition = %p.tp, error = %e, "ISR change not recorded"),
+        }
+    }
+}
+
+/// Hands every applied state to the MetadataActor (which starts, updates or removes this
+/// node's replicas), in order.
+pub async fn apply_states(cluster: Arc<Cluster>, broker: Arc<Broker>) {
+    let mut states = cluster.subscribe();
+    loop {
+        let state = states.borrow_and_update().clone();
+        if let Err(e) = broker.actors.metadata.send(ApplyClusterState(state)).await {
+            tracing::error!(error = %e, "metadata actor did not take the cluster state");
+        }
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
+}
