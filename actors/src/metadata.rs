@@ -690,7 +690,7 @@ impl Handler<ApplyClusterState> for MetadataActor {
     fn handle(&mut self, msg: ApplyClusterState, _ctx: &mut Self::Context) -> Self::Result {
         let state = msg.0;
         let me = self.node_id;
-        self.placement.do_send(SetMembers(state.live_nodes()));
+        self.placement.do_send(SetMembers(state.placement_nodes()));
         let old = std::mem::replace(&mut self.snapshot.topics, state.topics.clone());
         self.publish();
         let mut removes = Vec::new();
@@ -739,6 +739,8 @@ fn refused(refusal: Refusal) -> ActorError {
         }
         Refusal::StaleLeaderEpoch => ActorError::Quorum("stale leader epoch".into()),
         Refusal::Invalid(reason) => ActorError::InvalidPartitions(reason),
+        Refusal::UnknownMember(id) => ActorError::Quorum(format!("node {id} is not a member")),
+        Refusal::NotInSync => ActorError::Quorum("the new replicas are not in sync yet".into()),
     }
 }
 

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -38,6 +39,8 @@ pub async fn serve_admin(
         .route("/metrics", get(render_metrics))
         .route("/topics", get(topics))
         .route("/cluster", get(cluster))
+        .route("/cluster/moves", get(cluster_moves))
+        .route("/cluster/decommission/{node_id}", post(decommission))
         .with_state(AdminState {
             broker,
             metrics,
@@ -117,4 +120,35 @@ async fn topics(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn cluster(State(state): State<AdminState>) -> impl IntoResponse {
     Json(crate::cluster::status::status(&state.broker))
+}
+
+async fn cluster_moves(State(state): State<AdminState>) -> impl IntoResponse {
+    Json(crate::cluster::status::moves(&state.broker))
+}
+
+async fn decommission(
+    State(state): State<AdminState>,
+    Path(node_id): Path<i32>,
+) -> impl IntoResponse {
+    let error = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    let Some(cluster) = &state.broker.cluster else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "this node runs alone; decommissioning needs a cluster (--peer-listen, --seeds)".into(),
+        );
+    };
+    if !cluster.state().members.contains_key(&node_id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("node {node_id} is not a member; see `eddy cluster status`"),
+        );
+    }
+    match cluster.decommission(node_id).await {
+        Ok(()) => {
+            Json(serde_json::json!({ "node_id": node_id, "decommissioning": true })).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }

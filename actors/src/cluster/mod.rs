@@ -1,8 +1,10 @@
 //! Cluster metadata: the replicated state and its commands (`state`, pure), and openraft's
-//! log store and state machine on fjall (`raft`). The peer transport and the Raft network
+//! log store and state machine on fjall (`raft`), and where replicas should move when
+//! nodes join or leave (`rebalance`, pure). The peer transport and the Raft network
 //! live in the runtime crate (`runtime/src/cluster/`).
 
 pub mod raft;
+pub mod rebalance;
 pub mod state;
 
 pub use state::{ClusterState, Command, Member, Outcome, Refusal};
@@ -17,3 +19,33 @@ use crate::error::ActorResult;
 pub type Proposer = Arc<
     dyn Fn(Command) -> Pin<Box<dyn Future<Output = ActorResult<Outcome>> + Send>> + Send + Sync,
 >;
+
+/// Cluster mode for consumer groups: offsets are committed through the quorum and read
+/// from its state, so a group's next coordinator (on another node) resumes from them.
+#[derive(Clone)]
+pub struct ReplicatedOffsets {
+    /// Proposes commands to the quorum.
+    pub proposer: Proposer,
+    /// The applied state.
+    pub state: tokio::sync::watch::Receiver<Arc<ClusterState>>,
+}
+
+impl ReplicatedOffsets {
+    /// The committed offsets of `group` in the applied state.
+    pub fn offsets_of(
+        &self,
+        group: &str,
+    ) -> std::collections::BTreeMap<crate::TopicPartition, crate::store::CommittedOffset> {
+        self.state
+            .borrow()
+            .group_offsets
+            .get(group)
+            .map(|stored| {
+                stored
+                    .iter()
+                    .map(|((t, p), c)| (crate::TopicPartition::new(t, *p), c.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{PartitionRecord, TopicRecord};
+use crate::store::{CommittedOffset, PartitionRecord, TopicRecord};
 
 /// One registered node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub struct Member {
     pub peer_addr: String,
     /// Fenced: silent past the session timeout; leads nothing and is in no ISR.
     pub fenced: bool,
+    /// Leaving for good: its replicas move to the other nodes, then it is removed.
+    pub decommissioning: bool,
 }
 
 /// The replicated metadata.
@@ -38,6 +40,9 @@ pub struct ClusterState {
     pub next_uid: u64,
     /// Next producer id (InitProducerId).
     pub next_producer_id: i64,
+    /// Consumer groups' committed offsets, by group, then (topic, partition): replicated so
+    /// that a group's next coordinator resumes from them.
+    pub group_offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 /// A change of the metadata, proposed to the Raft leader and applied by every node.
@@ -93,6 +98,56 @@ pub enum Command {
     },
     /// Hand out one producer id.
     AllocateProducerId,
+    /// Start moving a partition: add replicas (they join the ISR once caught up).
+    AddReplicas {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// Nodes to add.
+        add: Vec<i32>,
+    },
+    /// Finish moving a partition: keep only `replicas`, all of which must be in sync; a
+    /// leader that is not among them hands over to the first in-sync one (new epoch).
+    CompleteMove {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The final replicas, preferred leader first.
+        replicas: Vec<i32>,
+    },
+    /// Move leadership back to the preferred (first) replica, if it is in sync.
+    ElectPreferred {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
+    /// A node leaves for good: its replicas move away, then it is removed.
+    Decommission {
+        /// The node.
+        node_id: i32,
+    },
+    /// Remove a decommissioned node that holds no replica.
+    RemoveMember {
+        /// The node.
+        node_id: i32,
+    },
+    /// A group's coordinator commits offsets.
+    CommitOffsets {
+        /// Group id.
+        group: String,
+        /// (topic, partition, offset).
+        offsets: Vec<(String, i32, CommittedOffset)>,
+    },
+    /// A group's offsets are deleted (some partitions, or all with `None`).
+    DeleteOffsets {
+        /// Group id.
+        group: String,
+        /// The partitions; `None` = the whole group.
+        partitions: Option<Vec<(String, i32)>>,
+    },
 }
 
 /// What applying a command answers.
@@ -121,6 +176,10 @@ pub enum Refusal {
     StaleLeaderEpoch,
     /// Invalid request, with the reason.
     Invalid(String),
+    /// No such member.
+    UnknownMember(i32),
+    /// The move cannot finish yet (a new replica is not in sync).
+    NotInSync,
 }
 
 impl ClusterState {
@@ -135,10 +194,12 @@ impl ClusterState {
             }
             Command::Register(member) => {
                 let id = member.node_id;
+                let decommissioning = self.members.get(&id).is_some_and(|m| m.decommissioning);
                 self.members.insert(
                     id,
                     Member {
                         fenced: false,
+                        decommissioning,
                         ..member
                     },
                 );
@@ -170,7 +231,14 @@ impl ClusterState {
                 Outcome::Topic(topic)
             }
             Command::DeleteTopic { name } => match self.topics.remove(&name) {
-                Some(topic) => Outcome::Topic(topic),
+                Some(topic) => {
+                    // Committed offsets go with the topic, as in Kafka.
+                    for stored in self.group_offsets.values_mut() {
+                        stored.retain(|(t, _), _| *t != name);
+                    }
+                    self.group_offsets.retain(|_, stored| !stored.is_empty());
+                    Outcome::Topic(topic)
+                }
                 None => Outcome::Refused(Refusal::UnknownTopic(name)),
             },
             Command::AddPartitions { name, partitions } => {
@@ -232,7 +300,124 @@ impl ClusterState {
                 self.next_producer_id += 1;
                 Outcome::ProducerId(id)
             }
+            Command::AddReplicas {
+                topic,
+                partition,
+                add,
+            } => match self.partition_mut(&topic, partition) {
+                Some(p) => {
+                    for r in add {
+                        if !p.replicas.contains(&r) {
+                            p.replicas.push(r);
+                        }
+                    }
+                    Outcome::Done
+                }
+                None => Outcome::Refused(Refusal::UnknownPartition(topic, partition)),
+            },
+            Command::CompleteMove {
+                topic,
+                partition,
+                replicas,
+            } => {
+                let fenced = self.fenced_nodes();
+                let Some(p) = self.partition_mut(&topic, partition) else {
+                    return Outcome::Refused(Refusal::UnknownPartition(topic, partition));
+                };
+                if replicas.is_empty() || replicas.iter().any(|r| !p.isr.contains(r)) {
+                    return Outcome::Refused(Refusal::NotInSync);
+                }
+                if !replicas.contains(&p.leader) {
+                    let Some(next) = replicas.iter().find(|r| !fenced.contains(r)) else {
+                        return Outcome::Refused(Refusal::NotInSync);
+                    };
+                    p.leader = *next;
+                    p.leader_epoch += 1;
+                }
+                p.isr.retain(|r| replicas.contains(r));
+                p.replicas = replicas;
+                Outcome::Done
+            }
+            Command::ElectPreferred { topic, partition } => {
+                let fenced = self.fenced_nodes();
+                let Some(p) = self.partition_mut(&topic, partition) else {
+                    return Outcome::Refused(Refusal::UnknownPartition(topic, partition));
+                };
+                let preferred = p.replicas[0];
+                if p.leader != preferred
+                    && p.isr.contains(&preferred)
+                    && !fenced.contains(&preferred)
+                {
+                    p.leader = preferred;
+                    p.leader_epoch += 1;
+                }
+                Outcome::Done
+            }
+            Command::Decommission { node_id } => match self.members.get_mut(&node_id) {
+                Some(m) => {
+                    m.decommissioning = true;
+                    Outcome::Done
+                }
+                None => Outcome::Refused(Refusal::UnknownMember(node_id)),
+            },
+            Command::CommitOffsets { group, offsets } => {
+                let stored = self.group_offsets.entry(group).or_default();
+                for (topic, partition, offset) in offsets {
+                    stored.insert((topic, partition), offset);
+                }
+                Outcome::Done
+            }
+            Command::DeleteOffsets { group, partitions } => {
+                match partitions {
+                    None => {
+                        self.group_offsets.remove(&group);
+                    }
+                    Some(partitions) => {
+                        if let Some(stored) = self.group_offsets.get_mut(&group) {
+                            for key in &partitions {
+                                stored.remove(key);
+                            }
+                            if stored.is_empty() {
+                                self.group_offsets.remove(&group);
+                            }
+                        }
+                    }
+                }
+                Outcome::Done
+            }
+            Command::RemoveMember { node_id } => {
+                let holds = self
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .any(|p| p.replicas.contains(&node_id));
+                if holds {
+                    return Outcome::Refused(Refusal::Invalid(format!(
+                        "node {node_id} still holds replicas"
+                    )));
+                }
+                match self.members.remove(&node_id) {
+                    Some(_) => Outcome::Done,
+                    None => Outcome::Refused(Refusal::UnknownMember(node_id)),
+                }
+            }
         }
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionRecord> {
+        self.topics
+            .get_mut(topic)
+            .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
+    }
+
+    /// Members that hold replicas going forward: registered and not decommissioning
+    /// (fenced ones included: a node that is down for a while keeps its replicas).
+    pub fn placement_nodes(&self) -> Vec<i32> {
+        self.members
+            .values()
+            .filter(|m| !m.decommissioning)
+            .map(|m| m.node_id)
+            .collect()
     }
 
     fn take_uid(&mut self) -> u64 {
@@ -336,6 +521,7 @@ mod tests {
             kafka_port: 9000 + id,
             peer_addr: format!("127.0.0.1:{}", 9500 + id),
             fenced: false,
+            decommissioning: false,
         }
     }
 
@@ -452,6 +638,119 @@ mod tests {
             s.apply(bad),
             Outcome::Refused(Refusal::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_move_adds_then_completes_only_when_in_sync() {
+        let mut s = three_nodes();
+        s.apply(Command::Register(member(4)));
+        s.apply(Command::CreateTopic(topic("t", &[&[1, 2, 3]])));
+        let add = Command::AddReplicas {
+            topic: "t".into(),
+            partition: 0,
+            add: vec![4],
+        };
+        assert_eq!(s.apply(add), Outcome::Done);
+        assert_eq!(s.topics["t"].partitions[0].replicas, vec![1, 2, 3, 4]);
+        let complete = Command::CompleteMove {
+            topic: "t".into(),
+            partition: 0,
+            replicas: vec![2, 3, 4],
+        };
+        assert_eq!(
+            s.apply(complete.clone()),
+            Outcome::Refused(Refusal::NotInSync),
+            "node 4 has not caught up"
+        );
+        s.apply(Command::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: 0,
+            leader: 1,
+            isr: vec![1, 2, 3, 4],
+        });
+        assert_eq!(s.apply(complete), Outcome::Done);
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!(
+            (p.leader, p.leader_epoch),
+            (2, 1),
+            "the dropped leader hands over"
+        );
+        assert_eq!(p.replicas, vec![2, 3, 4]);
+        assert_eq!(p.isr, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn decommissioned_nodes_leave_placement_and_are_removed_when_empty() {
+        let mut s = three_nodes();
+        s.apply(Command::CreateTopic(topic("t", &[&[1, 2]])));
+        assert_eq!(s.apply(Command::Decommission { node_id: 2 }), Outcome::Done);
+        assert_eq!(s.placement_nodes(), vec![1, 3]);
+        assert!(matches!(
+            s.apply(Command::RemoveMember { node_id: 2 }),
+            Outcome::Refused(Refusal::Invalid(_))
+        ));
+        s.apply(Command::Register(member(2)));
+        assert!(
+            s.members[&2].decommissioning,
+            "a restart does not cancel it"
+        );
+        assert_eq!(
+            s.apply(Command::Decommission { node_id: 9 }),
+            Outcome::Refused(Refusal::UnknownMember(9))
+        );
+    }
+
+    #[test]
+    fn preferred_leader_returns_when_in_sync() {
+        let mut s = three_nodes();
+        s.apply(Command::CreateTopic(topic("t", &[&[1, 2, 3]])));
+        s.apply(Command::Fence { node_id: 1 });
+        let elect = Command::ElectPreferred {
+            topic: "t".into(),
+            partition: 0,
+        };
+        s.apply(elect.clone());
+        assert_eq!(s.topics["t"].partitions[0].leader, 2, "1 is not in sync");
+        s.apply(Command::Unfence { node_id: 1 });
+        s.apply(Command::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: 1,
+            leader: 2,
+            isr: vec![2, 3, 1],
+        });
+        s.apply(elect);
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+    }
+
+    #[test]
+    fn committed_offsets_are_kept_per_group_and_go_with_their_topic() {
+        let mut s = three_nodes();
+        s.apply(Command::CreateTopic(topic("t", &[&[1]])));
+        let offset = |o| CommittedOffset {
+            offset: o,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp_ms: 0,
+        };
+        s.apply(Command::CommitOffsets {
+            group: "g".into(),
+            offsets: vec![("t".into(), 0, offset(5)), ("u".into(), 0, offset(7))],
+        });
+        s.apply(Command::CommitOffsets {
+            group: "g".into(),
+            offsets: vec![("t".into(), 0, offset(9))],
+        });
+        assert_eq!(s.group_offsets["g"][&("t".to_string(), 0)].offset, 9);
+        s.apply(Command::DeleteTopic { name: "t".into() });
+        assert!(!s.group_offsets["g"].contains_key(&("t".to_string(), 0)));
+        s.apply(Command::DeleteOffsets {
+            group: "g".into(),
+            partitions: None,
+        });
+        assert!(s.group_offsets.is_empty());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The cluster's control loops: every node heartbeats the quorum leader; the quorum leader
 //! fences nodes silent past `broker.session.timeout.ms` (their partitions get new leaders
-//! from the ISR, in `ClusterState::apply`) and unfences them when they heartbeat again;
+//! from the ISR, in `ClusterState::apply`) and unfences them when they heartbeat again,
+//! drives replica moves after joins and decommissions (`rebalance::next_steps`), removes
+//! decommissioned nodes once empty, and moves leadership back to preferred replicas;
 //! leaders' ISR changes go to the quorum; every applied state goes to the MetadataActor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eddy_actors::cluster::Command;
+use eddy_actors::cluster::{rebalance, Command};
 use eddy_actors::metadata::ApplyClusterState;
 use eddy_actors::partition::IsrProposal;
 
@@ -18,6 +20,11 @@ use crate::kafka::Broker;
 
 /// How often the quorum leader looks for silent nodes.
 const CONTROLLER_TICK: Duration = Duration::from_millis(200);
+/// Replica moves advance every this many ticks.
+const MOVE_TICKS: u64 = 3;
+/// Preferred leaders are restored every this many ticks (Kafka's
+/// `leader.imbalance.check.interval.seconds`, shortened).
+const PREFERRED_TICKS: u64 = 50;
 
 /// Sends a heartbeat to the quorum leader every `broker.heartbeat.interval.ms`.
 pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
@@ -51,8 +58,10 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
 pub async fn controller_loop(cluster: Arc<Cluster>) {
     let timeout = cluster.settings().session_timeout;
     let mut leading = false;
+    let mut tick = 0u64;
     loop {
         tokio::time::sleep(CONTROLLER_TICK).await;
+        tick += 1;
         if !cluster.is_leader() {
             leading = false;
             continue;
@@ -83,6 +92,40 @@ pub async fn controller_loop(cluster: Arc<Cluster>) {
             }
         }
         cluster.promote_voters().await;
+        if tick.is_multiple_of(MOVE_TICKS) {
+            advance_moves(&cluster, tick.is_multiple_of(PREFERRED_TICKS)).await;
+        }
+    }
+}
+
+/// One step of every replica move; removal of emptied decommissioned nodes; and, when no
+/// move is in flight and `elect` is set, preferred-leader elections.
+async fn advance_moves(cluster: &Cluster, elect: bool) {
+    let state = cluster.state();
+    let steps = rebalance::next_steps(&state);
+    let idle = rebalance::planned_moves(&state).is_empty();
+    for cmd in steps {
+        tracing::info!(step = ?cmd, "replica move");
+        if let Err(e) = cluster.propose_here(cmd).await {
+            tracing::warn!(error = %e, "replica move step not recorded");
+        }
+    }
+    for node_id in rebalance::removable_members(&state) {
+        tracing::info!(
+            node = node_id,
+            "decommissioned node holds no replica; removing it"
+        );
+        if let Err(e) = cluster.remove_member(node_id).await {
+            tracing::warn!(node = node_id, error = %e, "could not remove the node");
+        }
+    }
+    if elect && idle {
+        for cmd in rebalance::preferred_elections(&state) {
+            tracing::info!(step = ?cmd, "preferred leader election");
+            if let Err(e) = cluster.propose_here(cmd).await {
+                tracing::warn!(error = %e, "preferred leader election not recorded");
+            }
+        }
     }
 }
 

@@ -79,6 +79,7 @@ impl ClusterSettings {
                 kafka_port: advertised.1,
                 peer_addr: peer.clone(),
                 fenced: false,
+                decommissioning: false,
             },
             bootstrap: seeds.is_empty() || first.as_deref() == Some(peer.as_str()),
             seeds,
@@ -391,6 +392,36 @@ impl Cluster {
             Ok(_) => tracing::info!(voters = ?next, "quorum voters changed"),
             Err(e) => tracing::warn!(error = %e, "could not promote voters"),
         }
+    }
+
+    /// Starts decommissioning a node: its replicas move away, then it is removed.
+    pub async fn decommission(&self, node_id: i32) -> ActorResult<()> {
+        match self.propose(Command::Decommission { node_id }).await? {
+            Outcome::Refused(r) => Err(ActorError::Quorum(format!("{r:?}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// On the quorum leader: removes an emptied, decommissioned node from the members and
+    /// from the quorum.
+    pub async fn remove_member(&self, node_id: i32) -> Result<(), String> {
+        if let Outcome::Refused(r) = self.propose_here(Command::RemoveMember { node_id }).await? {
+            return Err(format!("{r:?}"));
+        }
+        let (voters, learners) = self.voters_and_learners();
+        let set: BTreeSet<u64> = [node_id as u64].into_iter().collect();
+        let change = if voters.contains(&node_id) {
+            openraft::ChangeMembers::RemoveVoters(set)
+        } else if learners.contains(&node_id) {
+            openraft::ChangeMembers::RemoveNodes(set)
+        } else {
+            return Ok(());
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Records a heartbeat (on the quorum leader).

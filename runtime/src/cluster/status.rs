@@ -19,6 +19,9 @@ pub struct MemberStatus {
     pub fenced: bool,
     /// Votes in the metadata quorum.
     pub voter: bool,
+    /// Leaving for good (its replicas are moving away).
+    #[serde(default)]
+    pub decommissioning: bool,
     /// Partitions it leads.
     pub leaders: usize,
     /// Replicas it hosts.
@@ -120,6 +123,7 @@ pub fn status(broker: &Broker) -> ClusterStatus {
                         peer: m.peer_addr.clone(),
                         fenced: m.fenced,
                         voter: voters.contains(&m.node_id),
+                        decommissioning: m.decommissioning,
                         leaders,
                         replicas,
                     }
@@ -135,6 +139,7 @@ pub fn status(broker: &Broker) -> ClusterStatus {
                 peer: String::new(),
                 fenced: false,
                 voter: true,
+                decommissioning: false,
                 leaders,
                 replicas,
             };
@@ -148,5 +153,40 @@ pub fn status(broker: &Broker) -> ClusterStatus {
         voters,
         members,
         topics,
+    }
+}
+
+/// What `GET /cluster/moves` answers: the replica moves pending or in flight.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MovesStatus {
+    /// Replicas in the cluster.
+    pub replicas_total: usize,
+    /// Replicas that move (one per replica added).
+    pub replicas_moving: usize,
+    /// The moves.
+    pub moves: Vec<eddy_actors::cluster::rebalance::Move>,
+}
+
+/// The moves as this node sees them (empty on a single node).
+pub fn moves(broker: &Broker) -> MovesStatus {
+    let replicas_total = broker
+        .snapshot()
+        .topics
+        .values()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.replicas.len())
+        .sum();
+    let moves = match &broker.cluster {
+        Some(c) => eddy_actors::cluster::rebalance::planned_moves(&c.state()),
+        None => Vec::new(),
+    };
+    let replicas_moving = moves
+        .iter()
+        .map(|m| m.to.iter().filter(|r| !m.from.contains(r)).count())
+        .sum();
+    MovesStatus {
+        replicas_total,
+        replicas_moving,
+        moves,
     }
 }

@@ -1,0 +1,341 @@
+//! Where replicas should be, and the next safe step to get them there. Pure: the controller
+//! (on the quorum leader) proposes what `next_steps` returns, and `GET /cluster/moves` shows
+//! what `planned_moves` returns, so the dry run and the real thing never disagree.
+//!
+//! A partition's wanted replica set is the first `replication.factor` distinct nodes on the
+//! hash ring over the placement nodes (registered, not decommissioning) — the same rule as
+//! at creation — so a join or a decommission moves only partitions whose set changes. A move
+//! is two steps: add the new replicas (they fetch, catch up and join the ISR), then, once
+//! every wanted replica is in sync, drop the others (a dropped leader hands over first).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{ClusterState, Command};
+use crate::placement::Ring;
+
+/// One partition whose replicas differ from where the ring puts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Replicas now.
+    pub from: Vec<i32>,
+    /// Replicas when the move is done, preferred leader first.
+    pub to: Vec<i32>,
+}
+
+/// The final order: wanted replicas keep their slot; a new one takes the slot of the one
+/// it replaces, so preferred leadership stays spread. Replicas added by a move in flight
+/// sit after the first `factor` slots.
+fn final_order(current: &[i32], wanted: &[i32], factor: usize) -> Vec<i32> {
+    let mut incoming: Vec<i32> = current
+        .iter()
+        .skip(factor)
+        .copied()
+        .filter(|r| wanted.contains(r))
+        .collect();
+    incoming.extend(wanted.iter().copied().filter(|w| !current.contains(w)));
+    let mut incoming = incoming.into_iter();
+    let mut out = Vec::with_capacity(wanted.len());
+    for r in current.iter().take(factor) {
+        if wanted.contains(r) {
+            out.push(*r);
+        } else if let Some(next) = incoming.next() {
+            out.push(next);
+        }
+    }
+    out.extend(incoming);
+    out
+}
+
+/// Every partition whose replica set is not the ring's.
+pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
+    let nodes = state.placement_nodes();
+    if nodes.is_empty() {
+        return Vec::new();
+    }
+    let ring = Ring::new(&nodes);
+    let mut out = Vec::new();
+    for topic in state.topics.values() {
+        let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
+        for p in &topic.partitions {
+            let Ok(wanted) = ring.replicas(&topic.id, p.index, factor) else {
+                continue; // fewer nodes than the replication factor: nowhere to go
+            };
+            let have: BTreeSet<i32> = p.replicas.iter().copied().collect();
+            let want: BTreeSet<i32> = wanted.iter().copied().collect();
+            if have != want {
+                out.push(Move {
+                    topic: topic.name.clone(),
+                    partition: p.index,
+                    from: p.replicas.clone(),
+                    to: final_order(&p.replicas, &wanted, factor),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The next command of every move: add the missing replicas, or — once all wanted
+/// replicas are in the ISR — drop the rest. Moves waiting for a replica to catch up give
+/// nothing.
+pub fn next_steps(state: &ClusterState) -> Vec<Command> {
+    let mut out = Vec::new();
+    for mv in planned_moves(state) {
+        let Some(p) = state
+            .topics
+            .get(&mv.topic)
+            .and_then(|t| t.partitions.get(mv.partition as usize))
+        else {
+            continue;
+        };
+        let missing: Vec<i32> = mv
+            .to
+            .iter()
+            .copied()
+            .filter(|r| !p.replicas.contains(r))
+            .collect();
+        if !missing.is_empty() {
+            out.push(Command::AddReplicas {
+                topic: mv.topic,
+                partition: mv.partition,
+                add: missing,
+            });
+        } else if mv.to.iter().all(|r| p.isr.contains(r)) {
+            out.push(Command::CompleteMove {
+                topic: mv.topic,
+                partition: mv.partition,
+                replicas: mv.to,
+            });
+        }
+    }
+    out
+}
+
+/// Partitions whose leader is not their preferred (first) replica although it is in sync
+/// and live, and no move is in flight: candidates for a preferred-leader election.
+pub fn preferred_elections(state: &ClusterState) -> Vec<Command> {
+    let fenced: Vec<i32> = state
+        .members
+        .values()
+        .filter(|m| m.fenced)
+        .map(|m| m.node_id)
+        .collect();
+    let mut out = Vec::new();
+    for topic in state.topics.values() {
+        let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
+        for p in &topic.partitions {
+            let Some(&preferred) = p.replicas.first() else {
+                continue;
+            };
+            if p.replicas.len() == factor
+                && p.leader != preferred
+                && p.isr.contains(&preferred)
+                && !fenced.contains(&preferred)
+            {
+                out.push(Command::ElectPreferred {
+                    topic: topic.name.clone(),
+                    partition: p.index,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Decommissioned members that no longer hold any replica: ready to be removed.
+pub fn removable_members(state: &ClusterState) -> Vec<i32> {
+    state
+        .members
+        .values()
+        .filter(|m| m.decommissioning)
+        .map(|m| m.node_id)
+        .filter(|id| {
+            !state
+                .topics
+                .values()
+                .flat_map(|t| &t.partitions)
+                .any(|p| p.replicas.contains(id))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::state::{Member, Outcome};
+    use crate::placement::balance_leaders;
+    use crate::store::{PartitionRecord, TopicRecord};
+    use crate::topic_config::TopicConfig;
+
+    fn member(id: i32) -> Member {
+        Member {
+            node_id: id,
+            kafka_host: "127.0.0.1".into(),
+            kafka_port: 9000 + id,
+            peer_addr: format!("127.0.0.1:{}", 9500 + id),
+            fenced: false,
+            decommissioning: false,
+        }
+    }
+
+    /// A cluster of `nodes` with one topic of `partitions` partitions placed by the ring.
+    fn cluster(nodes: &[i32], partitions: i32, factor: usize) -> ClusterState {
+        let mut s = ClusterState::default();
+        for &n in nodes {
+            s.apply(Command::Register(member(n)));
+        }
+        let ring = Ring::new(nodes);
+        let id = [5u8; 16];
+        let sets = balance_leaders(
+            (0..partitions)
+                .map(|p| ring.replicas(&id, p, factor).expect("place"))
+                .collect(),
+        );
+        let topic = TopicRecord {
+            name: "t".into(),
+            id,
+            partitions: sets
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| PartitionRecord {
+                    index: i as i32,
+                    uid: 0,
+                    leader: r[0],
+                    leader_epoch: 0,
+                    isr: r.clone(),
+                    replicas: r,
+                })
+                .collect(),
+            replication_factor: factor as i16,
+            config: TopicConfig::default(),
+        };
+        s.apply(Command::CreateTopic(topic));
+        s
+    }
+
+    /// Drives every move to the end, treating every replica as caught up at once.
+    fn settle(s: &mut ClusterState) -> usize {
+        let mut steps = 0;
+        loop {
+            let next = next_steps(s);
+            if next.is_empty() {
+                return steps;
+            }
+            for cmd in next {
+                steps += 1;
+                if let Command::AddReplicas {
+                    topic, partition, ..
+                } = &cmd
+                {
+                    s.apply(cmd.clone());
+                    let p = &s.topics[topic].partitions[*partition as usize];
+                    let (leader, epoch, isr) = (p.leader, p.leader_epoch, p.replicas.clone());
+                    let altered = s.apply(Command::AlterIsr {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        leader_epoch: epoch,
+                        leader,
+                        isr,
+                    });
+                    assert_eq!(altered, Outcome::Done);
+                } else {
+                    assert_eq!(s.apply(cmd), Outcome::Done);
+                }
+            }
+            assert!(steps < 10_000, "moves never settle");
+        }
+    }
+
+    fn replicas(s: &ClusterState) -> Vec<Vec<i32>> {
+        s.topics["t"]
+            .partitions
+            .iter()
+            .map(|p| p.replicas.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_placed_topic_needs_no_move() {
+        let s = cluster(&[1, 2, 3], 12, 3);
+        assert!(planned_moves(&s).is_empty());
+        assert!(next_steps(&s).is_empty());
+    }
+
+    #[test]
+    fn a_fourth_node_takes_about_a_quarter_of_the_replicas_and_leaving_gives_them_back() {
+        let mut s = cluster(&[1, 2, 3], 120, 3);
+        let before = replicas(&s);
+        s.apply(Command::Register(member(4)));
+        let moves = planned_moves(&s);
+        let moved: usize = moves
+            .iter()
+            .map(|m| m.to.iter().filter(|r| !m.from.contains(r)).count())
+            .sum();
+        let share = moved as f64 / 360.0;
+        assert!(
+            (0.15..=0.35).contains(&share),
+            "moved {moved} of 360 replicas"
+        );
+        for m in &moves {
+            assert_eq!(m.to.len(), 3);
+            assert!(m.to.contains(&4), "every move brings node 4 in");
+        }
+        settle(&mut s);
+        assert!(planned_moves(&s).is_empty());
+        let with_four = replicas(&s);
+        let changed = before
+            .iter()
+            .zip(&with_four)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, moves.len(), "only planned partitions changed");
+
+        s.apply(Command::Decommission { node_id: 4 });
+        assert_eq!(
+            planned_moves(&s).len(),
+            moves.len(),
+            "the same partitions move back"
+        );
+        settle(&mut s);
+        assert_eq!(removable_members(&s), vec![4]);
+        let after: Vec<BTreeSet<i32>> = replicas(&s)
+            .into_iter()
+            .map(|r| r.into_iter().collect())
+            .collect();
+        let original: Vec<BTreeSet<i32>> = before
+            .into_iter()
+            .map(|r| r.into_iter().collect())
+            .collect();
+        assert_eq!(after, original);
+    }
+
+    #[test]
+    fn a_move_completes_only_once_the_new_replica_is_in_sync() {
+        let mut s = cluster(&[1, 2, 3], 12, 3);
+        s.apply(Command::Register(member(4)));
+        let first = next_steps(&s);
+        assert!(first
+            .iter()
+            .all(|c| matches!(c, Command::AddReplicas { .. })));
+        for cmd in first {
+            s.apply(cmd);
+        }
+        assert!(
+            next_steps(&s).is_empty(),
+            "nothing completes before the ISR grows"
+        );
+    }
+
+    #[test]
+    fn final_order_keeps_slots() {
+        assert_eq!(final_order(&[1, 2, 3], &[2, 3, 4], 3), vec![4, 2, 3]);
+        assert_eq!(final_order(&[1, 2, 3, 4], &[2, 3, 4], 3), vec![4, 2, 3]);
+        assert_eq!(final_order(&[1, 2], &[1, 2], 2), vec![1, 2]);
+    }
+}
