@@ -45,6 +45,8 @@ pub struct GroupCoordinator {
     persisted_generation: i32,
     joins: HashMap<String, oneshot::Sender<JoinOutcome>>,
     syncs: HashMap<String, oneshot::Sender<SyncOutcome>>,
+    /// Cluster mode: offsets live in the quorum.
+    replicated: Option<crate::cluster::ReplicatedOffsets>,
 }
 
 fn now_ms() -> i64 {
@@ -77,6 +79,43 @@ impl GroupCoordinator {
             persisted_generation: 0,
             joins: HashMap::new(),
             syncs: HashMap::new(),
+            replicated: None,
+        }
+    }
+
+    /// Cluster mode: commits go through the quorum and offsets are read from its state.
+    pub fn with_replicated_offsets(
+        mut self,
+        replicated: Option<crate::cluster::ReplicatedOffsets>,
+    ) -> Self {
+        self.replicated = replicated;
+        self
+    }
+
+    /// Cluster mode: takes the quorum's offsets (another node may have coordinated the
+    /// group since this actor last did).
+    fn refresh_offsets(&mut self) {
+        if let Some(r) = &self.replicated {
+            self.offsets = r.offsets_of(&self.group_id);
+        }
+    }
+
+    /// Cluster mode: deletes offsets in the quorum too (in the background; the local
+    /// view is already updated).
+    fn forget_replicated(&self, partitions: Option<Vec<TopicPartition>>) {
+        if let Some(r) = &self.replicated {
+            let cmd = crate::cluster::Command::DeleteOffsets {
+                group: self.group_id.clone(),
+                partitions: partitions
+                    .map(|tps| tps.into_iter().map(|tp| (tp.topic, tp.partition)).collect()),
+            };
+            let propose = (r.proposer)(cmd);
+            let group = self.group_id.clone();
+            actix_rt::spawn(async move {
+                if let Err(err) = propose.await {
+                    tracing::warn!(%group, error = %err, "offset deletion not replicated");
+                }
+            });
         }
     }
 
@@ -88,12 +127,15 @@ impl GroupCoordinator {
             .unwrap_or_default();
         self.group = Group::new(&self.group_id, record.generation_id, record.protocol_type);
         self.persisted_generation = record.generation_id;
-        self.offsets = self
-            .store
-            .load_offsets(&self.group_id)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .collect();
+        self.offsets = match &self.replicated {
+            Some(r) => r.offsets_of(&self.group_id),
+            None => self
+                .store
+                .load_offsets(&self.group_id)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect(),
+        };
         self.joins.clear();
         self.syncs.clear();
         Ok(())
@@ -364,10 +406,59 @@ pub struct CommitOffsets {
 }
 
 impl Handler<CommitOffsets> for GroupCoordinator {
-    type Result = Result<(), GroupError>;
+    type Result = AtomicResponse<Self, Result<(), GroupError>>;
 
     fn handle(&mut self, msg: CommitOffsets, ctx: &mut Self::Context) -> Self::Result {
-        self.supervised(ctx, Err(GroupError::CoordinatorNotAvailable), |act| {
+        if let Some(r) = self.replicated.clone() {
+            // Cluster mode: commit through the quorum, one commit at a time per group.
+            let checked = self.group.check_commit(
+                &msg.member_id,
+                msg.generation_id,
+                msg.group_instance_id.as_deref(),
+            );
+            let ts = now_ms();
+            let committed: Vec<(TopicPartition, CommittedOffset)> = msg
+                .offsets
+                .into_iter()
+                .map(|(tp, offset, leader_epoch, metadata)| {
+                    let c = CommittedOffset {
+                        offset,
+                        leader_epoch,
+                        metadata,
+                        commit_timestamp_ms: ts,
+                    };
+                    (tp, c)
+                })
+                .collect();
+            let cmd = crate::cluster::Command::CommitOffsets {
+                group: self.group_id.clone(),
+                offsets: committed
+                    .iter()
+                    .map(|(tp, c)| (tp.topic.clone(), tp.partition, c.clone()))
+                    .collect(),
+            };
+            let propose = checked.map(|()| (r.proposer)(cmd));
+            self.revive_if_deleted();
+            return AtomicResponse::new(Box::pin(
+                async move {
+                    match propose {
+                        Ok(p) => p.await.map(|_| ()).map_err(|err| {
+                            tracing::warn!(error = %err, "offset commit not replicated");
+                            GroupError::CoordinatorNotAvailable
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                .into_actor(self)
+                .map(move |result, act, _| {
+                    if result.is_ok() {
+                        act.offsets.extend(committed);
+                    }
+                    result
+                }),
+            ));
+        }
+        let result = self.supervised(ctx, Err(GroupError::CoordinatorNotAvailable), |act| {
             act.revive_if_deleted();
             act.group.check_commit(
                 &msg.member_id,
@@ -396,7 +487,8 @@ impl Handler<CommitOffsets> for GroupCoordinator {
             }
             act.offsets.extend(committed);
             Ok(())
-        })
+        });
+        AtomicResponse::new(Box::pin(fut::ready(result)))
     }
 }
 
@@ -409,6 +501,7 @@ impl Handler<FetchOffsets> for GroupCoordinator {
     type Result = MessageResult<FetchOffsets>;
 
     fn handle(&mut self, msg: FetchOffsets, _ctx: &mut Self::Context) -> Self::Result {
+        self.refresh_offsets();
         MessageResult(match msg.0 {
             Some(tps) => tps
                 .into_iter()
@@ -449,6 +542,7 @@ impl Handler<DropTopicOffsets> for GroupCoordinator {
                 for tp in &gone {
                     self.offsets.remove(tp);
                 }
+                // (The quorum drops a deleted topic's offsets when it applies the deletion.)
             }
             Err(err) => {
                 tracing::error!(group = %self.group_id, error = %err, "cannot drop offsets of a deleted topic")
@@ -472,6 +566,7 @@ impl Handler<DeleteOffsets> for GroupCoordinator {
         for tp in &msg.0 {
             self.offsets.remove(tp);
         }
+        self.forget_replicated(Some(msg.0));
         Ok(())
     }
 }
@@ -568,6 +663,7 @@ impl Handler<DeleteGroup> for GroupCoordinator {
         }
         self.offsets.clear();
         self.persisted_generation = self.group.generation_id;
+        self.forget_replicated(None);
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ pub struct GroupSupervisor {
     intensity: RestartIntensity,
     children: HashMap<String, Child>,
     node: Option<Addr<NodeSupervisor>>,
+    replicated: Option<crate::cluster::ReplicatedOffsets>,
 }
 
 impl GroupSupervisor {
@@ -47,7 +48,17 @@ impl GroupSupervisor {
             intensity,
             children: HashMap::new(),
             node: None,
+            replicated: None,
         }
+    }
+
+    /// Cluster mode: offsets go through the quorum.
+    pub fn with_replicated_offsets(
+        mut self,
+        replicated: Option<crate::cluster::ReplicatedOffsets>,
+    ) -> Self {
+        self.replicated = replicated;
+        self
     }
 
     fn ensure(&mut self, group_id: &str, me: Addr<Self>) -> Option<Addr<GroupCoordinator>> {
@@ -63,8 +74,11 @@ impl GroupSupervisor {
             self.intensity,
             group_id.to_string(),
         );
-        let addr =
-            Supervisor::start(move |_| GroupCoordinator::new(id, store, routes, me, intensity));
+        let replicated = self.replicated.clone();
+        let addr = Supervisor::start(move |_| {
+            GroupCoordinator::new(id, store, routes, me, intensity)
+                .with_replicated_offsets(replicated.clone())
+        });
         let record = ChildRecord::starting(format!("group {group_id}"));
         self.children.insert(
             group_id.to_string(),

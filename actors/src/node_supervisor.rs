@@ -56,6 +56,8 @@ pub struct ClusterLink {
     pub proposer: crate::cluster::Proposer,
     /// Where partition leaders send ISR changes.
     pub isr_proposals: tokio::sync::mpsc::UnboundedSender<crate::partition::IsrProposal>,
+    /// The quorum's applied state (committed group offsets are read from it).
+    pub state: tokio::sync::watch::Receiver<Arc<crate::cluster::ClusterState>>,
 }
 
 impl std::fmt::Debug for ClusterLink {
@@ -131,7 +133,16 @@ impl NodeSupervisor {
         let partition_supervisor = PartitionSupervisor::new(partition_config, handles);
         let routes = partition_supervisor.routes();
         let partitions = partition_supervisor.start();
-        let groups = GroupSupervisor::new(store.groups().clone(), routes, config.intensity).start();
+        let replicated = config
+            .cluster
+            .as_ref()
+            .map(|c| crate::cluster::ReplicatedOffsets {
+                proposer: c.proposer.clone(),
+                state: c.state.clone(),
+            });
+        let groups = GroupSupervisor::new(store.groups().clone(), routes, config.intensity)
+            .with_replicated_offsets(replicated)
+            .start();
         let members = [config.node_id];
         let placement = Supervisor::start(move |_| PlacementActor::new(&members));
         let metadata = {

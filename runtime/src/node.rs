@@ -120,6 +120,7 @@ impl RunningNode {
             cluster: cluster.as_ref().map(|c| ClusterLink {
                 proposer: c.proposer(),
                 isr_proposals: isr_tx,
+                state: c.subscribe(),
             }),
         };
         let codec: Arc<dyn eddy_actors::compaction::RecordCodec> =
