@@ -35,6 +35,10 @@ enum Command {
     /// Run Kafka Connect connectors standalone, or manage a node's connectors.
     #[command(subcommand)]
     Connect(cli::connect_cmd::ConnectCommand),
+    /// Show the cluster's members and partitions, pending replica moves, or decommission a
+    /// node (through a node's admin HTTP endpoint).
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Supervisors(args) => cli::supervisors::run(args),
         Command::Bench(command) => cli::bench::run(command),
         Command::Connect(command) => cli::connect_cmd::run(command),
+        Command::Cluster(command) => cli::cluster::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

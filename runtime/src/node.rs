@@ -194,6 +194,18 @@ impl RunningNode {
                 broker.clone(),
             )));
             tasks.extend(c.start_services(broker.clone(), cluster_id.clone(), isr_rx));
+            for name in [
+                "peer-listener",
+                "metadata-quorum",
+                "cluster-controller",
+                "replica-fetchers",
+            ] {
+                actors.node.do_send(ServiceState {
+                    name: name.into(),
+                    state: ChildState::Running,
+                    error: None,
+                });
+            }
         }
         for name in ["kafka-listener", "admin-http", "connect"] {
             actors.node.do_send(ServiceState {

@@ -1,6 +1,7 @@
 //! One module per `eddy` subcommand.
 
 pub mod bench;
+pub mod cluster;
 mod connect;
 pub mod connect_cmd;
 pub mod consume;
