@@ -147,29 +147,6 @@ pub struct PartitionSpec {
     pub role: Role,
 }
 
-impl PartitionSpec {
-    /// A single node's spec: it leads, and its ISR is itself.
-    pub fn single_node(
-        tp: TopicPartition,
-        uid: u64,
-        leader_epoch: i32,
-        settings: PartitionSettings,
-        node_id: i32,
-    ) -> Self {
-        PartitionSpec {
-            tp,
-            uid,
-            leader_epoch,
-            settings,
-            node_id,
-            role: Role::Leader {
-                replicas: vec![node_id],
-                isr: vec![node_id],
-            },
-        }
-    }
-}
-
 /// Offsets of a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionOffsets {

@@ -1,4 +1,5 @@
-//! DescribeCluster: this node as the only broker and the controller.
+//! DescribeCluster: the live brokers (every unfenced member in a cluster) and the controller
+//! (the metadata quorum's leader; this node when it runs alone).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{
