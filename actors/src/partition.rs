@@ -610,7 +610,17 @@ impl PartitionActor {
             });
         }
         let state = self.state()?;
-        if msg.offset > state.log_end_offset || msg.offset < state.log_start_offset {
+        if msg.offset < state.log_start_offset {
+            // The follower is behind this log's start (retention, DeleteRecords): it starts
+            // over at the log start, which the answer carries.
+            return Ok(ReplicaFetchOutcome {
+                records: Bytes::new(),
+                high_watermark: state.high_watermark,
+                log_start_offset: state.log_start_offset,
+                log_end_offset: state.log_end_offset,
+            });
+        }
+        if msg.offset > state.log_end_offset {
             return Err(ActorError::OffsetOutOfRange {
                 offset: msg.offset,
                 log_start_offset: state.log_start_offset,
@@ -642,7 +652,12 @@ impl PartitionActor {
         })
     }
 
-    fn append_replica(&mut self, records: &[u8], leader_hw: i64) -> ActorResult<i64> {
+    fn append_replica(
+        &mut self,
+        records: &[u8],
+        leader_hw: i64,
+        leader_log_start: i64,
+    ) -> ActorResult<i64> {
         self.state()?;
         if matches!(self.spec.role, Role::Leader { .. }) {
             return Err(ActorError::FencedLeaderEpoch {
@@ -650,6 +665,15 @@ impl PartitionActor {
                 got: -1,
                 current: self.spec.leader_epoch,
             });
+        }
+        if leader_log_start > self.state()?.log_end_offset {
+            // Everything this replica holds is below the leader's log start: start over
+            // there, empty.
+            self.truncate_head(leader_log_start)?;
+            self.state = None;
+            self.load()?;
+            tracing::info!(partition = %self.spec.tp, log_start_offset = leader_log_start, "replica restarts at the leader's log start");
+            return Ok(self.state()?.log_end_offset);
         }
         let batches = if records.is_empty() {
             Vec::new()
@@ -706,6 +730,12 @@ impl PartitionActor {
             .min(state.log_end_offset)
             .max(state.high_watermark);
         let end = state.log_end_offset;
+        // The log start follows the leader's (retention, DeleteRecords), never past what is
+        // committed here.
+        let start = leader_log_start.min(state.high_watermark);
+        if start > state.log_start_offset {
+            self.truncate_head(start)?;
+        }
         self.publish_offsets();
         Ok(end)
     }
@@ -1410,6 +1440,8 @@ pub struct AppendReplica {
     pub records: Bytes,
     /// The leader's high watermark.
     pub leader_high_watermark: i64,
+    /// The leader's log start offset (the follower's follows it).
+    pub leader_log_start_offset: i64,
 }
 
 impl Handler<AppendReplica> for PartitionActor {
@@ -1417,7 +1449,11 @@ impl Handler<AppendReplica> for PartitionActor {
 
     fn handle(&mut self, msg: AppendReplica, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
-            act.append_replica(&msg.records, msg.leader_high_watermark)
+            act.append_replica(
+                &msg.records,
+                msg.leader_high_watermark,
+                msg.leader_log_start_offset,
+            )
         })
     }
 }
@@ -1837,5 +1873,280 @@ mod tests {
             (6, 6),
             "an emptied log keeps its end offset"
         );
+    }
+
+    /// One replica of `orders-0` on its own store, with the given role and epoch.
+    async fn replica(
+        dir: &std::path::Path,
+        node_id: i32,
+        role: Role,
+        epoch: i32,
+    ) -> (Addr<PartitionSupervisor>, PartitionHandle) {
+        let config = crate::partition_supervisor::PartitionSupervisorConfig {
+            store: Store::open(dir).expect("open store"),
+            intensity: RestartIntensity::default(),
+            retention_check: Duration::from_secs(3600),
+            cleaner_backoff: Duration::from_secs(3600),
+            compactor: None,
+            replica_lag_max: Duration::from_secs(30),
+            isr_proposals: None,
+        };
+        let sup = PartitionSupervisor::new(config, vec![Arbiter::current()]).start();
+        let mut s = spec();
+        s.node_id = node_id;
+        s.role = role;
+        s.leader_epoch = epoch;
+        let handle = sup.send(EnsurePartition(s)).await.expect("ensure");
+        (sup, handle)
+    }
+
+    /// Pulls once from `leader` into `follower`, as a ReplicaFetcher does.
+    async fn pull(leader: &PartitionHandle, follower: &PartitionHandle, epoch: i32) -> i64 {
+        let (_, offset) = follower
+            .send(LastEpoch)
+            .await
+            .expect("send")
+            .expect("epoch");
+        let data = leader
+            .send(ReplicaFetch {
+                replica: 2,
+                leader_epoch: epoch,
+                offset,
+                max_bytes: 1 << 20,
+            })
+            .await
+            .expect("send")
+            .expect("fetch");
+        follower
+            .send(AppendReplica {
+                records: data.records,
+                leader_high_watermark: data.high_watermark,
+                leader_log_start_offset: data.log_start_offset,
+            })
+            .await
+            .expect("send")
+            .expect("append")
+    }
+
+    fn leader_of_two() -> Role {
+        Role::Leader {
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_high_watermark_waits_for_the_isr_and_acks_all_with_it() {
+        let (dl, df) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let (_ls, leader) = replica(dl.path(), 1, leader_of_two(), 0).await;
+        let (_fs, follower) = replica(df.path(), 2, Role::Follower { leader: 1 }, 0).await;
+        let appended = leader
+            .send(Append {
+                records: make_batch(3, b"abc").into(),
+                acks_all: true,
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        assert_eq!(appended.end_offset, 3);
+        let committed = leader
+            .send(WaitForCommit { offset: 3 })
+            .await
+            .expect("send")
+            .expect("wait");
+        let offsets = leader
+            .send(GetOffsets)
+            .await
+            .expect("send")
+            .expect("offsets");
+        assert_eq!(
+            offsets.high_watermark, 0,
+            "the follower has not fetched yet"
+        );
+        // A consumer sees nothing above the high watermark.
+        let read = leader
+            .send(Read {
+                offset: 0,
+                max_bytes: 1 << 20,
+            })
+            .await
+            .expect("send")
+            .expect("read");
+        assert!(read.records.is_empty());
+        assert_eq!(pull(&leader, &follower, 0).await, 3);
+        // The next fetch reports offset 3: now both replicas have the batch.
+        assert_eq!(pull(&leader, &follower, 0).await, 3);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), committed)
+                .await
+                .expect("acks=all answered")
+                .expect("sender kept"),
+            Ok(())
+        );
+        let offsets = leader
+            .send(GetOffsets)
+            .await
+            .expect("send")
+            .expect("offsets");
+        assert_eq!(offsets.high_watermark, 3);
+        // A follower refuses clients, and a stale epoch is fenced.
+        assert!(matches!(
+            follower.send(GetOffsets).await.expect("send"),
+            Err(ActorError::NotLeader(_))
+        ));
+        let stale = leader
+            .send(ReplicaFetch {
+                replica: 2,
+                leader_epoch: 7,
+                offset: 3,
+                max_bytes: 1,
+            })
+            .await
+            .expect("send");
+        assert!(matches!(stale, Err(ActorError::FencedLeaderEpoch { .. })));
+    }
+
+    #[actix_rt::test]
+    async fn acks_all_is_refused_below_min_insync_replicas() {
+        let dl = tempfile::tempdir().expect("dir");
+        let role = Role::Leader {
+            replicas: vec![1, 2],
+            isr: vec![1],
+        };
+        let (sup, _) = replica(dl.path(), 1, role.clone(), 0).await;
+        let mut s = spec();
+        s.settings.min_insync_replicas = 2;
+        s.role = role;
+        let leader = sup.send(EnsurePartition(s)).await.expect("ensure");
+        let refused = leader
+            .send(Append {
+                records: make_batch(1, b"a").into(),
+                acks_all: true,
+            })
+            .await
+            .expect("send");
+        assert!(matches!(
+            refused,
+            Err(ActorError::NotEnoughReplicas { isr: 1, min: 2, .. })
+        ));
+        let acks_one = leader
+            .send(Append {
+                records: make_batch(1, b"a").into(),
+                acks_all: false,
+            })
+            .await
+            .expect("send");
+        assert!(acks_one.is_ok(), "acks=1 does not need the ISR");
+    }
+
+    #[actix_rt::test]
+    async fn a_former_leader_truncates_what_the_new_leader_does_not_have() {
+        let (dl, df) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        // Node 2 leads epoch 0 and writes 5 records that node 1 copies, then 4 more
+        // that nobody copies.
+        let (sup2, old) = replica(df.path(), 2, leader_of_two(), 0).await;
+        let (sup1, new) = replica(dl.path(), 1, Role::Follower { leader: 2 }, 0).await;
+        for _ in 0..5 {
+            old.send(Append {
+                records: make_batch(1, b"x").into(),
+                acks_all: false,
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        }
+        assert_eq!(pull(&old, &new, 0).await, 5);
+        old.send(Append {
+            records: make_batch(4, b"lost").into(),
+            acks_all: false,
+        })
+        .await
+        .expect("send")
+        .expect("append");
+        // Node 1 becomes leader in epoch 1 and writes 2 records of its own.
+        let mut s = spec();
+        s.node_id = 1;
+        s.leader_epoch = 1;
+        s.role = Role::Leader {
+            replicas: vec![1, 2],
+            isr: vec![1],
+        };
+        let new = sup1.send(EnsurePartition(s)).await.expect("ensure");
+        new.send(Append {
+            records: make_batch(2, b"new").into(),
+            acks_all: false,
+        })
+        .await
+        .expect("send")
+        .expect("append");
+        // Node 2 follows in epoch 1: its last epoch (0) ends at 5 in the new leader's log.
+        let mut s = spec();
+        s.node_id = 2;
+        s.leader_epoch = 1;
+        s.role = Role::Follower { leader: 1 };
+        let old = sup2.send(EnsurePartition(s)).await.expect("ensure");
+        let (last_epoch, end) = old.send(LastEpoch).await.expect("send").expect("epoch");
+        assert_eq!((last_epoch, end), (0, 9));
+        let epoch_end = new
+            .send(EpochEndOffset { epoch: last_epoch })
+            .await
+            .expect("send")
+            .expect("epoch end");
+        assert_eq!(epoch_end, 5);
+        let end = old
+            .send(TruncateTo { offset: epoch_end })
+            .await
+            .expect("send")
+            .expect("truncate");
+        assert_eq!(end, 5, "the four uncommitted records are gone");
+        assert_eq!(pull(&new, &old, 1).await, 7);
+        let (epoch, end) = old.send(LastEpoch).await.expect("send").expect("epoch");
+        assert_eq!(
+            (epoch, end),
+            (1, 7),
+            "the follower now holds the new leader's records"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_follower_behind_the_leaders_log_start_starts_over_there() {
+        let (dl, df) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let single = Role::Leader {
+            replicas: vec![1, 2],
+            isr: vec![1],
+        };
+        let (_ls, leader) = replica(dl.path(), 1, single, 0).await;
+        let (_fs, follower) = replica(df.path(), 2, Role::Follower { leader: 1 }, 0).await;
+        for _ in 0..4 {
+            leader
+                .send(Append {
+                    records: make_batch(2, b"yy").into(),
+                    acks_all: false,
+                })
+                .await
+                .expect("send")
+                .expect("append");
+        }
+        let start = leader
+            .send(DeleteRecords { before_offset: 6 })
+            .await
+            .expect("send")
+            .expect("delete");
+        assert_eq!(start, 6);
+        assert_eq!(
+            pull(&leader, &follower, 0).await,
+            6,
+            "restarted at the log start"
+        );
+        assert_eq!(pull(&leader, &follower, 0).await, 8);
     }
 }

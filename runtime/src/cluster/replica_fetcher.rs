@@ -220,6 +220,7 @@ async fn fetch_loop(me: i32, tp: TopicPartition, follow: Follow, broker: Arc<Bro
             let append = AppendReplica {
                 records: Bytes::from(data.records),
                 leader_high_watermark: data.high_watermark,
+                leader_log_start_offset: data.log_start_offset,
             };
             match handle.send(append).await.and_then(|r| r) {
                 Ok(end) => offset = end,
