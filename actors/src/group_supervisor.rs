@@ -133,7 +133,13 @@ impl Handler<Coordinator> for GroupSupervisor {
     type Result = Option<Addr<GroupCoordinator>>;
 
     fn handle(&mut self, msg: Coordinator, ctx: &mut Self::Context) -> Self::Result {
-        if msg.create {
+        // In cluster mode a group another node coordinated exists here too once the quorum
+        // holds offsets for it.
+        let replicated = self
+            .replicated
+            .as_ref()
+            .is_some_and(|r| r.state.borrow().group_offsets.contains_key(&msg.group_id));
+        if msg.create || (replicated && !self.children.contains_key(&msg.group_id)) {
             self.ensure(&msg.group_id, ctx.address())
         } else {
             self.children.get(&msg.group_id).map(|c| c.addr.clone())

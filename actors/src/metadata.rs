@@ -277,6 +277,10 @@ impl Actor for MetadataActor {
 
 impl Supervised for MetadataActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
+        if self.proposer.is_some() {
+            // Cluster mode: the snapshot mirrors the quorum's state; keep it until the next.
+            return;
+        }
         match self.store.meta().load_topics() {
             Ok(topics) => {
                 self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
@@ -709,10 +713,12 @@ impl Handler<ApplyClusterState> for MetadataActor {
                 }
             }
         }
+        // Only topics that changed (most states change offsets, ISRs or members only).
         let starts: Vec<_> = self
             .snapshot
             .topics
             .values()
+            .filter(|t| old.get(&t.name) != Some(*t))
             .map(|t| self.start_partitions(t))
             .collect();
         AtomicResponse::new(Box::pin(

@@ -27,29 +27,41 @@ const MOVE_TICKS: u64 = 3;
 const PREFERRED_TICKS: u64 = 50;
 
 /// Sends a heartbeat to the quorum leader every `broker.heartbeat.interval.ms`.
+///
+/// Heartbeats go to every voter, not only the current leader, so that a voter elected
+/// after the leader dies already knows when each node was last heard from and fences a
+/// dead node one session after its last heartbeat, not one session after the election.
 pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
     let me = cluster.node_id();
-    let mut clients: HashMap<String, PeerClient> = HashMap::new();
+    let mut clients: HashMap<String, Arc<PeerClient>> = HashMap::new();
     let interval = cluster.settings().heartbeat_interval;
+    let timeout = interval.max(Duration::from_millis(500));
     loop {
-        match cluster.leader_addr() {
-            Some((leader, _)) if leader == me => cluster.heartbeat(me),
-            Some((_, addr)) => {
+        cluster.heartbeat(me);
+        let mut targets = cluster.voter_addrs();
+        if let Some(leader) = cluster.leader_addr() {
+            targets.push(leader);
+        }
+        targets.sort();
+        targets.dedup();
+        let calls = targets
+            .into_iter()
+            .filter(|(id, _)| *id != me)
+            .map(|(_, addr)| {
                 let client = clients
                     .entry(addr.clone())
-                    .or_insert_with(|| PeerClient::new(addr));
-                let req = PeerRequest::Heartbeat { node_id: me };
-                match client
-                    .call(&req, interval.max(Duration::from_millis(500)))
-                    .await
-                {
-                    Ok(PeerResponse::HeartbeatAck) => {}
-                    Ok(other) => tracing::debug!(answer = ?other, "heartbeat refused"),
-                    Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+                    .or_insert_with(|| Arc::new(PeerClient::new(addr)))
+                    .clone();
+                async move {
+                    let req = PeerRequest::Heartbeat { node_id: me };
+                    match client.call(&req, timeout).await {
+                        Ok(PeerResponse::HeartbeatAck) => {}
+                        Ok(other) => tracing::debug!(answer = ?other, "heartbeat refused"),
+                        Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+                    }
                 }
-            }
-            None => {}
-        }
+            });
+        futures::future::join_all(calls).await;
         tokio::time::sleep(interval).await;
     }
 }
@@ -68,10 +80,14 @@ pub async fn controller_loop(cluster: Arc<Cluster>) {
         }
         let state = cluster.state();
         if !leading {
-            // A new quorum leader gives every live member a full session before judging it.
+            // A new quorum leader judges live members by the heartbeats it received as a
+            // voter; one it never heard from gets a full session first.
             leading = true;
+            let seen = cluster.heartbeats();
             for m in state.members.values().filter(|m| !m.fenced) {
-                cluster.heartbeat(m.node_id);
+                if !seen.contains_key(&m.node_id) {
+                    cluster.heartbeat(m.node_id);
+                }
             }
             tracing::info!(node = cluster.node_id(), "leading the metadata quorum");
         }

@@ -186,6 +186,20 @@ impl Cluster {
         self.leader() == Some(self.node_id())
     }
 
+    /// The voters' ids and peer addresses.
+    fn voter_addrs(&self) -> Vec<(i32, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| {
+                membership
+                    .get_node(&id)
+                    .map(|n| (id as i32, n.addr.clone()))
+            })
+            .collect()
+    }
+
     fn leader_addr(&self) -> Option<(i32, String)> {
         let metrics = self.raft.metrics().borrow().clone();
         let id = metrics.current_leader?;
