@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster_support::{
-    checker_consume, CheckerProducer, Cluster, ClusterStatus, Verdict, CLUSTER_SIZE,
+    checker_consume, first, Budget, CheckerProducer, Cluster, ClusterStatus, Verdict, CLUSTER_SIZE,
     SESSION_TIMEOUT_MS,
 };
 
@@ -44,23 +44,6 @@ const REJOIN_TIMEOUT: Duration = Duration::from_secs(30);
 const PAUSE: Duration = Duration::from_millis(SESSION_TIMEOUT_MS + 2_000);
 /// Fewer acknowledged records than this means the run did not exercise much.
 const ACKED_MIN: usize = 1_000;
-/// How many lost, duplicated or misplaced records a failure message lists.
-const SHOWN_MAX: usize = 20;
-
-/// The time left for the rest of the test, never more than `phase`.
-struct Budget {
-    started: Instant,
-}
-
-impl Budget {
-    fn limit(&self, phase: Duration) -> Duration {
-        phase.min(TEST_BUDGET.saturating_sub(self.started.elapsed()))
-    }
-
-    fn log(&self, event: &str) {
-        println!("[{:6.1}s] {event}", self.started.elapsed().as_secs_f64());
-    }
-}
 
 /// Whether `node` is fenced, leads no partition, and every partition has a leader.
 fn failed_over(status: &ClusterStatus, node: i32) -> bool {
@@ -213,45 +196,10 @@ fn pause_and_resume_another(
     victim
 }
 
-/// Lists at most `SHOWN_MAX` items.
-fn first<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> Vec<T> {
-    items.into_iter().take(SHOWN_MAX).collect()
-}
-
-fn assert_verdict(verdict: &Verdict) {
-    assert!(
-        verdict.acked >= ACKED_MIN,
-        "only {} records acknowledged, fewer than {ACKED_MIN}",
-        verdict.acked
-    );
-    assert!(
-        verdict.lost.is_empty(),
-        "acknowledged records lost, first: {:?}",
-        first(&verdict.lost)
-    );
-    assert!(
-        verdict.duplicated.is_empty(),
-        "records read back more than once (seq -> extra copies), first: {:?}",
-        first(&verdict.duplicated)
-    );
-    assert!(
-        verdict.misplaced.is_empty(),
-        "acknowledged records read back elsewhere (acked, read), first: {:?}",
-        first(&verdict.misplaced)
-    );
-    assert!(
-        verdict.out_of_order.is_empty(),
-        "records out of production order within a partition, first: {:?}",
-        first(&verdict.out_of_order)
-    );
-}
-
 #[test]
 fn no_acknowledged_write_is_lost_across_kill9_restart_and_pause() {
     let mut cluster = Cluster::start();
-    let budget = Budget {
-        started: Instant::now(),
-    };
+    let budget = Budget::start(TEST_BUDGET);
     cluster.create_topic(
         1,
         TOPIC,
@@ -298,7 +246,7 @@ fn no_acknowledged_write_is_lost_across_kill9_restart_and_pause() {
         "offsets read twice with different records: {:?}",
         first(&read.conflicts)
     );
-    assert_verdict(&verdict);
+    verdict.assert_clean(ACKED_MIN);
     assert!(
         read.complete,
         "the read-back did not reach every partition's end"

@@ -1,10 +1,11 @@
 //! What the cluster tests (`tests/cluster_*.rs`) share on top of `tests/common/`: a
 //! cluster of `eddy` nodes, each a separate process on loopback ports with its own data
 //! directory, that a test can kill (SIGKILL), restart on the same data, pause (SIGSTOP) and
-//! resume (SIGCONT); the admin endpoint's `/cluster` view; topic creation through the CLI;
-//! and the checker — an idempotent acks=all producer in its own process
-//! (`tests/cluster_support/checker.py`) whose acknowledged records are later compared with
-//! what the cluster returns.
+//! resume (SIGCONT), and to which it can add a node that joins through the seeds; the
+//! admin endpoint's `/cluster` and `/cluster/moves` views and its POST requests
+//! (decommissioning); topic creation through the CLI; and the checker — an idempotent
+//! acks=all producer in its own process (`tests/cluster_support/checker.py`) whose
+//! acknowledged records are later compared with what the cluster returns.
 //!
 //! Every wait is bounded by a named limit. Dropping the cluster resumes every paused node
 //! and then kills every node, so no process outlives its test, stopped or not; a cluster
@@ -76,6 +77,33 @@ pub fn wait_for<T>(
     }
 }
 
+/// A test's whole time limit, shared by its phases; also stamps the test's progress lines
+/// with the time since it started.
+pub struct Budget {
+    started: Instant,
+    total: Duration,
+}
+
+impl Budget {
+    /// Starts the clock on `total`.
+    pub fn start(total: Duration) -> Budget {
+        Budget {
+            started: Instant::now(),
+            total,
+        }
+    }
+
+    /// The time left for the rest of the test, never more than `phase`.
+    pub fn limit(&self, phase: Duration) -> Duration {
+        phase.min(self.total.saturating_sub(self.started.elapsed()))
+    }
+
+    /// Prints `event` with the time since the start.
+    pub fn log(&self, event: &str) {
+        println!("[{:6.1}s] {event}", self.started.elapsed().as_secs_f64());
+    }
+}
+
 /// `n` distinct loopback ports that were free a moment ago: all are bound at once, so none
 /// repeats, then released for the nodes to bind.
 pub fn free_ports(n: usize) -> Vec<u16> {
@@ -103,6 +131,30 @@ fn signal(pid: u32, which: &str) {
 /// Sends `GET <path>` as HTTP/1.0 (so the body is neither chunked nor kept alive) and
 /// returns the body of a 200 answer; any failure, a timeout included, is an `Err`.
 pub fn admin_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, String> {
+    let (status, body) = admin_request(addr, "GET", path, timeout)?;
+    if status != 200 {
+        return Err(format!("GET {path} from {addr}: status {status}: {body}"));
+    }
+    Ok(body)
+}
+
+/// Sends `POST <path>` with an empty body as HTTP/1.0 and returns the status and body,
+/// whatever the status; only a failed exchange is an `Err`.
+pub fn admin_post(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    admin_request(addr, "POST", path, timeout)
+}
+
+/// One HTTP/1.0 exchange with an empty request body: the answer's status and body.
+fn admin_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|err| format!("connect {addr}: {err}"))?;
     stream
@@ -111,22 +163,22 @@ pub fn admin_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Stri
         .map_err(|err| format!("socket timeouts: {err}"))?;
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\nContent-Length: 0\r\n\r\n"
     )
-    .map_err(|err| format!("send GET {path} to {addr}: {err}"))?;
+    .map_err(|err| format!("send {method} {path} to {addr}: {err}"))?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
-        .map_err(|err| format!("read GET {path} from {addr}: {err}"))?;
+        .map_err(|err| format!("read {method} {path} from {addr}: {err}"))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("GET {path} from {addr}: no end of headers in {text:?}"))?;
+        .ok_or_else(|| format!("{method} {path} from {addr}: no end of headers in {text:?}"))?;
     let status = head.split(' ').nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!("GET {path} from {addr}: status {status}: {body}"));
-    }
-    Ok(body.to_string())
+    let status = status
+        .parse()
+        .map_err(|_| format!("{method} {path} from {addr}: no status in {head:?}"))?;
+    Ok((status, body.to_string()))
 }
 
 /// One member of `/cluster`'s `members`.
@@ -135,6 +187,9 @@ pub struct MemberStatus {
     pub node_id: i32,
     pub kafka: String,
     pub fenced: bool,
+    /// Leaving for good: its replicas are moving away.
+    #[serde(default)]
+    pub decommissioning: bool,
 }
 
 /// One partition of a topic in `/cluster`.
@@ -159,6 +214,11 @@ impl PartitionStatus {
         let isr: BTreeSet<i32> = self.isr.iter().copied().collect();
         let replicas: BTreeSet<i32> = self.replicas.iter().copied().collect();
         isr.len() == self.isr.len() && isr == replicas
+    }
+
+    /// The replicas as a set.
+    pub fn replica_set(&self) -> BTreeSet<i32> {
+        self.replicas.iter().copied().collect()
     }
 }
 
@@ -215,6 +275,14 @@ impl ClusterStatus {
         partitions
     }
 
+    /// Every partition's replicas (as a set) by partition id.
+    pub fn replica_sets(&self, topic: &str) -> BTreeMap<i32, BTreeSet<i32>> {
+        self.partitions(topic)
+            .iter()
+            .map(|p| (p.partition, p.replica_set()))
+            .collect()
+    }
+
     /// One partition of `topic`.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionStatus> {
         self.partitions(topic)
@@ -229,6 +297,40 @@ impl ClusterStatus {
             && partitions
                 .iter()
                 .all(|p| p.leader_id().is_some() && p.isr_is_full())
+    }
+}
+
+/// One replica move in `/cluster/moves`: a partition whose replicas are not yet where the
+/// placement wants them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MoveStatus {
+    pub topic: String,
+    pub partition: i32,
+    /// The replicas now.
+    pub from: Vec<i32>,
+    /// The replicas once the move is done.
+    pub to: Vec<i32>,
+}
+
+/// A node's answer to `GET /cluster/moves`: the replica moves pending or in flight.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MovesStatus {
+    pub replicas_total: usize,
+    pub replicas_moving: usize,
+    pub moves: Vec<MoveStatus>,
+    /// The JSON as served, for failure messages.
+    #[serde(skip)]
+    pub raw: String,
+}
+
+impl MovesStatus {
+    /// Parses a `/cluster/moves` body.
+    pub fn parse(body: &str) -> Result<MovesStatus, String> {
+        let mut moves: MovesStatus = serde_json::from_str(body).map_err(|err| {
+            format!("/cluster/moves answered JSON this harness cannot read ({err}): {body}")
+        })?;
+        moves.raw = body.to_string();
+        Ok(moves)
     }
 }
 
@@ -247,6 +349,23 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
+    /// A node not yet started: `ports` are its Kafka, peer and admin ports; its data
+    /// directory and log are in `dir`.
+    fn new(id: i32, ports: &[u16], seeds: &str, dir: &Path) -> ClusterNode {
+        ClusterNode {
+            id,
+            kafka_port: ports[0],
+            peer_port: ports[1],
+            admin_port: ports[2],
+            seeds: seeds.to_string(),
+            data_dir: dir.join(format!("node-{id}")),
+            log_path: dir.join(format!("node-{id}.log")),
+            child: None,
+            paused: false,
+            starts: 0,
+        }
+    }
+
     /// The node id.
     pub fn id(&self) -> i32 {
         self.id
@@ -255,6 +374,11 @@ impl ClusterNode {
     /// The Kafka address, `127.0.0.1:<port>`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    /// The Kafka listener.
+    pub fn kafka_addr(&self) -> SocketAddr {
+        loopback(self.kafka_port)
     }
 
     /// The peer (node-to-node) address, `127.0.0.1:<port>`.
@@ -304,6 +428,24 @@ impl ClusterNode {
         }
         let timeout = Duration::from_millis(ADMIN_HTTP_TIMEOUT_MS);
         ClusterStatus::parse(&admin_get(self.admin_addr(), "/cluster", timeout)?)
+    }
+
+    /// This node's `/cluster/moves` view; `Err` if it is down, paused or does not answer.
+    pub fn moves(&self) -> Result<MovesStatus, String> {
+        if self.child.is_none() || self.paused {
+            return Err(format!("node {} is down or paused", self.id));
+        }
+        let timeout = Duration::from_millis(ADMIN_HTTP_TIMEOUT_MS);
+        MovesStatus::parse(&admin_get(self.admin_addr(), "/cluster/moves", timeout)?)
+    }
+
+    /// Sends `POST <path>` to this node's admin endpoint: the answer's status and body.
+    pub fn admin_post(&self, path: &str) -> Result<(u16, String), String> {
+        admin_post(
+            self.admin_addr(),
+            path,
+            Duration::from_millis(ADMIN_HTTP_TIMEOUT_MS),
+        )
     }
 
     /// Kills the node with SIGKILL (no shutdown code runs) and reaps it.
@@ -525,17 +667,9 @@ impl Cluster {
             .collect();
         let seeds = seeds.join(",");
         let mut nodes: Vec<ClusterNode> = (0..CLUSTER_SIZE)
-            .map(|i| ClusterNode {
-                id: i32::try_from(i + 1).expect("node id fits i32"),
-                kafka_port: ports[3 * i],
-                peer_port: ports[3 * i + 1],
-                admin_port: ports[3 * i + 2],
-                seeds: seeds.clone(),
-                data_dir: dir.path().join(format!("node-{}", i + 1)),
-                log_path: dir.path().join(format!("node-{}.log", i + 1)),
-                child: None,
-                paused: false,
-                starts: 0,
+            .map(|i| {
+                let id = i32::try_from(i + 1).expect("node id fits i32");
+                ClusterNode::new(id, &ports[3 * i..3 * i + 3], &seeds, dir.path())
             })
             .collect();
         // Node 1 (the first seed) goes first: it is the one that bootstraps the quorum.
@@ -568,6 +702,50 @@ impl Cluster {
         );
     }
 
+    /// Starts one more node with the next free id, its own ports and data directory, the
+    /// same seed list (which does not name it, so it joins through the seeds) and the same
+    /// timing flags; waits until its ports accept connections and returns its id. Joining
+    /// the cluster is the caller's wait.
+    pub fn add_node(&mut self) -> i32 {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let seeds = self
+            .nodes
+            .first()
+            .map(|n| n.seeds.clone())
+            .expect("a cluster to join");
+        let mut last_err = String::new();
+        for attempt in 1..=START_ATTEMPTS_MAX {
+            let mut node = ClusterNode::new(id, &free_ports(3), &seeds, self.dir.path());
+            match node.spawn().and_then(|()| node.wait_for_ports()) {
+                Ok(()) => {
+                    self.nodes.push(node);
+                    return id;
+                }
+                Err(err) => {
+                    eprintln!("start attempt {attempt} of node {id} failed: {err}");
+                    // The next attempt starts afresh, on other ports.
+                    let data_dir = node.data_dir.clone();
+                    drop(node);
+                    let _ = fs::remove_dir_all(&data_dir);
+                    last_err = err;
+                    thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        panic!("node {id} did not start: {last_err}");
+    }
+
+    /// Takes a node out of the cluster's list (views, waits and `bootstrap_all` no longer
+    /// include it); the process runs until the returned node is dropped.
+    pub fn remove_node(&mut self, id: i32) -> ClusterNode {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id} in the cluster"));
+        self.nodes.remove(index)
+    }
+
     /// The node with this id.
     pub fn node(&self, id: i32) -> &ClusterNode {
         self.nodes
@@ -598,6 +776,17 @@ impl Cluster {
     pub fn bootstrap_all(&self) -> String {
         let all: Vec<String> = self.nodes.iter().map(ClusterNode::bootstrap).collect();
         all.join(",")
+    }
+
+    /// The Kafka addresses of the nodes not in `excluded`, comma-separated.
+    pub fn bootstrap_excluding(&self, excluded: &[i32]) -> String {
+        let some: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !excluded.contains(&n.id))
+            .map(ClusterNode::bootstrap)
+            .collect();
+        some.join(",")
     }
 
     /// A directory for the test's own files, removed with the cluster.
@@ -941,6 +1130,14 @@ pub fn checker_consume(
     }
 }
 
+/// How many lost, duplicated or misplaced records a failure message lists.
+pub const SHOWN_MAX: usize = 20;
+
+/// Lists at most `SHOWN_MAX` items.
+pub fn first<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    items.into_iter().take(SHOWN_MAX).collect()
+}
+
 /// The comparison of the acknowledged records with the records read back.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -1009,6 +1206,36 @@ impl Verdict {
     /// Total extra copies over all duplicated records.
     pub fn duplicated_count(&self) -> usize {
         self.duplicated.values().sum()
+    }
+
+    /// Asserts that at least `acked_min` records were acknowledged and that every one of
+    /// them was read back exactly once, where it was acknowledged, in production order.
+    pub fn assert_clean(&self, acked_min: usize) {
+        assert!(
+            self.acked >= acked_min,
+            "only {} records acknowledged, fewer than {acked_min}",
+            self.acked
+        );
+        assert!(
+            self.lost.is_empty(),
+            "acknowledged records lost, first: {:?}",
+            first(&self.lost)
+        );
+        assert!(
+            self.duplicated.is_empty(),
+            "records read back more than once (seq -> extra copies), first: {:?}",
+            first(&self.duplicated)
+        );
+        assert!(
+            self.misplaced.is_empty(),
+            "acknowledged records read back elsewhere (acked, read), first: {:?}",
+            first(&self.misplaced)
+        );
+        assert!(
+            self.out_of_order.is_empty(),
+            "records out of production order within a partition, first: {:?}",
+            first(&self.out_of_order)
+        );
     }
 
     /// The one-line summary the failover tests print.
