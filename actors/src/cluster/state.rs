@@ -182,6 +182,23 @@ pub enum Refusal {
     NotInSync,
 }
 
+/// A new partition starts with its live replicas in sync, led by the first of them (a
+/// replica on a fenced node joins the ISR once it returns and catches up).
+fn start_in_sync(p: &mut PartitionRecord, fenced: &[i32]) {
+    p.isr = p
+        .replicas
+        .iter()
+        .copied()
+        .filter(|r| !fenced.contains(r))
+        .collect();
+    if p.isr.is_empty() {
+        p.isr = p.replicas.clone();
+    }
+    if !p.isr.contains(&p.leader) {
+        p.leader = p.isr.first().copied().unwrap_or(-1);
+    }
+}
+
 impl ClusterState {
     /// Applies one command. Deterministic: the same state and command give the same result.
     pub fn apply(&mut self, cmd: Command) -> Outcome {
@@ -224,8 +241,10 @@ impl ClusterState {
                 if self.topics.contains_key(&topic.name) {
                     return Outcome::Refused(Refusal::TopicExists(topic.name));
                 }
+                let fenced = self.fenced_nodes();
                 for p in &mut topic.partitions {
                     p.uid = self.take_uid();
+                    start_in_sync(p, &fenced);
                 }
                 self.topics.insert(topic.name.clone(), topic.clone());
                 Outcome::Topic(topic)
@@ -242,6 +261,7 @@ impl ClusterState {
                 None => Outcome::Refused(Refusal::UnknownTopic(name)),
             },
             Command::AddPartitions { name, partitions } => {
+                let fenced = self.fenced_nodes();
                 let mut uids = Vec::with_capacity(partitions.len());
                 for _ in &partitions {
                     uids.push(self.take_uid());
@@ -257,6 +277,7 @@ impl ClusterState {
                 }
                 for (mut p, uid) in partitions.into_iter().zip(uids) {
                     p.uid = uid;
+                    start_in_sync(&mut p, &fenced);
                     topic.partitions.push(p);
                 }
                 Outcome::Topic(topic.clone())
@@ -343,7 +364,9 @@ impl ClusterState {
                 let Some(p) = self.partition_mut(&topic, partition) else {
                     return Outcome::Refused(Refusal::UnknownPartition(topic, partition));
                 };
-                let preferred = p.replicas[0];
+                let Some(&preferred) = p.replicas.first() else {
+                    return Outcome::Refused(Refusal::Invalid("no replicas".into()));
+                };
                 if p.leader != preferred
                     && p.isr.contains(&preferred)
                     && !fenced.contains(&preferred)
@@ -751,6 +774,17 @@ mod tests {
             partitions: None,
         });
         assert!(s.group_offsets.is_empty());
+    }
+
+    #[test]
+    fn a_topic_created_while_a_node_is_down_starts_without_it_in_sync() {
+        let mut s = three_nodes();
+        s.apply(Command::Fence { node_id: 2 });
+        s.apply(Command::CreateTopic(topic("t", &[&[2, 1, 3]])));
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!(p.isr, vec![1, 3]);
+        assert_eq!(p.leader, 1);
+        assert_eq!(p.replicas, vec![2, 1, 3], "placement is kept");
     }
 
     #[test]

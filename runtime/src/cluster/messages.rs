@@ -23,7 +23,10 @@ pub enum PeerRequest {
     Join(Member),
     /// A metadata command for the quorum leader.
     Propose(Command),
-    /// A node is alive (sent to the quorum leader).
+    /// Does this node belong to an initialized cluster? (Asked by a first seed before it
+    /// bootstraps, so a wiped first seed joins its old cluster instead of starting another.)
+    ClusterInfo,
+    /// A node is alive (sent to every voter).
     Heartbeat {
         /// The sender.
         node_id: i32,
@@ -98,6 +101,11 @@ pub enum PeerResponse {
     Proposed(Result<Outcome, String>),
     /// Heartbeat seen.
     HeartbeatAck,
+    /// Whether this node's Raft log is initialized.
+    ClusterInfo {
+        /// It is.
+        initialized: bool,
+    },
     /// Records or a refusal.
     ReplicaFetched(Result<ReplicaData, PeerError>),
     /// The leader's end offset for the epoch, or a refusal.

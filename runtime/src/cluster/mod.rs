@@ -283,7 +283,12 @@ impl Cluster {
     pub async fn bootstrap_or_join(self: Arc<Self>, cluster_id: String) {
         let me = self.settings.me.clone();
         let initialized = self.raft.is_initialized().await.unwrap_or(false);
-        if !initialized && self.settings.bootstrap {
+        if !initialized && self.settings.bootstrap && self.a_seed_is_initialized().await {
+            tracing::warn!(
+                node = me.node_id,
+                "this node's data is empty but the seeds already form a cluster: joining it instead of bootstrapping another"
+            );
+        } else if !initialized && self.settings.bootstrap {
             let mut voters = BTreeMap::new();
             voters.insert(me.node_id as u64, BasicNode::new(me.peer_addr.clone()));
             match self.raft.initialize(voters).await {
@@ -328,6 +333,25 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+
+    /// Whether any seed answers that it belongs to an initialized cluster.
+    async fn a_seed_is_initialized(&self) -> bool {
+        let asks = self.settings.seeds.iter().map(|addr| {
+            let client = self.client(addr);
+            async move {
+                matches!(
+                    client
+                        .call(&PeerRequest::ClusterInfo, Duration::from_secs(1))
+                        .await,
+                    Ok(PeerResponse::ClusterInfo { initialized: true })
+                )
+            }
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .any(|yes| yes)
     }
 
     async fn join_through_seeds(&self, me: &Member) -> Result<(), String> {

@@ -58,6 +58,9 @@ async fn handle(cluster: &Cluster, broker: &Broker, req: PeerRequest) -> PeerRes
             PeerResponse::Proposed(cluster.propose_here(cmd).await)
         }
         PeerRequest::Propose(_) => PeerResponse::Refused("not the quorum leader".into()),
+        PeerRequest::ClusterInfo => PeerResponse::ClusterInfo {
+            initialized: raft.is_initialized().await.unwrap_or(false),
+        },
         PeerRequest::Heartbeat { node_id } => {
             cluster.heartbeat(node_id);
             PeerResponse::HeartbeatAck
