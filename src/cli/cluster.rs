@@ -13,14 +13,22 @@ use clap::{Args, Subcommand};
 use eddy::actors::placement::VIRTUAL_NODES_PER_NODE;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::admin_client::AdminClient;
 use super::connect::{block_on, table, AdminArgs};
 
-/// How long the admin endpoint may take to answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest answer read from the admin endpoint (`/cluster` lists every partition).
-const RESPONSE_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// The admin endpoint as these commands call it (`/cluster` lists every partition, hence
+/// the larger answers).
+const CLIENT: AdminClient = AdminClient {
+    serves: "the admin endpoint",
+    request_timeout: Duration::from_secs(10),
+    response_bytes_max: 32 * 1024 * 1024,
+    unreachable_hint: |_| {
+        "is a node running? start one with `eddy start`, or pass --admin HOST:PORT of a \
+         running node's admin endpoint"
+            .to_owned()
+    },
+};
 
 /// `eddy cluster` subcommands.
 #[derive(Subcommand, Debug)]
@@ -421,76 +429,16 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], admin: &str) -> anyhow::Resu
     })
 }
 
-/// Sends one request to the admin endpoint; the body of a 2xx answer (at most
-/// `RESPONSE_BYTES_MAX`), or the node's `{"error": …}` as the error.
+/// Sends one request to the admin endpoint; the body of a 2xx answer, or the node's
+/// `{"error": …}` as the error.
 async fn call(admin: &str, method: Method, path: &str) -> anyhow::Result<Vec<u8>> {
-    let url = format!("http://{admin}{path}");
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("building the HTTP client")?;
-    let mut response = client
-        .request(method.clone(), &url)
-        .send()
-        .await
-        .map_err(|err| unreachable(&err, &url))?;
-    let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .with_context(|| format!("reading {url}"))?
-    {
-        if body.len() + chunk.len() > RESPONSE_BYTES_MAX {
-            return Err(anyhow!(
-                "{method} {url} sent more than {RESPONSE_BYTES_MAX} bytes"
-            ));
-        }
-        body.extend_from_slice(&chunk);
+    let answer = CLIENT.send(admin, method, path, None).await?;
+    if answer.status.is_success() {
+        return Ok(answer.body);
     }
-    if status.is_success() {
-        return Ok(body);
-    }
-    match error_message(&body) {
-        Some(message) => Err(anyhow!("{message}")),
-        None if status == reqwest::StatusCode::NOT_FOUND => Err(anyhow!(
-            "{method} {url} answered 404: is {admin} the admin endpoint of an Eddy node of this version?"
-        )),
-        None => Err(anyhow!("{method} {url} answered {status}")),
-    }
-}
-
-/// What to do when the request got no answer.
-fn unreachable(err: &reqwest::Error, url: &str) -> anyhow::Error {
-    if err.is_timeout() {
-        return anyhow!(
-            "{url} did not answer within {} s: is the node overloaded or stuck?",
-            REQUEST_TIMEOUT.as_secs()
-        );
-    }
-    anyhow!(
-        "could not reach the admin endpoint at {url}: is a node running? start one with \
-         `eddy start`, or pass --admin HOST:PORT of a running node's admin endpoint ({})",
-        root_cause(err)
-    )
-}
-
-/// The `error` of a JSON error answer (`message` as the Connect REST API says it).
-fn error_message(body: &[u8]) -> Option<String> {
-    let answer: Value = serde_json::from_slice(body).ok()?;
-    ["error", "message"]
-        .iter()
-        .find_map(|key| answer.get(key).and_then(Value::as_str))
-        .map(str::to_owned)
-}
-
-/// The innermost cause of an error, e.g. "Connection refused (os error 111)".
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
+    Err(answer.refusal(&format!(
+        "is {admin} the admin endpoint of an Eddy node of this version?"
+    )))
 }
 
 #[cfg(test)]
@@ -659,16 +607,5 @@ mod tests {
             .split_whitespace()
             .collect::<Vec<_>>();
         assert_eq!(row, ["t", "0", "-", "3", "1,2", "1", "offline"]);
-    }
-
-    #[test]
-    fn error_answers_give_their_message() {
-        assert_eq!(
-            error_message(br#"{"error":"node 9 is not a member"}"#).as_deref(),
-            Some("node 9 is not a member")
-        );
-        assert_eq!(error_message(br#"{"message":"x"}"#).as_deref(), Some("x"));
-        assert_eq!(error_message(b"not json"), None);
-        assert_eq!(error_message(br#"{"code":1}"#), None);
     }
 }

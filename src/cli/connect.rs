@@ -33,7 +33,6 @@ pub fn block_on<F: Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Re
     runtime.block_on(future)
 }
 
-/// A table without borders, headed by `header`, in the style of `kubectl get`.
 /// An admin client for the nodes of `--bootstrap-server`, with an error that says what to do.
 pub async fn connect_admin(bootstrap: &BootstrapArgs) -> anyhow::Result<eddy::client::Admin> {
     let servers = &bootstrap.bootstrap_server;
@@ -58,6 +57,7 @@ pub struct AdminArgs {
     pub json: bool,
 }
 
+/// A table without borders, headed by `header`, in the style of `kubectl get`.
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
@@ -112,8 +112,8 @@ pub fn explain_for_topic(err: ClientError, bootstrap: &str, topic: Option<&str>)
 }
 
 /// The innermost cause of an error, e.g. "Connection refused (os error 111)".
-fn root_cause(err: &ClientError) -> String {
-    let mut cause: &dyn std::error::Error = err;
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
     while let Some(source) = cause.source() {
         cause = source;
     }

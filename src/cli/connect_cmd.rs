@@ -12,14 +12,24 @@ use eddy::runtime::connect::{
     read_file, rest, ConnectHandle, ConnectSettings, ConnectorConfig, ConnectorInfo,
     ConnectorStatus, ConnectorType, State,
 };
+use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::admin_client::AdminClient;
 use super::connect::{block_on, table, AdminArgs, BootstrapArgs};
 
-/// How long the admin endpoint may take to answer (a delete waits for tasks to commit).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest answer read from the admin endpoint.
-const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// The Connect REST API as these commands call it (a delete waits for tasks to commit,
+/// hence the longer timeout).
+const CLIENT: AdminClient = AdminClient {
+    serves: "the Connect REST API",
+    request_timeout: Duration::from_secs(30),
+    response_bytes_max: 8 * 1024 * 1024,
+    unreachable_hint: |admin| {
+        format!(
+            "is a node running with `eddy start --admin {admin}`, or `eddy connect run --admin {admin}`?"
+        )
+    },
+};
 
 /// `eddy connect` subcommands.
 #[derive(Subcommand, Debug)]
@@ -106,8 +116,8 @@ pub fn run(command: ConnectCommand) -> anyhow::Result<()> {
         ConnectCommand::Create(args) => block_on(create(args)),
         ConnectCommand::List(args) => block_on(list(args.admin)),
         ConnectCommand::Status(args) => block_on(status(args)),
-        ConnectCommand::Pause(args) => block_on(simple(args, "PUT", "pause", "paused")),
-        ConnectCommand::Resume(args) => block_on(simple(args, "PUT", "resume", "resumed")),
+        ConnectCommand::Pause(args) => block_on(simple(args, Method::PUT, "pause", "paused")),
+        ConnectCommand::Resume(args) => block_on(simple(args, Method::PUT, "resume", "resumed")),
         ConnectCommand::Restart(args) => block_on(restart(args)),
         ConnectCommand::Delete(args) => block_on(delete(args)),
     }
@@ -205,7 +215,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         .and_then(ConnectorConfig::validate)
         .map_err(|err| anyhow!("{}: {err}", args.file.display()))?;
     let body = json!({"name": config.name, "config": config.raw});
-    let answer = call(&args.admin.admin, "POST", "/connectors", Some(body)).await?;
+    let answer = call(&args.admin.admin, Method::POST, "/connectors", Some(body)).await?;
     if args.admin.json {
         println!("{answer}");
         return Ok(());
@@ -222,7 +232,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
 }
 
 async fn list(admin: AdminArgs) -> anyhow::Result<()> {
-    let answer = call(&admin.admin, "GET", "/connectors?expand=status", None).await?;
+    let answer = call(&admin.admin, Method::GET, "/connectors?expand=status", None).await?;
     if admin.json {
         println!("{answer}");
         return Ok(());
@@ -254,7 +264,7 @@ async fn list(admin: AdminArgs) -> anyhow::Result<()> {
 
 async fn status(args: NameArgs) -> anyhow::Result<()> {
     let path = format!("/connectors/{}/status", args.name);
-    let answer = call(&args.admin.admin, "GET", &path, None).await?;
+    let answer = call(&args.admin.admin, Method::GET, &path, None).await?;
     if args.admin.json {
         println!("{answer}");
         return Ok(());
@@ -303,7 +313,7 @@ fn state_name(state: State) -> String {
         .unwrap_or_else(|| format!("{state:?}"))
 }
 
-async fn simple(args: NameArgs, method: &str, action: &str, done: &str) -> anyhow::Result<()> {
+async fn simple(args: NameArgs, method: Method, action: &str, done: &str) -> anyhow::Result<()> {
     let path = format!("/connectors/{}/{action}", args.name);
     call(&args.admin.admin, method, &path, None).await?;
     println!("{done} connector {}", args.name);
@@ -316,7 +326,7 @@ async fn restart(args: RestartArgs) -> anyhow::Result<()> {
         None if args.only_failed => format!("/connectors/{}/restart?onlyFailed=true", args.name),
         None => format!("/connectors/{}/restart", args.name),
     };
-    let answer = call(&args.admin.admin, "POST", &path, None).await?;
+    let answer = call(&args.admin.admin, Method::POST, &path, None).await?;
     if args.admin.json {
         println!("{answer}");
         return Ok(());
@@ -330,71 +340,34 @@ async fn restart(args: RestartArgs) -> anyhow::Result<()> {
 
 async fn delete(args: NameArgs) -> anyhow::Result<()> {
     let path = format!("/connectors/{}", args.name);
-    call(&args.admin.admin, "DELETE", &path, None).await?;
+    call(&args.admin.admin, Method::DELETE, &path, None).await?;
     println!("deleted connector {}", args.name);
     Ok(())
 }
 
 /// Sends one request to the Connect REST API; the JSON answer (`null` when empty), or the
 /// node's error message.
-async fn call(admin: &str, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-    let url = format!("http://{admin}{path}");
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("building the HTTP client")?;
-    let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
-    let mut request = client.request(method.clone(), &url);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let mut response = request.send().await.map_err(|err| {
-        anyhow!(
-            "could not reach the Connect REST API at {url}: is a node running with `eddy start --admin {admin}`, or `eddy connect run --admin {admin}`? ({})",
-            root_cause(&err)
-        )
-    })?;
-    let status = response.status();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .with_context(|| format!("reading {url}"))?
-    {
-        if bytes.len() + chunk.len() > RESPONSE_BYTES_MAX {
-            return Err(anyhow!(
-                "{method} {url} sent more than {RESPONSE_BYTES_MAX} bytes"
-            ));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    let answer: Value = if bytes.is_empty() {
+async fn call(
+    admin: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let answer = CLIENT.send(admin, method, path, body.as_ref()).await?;
+    let value: Value = if answer.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{method} {url} answered {status} with something not JSON"))?
+        serde_json::from_slice(&answer.body).with_context(|| {
+            format!(
+                "{} answered {} with something not JSON",
+                answer.request, answer.status
+            )
+        })?
     };
-    if status.is_success() {
-        return Ok(answer);
+    if answer.status.is_success() {
+        return Ok(value);
     }
-    match answer.get("message").and_then(Value::as_str) {
-        Some(message) => Err(anyhow!("{message}")),
-        None if status == reqwest::StatusCode::NOT_FOUND => Err(anyhow!(
-            "{method} {url} answered 404: does {admin} serve the Connect REST API?"
-        )),
-        None => Err(anyhow!("{method} {url} answered {status}")),
-    }
-}
-
-/// The innermost cause of an error, e.g. "Connection refused (os error 111)".
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
+    Err(answer.refusal(&format!("does {admin} serve the Connect REST API?")))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! One module per `eddy` subcommand.
 
+mod admin_client;
 pub mod bench;
 pub mod cluster;
 mod connect;

@@ -3,14 +3,19 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
+use reqwest::Method;
 use serde::Deserialize;
 
+use super::admin_client::AdminClient;
 use super::connect::{block_on, table};
 
-/// How long the admin endpoint may take to answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest answer read from the admin endpoint.
-const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// The admin endpoint as this command calls it.
+const CLIENT: AdminClient = AdminClient {
+    serves: "the admin endpoint",
+    request_timeout: Duration::from_secs(10),
+    response_bytes_max: 8 * 1024 * 1024,
+    unreachable_hint: |admin| format!("is a node running with `eddy start --admin {admin}`?"),
+};
 /// The deepest tree printed; deeper children are summarised.
 const TREE_DEPTH_MAX: usize = 32;
 
@@ -70,39 +75,19 @@ pub fn run(args: SupervisorsArgs) -> anyhow::Result<()> {
     })
 }
 
-/// GETs `/supervisors` from `admin`, reading at most `RESPONSE_BYTES_MAX`.
+/// GETs `/supervisors` from `admin`.
 async fn fetch(admin: &str) -> anyhow::Result<Vec<u8>> {
-    let url = format!("http://{admin}/supervisors");
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("building the HTTP client")?;
-    let mut response = client.get(&url).send().await.map_err(|err| {
-        anyhow!(
-            "could not reach the admin endpoint at {url}: is a node running with `eddy start --admin {admin}`? ({})",
-            root_cause(&err)
-        )
-    })?;
-    let status = response.status();
-    if !status.is_success() {
+    let answer = CLIENT
+        .send(admin, Method::GET, "/supervisors", None)
+        .await?;
+    if !answer.status.is_success() {
         return Err(anyhow!(
-            "GET {url} answered {status}: is {admin} an Eddy admin endpoint?"
+            "{} answered {}: is {admin} an Eddy admin endpoint?",
+            answer.request,
+            answer.status
         ));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .with_context(|| format!("reading {url}"))?
-    {
-        if body.len() + chunk.len() > RESPONSE_BYTES_MAX {
-            return Err(anyhow!(
-                "GET {url} sent more than {RESPONSE_BYTES_MAX} bytes"
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    Ok(answer.body)
 }
 
 /// Adds `node` and its children, drawing the tree in the name column.
@@ -152,15 +137,6 @@ fn format_uptime(uptime_ms: u64) -> String {
     } else {
         format!("{}.{}s", seconds, uptime_ms % 1000 / 100)
     }
-}
-
-/// The innermost cause of an error, e.g. "Connection refused (os error 111)".
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]
