@@ -97,8 +97,8 @@ pub enum PeerResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, String>),
     /// Joined (or why not).
     Joined(Result<(), String>),
-    /// The applied outcome, or why not.
-    Proposed(Result<Outcome, String>),
+    /// The applied outcome and the log index of the entry, or why not.
+    Proposed(Result<(Outcome, u64), String>),
     /// Heartbeat seen.
     HeartbeatAck,
     /// Whether this node's Raft log is initialized.

@@ -240,7 +240,12 @@ impl Cluster {
                         Some(node) => {
                             let req = PeerRequest::Propose(cmd.clone());
                             match self.client(&node.addr).call(&req, FORWARD_TIMEOUT).await {
-                                Ok(PeerResponse::Proposed(Ok(outcome))) => return Ok(outcome),
+                                Ok(PeerResponse::Proposed(Ok((outcome, index)))) => {
+                                    // Read your writes: wait until this node has applied the
+                                    // entry too, so what it serves next includes it.
+                                    self.wait_applied(index).await;
+                                    return Ok(outcome);
+                                }
                                 Ok(PeerResponse::Proposed(Err(e)))
                                 | Ok(PeerResponse::Refused(e)) => e,
                                 Ok(other) => format!("unexpected answer {other:?}"),
@@ -259,14 +264,32 @@ impl Cluster {
         }
     }
 
-    /// Proposes only on the quorum leader (used by the peer server for forwarded
-    /// proposals, so a proposal is forwarded at most once).
+    /// Proposes only on the quorum leader (the controller's own commands).
     pub async fn propose_here(&self, cmd: Command) -> Result<Outcome, String> {
+        self.propose_indexed(cmd).await.map(|(outcome, _)| outcome)
+    }
+
+    /// Proposes only on the quorum leader and answers the entry's log index too (for
+    /// forwarded proposals, so a proposal is forwarded at most once and its proposer can
+    /// wait until it has applied the entry itself).
+    pub async fn propose_indexed(&self, cmd: Command) -> Result<(Outcome, u64), String> {
         self.raft
             .client_write(cmd)
             .await
-            .map(|r| r.data)
+            .map(|r| (r.data, r.log_id.index))
             .map_err(|e| e.to_string())
+    }
+
+    /// Waits (bounded) until this node has applied the log up to `index`.
+    async fn wait_applied(&self, index: u64) {
+        let waited = self
+            .raft
+            .wait(Some(FORWARD_TIMEOUT))
+            .applied_index_at_least(Some(index), "forwarded proposal")
+            .await;
+        if let Err(e) = waited {
+            tracing::warn!(index, error = %e, "a forwarded proposal is not applied here yet");
+        }
     }
 
     /// The proposer handed to the actor tree.

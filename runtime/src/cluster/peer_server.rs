@@ -55,7 +55,7 @@ async fn handle(cluster: &Cluster, broker: &Broker, req: PeerRequest) -> PeerRes
         }
         PeerRequest::Join(member) => PeerResponse::Joined(cluster.handle_join(member).await),
         PeerRequest::Propose(cmd) if cluster.is_leader() => {
-            PeerResponse::Proposed(cluster.propose_here(cmd).await)
+            PeerResponse::Proposed(cluster.propose_indexed(cmd).await)
         }
         PeerRequest::Propose(_) => PeerResponse::Refused("not the quorum leader".into()),
         PeerRequest::ClusterInfo => PeerResponse::ClusterInfo {
