@@ -56,6 +56,30 @@ pub const CHECKER_STOP_TIMEOUT_MS: u64 = 60_000;
 /// How long reading a topic back with the checker may take.
 pub const CHECKER_CONSUME_TIMEOUT_MS: u64 = 90_000;
 
+/// The timing flags every node of a cluster starts with; the default is the constants
+/// above, what `Cluster::start` uses. A test that needs others (say, a session timeout long
+/// enough that a paused node is never fenced) starts its cluster with
+/// `Cluster::start_with_timings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeTimings {
+    /// `--broker-session-timeout-ms`.
+    pub session_timeout_ms: u64,
+    /// `--broker-heartbeat-interval-ms`.
+    pub heartbeat_interval_ms: u64,
+    /// `--replica-lag-time-max-ms`.
+    pub replica_lag_time_max_ms: u64,
+}
+
+impl Default for NodeTimings {
+    fn default() -> NodeTimings {
+        NodeTimings {
+            session_timeout_ms: SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+            replica_lag_time_max_ms: REPLICA_LAG_TIME_MAX_MS,
+        }
+    }
+}
+
 /// Waits until `probe` returns `Ok`, checking every `WAIT_POLL_MS`; after `timeout` panics
 /// with `what` and the last reason `probe` gave for not being done.
 pub fn wait_for<T>(
@@ -346,6 +370,7 @@ pub struct ClusterNode {
     child: Option<Child>,
     paused: bool,
     starts: u32,
+    timings: NodeTimings,
 }
 
 impl ClusterNode {
@@ -363,7 +388,14 @@ impl ClusterNode {
             child: None,
             paused: false,
             starts: 0,
+            timings: NodeTimings::default(),
         }
+    }
+
+    /// The same node started with `timings` instead of the default ones.
+    fn with_timings(mut self, timings: NodeTimings) -> ClusterNode {
+        self.timings = timings;
+        self
     }
 
     /// The node id.
@@ -536,15 +568,15 @@ impl ClusterNode {
             .args(["--seeds", &self.seeds])
             .args([
                 "--broker-session-timeout-ms",
-                &SESSION_TIMEOUT_MS.to_string(),
+                &self.timings.session_timeout_ms.to_string(),
             ])
             .args([
                 "--broker-heartbeat-interval-ms",
-                &HEARTBEAT_INTERVAL_MS.to_string(),
+                &self.timings.heartbeat_interval_ms.to_string(),
             ])
             .args([
                 "--replica-lag-time-max-ms",
-                &REPLICA_LAG_TIME_MAX_MS.to_string(),
+                &self.timings.replica_lag_time_max_ms.to_string(),
             ])
             .args(["--controller-voters", &CLUSTER_SIZE.to_string()])
             .env("RUST_BACKTRACE", "1")
@@ -630,13 +662,21 @@ impl Drop for ClusterNode {
 pub struct Cluster {
     nodes: Vec<ClusterNode>,
     dir: tempfile::TempDir,
+    /// The timing flags of every node, added ones included.
+    timings: NodeTimings,
 }
 
 impl Cluster {
     /// Starts the nodes and waits until every node reports all members unfenced.
     pub fn start() -> Cluster {
+        Cluster::start_with_timings(NodeTimings::default())
+    }
+
+    /// Starts the nodes with `timings` instead of the default timing flags (nodes added
+    /// later get them too) and waits until every node reports all members unfenced.
+    pub fn start_with_timings(timings: NodeTimings) -> Cluster {
         for attempt in 1..=START_ATTEMPTS_MAX {
-            let mut cluster = Cluster::spawn_all();
+            let mut cluster = Cluster::spawn_all(timings);
             match cluster.wait_for_ports() {
                 Ok(()) => {
                     cluster.wait_until_ready();
@@ -656,7 +696,7 @@ impl Cluster {
         unreachable!("the last start attempt either returns or panics")
     }
 
-    fn spawn_all() -> Cluster {
+    fn spawn_all(timings: NodeTimings) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("eddy-cluster-test-")
             .tempdir()
@@ -670,13 +710,18 @@ impl Cluster {
             .map(|i| {
                 let id = i32::try_from(i + 1).expect("node id fits i32");
                 ClusterNode::new(id, &ports[3 * i..3 * i + 3], &seeds, dir.path())
+                    .with_timings(timings)
             })
             .collect();
         // Node 1 (the first seed) goes first: it is the one that bootstraps the quorum.
         for node in &mut nodes {
             node.spawn().unwrap_or_else(|err| panic!("{err}"));
         }
-        Cluster { nodes, dir }
+        Cluster {
+            nodes,
+            dir,
+            timings,
+        }
     }
 
     fn wait_for_ports(&mut self) -> Result<(), String> {
@@ -715,7 +760,8 @@ impl Cluster {
             .expect("a cluster to join");
         let mut last_err = String::new();
         for attempt in 1..=START_ATTEMPTS_MAX {
-            let mut node = ClusterNode::new(id, &free_ports(3), &seeds, self.dir.path());
+            let mut node = ClusterNode::new(id, &free_ports(3), &seeds, self.dir.path())
+                .with_timings(self.timings);
             match node.spawn().and_then(|()| node.wait_for_ports()) {
                 Ok(()) => {
                     self.nodes.push(node);
@@ -744,6 +790,49 @@ impl Cluster {
             .position(|n| n.id == id)
             .unwrap_or_else(|| panic!("no node {id} in the cluster"));
         self.nodes.remove(index)
+    }
+
+    /// Starts the killed nodes `order` again, each with its arguments, ports and data
+    /// directory, one right after the other in that order without waiting in between (as
+    /// after a power cut), then waits until all their ports accept connections. Joining the
+    /// cluster is the caller's wait.
+    pub fn restart_all(&mut self, order: &[i32]) {
+        for id in order {
+            assert!(
+                self.node(*id).child.is_none(),
+                "restart of node {id} while it runs"
+            );
+        }
+        let mut last_err = String::new();
+        for attempt in 1..=START_ATTEMPTS_MAX {
+            // A node whose start failed in the previous attempt is started again; the
+            // others keep running.
+            let mut failed = Vec::new();
+            for id in order {
+                let node = self.node_mut(*id);
+                if node.child.is_none() {
+                    if let Err(err) = node.spawn() {
+                        failed.push(err);
+                    }
+                }
+            }
+            for id in order {
+                let node = self.node_mut(*id);
+                if node.child.is_some() {
+                    if let Err(err) = node.wait_for_ports() {
+                        node.stop_quietly();
+                        failed.push(err);
+                    }
+                }
+            }
+            if failed.is_empty() {
+                return;
+            }
+            last_err = failed.join("; ");
+            eprintln!("restart attempt {attempt} of nodes {order:?} failed: {last_err}");
+            thread::sleep(Duration::from_millis(500));
+        }
+        panic!("nodes {order:?} did not restart: {last_err}");
     }
 
     /// The node with this id.
