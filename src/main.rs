@@ -39,6 +39,10 @@ enum Command {
     /// node (through a node's admin HTTP endpoint).
     #[command(subcommand)]
     Cluster(cli::cluster::ClusterCommand),
+    /// List the streams applications running against the cluster, or describe one
+    /// (topology, tasks and their state, input lag).
+    #[command(subcommand)]
+    Topology(cli::topology::TopologyCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(command) => cli::bench::run(command),
         Command::Connect(command) => cli::connect_cmd::run(command),
         Command::Cluster(command) => cli::cluster::run(command),
+        Command::Topology(command) => cli::topology::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -127,6 +127,55 @@ fn a_panicking_task_restarts_and_keeps_its_state() {
             .last_error
             .as_deref()
             .is_some_and(|e| e.contains("user code failed"))));
+        // The application reports itself to the cluster: `eddy topology describe` sees
+        // its tasks and the restart, from another process.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let described = loop {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+                .args([
+                    "topology",
+                    "describe",
+                    "panic-test",
+                    "--json",
+                    "-b",
+                    &bootstrap,
+                ])
+                .output()
+                .expect("run eddy topology describe");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let restarted = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .filter(|v| {
+                    v["application"]["tasks"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|t| t["restarts"] == 1))
+                });
+            if let Some(v) = restarted {
+                break v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no report with the restart: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        assert!(described["application"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Sub-topology")));
+        assert_eq!(
+            described["application"]["tasks"].as_array().map(Vec::len),
+            Some(streams.tasks().len())
+        );
+        let listed = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["topology", "list", "--json", "-b", &bootstrap])
+            .output()
+            .expect("run eddy topology list");
+        let listed: serde_json::Value =
+            serde_json::from_slice(&listed.stdout).expect("topology list --json");
+        assert_eq!(listed[0]["application_id"], "panic-test");
+        assert_eq!(listed[0]["restarts"], 1);
+        drop(streams);
     });
     node.shutdown();
 }
@@ -177,4 +226,20 @@ fn payments_example_totals_and_enriches() {
         out.contains(r#"{"user":"Alice Liddell","country":"UK","amount":200}"#),
         "{out}"
     );
+}
+
+#[test]
+fn sessions_example_counts_clicks_per_session() {
+    let out = run_example("sessions");
+    // A late click bridged alice's first two sessions; another was too late to count.
+    for line in [
+        "alice\t00:00-09:30\t5",
+        "alice\t30:00-30:00\t1",
+        "bob\t02:00-06:00\t2",
+        "bob\t31:00-31:00\t1",
+        "carol\t21:00-21:00\t1",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
+    }
+    assert!(out.contains("dropped late 1"), "{out}");
 }

@@ -12,3 +12,4 @@ mod receipts;
 pub mod start;
 pub mod supervisors;
 pub mod topic;
+pub mod topology;

@@ -8,6 +8,7 @@
 //! client has no group membership yet): one instance runs every task. Stores are in memory,
 //! rebuilt from their changelog topics at every (re)start.
 
+pub mod registry;
 pub mod stream_task;
 pub mod topology_supervisor;
 
@@ -63,6 +64,62 @@ pub enum StreamsError {
 pub struct KafkaStreams {
     supervisor: Addr<TopologySupervisor>,
     tasks: Vec<TaskId>,
+    reporter: actix_rt::task::JoinHandle<()>,
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        self.reporter.abort();
+    }
+}
+
+/// Reports the application and its tasks to the registry topic every few seconds (see
+/// [`registry`]), until the application's supervisor is gone.
+async fn report_loop(
+    supervisor: Addr<TopologySupervisor>,
+    bootstrap: String,
+    application_id: String,
+    description: String,
+    internal_topics: Vec<String>,
+) {
+    let mut registry = None;
+    loop {
+        let Ok((_, tasks)) = supervisor.send(Report).await else {
+            return;
+        };
+        if registry.is_none() {
+            match registry::Registry::connect(&bootstrap).await {
+                Ok(r) => registry = Some(r),
+                Err(err) => tracing::debug!(error = %err, "topology registry unreachable"),
+            }
+        }
+        if let Some(r) = registry.as_mut() {
+            let record = registry::AppRecord {
+                application_id: application_id.clone(),
+                description: description.clone(),
+                internal_topics: internal_topics.clone(),
+                tasks: tasks
+                    .into_iter()
+                    .map(|t| registry::TaskRow {
+                        task: t.supervision.name.trim_start_matches("task ").to_string(),
+                        state: format!("{:?}", t.supervision.state).to_lowercase(),
+                        restarts: t.supervision.restarts,
+                        last_error: t.supervision.last_error,
+                        processed_records: t.processed_records,
+                        dropped_late_records: t.dropped_late_records,
+                        committed: t.committed,
+                    })
+                    .collect(),
+                instance: registry::instance_name(),
+                reported_at_ms: registry::now_ms(),
+            };
+            if let Err(err) = r.publish(&record).await {
+                tracing::debug!(error = %err, "could not report to the topology registry");
+                registry = None;
+            }
+        }
+        actix_rt::time::sleep(registry::REPORT_INTERVAL).await;
+    }
 }
 
 async fn partition_counts(admin: &mut Admin) -> Result<BTreeMap<String, i32>, ClientError> {
@@ -107,7 +164,9 @@ impl KafkaStreams {
                 }
                 InternalTopicKind::Repartition => Vec::new(),
             };
-            match admin.create_topic(&t.name, user_max, 1, &configs).await {
+            // Replication factor -1: the cluster's default.replication.factor, as Kafka
+            // Streams' `replication.factor=-1`.
+            match admin.create_topic(&t.name, user_max, -1, &configs).await {
                 Ok(()) => {}
                 Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
                 Err(err) => return Err(err.into()),
@@ -129,13 +188,27 @@ impl KafkaStreams {
             }));
         }
         tracing::info!(application = %app, tasks = tasks.len(), "starting stream tasks");
+        let description = topology.describe().to_string();
+        let internal_names = internal.iter().map(|t| t.name.clone()).collect();
+        let bootstrap = settings.bootstrap.clone();
         let supervisor = TopologySupervisor::launch(
             topology,
             Arc::new(settings),
             tasks.clone(),
             RestartIntensity::default(),
         );
-        Ok(KafkaStreams { supervisor, tasks })
+        let reporter = actix_rt::spawn(report_loop(
+            supervisor.clone(),
+            bootstrap,
+            app,
+            description,
+            internal_names,
+        ));
+        Ok(KafkaStreams {
+            supervisor,
+            tasks,
+            reporter,
+        })
     }
 
     /// The tasks this instance runs.

@@ -1,0 +1,288 @@
+//! `eddy topology list|describe`: the streams applications running against the cluster,
+//! from the reports they write to the `__eddy_topologies` topic every few seconds (their
+//! topology, their tasks' state), joined with their consumer group's committed offsets and
+//! lag. An application runs in its own program, so this is how it is seen from outside.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context as _};
+use clap::{Args, Subcommand};
+use eddy::client::GroupPartitionOffset;
+use eddy::runtime::streams::registry::{self, AppRecord};
+use serde::Serialize;
+
+use super::connect::{block_on, connect_admin, explain, table, BootstrapArgs};
+
+/// A report older than this many report intervals means the application stopped (or
+/// cannot reach the cluster).
+const STALE_INTERVALS: u64 = 3;
+
+/// `eddy topology` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TopologyCommand {
+    /// List the streams applications that reported to the cluster, with their tasks and lag.
+    List(ListArgs),
+    /// Show an application's topology, its tasks' state and its input lag.
+    Describe(DescribeArgs),
+}
+
+/// Arguments of `eddy topology list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `eddy topology describe`.
+#[derive(Args, Debug)]
+pub struct DescribeArgs {
+    /// The application id.
+    application_id: String,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs an `eddy topology` subcommand.
+pub fn run(command: TopologyCommand) -> anyhow::Result<()> {
+    match command {
+        TopologyCommand::List(args) => block_on(list(args)),
+        TopologyCommand::Describe(args) => block_on(describe(args)),
+    }
+}
+
+/// One application as `list` shows it.
+#[derive(Debug, Serialize)]
+struct AppSummary {
+    application_id: String,
+    tasks: usize,
+    running: usize,
+    restarts: u64,
+    lag: i64,
+    instance: String,
+    report_age_ms: i64,
+    stale: bool,
+}
+
+fn summarize(app: &AppRecord, lag: i64, now_ms: i64) -> AppSummary {
+    let age = (now_ms - app.reported_at_ms).max(0);
+    AppSummary {
+        application_id: app.application_id.clone(),
+        tasks: app.tasks.len(),
+        running: app.tasks.iter().filter(|t| t.state == "running").count(),
+        restarts: app.tasks.iter().map(|t| t.restarts).sum(),
+        lag,
+        instance: app.instance.clone(),
+        report_age_ms: age,
+        stale: age as u128 > registry::REPORT_INTERVAL.as_millis() * u128::from(STALE_INTERVALS),
+    }
+}
+
+fn total_lag(offsets: &[GroupPartitionOffset]) -> i64 {
+    offsets.iter().filter_map(|o| o.lag).sum()
+}
+
+fn age_text(ms: i64) -> String {
+    if ms < 60_000 {
+        format!("{} s ago", ms / 1000)
+    } else {
+        format!("{} min ago", ms / 60_000)
+    }
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<()> {
+    let servers = &args.bootstrap.bootstrap_server;
+    let apps = registry::read_all(servers)
+        .await
+        .map_err(|err| explain(err, servers))?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
+    let now = registry::now_ms();
+    let mut rows = Vec::with_capacity(apps.len());
+    for app in apps.values() {
+        let offsets = admin
+            .group_offsets(&app.application_id)
+            .await
+            .unwrap_or_default();
+        rows.push(summarize(app, total_lag(&offsets), now));
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&rows).context("encoding the list")?
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no streams application has reported to this cluster (applications report every {} s while they run)", registry::REPORT_INTERVAL.as_secs());
+        return Ok(());
+    }
+    let mut out = table(&[
+        "APPLICATION",
+        "TASKS RUNNING",
+        "RESTARTS",
+        "INPUT LAG",
+        "INSTANCE",
+        "LAST REPORT",
+    ]);
+    for r in &rows {
+        let report = if r.stale {
+            format!("{} (stopped?)", age_text(r.report_age_ms))
+        } else {
+            age_text(r.report_age_ms)
+        };
+        out.add_row(vec![
+            r.application_id.clone(),
+            format!("{}/{}", r.running, r.tasks),
+            r.restarts.to_string(),
+            r.lag.to_string(),
+            r.instance.clone(),
+            report,
+        ]);
+    }
+    println!("{out}");
+    Ok(())
+}
+
+/// What `describe --json` prints.
+#[derive(Debug, Serialize)]
+struct DescribeOutput<'a> {
+    application: &'a AppRecord,
+    input_offsets: BTreeMap<String, (i64, Option<i64>, Option<i64>)>,
+}
+
+async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
+    let servers = &args.bootstrap.bootstrap_server;
+    let apps = registry::read_all(servers)
+        .await
+        .map_err(|err| explain(err, servers))?;
+    let app = apps.get(&args.application_id).ok_or_else(|| {
+        anyhow!(
+            "no streams application '{}' has reported to this cluster; `eddy topology list` shows those that have",
+            args.application_id
+        )
+    })?;
+    let mut admin = connect_admin(&args.bootstrap).await?;
+    let offsets = admin
+        .group_offsets(&app.application_id)
+        .await
+        .unwrap_or_default();
+    if args.json {
+        let output = DescribeOutput {
+            application: app,
+            input_offsets: offsets
+                .iter()
+                .map(|o| {
+                    (
+                        format!("{}-{}", o.topic, o.partition),
+                        (o.committed_offset, o.log_end_offset, o.lag),
+                    )
+                })
+                .collect(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&output).context("encoding the description")?
+        );
+        return Ok(());
+    }
+    let summary = summarize(app, total_lag(&offsets), registry::now_ms());
+    println!(
+        "application {} on {} — last report {}{}",
+        app.application_id,
+        app.instance,
+        age_text(summary.report_age_ms),
+        if summary.stale { " (stopped?)" } else { "" }
+    );
+    println!("\n{}", app.description.trim_end());
+    if !app.internal_topics.is_empty() {
+        println!("\ninternal topics: {}", app.internal_topics.join(", "));
+    }
+    let mut tasks = table(&[
+        "TASK",
+        "STATE",
+        "RESTARTS",
+        "PROCESSED",
+        "DROPPED LATE",
+        "LAST ERROR",
+    ]);
+    for t in &app.tasks {
+        tasks.add_row(vec![
+            t.task.clone(),
+            t.state.clone(),
+            t.restarts.to_string(),
+            t.processed_records.to_string(),
+            t.dropped_late_records.to_string(),
+            t.last_error.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("\n{tasks}");
+    let mut lag = table(&["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]);
+    for o in &offsets {
+        let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+        lag.add_row(vec![
+            o.topic.clone(),
+            o.partition.to_string(),
+            o.committed_offset.to_string(),
+            show(o.log_end_offset),
+            show(o.lag),
+        ]);
+    }
+    if !offsets.is_empty() {
+        println!("\n{lag}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy::runtime::streams::registry::TaskRow;
+
+    fn task(state: &str, restarts: u64) -> TaskRow {
+        TaskRow {
+            task: "0_0".into(),
+            state: state.into(),
+            restarts,
+            last_error: None,
+            processed_records: 0,
+            dropped_late_records: 0,
+            committed: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn summaries_count_running_tasks_restarts_and_staleness() {
+        let app = AppRecord {
+            application_id: "wc".into(),
+            description: String::new(),
+            internal_topics: vec![],
+            tasks: vec![task("running", 1), task("restarting", 2)],
+            instance: "h:1".into(),
+            reported_at_ms: 1_000,
+        };
+        let fresh = summarize(&app, 7, 2_000);
+        assert_eq!(
+            (fresh.tasks, fresh.running, fresh.restarts, fresh.lag),
+            (2, 1, 3, 7)
+        );
+        assert!(!fresh.stale);
+        assert!(summarize(&app, 0, 1_000 + 60_000).stale);
+    }
+
+    #[test]
+    fn lag_sums_known_lags_only() {
+        let o = |lag| GroupPartitionOffset {
+            topic: "t".into(),
+            partition: 0,
+            committed_offset: 0,
+            log_end_offset: lag,
+            lag,
+        };
+        assert_eq!(total_lag(&[o(Some(3)), o(None), o(Some(4))]), 7);
+    }
+}
