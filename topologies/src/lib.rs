@@ -2,8 +2,9 @@
 //! execution core that runs it. No I/O, no network, no actors, no async.
 //!
 //! - Build: `StreamsBuilder` → `KStream` / `KTable` / `KGroupedStream` /
-//!   `TimeWindowedKStream` / `SessionWindowedKStream` operators → `build()` checks the graph and gives a `Topology`,
-//!   whose `describe()` prints like Kafka Streams'.
+//!   `TimeWindowedKStream` (tumbling, hopping, sliding) / `SessionWindowedKStream`
+//!   operators → `build()` checks the graph and gives a `Topology`, whose `describe()`
+//!   prints like Kafka Streams'.
 //! - Run: a `Task` runs one sub-topology for one input partition: raw records in, output
 //!   records and changelog records out, state in `StateStore`s (in memory here; the
 //!   runtime supplies fjall-backed ones).
@@ -64,4 +65,6 @@ pub use store::{
 };
 pub use task::{SkippedRecord, Task, TaskId, TaskMetrics, TaskOutput};
 pub use topology::{InternalTopic, InternalTopicKind, Topology};
-pub use window::{JoinWindows, SessionWindows, Suppressed, TimeWindows, Window, Windowed};
+pub use window::{
+    JoinWindows, SessionWindows, SlidingWindows, Suppressed, TimeWindows, Window, Windowed,
+};

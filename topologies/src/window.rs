@@ -13,7 +13,8 @@ pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A time window: `[start_ms, end_ms)` in event time.
+/// A time window in event time: `[start_ms, end_ms)` for tumbling and hopping windows;
+/// both bounds included for sliding windows and sessions (as in Kafka).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Window {
     /// Inclusive start, in milliseconds since the epoch.
@@ -127,6 +128,60 @@ impl TimeWindows {
     }
 }
 
+/// Sliding windows (Kafka's `SlidingWindows`): windows of a fixed time difference that
+/// follow the records instead of the clock. Each record `t` has its window `[t - d, t]`,
+/// and a window starts right after each record (`[t + 1, t + 1 + d]`) once a later
+/// record falls into it, so every distinct set of records at most `d` apart gets exactly
+/// one window. Both bounds are included: a `Window` of a sliding aggregation has
+/// `end_ms = start_ms + d` and contains the records at its end.
+///
+/// Records later than the grace period are dropped and counted, as with other windows:
+/// a window `[s, s + d]` takes updates while `s + d >= stream time - grace`.
+///
+/// ```
+/// use std::time::Duration;
+/// use eddy_topologies::SlidingWindows;
+/// let last_ten_seconds = SlidingWindows::of_time_difference_and_grace(
+///     Duration::from_secs(10),
+///     Duration::from_secs(2),
+/// );
+/// # let _ = last_ten_seconds;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    pub(crate) difference_ms: i64,
+    pub(crate) grace_ms: i64,
+}
+
+impl SlidingWindows {
+    /// Windows spanning `difference` (both ends included), accepting records up to
+    /// `grace` after a window's end.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        SlidingWindows {
+            difference_ms: duration_ms(difference),
+            grace_ms: duration_ms(grace),
+        }
+    }
+
+    /// Windows spanning `difference`, with no grace period.
+    pub fn of_time_difference_without_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        // Window bounds go up to three differences plus grace away from a record's time.
+        if self.difference_ms > SLIDING_DIFFERENCE_MS_MAX {
+            return Err(format!(
+                "the time difference must be at most {SLIDING_DIFFERENCE_MS_MAX} ms"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The largest time difference of sliding windows: about 10 years, far from overflow.
+const SLIDING_DIFFERENCE_MS_MAX: i64 = 10 * 366 * 24 * 3_600_000;
+
 /// Session windows: a key's records belong to one session while they are at most the
 /// inactivity gap apart; a record that bridges two sessions merges them. Sessions accept
 /// late records for a grace period after their end, and are kept for gap + grace after
@@ -230,6 +285,15 @@ impl JoinWindows {
         Ok(())
     }
 
+    /// How long after its time a record can still find a partner: an other stream's
+    /// record up to `after` later is accepted until `before + grace` past its own time
+    /// (from that stream, `before` is the `after`). Join buffers keep records that long.
+    pub(crate) fn retention_ms(&self) -> i64 {
+        self.before_ms
+            .saturating_add(self.after_ms)
+            .saturating_add(self.grace_ms)
+    }
+
     /// The same windows seen from the other stream.
     pub(crate) fn reversed(&self) -> Self {
         JoinWindows {
@@ -287,5 +351,9 @@ mod tests {
         let too_many =
             TimeWindows::of(Duration::from_secs(100)).advance_by(Duration::from_millis(1));
         assert!(too_many.validate().is_err());
+        let sliding = SlidingWindows::of_time_difference_without_grace(Duration::MAX);
+        assert!(sliding.validate().is_err());
+        let sliding = SlidingWindows::of_time_difference_without_grace(Duration::ZERO);
+        assert!(sliding.validate().is_ok());
     }
 }

@@ -125,3 +125,39 @@ fn sessions_past_gap_plus_grace_no_longer_merge() {
     );
     assert_eq!(driver.dropped_late_records(), 0);
 }
+
+#[test]
+fn suppressed_sessions_are_final_only_after_gap_plus_grace() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by_session(SessionWindows::with_inactivity_gap(Duration::from_secs(5)))
+        .count()
+        .suppress(eddy_topologies::Suppressed::until_window_closes())
+        .to_stream()
+        .to("final-sessions");
+    let mut driver =
+        TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("app")).unwrap();
+    // At stream time 3 s, a's session [1 s, 1 s] has passed its end + grace (0) but not its
+    // end + gap: the click at 4 s still merges into it, so it must not be final yet.
+    for (user, at) in [("a", 1_000), ("b", 3_000), ("a", 4_000), ("b", 20_000)] {
+        driver
+            .pipe_input("clicks", user.to_string(), "/".to_string(), at)
+            .unwrap();
+    }
+    let mut finals: Vec<(String, Window, Option<u64>)> = driver
+        .read_output::<Windowed<String>, u64>("final-sessions")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key.key, r.key.window, r.value))
+        .collect();
+    finals.sort_by_key(|(k, w, _)| (k.clone(), w.start_ms));
+    assert_eq!(
+        finals,
+        vec![
+            ("a".to_string(), Window::new(1_000, 4_000), Some(2)),
+            ("b".to_string(), Window::new(3_000, 3_000), Some(1)),
+        ]
+    );
+}

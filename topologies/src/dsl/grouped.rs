@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::nodes::{name_repartition_after, processor, repartition_with, store_getter};
+use super::windowed::Windows;
 use super::{KStream, KTable, SessionWindowedKStream, TimeWindowedKStream};
 use crate::dynamic::Data;
 use crate::graph::serde_spec::{SerdeSpec, Side};
@@ -11,11 +12,11 @@ use crate::ops::aggregate::{Aggregate, Aggregator};
 use crate::ops::factory;
 use crate::serdes::{LongSerde, Serde, SerdeRef};
 use crate::store::StoreKind;
-use crate::window::{SessionWindows, TimeWindows};
+use crate::window::{SessionWindows, SlidingWindows, TimeWindows};
 
 /// A stream grouped by key. Aggregations (`count`, `reduce`, `aggregate`) turn it into a
-/// table kept in a key-value store, one row per key; `windowed_by` aggregates per time
-/// window instead. If the key was changed upstream, the aggregation first repartitions.
+/// table kept in a key-value store, one row per key; `windowed_by`,
+/// `windowed_by_sliding` and `windowed_by_session` aggregate per window instead. If the key was changed upstream, the aggregation first repartitions.
 pub struct KGroupedStream<K, V> {
     pub(crate) stream: KStream<K, V>,
     pub(crate) name: Option<String>,
@@ -203,7 +204,41 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn windowed_by(&self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
-        TimeWindowedKStream::new(self.clone(), windows)
+        TimeWindowedKStream::new(self.clone(), Windows::Time(windows))
+    }
+
+    /// Aggregates per sliding window: for each record, over the records of its key at
+    /// most the time difference before it (see `SlidingWindows`). Each update of a
+    /// window is a row of the resulting windowed table.
+    ///
+    /// ```
+    /// # use eddy_topologies::*;
+    /// use std::time::Duration;
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream::<String, String>("clicks")
+    ///     .group_by_key()
+    ///     .windowed_by_sliding(SlidingWindows::of_time_difference_without_grace(Duration::from_secs(10)))
+    ///     .count()
+    ///     .to_stream()
+    ///     .to("clicks-in-ten-seconds");
+    /// let mut driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("doc"))?;
+    /// driver.pipe_input("clicks", "a".to_string(), "/".to_string(), 20_000)?;
+    /// driver.pipe_input("clicks", "a".to_string(), "/".to_string(), 25_000)?;
+    /// let out: Vec<(Window, u64)> = driver
+    ///     .read_key_values::<Windowed<String>, u64>("clicks-in-ten-seconds")?
+    ///     .into_iter()
+    ///     .map(|(w, n)| (w.window, n))
+    ///     .collect();
+    /// assert_eq!(out, vec![
+    ///     (Window::new(10_000, 20_000), 1), // the first click's window
+    ///     (Window::new(20_001, 30_001), 1), // the window after it, holding the second
+    ///     (Window::new(15_000, 25_000), 2), // the second click's window
+    /// ]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream::new(self.clone(), Windows::Sliding(windows))
     }
 
     /// Aggregates per session: records of a key at most `windows`' inactivity gap apart

@@ -1,6 +1,6 @@
 //! `KStream`: an unbounded stream of records, and its stateless record-by-record
 //! operators. Routing (merge, split, to, repartition, grouping) is in `kstream_flow.rs`,
-//! joins in `kstream_join.rs`.
+//! joins in `kstream_join.rs` (with tables) and `kstream_stream_join.rs` (with streams).
 
 use std::marker::PhantomData;
 use std::sync::Arc;

@@ -9,6 +9,7 @@ mod grouped;
 mod kstream;
 mod kstream_flow;
 mod kstream_join;
+mod kstream_stream_join;
 mod ktable;
 mod ktable_join;
 mod nodes;

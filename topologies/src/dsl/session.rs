@@ -153,6 +153,13 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         });
         name_repartition_after(&mut graph, repartition, store);
         drop(graph);
-        KTable::at(graph_ref, node, None, Some(windows.grace_ms))
+        // A session can still grow until stream time passes its end + gap (a record within
+        // the gap merges into it), so suppression waits gap + grace, as Kafka does.
+        KTable::at(
+            graph_ref,
+            node,
+            None,
+            Some(windows.gap_ms.saturating_add(windows.grace_ms)),
+        )
     }
 }

@@ -1,4 +1,5 @@
-//! `TimeWindowedKStream`: a grouped stream aggregated per time window.
+//! `TimeWindowedKStream`: a grouped stream aggregated per time window (tumbling,
+//! hopping or sliding).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,23 +12,57 @@ use crate::graph::serde_spec::{erase, SerdeSpec, Side};
 use crate::graph::{LogicalStore, MakeProcessor, NodeId};
 use crate::ops::aggregate::Aggregator;
 use crate::ops::factory;
+use crate::ops::sliding_aggregate::SlidingAggregate;
 use crate::ops::window_aggregate::WindowAggregate;
+use crate::ops::ProcessorFactory;
 use crate::serdes::{LongSerde, SerdeRef, WindowedSerde};
 use crate::store::StoreKind;
-use crate::window::{TimeWindows, Windowed};
+use crate::window::{SlidingWindows, TimeWindows, Windowed};
 
-/// A grouped stream with time windows (tumbling or hopping, with a grace period).
-/// Aggregations give a table keyed by `Windowed<K>`, kept in a window store; records
-/// arriving after their window's end plus grace are dropped and counted.
-/// Windowed keys are written as Kafka's time-windowed serde writes them
-/// (see `Serdes::windowed`).
+/// The windows of a `TimeWindowedKStream`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Windows {
+    Time(TimeWindows),
+    Sliding(SlidingWindows),
+}
+
+impl Windows {
+    /// The length of a window: its size, or the time difference of sliding windows.
+    fn size_ms(&self) -> i64 {
+        match self {
+            Windows::Time(w) => w.size_ms,
+            Windows::Sliding(w) => w.difference_ms,
+        }
+    }
+
+    fn grace_ms(&self) -> i64 {
+        match self {
+            Windows::Time(w) => w.grace_ms,
+            Windows::Sliding(w) => w.grace_ms,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            Windows::Time(w) => w.validate(),
+            Windows::Sliding(w) => w.validate(),
+        }
+    }
+}
+
+/// A grouped stream with time windows: tumbling or hopping (`windowed_by`) or sliding
+/// (`windowed_by_sliding`), with a grace period. Aggregations give a table keyed by
+/// `Windowed<K>`, kept in a window store; records arriving after their window's end plus
+/// grace are dropped and counted. Windowed keys are written as Kafka's time-windowed
+/// serde writes them (see `Serdes::windowed`; for sliding windows the window size is the
+/// time difference).
 pub struct TimeWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
-    windows: TimeWindows,
+    windows: Windows,
 }
 
 impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
-    pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
+    pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: Windows) -> Self {
         TimeWindowedKStream { grouped, windows }
     }
 
@@ -149,20 +184,19 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
                 })?;
             let key = r.serde_of::<K>(&processor_key, Side::Key, id)?;
             let value = r.serde::<VA>(id, Side::Value, id)?;
-            let aggregator = aggregator.clone();
-            Ok(factory(move || WindowAggregate {
-                store,
-                key: key.clone(),
-                value: value.clone(),
+            Ok(window_operator(
                 windows,
-                aggregator: aggregator.clone(),
-            }))
+                store,
+                key,
+                value,
+                aggregator.clone(),
+            ))
         });
         let derive_key = key_spec.clone();
+        let size_ms = windows.size_ms();
         let windowed_key = SerdeSpec::derived::<Windowed<K>>(Rc::new(move |r, needed| {
             let key = r.serde_of::<K>(&derive_key, Side::Key, needed)?;
-            let windowed: SerdeRef<Windowed<K>> =
-                Arc::new(WindowedSerde::new(key, windows.size_ms));
+            let windowed: SerdeRef<Windowed<K>> = Arc::new(WindowedSerde::new(key, size_ms));
             Ok(erase(windowed))
         }));
         let value_spec = value(&self.grouped, input);
@@ -178,14 +212,40 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             auto_prefix: "KSTREAM-AGGREGATE-STATE-STORE",
             named_suffix: "",
             kind: StoreKind::Window {
-                size_ms: windows.size_ms,
-                grace_ms: windows.grace_ms,
+                size_ms,
+                grace_ms: windows.grace_ms(),
             },
             key: key_spec,
             value: SerdeSpec::inherit::<VA>(node, Side::Value),
         });
         name_repartition_after(&mut graph, repartition, store);
         drop(graph);
-        KTable::at(graph_ref, node, None, Some(windows.grace_ms))
+        KTable::at(graph_ref, node, None, Some(windows.grace_ms()))
+    }
+}
+
+/// The physical operator of a windowed aggregation.
+fn window_operator<K: Data, V: Data, VA: Data>(
+    windows: Windows,
+    store: usize,
+    key: SerdeRef<K>,
+    value: SerdeRef<VA>,
+    aggregator: Arc<Aggregator<K, V, VA>>,
+) -> ProcessorFactory {
+    match windows {
+        Windows::Time(windows) => factory(move || WindowAggregate {
+            store,
+            key: key.clone(),
+            value: value.clone(),
+            windows,
+            aggregator: aggregator.clone(),
+        }),
+        Windows::Sliding(windows) => factory(move || SlidingAggregate {
+            store,
+            key: key.clone(),
+            value: value.clone(),
+            windows,
+            aggregator: aggregator.clone(),
+        }),
     }
 }

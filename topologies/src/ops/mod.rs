@@ -17,6 +17,7 @@ pub(crate) mod peek;
 pub(crate) mod select_key;
 pub(crate) mod session_aggregate;
 pub(crate) mod sink;
+pub(crate) mod sliding_aggregate;
 pub(crate) mod source;
 pub(crate) mod stored;
 pub(crate) mod stream_stream_join;
@@ -170,9 +171,6 @@ pub(crate) type KeyValueFn<K, V, R> = dyn Fn(&K, &V) -> R + Send + Sync;
 
 /// Turns one record into key–value pairs.
 pub(crate) type FlatMapper<K, V, KR, VR> = dyn Fn(K, V) -> Vec<(KR, VR)> + Send + Sync;
-
-/// Joins two values.
-pub(crate) type ValueJoiner<V1, V2, R> = dyn Fn(&V1, &V2) -> R + Send + Sync;
 
 /// Joins two values that may be missing; `None` when there is no result.
 pub(crate) type OptionalJoiner<V1, V2, R> =

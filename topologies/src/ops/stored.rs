@@ -3,7 +3,7 @@
 use super::{bad_layout, decode, encode, Ctx};
 use crate::error::TaskError;
 use crate::serdes::SerdeRef;
-use crate::store::{layout, StoreHandle, StoreSlots};
+use crate::store::{layout, StoreHandle, StoreSlots, SCAN_PAGE_ENTRIES};
 
 /// The value and timestamp stored under `key`, if any.
 pub(crate) fn read<T>(
@@ -35,6 +35,38 @@ pub(crate) fn write<T>(
     ctx.write(store, key, Some(&bytes), timestamp)
 }
 
+/// The values of a `time ‖ key` store (window stores, join buffers) stored for `key` at
+/// times in `[from, to]`, oldest first, with their times. The store is ordered by time
+/// first, so this scans every key in the range and keeps `key`'s entries.
+pub(crate) fn time_range(
+    stores: &StoreSlots,
+    store: StoreHandle,
+    key: &[u8],
+    (from, to): (i64, i64),
+    node: &str,
+) -> Result<Vec<(i64, Vec<u8>)>, TaskError> {
+    let name = &stores.slot(store)?.spec.name;
+    let mut lower = layout::time_lower_bound(from);
+    let upper = to.checked_add(1).map(layout::time_lower_bound);
+    let mut found = Vec::new();
+    loop {
+        let page = stores.range(store, &lower, upper.as_deref(), SCAN_PAGE_ENTRIES)?;
+        for (k, v) in &page {
+            let (t, entry_key) = layout::split_time_key(k).ok_or_else(|| bad_layout(node, name))?;
+            if entry_key == key {
+                found.push((t, v.clone()));
+            }
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == SCAN_PAGE_ENTRIES => {
+                lower = last.clone();
+                lower.push(0);
+            }
+            _ => return Ok(found),
+        }
+    }
+}
+
 /// Deletes, without logging, every entry of a time-keyed store whose time is at or
 /// before `cutoff`, a page at a time.
 pub(crate) fn expire_through(
@@ -49,11 +81,11 @@ pub(crate) fn expire_through(
     loop {
         let page = ctx
             .stores
-            .range(store, &[], Some(&upper), crate::store::SCAN_PAGE_ENTRIES)?;
+            .range(store, &[], Some(&upper), SCAN_PAGE_ENTRIES)?;
         for (key, _) in &page {
             ctx.stores.expire(store, key)?;
         }
-        if page.len() < crate::store::SCAN_PAGE_ENTRIES {
+        if page.len() < SCAN_PAGE_ENTRIES {
             return Ok(());
         }
     }

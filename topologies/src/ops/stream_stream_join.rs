@@ -1,11 +1,19 @@
-//! Windowed stream–stream inner join, one operator per side. Stateful: each side keeps
-//! its recent records in a join buffer store (keyed by record time and key). A record is
-//! buffered, then joined with every record of the other side with the same key whose
-//! time is within the join window; the result carries the later timestamp. Records
-//! later than the window plus grace are dropped and counted; older buffered records are
-//! removed as stream time advances.
+//! Windowed stream–stream join (inner, left, outer), one operator per side. Stateful:
+//! each side keeps its recent records in a join buffer store (keyed by record time and
+//! key). A record is buffered, then joined with every record of the other side with the
+//! same key whose time is within the join window; the result carries the later
+//! timestamp. Records later than the window plus grace are dropped and counted; older
+//! buffered records are removed as stream time advances.
+//!
+//! Left and outer joins (Kafka ≥ 3.1 semantics, without spurious results): a record of
+//! an outer side that finds no match is kept in an outer-join buffer shared by both
+//! sides, and removed when a later record of the other side joins it. It gets its
+//! result with no other side only once no record still accepted could join it — when
+//! stream time passes its time + before + after + grace, the moment it also leaves its
+//! join buffer — never while a match may still come. Those results are emitted in time
+//! order, stamped with the record's own time, after the record that moved stream time.
 
-use super::{bad_layout, decode, encode, stored, Ctx, Processor, Shared};
+use super::{bad_layout, decode, encode, stored, Ctx, OptionalJoiner, Processor, Shared};
 use crate::dynamic::{Data, Value};
 use crate::error::TaskError;
 use crate::record::Record;
@@ -21,69 +29,135 @@ pub(crate) struct StreamStreamJoin<K, VT, VX, VR> {
     pub(crate) other_value: SerdeRef<VX>,
     /// The windows as seen from this side.
     pub(crate) windows: JoinWindows,
-    pub(crate) joiner: Shared<super::ValueJoiner<VT, VX, VR>>,
+    /// Joins this side's value with the other side's; a missing side is `None` (left
+    /// and outer joins only). `None` means no result.
+    pub(crate) joiner: Shared<OptionalJoiner<VT, VX, VR>>,
+    /// Left and outer joins: how this side uses the outer-join buffer.
+    pub(crate) outer: Option<OuterSide>,
+}
+
+/// One side's part in a left or outer join.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OuterSide {
+    /// The outer-join buffer, shared by both sides.
+    pub(crate) store: StoreHandle,
+    /// This side's tag in the buffer: 0 for the left stream, 1 for the right.
+    pub(crate) side: u8,
+    /// Whether this side's records without a match get a result (the left side of a
+    /// left join, both sides of an outer join).
+    pub(crate) keeps_unmatched: bool,
+    /// Whether this operator emits the results of closed windows; one side does it for
+    /// both, in time order.
+    pub(crate) emits: bool,
+}
+
+/// The other side's tag in the outer-join buffer.
+fn other(side: u8) -> u8 {
+    1 - side
 }
 
 impl<K: Data, VT: Data, VX: Data, VR: Data> StreamStreamJoin<K, VT, VX, VR> {
     fn buffer(
         &self,
-        key: &[u8],
-        record: &Record,
-        value: &VT,
+        (store, store_key): (StoreHandle, &[u8]),
+        value: &[u8],
+        timestamp: i64,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), TaskError> {
-        let store_key = layout::time_key(record.timestamp, key);
-        let mut list = ctx.get(self.this_store, &store_key)?.unwrap_or_default();
-        let item = encode(&self.this_value, value, ctx.node, "value")?;
-        let name = &ctx.stores.slot(self.this_store)?.spec.name;
-        layout::push_list_item(&mut list, &item).ok_or_else(|| bad_layout(ctx.node, name))?;
-        ctx.write(self.this_store, &store_key, Some(&list), record.timestamp)
+        let mut list = ctx.get(store, store_key)?.unwrap_or_default();
+        let name = &ctx.stores.slot(store)?.spec.name;
+        layout::push_list_item(&mut list, value).ok_or_else(|| bad_layout(ctx.node, name))?;
+        ctx.write(store, store_key, Some(&list), timestamp)
     }
 
     /// The other side's values for `key` with times in `[from, to]`, oldest first.
     fn matches(
         &self,
         key: &[u8],
-        from: i64,
-        to: i64,
+        range: (i64, i64),
         ctx: &Ctx<'_>,
     ) -> Result<Vec<(i64, VX)>, TaskError> {
         let name = &ctx.stores.slot(self.other_store)?.spec.name;
-        let mut lower = layout::time_lower_bound(from);
-        let upper = to.checked_add(1).map(layout::time_lower_bound);
         let mut found = Vec::new();
-        loop {
-            let page = ctx.stores.range(
-                self.other_store,
-                &lower,
-                upper.as_deref(),
-                SCAN_PAGE_ENTRIES,
-            )?;
-            for (k, v) in &page {
-                let (t, kb) =
-                    layout::split_time_key(k).ok_or_else(|| bad_layout(ctx.node, name))?;
-                if kb != key {
-                    continue;
-                }
-                for item in layout::list_items(v).ok_or_else(|| bad_layout(ctx.node, name))? {
-                    found.push((t, decode(&self.other_value, item, ctx.node, name)?));
-                }
+        for (t, list) in stored::time_range(ctx.stores, self.other_store, key, range, ctx.node)? {
+            for item in layout::list_items(&list).ok_or_else(|| bad_layout(ctx.node, name))? {
+                found.push((t, decode(&self.other_value, item, ctx.node, name)?));
             }
-            match page.last() {
-                Some((last, _)) if page.len() == SCAN_PAGE_ENTRIES => {
-                    lower = last.clone();
-                    lower.push(0);
-                }
-                _ => return Ok(found),
+        }
+        Ok(found)
+    }
+
+    /// Left and outer joins: a record that joined leaves the outer-join buffer (all
+    /// records of its side, key and time joined, since they share that time).
+    fn forget_joined(
+        &self,
+        outer: OuterSide,
+        key: &[u8],
+        times: impl Iterator<Item = i64>,
+        timestamp: i64,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), TaskError> {
+        let mut last = None;
+        for t in times {
+            if last == Some(t) {
+                continue;
+            }
+            last = Some(t);
+            let store_key = layout::time_side_key(t, other(outer.side), key);
+            if ctx.get(outer.store, &store_key)?.is_some() {
+                ctx.write(outer.store, &store_key, None, timestamp)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits, in time order, the records of the outer-join buffer that can no longer
+    /// join, with no other side, and removes them.
+    fn emit_closed(&self, outer: OuterSide, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
+        let cutoff = ctx.stream_time.saturating_sub(self.windows.retention_ms());
+        let upper = layout::time_lower_bound(cutoff);
+        loop {
+            let page = ctx
+                .stores
+                .range(outer.store, &[], Some(&upper), SCAN_PAGE_ENTRIES)?;
+            for (store_key, list) in &page {
+                self.emit_unmatched(outer, store_key, list, ctx)?;
+            }
+            if page.len() < SCAN_PAGE_ENTRIES {
+                return Ok(());
             }
         }
     }
 
-    fn retention_ms(&self) -> i64 {
-        let w = self.windows;
-        w.before_ms
-            .saturating_add(w.after_ms)
-            .saturating_add(w.grace_ms)
+    fn emit_unmatched(
+        &self,
+        outer: OuterSide,
+        store_key: &[u8],
+        list: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), TaskError> {
+        let name = ctx.stores.slot(outer.store)?.spec.name.clone();
+        let bad = || bad_layout(ctx.node, &name);
+        let (t, side, key_bytes) = layout::split_time_side_key(store_key).ok_or_else(bad)?;
+        let key = decode(&self.key, key_bytes, ctx.node, &name)?;
+        for item in layout::list_items(list).ok_or_else(bad)? {
+            let joined = if side == outer.side {
+                let value = decode(&self.this_value, item, ctx.node, &name)?;
+                (self.joiner)(Some(&value), None)
+            } else {
+                let value = decode(&self.other_value, item, ctx.node, &name)?;
+                (self.joiner)(None, Some(&value))
+            };
+            if let Some(joined) = joined {
+                ctx.forward(Record {
+                    key: Value::new(key.clone()),
+                    value: Some(Value::new(joined)),
+                    timestamp: t,
+                    headers: Vec::new(),
+                });
+            }
+        }
+        ctx.write(outer.store, store_key, None, t)
     }
 }
 
@@ -92,29 +166,34 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> Processor for StreamStreamJoin<K, VT
         let (key, Some(value)) = super::typed::<K, VT>(&record, ctx.node)? else {
             return Ok(());
         };
-        let w = self.windows;
-        if record
-            .timestamp
-            .saturating_add(w.after_ms)
-            .saturating_add(w.grace_ms)
-            < ctx.stream_time
-        {
+        let (w, t) = (self.windows, record.timestamp);
+        if t.saturating_add(w.after_ms).saturating_add(w.grace_ms) < ctx.stream_time {
             ctx.record_late_drop();
             return Ok(());
         }
         let key_bytes = encode(&self.key, key, ctx.node, "key")?;
-        self.buffer(&key_bytes, &record, value, ctx)?;
-        let from = record.timestamp.saturating_sub(w.before_ms);
-        let to = record.timestamp.saturating_add(w.after_ms);
-        for (t, other) in self.matches(&key_bytes, from, to, ctx)? {
-            let mut out = record.with(
-                record.key.clone(),
-                Some(Value::new((self.joiner)(value, &other))),
-            );
-            out.timestamp = record.timestamp.max(t);
-            ctx.forward(out);
+        let value_bytes = encode(&self.this_value, value, ctx.node, "value")?;
+        let buffer_key = layout::time_key(t, &key_bytes);
+        self.buffer((self.this_store, &buffer_key), &value_bytes, t, ctx)?;
+        let range = (t.saturating_sub(w.before_ms), t.saturating_add(w.after_ms));
+        let matches = self.matches(&key_bytes, range, ctx)?;
+        for (other_t, other) in &matches {
+            if let Some(joined) = (self.joiner)(Some(value), Some(other)) {
+                let mut out = record.with(record.key.clone(), Some(Value::new(joined)));
+                out.timestamp = t.max(*other_t);
+                ctx.forward(out);
+            }
         }
-        Ok(())
+        match self.outer {
+            Some(outer) if !matches.is_empty() => {
+                self.forget_joined(outer, &key_bytes, matches.iter().map(|(u, _)| *u), t, ctx)
+            }
+            Some(outer) if outer.keeps_unmatched => {
+                let unmatched = layout::time_side_key(t, outer.side, &key_bytes);
+                self.buffer((outer.store, &unmatched), &value_bytes, t, ctx)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn wants_stream_time(&self) -> bool {
@@ -127,8 +206,12 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> Processor for StreamStreamJoin<K, VT
         }
         let cutoff = ctx
             .stream_time
-            .saturating_sub(self.retention_ms())
+            .saturating_sub(self.windows.retention_ms())
             .saturating_sub(1);
-        stored::expire_through(ctx, self.this_store, cutoff)
+        stored::expire_through(ctx, self.this_store, cutoff)?;
+        match self.outer {
+            Some(outer) if outer.emits => self.emit_closed(outer, ctx),
+            _ => Ok(()),
+        }
     }
 }

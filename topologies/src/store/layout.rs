@@ -27,6 +27,22 @@ pub(crate) fn split_time_key(bytes: &[u8]) -> Option<(i64, &[u8])> {
     Some((read_time(bytes)?, bytes.get(TIME_BYTES..)?))
 }
 
+/// `time ‖ side ‖ key`: the keys of an outer-join buffer (records not joined yet).
+pub(crate) fn time_side_key(t: i64, side: u8, key: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(TIME_BYTES + 1 + key.len());
+    bytes.extend_from_slice(&time_bytes(t));
+    bytes.push(side);
+    bytes.extend_from_slice(key);
+    bytes
+}
+
+/// Splits a `time ‖ side ‖ key` store key.
+pub(crate) fn split_time_side_key(bytes: &[u8]) -> Option<(i64, u8, &[u8])> {
+    let (t, rest) = split_time_key(bytes)?;
+    let (side, key) = rest.split_first()?;
+    Some((t, *side, key))
+}
+
 /// The first key of all entries with a time at or after `t`.
 pub(crate) fn time_lower_bound(t: i64) -> Vec<u8> {
     time_bytes(t).to_vec()
@@ -108,6 +124,9 @@ mod tests {
         }
         let key = time_key(-42, b"k");
         assert_eq!(split_time_key(&key), Some((-42, &b"k"[..])));
+        let key = time_side_key(7, 1, b"k");
+        assert_eq!(split_time_side_key(&key), Some((7, 1, &b"k"[..])));
+        assert_eq!(split_time_side_key(&time_bytes(7)), None);
     }
 
     #[test]

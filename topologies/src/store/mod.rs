@@ -61,9 +61,10 @@ pub enum StoreKind {
     /// Key serde bytes → timestamped value. Aggregations and table sources.
     KeyValue,
     /// Window start (flipped) ‖ key serde bytes → timestamped aggregate. Windowed
-    /// aggregations; windows are removed once closed.
+    /// aggregations; time windows are removed once closed, sliding windows once no
+    /// accepted record can read them.
     Window {
-        /// The window size, in milliseconds.
+        /// The window size (of sliding windows: the time difference), in milliseconds.
         size_ms: i64,
         /// The grace period, in milliseconds.
         grace_ms: i64,
@@ -84,6 +85,14 @@ pub enum StoreKind {
     /// big-endian length and the value bytes: one side of a stream–stream join.
     JoinBuffer {
         /// How long records are kept after their time, in milliseconds.
+        retention_ms: i64,
+    },
+    /// Record time (flipped) ‖ side (0: the left stream, 1: the right) ‖ key serde
+    /// bytes → a list of values as in `JoinBuffer`: the records of a left or outer
+    /// stream–stream join that have not joined yet, shared by both sides. Each is removed
+    /// when it joins, or emitted with no other side once its window has closed.
+    OuterJoinBuffer {
+        /// How long a record waits for a match after its time, in milliseconds.
         retention_ms: i64,
     },
 }
