@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: CI runs exactly this (through .ci/run), and so should you.
 #
-# 1. Installs what the interop tests drive, only when missing: kcat (Debian package) and a
-#    virtualenv at .venv with kafka-python and confluent-kafka.
+# 1. Installs what the interop tests drive, only when missing: kcat and PostgreSQL (Debian
+#    packages; the PostgreSQL sink's test starts a throwaway server of its own from the
+#    binaries) and a virtualenv at .venv with kafka-python and confluent-kafka.
 # 2. Runs, stopping at the first failing step: rustfmt check, clippy with warnings as
 #    errors, a build of every target (examples and benches included), all tests under
 #    nextest, and the doc tests.
@@ -40,6 +41,12 @@ if ! command -v kcat >/dev/null; then
     apt_install kcat
 fi
 
+# Debian keeps initdb and pg_ctl out of PATH, under /usr/lib/postgresql/<version>/bin.
+if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    echo "installing postgresql"
+    apt_install postgresql
+fi
+
 if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; }; then
     echo "creating $VENV"
     rm -rf "$VENV"
@@ -62,6 +69,7 @@ if ! "$VENV/bin/python" -c "$PINNED_CHECK" 2>/dev/null; then
     "$VENV/bin/python" -c "$PINNED_CHECK"
 fi
 echo "kcat: $(command -v kcat); python: $VENV/bin/python"
+echo "postgresql: $(command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb' | head -n 1)"
 
 export EDDY_TEST_PYTHON="$VENV/bin/python"
 EDDY_TEST_KCAT="$(command -v kcat)"

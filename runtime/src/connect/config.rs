@@ -11,6 +11,7 @@
 //! | `FileStreamSource` | `file`, `topic`, `topic.creation.default.partitions`, `topic.creation.default.replication.factor` |
 //! | `FileStreamSink` | `file`, `topics` |
 //! | `generator` | `topic`, `records.per.second`, `iterations`, `quickstart`, `topic.creation.default.*` |
+//! | `PostgresSink` | `connection.url`, `connection.user`, `connection.password`, `topics`, `table.name.format`, `insert.mode`, `pk.mode`, `pk.fields`, `auto.create`, `delete.enabled` (see `postgres_sink.rs`) |
 //!
 //! Where Eddy differs from Kafka, on purpose:
 //! - `file` is required (Kafka falls back to stdin/stdout, which a node does not have).
@@ -20,8 +21,11 @@
 //!   1 s by default; 0 commits after every batch.
 //! - The default converters are `StringConverter` (there is no worker file to inherit
 //!   from), so a file's lines travel unchanged.
-//! - Unknown keys are errors, with the closest known key suggested; `transforms`,
-//!   `predicates` and `topics.regex` are reported as not supported yet.
+//! - Unknown keys are errors, with the closest known key suggested; `topics.regex` is
+//!   reported as not supported yet.
+//!
+//! `transforms` and `predicates` (single message transforms) are validated by
+//! `transforms.rs`, their problems listed with the others.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use super::converter::Converter;
 use super::error::{ConfigProblem, ConfigProblems, ConnectError};
+use super::postgres_sink::{self, InsertMode, PostgresSinkConfig};
 use super::properties::RawConfig;
+use super::transforms::{is_chain_key, TransformChain};
 
 /// The most tasks one connector may run.
 pub const TASKS_MAX: u32 = 64;
@@ -70,18 +76,22 @@ pub enum ConnectorClass {
     FileStreamSink,
     /// Generates records at a fixed rate, for demos and benchmarks.
     Generator,
+    /// Inserts or upserts records by key into PostgreSQL tables.
+    PostgresSink,
 }
 
 impl ConnectorClass {
     /// Every class, for error messages and `GET /connector-plugins`.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::FileStreamSource,
         Self::FileStreamSink,
         Self::Generator,
+        Self::PostgresSink,
     ];
 
     /// Parses Kafka's full class name, the short name with or without `Connector`, or
-    /// `generator`; case-insensitive.
+    /// `generator`; case-insensitive. `PostgresSink` is also `PostgresqlSink` and, for
+    /// configurations written for Confluent's JDBC sink, `JdbcSinkConnector`.
     pub fn parse(name: &str) -> Option<Self> {
         let short = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
         let short = short.strip_suffix("connector").unwrap_or(&short);
@@ -89,6 +99,7 @@ impl ConnectorClass {
             "filestreamsource" => Some(Self::FileStreamSource),
             "filestreamsink" => Some(Self::FileStreamSink),
             "generator" | "generatorsource" => Some(Self::Generator),
+            "postgressink" | "postgresqlsink" | "jdbcsink" => Some(Self::PostgresSink),
             _ => None,
         }
     }
@@ -99,13 +110,14 @@ impl ConnectorClass {
             Self::FileStreamSource => "org.apache.kafka.connect.file.FileStreamSourceConnector",
             Self::FileStreamSink => "org.apache.kafka.connect.file.FileStreamSinkConnector",
             Self::Generator => "generator",
+            Self::PostgresSink => "PostgresSink",
         }
     }
 
     /// Source or sink.
     pub fn connector_type(self) -> ConnectorType {
         match self {
-            Self::FileStreamSink => ConnectorType::Sink,
+            Self::FileStreamSink | Self::PostgresSink => ConnectorType::Sink,
             Self::FileStreamSource | Self::Generator => ConnectorType::Source,
         }
     }
@@ -122,6 +134,18 @@ impl ConnectorClass {
                 "quickstart",
                 TOPIC_PARTITIONS,
                 TOPIC_REPLICATION,
+            ],
+            Self::PostgresSink => &[
+                "connection.url",
+                "connection.user",
+                "connection.password",
+                "topics",
+                "table.name.format",
+                "insert.mode",
+                "pk.mode",
+                "pk.fields",
+                "auto.create",
+                "delete.enabled",
             ],
         }
     }
@@ -160,17 +184,10 @@ const IGNORED_KEYS: &[&str] = &[
 ];
 
 /// Kafka keys Eddy does not implement yet; setting them is an error, not a silent no-op.
-const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    (
-        "transforms",
-        "single message transforms are not supported yet",
-    ),
-    ("predicates", "predicates are not supported yet"),
-    (
-        "topics.regex",
-        "not supported yet: list the topics in `topics`",
-    ),
-];
+const UNSUPPORTED_KEYS: &[(&str, &str)] = &[(
+    "topics.regex",
+    "not supported yet: list the topics in `topics`",
+)];
 
 /// What happens to a record a sink cannot convert or write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,6 +247,8 @@ pub enum ClassConfig {
         /// What to write.
         quickstart: Quickstart,
     },
+    /// `PostgresSink`.
+    PostgresSink(PostgresSinkConfig),
 }
 
 /// A validated connector configuration.
@@ -257,6 +276,8 @@ pub struct ConnectorConfig {
     pub topic_replication_factor: i16,
     /// The class's own settings.
     pub class_config: ClassConfig,
+    /// `transforms` and `predicates`: the single message transforms, in order.
+    pub transforms: TransformChain,
     /// Every key as given, for `GET /connectors/<name>/config`.
     pub raw: BTreeMap<String, String>,
 }
@@ -296,7 +317,7 @@ impl ConnectorConfig {
     pub fn task_count(&self) -> u32 {
         match self.class {
             ConnectorClass::FileStreamSource | ConnectorClass::FileStreamSink => 1,
-            ConnectorClass::Generator => self.tasks_max,
+            ConnectorClass::Generator | ConnectorClass::PostgresSink => self.tasks_max,
         }
     }
 
@@ -334,6 +355,9 @@ impl Validator<'_> {
         let topic_replication_factor = self.optional_count(TOPIC_REPLICATION, i16::MAX as i64);
         let class_config = class.and_then(|c| self.class_config(c));
         let errors = self.errors(class.map(ConnectorClass::connector_type), &class_config);
+        let transforms = TransformChain::parse(self.raw)
+            .map_err(|problems| self.problems.extend(problems))
+            .ok();
         Some(ConnectorConfig {
             name: name?,
             class: class?,
@@ -346,6 +370,7 @@ impl Validator<'_> {
             topic_partitions: i32::try_from(topic_partitions).ok()?,
             topic_replication_factor: i16::try_from(topic_replication_factor).ok()?,
             class_config: class_config?,
+            transforms: transforms?,
             raw: self.raw.clone(),
         })
     }
@@ -417,6 +442,7 @@ impl Validator<'_> {
             if COMMON_KEYS.contains(&key.as_str())
                 || class_keys.contains(&key.as_str())
                 || IGNORED_KEYS.contains(&key.as_str())
+                || is_chain_key(key)
             {
                 continue;
             }
@@ -541,6 +567,7 @@ impl Validator<'_> {
                 })
             }
             ConnectorClass::Generator => self.generator(),
+            ConnectorClass::PostgresSink => self.postgres_sink(),
         }
     }
 
@@ -608,6 +635,93 @@ impl Validator<'_> {
         })
     }
 
+    fn postgres_sink(&mut self) -> Option<ClassConfig> {
+        let connection_url = self.postgres_url();
+        let topics = self.topics();
+        let format_key = "table.name.format";
+        let table_name_format = self.get(format_key).unwrap_or("${topic}").to_owned();
+        for topic in topics.iter().flatten() {
+            let table = postgres_sink::table_name(&table_name_format, topic);
+            if let Some(reason) = postgres_sink::identifier_problem(&table) {
+                self.problem(format_key, format!("the table for topic {topic}: {reason}"));
+                break;
+            }
+        }
+        let insert_mode = match self.get("insert.mode") {
+            None => Some(InsertMode::Upsert),
+            Some(mode) => InsertMode::parse(mode).or_else(|| {
+                self.problem("insert.mode", "must be insert or upsert");
+                None
+            }),
+        };
+        match self.get("pk.mode").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("record_key") => {}
+            Some(_) => self.problem(
+                "pk.mode",
+                "only record_key is supported: the record key is the primary key",
+            ),
+        }
+        let key_column = self.get("pk.fields").unwrap_or("key").to_owned();
+        let key_column_problem = if key_column.contains(',') {
+            Some("one column only: the record key is a single value".to_owned())
+        } else {
+            postgres_sink::identifier_problem(&key_column)
+        };
+        if let Some(reason) = key_column_problem {
+            self.problem("pk.fields", reason);
+        }
+        let auto_create = self.boolean("auto.create", true);
+        let delete_enabled = self.boolean("delete.enabled", true);
+        let optional = |key| self.get(key).filter(|v| !v.is_empty()).map(str::to_owned);
+        let (user, password) = (optional("connection.user"), optional("connection.password"));
+        Some(ClassConfig::PostgresSink(PostgresSinkConfig {
+            connection_url: connection_url?,
+            user,
+            password,
+            topics: topics?,
+            table_name_format,
+            insert_mode: insert_mode?,
+            key_column,
+            auto_create,
+            delete_enabled,
+        }))
+    }
+
+    /// `connection.url`: parsed, naming a host and (here or in `connection.user`) a user.
+    fn postgres_url(&mut self) -> Option<String> {
+        let url_key = "connection.url";
+        match self.get(url_key).map(str::to_owned) {
+            None => {
+                self.problem(
+                    url_key,
+                    "required: the database, as postgresql://USER@HOST:PORT/DATABASE",
+                );
+                None
+            }
+            Some(url) => {
+                let user = self.get("connection.user").filter(|u| !u.is_empty());
+                let problem = match postgres_sink::parse_connection_url(&url) {
+                    Err(reason) => Some(reason),
+                    Ok(parsed) if parsed.get_user().is_none() && user.is_none() => Some(
+                        "names no user: write postgresql://USER@HOST… or set connection.user"
+                            .to_owned(),
+                    ),
+                    Ok(_) => None,
+                };
+                match problem {
+                    // The value is shown with its password masked.
+                    Some(reason) => {
+                        let shown = postgres_sink::redact_password(&url);
+                        let problem = ConfigProblem::invalid(url_key, &shown, reason);
+                        self.problems.push(problem);
+                        None
+                    }
+                    None => Some(url),
+                }
+            }
+        }
+    }
+
     fn errors(
         &mut self,
         kind: Option<ConnectorType>,
@@ -631,9 +745,12 @@ impl Validator<'_> {
         if dead_letter_topic.is_some() && kind == Some(ConnectorType::Source) {
             self.problem(dlq_key, "only sink connectors have a dead-letter topic");
         }
-        if let (Some(dlq), Some(ClassConfig::FileSink { topics, .. })) =
-            (&dead_letter_topic, class_config)
-        {
+        let sink_topics = match class_config {
+            Some(ClassConfig::FileSink { topics, .. }) => Some(topics),
+            Some(ClassConfig::PostgresSink(postgres)) => Some(&postgres.topics),
+            _ => None,
+        };
+        if let (Some(dlq), Some(topics)) = (&dead_letter_topic, sink_topics) {
             if topics.contains(dlq) {
                 self.problem(dlq_key, "must not be one of the topics the sink reads");
             }
@@ -664,6 +781,7 @@ fn class_list() -> String {
             ConnectorClass::FileStreamSource => "FileStreamSource",
             ConnectorClass::FileStreamSink => "FileStreamSink",
             ConnectorClass::Generator => "generator",
+            ConnectorClass::PostgresSink => "PostgresSink",
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -690,7 +808,7 @@ pub fn topic_name_problem(topic: &str) -> Option<String> {
 }
 
 /// The known key closest to `key` by edit distance, if it is close enough to be a typo.
-fn closest<'k>(key: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+pub(super) fn closest<'k>(key: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
     known
         .map(|k| (edit_distance(key, k), k))
         .filter(|(d, k)| *d <= 3.max(k.len() / 4))
@@ -798,11 +916,27 @@ mod tests {
                 "tasks.max",
                 "tasks.maxx",
                 "topic",
-                "transforms"
+                "transforms.route.type"
             ],
             "{text}"
         );
         assert!(text.contains("did you mean `tasks.max`?"), "{text}");
+    }
+
+    #[test]
+    fn transforms_are_part_of_the_config() {
+        let config = validate(
+            "name=s\nconnector.class=FileStreamSource\nfile=/tmp/x\ntopic=t\n\
+             transforms=route\ntransforms.route.type=TimestampRouter\n",
+        )
+        .unwrap();
+        assert_eq!(config.transforms.aliases().collect::<Vec<_>>(), ["route"]);
+        assert!(
+            validate("name=s\nconnector.class=FileStreamSource\nfile=/tmp/x\ntopic=t\n")
+                .unwrap()
+                .transforms
+                .is_empty()
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Stage {
     KeyConverter,
     /// The value converter refused the value.
     ValueConverter,
+    /// A single message transform refused the record.
+    Transformation,
     /// The sink refused the record.
     TaskPut,
 }
@@ -31,6 +33,7 @@ impl Stage {
         match self {
             Self::KeyConverter => "KEY_CONVERTER",
             Self::ValueConverter => "VALUE_CONVERTER",
+            Self::Transformation => "TRANSFORMATION",
             Self::TaskPut => "TASK_PUT",
         }
     }

@@ -133,6 +133,41 @@ pub enum ConnectError {
         reason: String,
     },
 
+    /// A single message transform refused a record a source produced.
+    #[error(
+        "connector {connector}: a transform refused a source record for topic {topic}: {source}"
+    )]
+    Transform {
+        /// The connector.
+        connector: String,
+        /// The topic the source meant the record for.
+        topic: String,
+        /// Which transform, and why.
+        #[source]
+        source: super::transforms::TransformError,
+    },
+
+    /// An outside database (a sink's) failed or refused a request.
+    #[error("{context}: {reason}")]
+    Database {
+        /// What the task was doing.
+        context: String,
+        /// The database's or the client's error.
+        reason: String,
+        /// Whether trying again may help (the database is down or restarting).
+        retriable: bool,
+    },
+
+    /// A sink's outside system refused one record of a `put` for its data; the records
+    /// before it are written, those after it are not (see `Sink::put`).
+    #[error("record {index} of the batch was refused: {reason}")]
+    Refused {
+        /// The record's index in the slice given to `put`.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+
     /// A source file holds a line longer than the limit.
     #[error("{file}: the line starting at byte {position} is longer than {line_bytes_max} bytes")]
     LineTooLong {
@@ -191,11 +226,13 @@ impl ConnectError {
         match self {
             Self::Client { source, .. } => source.is_retriable(),
             Self::Io { .. } | Self::Panic(_) => true,
-            Self::Offsets { retriable, .. } => *retriable,
+            Self::Offsets { retriable, .. } | Self::Database { retriable, .. } => *retriable,
             Self::InvalidConfig { .. }
             | Self::Unreadable { .. }
             | Self::BadRecord { .. }
+            | Self::Refused { .. }
             | Self::Conversion { .. }
+            | Self::Transform { .. }
             | Self::LineTooLong { .. }
             | Self::NotFound(_)
             | Self::AlreadyExists(_)

@@ -11,12 +11,15 @@
 //!
 //! Code map: `properties` reads `.properties` and JSON configurations, `config` validates
 //! them (every faulty key listed at once), `converter` turns data into record bytes and
-//! back; `source` and `sink` are the traits, `file_source`, `file_sink` and `generator`
-//! the built-in classes (`plugins` picks one per configuration); `offsets` stores source
-//! offsets, `topics` creates the topics connectors need, `dead_letter` is a sink's
-//! dead-letter topic; `source_runner` and `sink_runner` are a task's work, `task` the actor
-//! around it, `restart` the pure restart decision, `supervisor` the ConnectSupervisor,
-//! `status` what it reports, `handle` its typed front, `rest` the HTTP routes.
+//! back; `source` and `sink` are the traits, `file_source`, `file_sink`, `generator` and
+//! `postgres_sink` the built-in classes (`plugins` picks one per configuration);
+//! `offsets` stores source offsets, `topics` creates the topics connectors need,
+//! `dead_letter` is a sink's dead-letter topic; `source_runner` and `sink_runner` are a
+//! task's work, `task` the actor around it, `restart` the pure restart decision,
+//! `supervisor` the ConnectSupervisor, `status` what it reports, `handle` its typed front,
+//! `rest` the HTTP routes;
+//! `transforms` is the single message transforms (`transforms`, `predicates`), which both
+//! runners apply to each record.
 //!
 //! Delivery is at-least-once: after any failure a task handles again what it handled since
 //! its last commit (bounded by `offset.flush.interval.ms` and `batch.size`), and never
@@ -47,6 +50,7 @@ mod generator;
 mod handle;
 mod offsets;
 mod plugins;
+mod postgres_sink;
 mod properties;
 pub mod rest;
 mod restart;
@@ -58,6 +62,7 @@ mod status;
 mod supervisor;
 mod task;
 mod topics;
+mod transforms;
 
 pub use config::{
     topic_name_problem, ClassConfig, ConnectorClass, ConnectorConfig, ConnectorType, ErrorHandling,
@@ -71,6 +76,7 @@ pub use file_source::{FileStreamSource, LINE_BYTES_MAX};
 pub use generator::{Generator, GeneratorSettings};
 pub use handle::ConnectHandle;
 pub use offsets::{offset_key, OffsetStore, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
+pub use postgres_sink::{InsertMode, PostgresSink, PostgresSinkConfig};
 pub use properties::{
     from_json, parse_json, parse_properties, read_file, RawConfig, CONFIG_BYTES_MAX,
     CONFIG_KEYS_MAX,
@@ -84,3 +90,4 @@ pub use supervisor::{
     ListConnectors, ReportConnectors, RestartConnector, SetPaused, StopConnectors, CONNECTORS_MAX,
 };
 pub use task::ConnectorTask;
+pub use transforms::{TransformChain, TransformError, PREDICATES_MAX, TRANSFORMS_MAX};

@@ -5,6 +5,7 @@ use super::config::{ClassConfig, ConnectorConfig};
 use super::file_sink::FileStreamSink;
 use super::file_source::FileStreamSource;
 use super::generator::{Generator, GeneratorSettings};
+use super::postgres_sink::PostgresSink;
 use super::sink::Sink;
 use super::source::Source;
 
@@ -35,7 +36,7 @@ pub(crate) fn source_task(
             });
             Some((Box::new(generator), topic.clone()))
         }
-        ClassConfig::FileSink { .. } => None,
+        ClassConfig::FileSink { .. } | ClassConfig::PostgresSink(_) => None,
     }
 }
 
@@ -44,6 +45,10 @@ pub(crate) fn sink_task(config: &ConnectorConfig) -> Option<(Box<dyn Sink>, Vec<
     match &config.class_config {
         ClassConfig::FileSink { file, topics } => {
             Some((Box::new(FileStreamSink::new(file.clone())), topics.clone()))
+        }
+        ClassConfig::PostgresSink(postgres) => {
+            let sink = PostgresSink::new(&config.name, postgres.clone(), config.value_converter);
+            Some((Box::new(sink), postgres.topics.clone()))
         }
         ClassConfig::FileSource { .. } | ClassConfig::Generator { .. } => None,
     }

@@ -46,7 +46,10 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// Writes checked records (buffering is allowed until `flush`).
+    /// Writes checked records (buffering is allowed until `flush`). A sink whose outside
+    /// system refuses one record for its data (a constraint, say) writes the records
+    /// before it, none after it, and answers [`ConnectError::Refused`] with its index: the
+    /// runner handles that record as a bad one and puts the rest again.
     fn put<'a>(&'a mut self, records: &'a [SinkRecord]) -> BoxFuture<'a, Result<(), ConnectError>>;
 
     /// Makes everything `put` so far durable.

@@ -9,8 +9,10 @@
 //! offsets are committed: what is committed is durable outside, and a failure re-delivers
 //! at most what was handled since the last commit.
 //!
-//! A bad record — its key or value not convertible, or refused by the sink's `check` —
-//! goes to the dead-letter topic when `errors.tolerance=all`. Otherwise the records before
+//! Between conversion and the sink's `check`, the connector's transforms run (a `Filter`
+//! drops a record: its offset is committed like the others'). A bad record — its key or
+//! value not convertible, or refused by a transform or the sink's `check` — goes to the
+//! dead-letter topic when `errors.tolerance=all`. Otherwise the records before
 //! it are put and committed, and the task fails naming the record: a restart would meet
 //! it again, so the task is FAILED at once, until someone fixes the data or the
 //! configuration and restarts it.
@@ -196,19 +198,62 @@ struct SinkRunner<'a> {
 impl SinkRunner<'_> {
     /// Converts and checks `batch`, routes bad records, and puts the good ones.
     async fn handle(&mut self, batch: &[ConsumedRecord]) -> Result<(), ConnectError> {
+        let before = self.uncommitted.clone();
         let mut good = Vec::with_capacity(batch.len());
-        for record in batch {
+        let mut origins = Vec::with_capacity(batch.len());
+        for (index, record) in batch.iter().enumerate() {
             match self.convert(record) {
-                Ok(converted) => good.push(converted),
+                Ok(Some(converted)) => {
+                    good.push(converted);
+                    origins.push(index);
+                }
+                Ok(None) => {}
                 Err((stage, reason)) => self.bad_record(record, &good, stage, reason).await?,
             }
             self.uncommitted
                 .insert((record.topic.clone(), record.partition), record.offset + 1);
         }
-        self.sink.put(&good).await?;
+        self.put(batch, &good, &origins, &before).await?;
         metrics::counter!("eddy_connect_sink_records_total", "connector" => self.config.name.clone())
             .increment(good.len() as u64);
         Ok(())
+    }
+
+    /// Puts `good`, the records of `batch` at `origins`. A record the sink refuses while
+    /// writing ([`ConnectError::Refused`]) is a bad record: it goes to the dead-letter topic
+    /// and the records after it are put again; without tolerance the progress commits only
+    /// the records of `batch` before it (on top of `before`, the progress before `batch`),
+    /// and the task fails naming it.
+    async fn put(
+        &mut self,
+        batch: &[ConsumedRecord],
+        good: &[SinkRecord],
+        origins: &[usize],
+        before: &BTreeMap<(String, i32), i64>,
+    ) -> Result<(), ConnectError> {
+        let mut from = 0;
+        loop {
+            match self.sink.put(&good[from..]).await {
+                Err(ConnectError::Refused { index, reason }) if from + index < good.len() => {
+                    let at = origins[from + index];
+                    let tolerated = self.config.errors.tolerance == Tolerance::All
+                        && self.dead_letters.is_some();
+                    if !tolerated {
+                        self.uncommitted.clone_from(before);
+                        for record in &batch[..at] {
+                            self.uncommitted.insert(
+                                (record.topic.clone(), record.partition),
+                                record.offset + 1,
+                            );
+                        }
+                    }
+                    self.bad_record(&batch[at], &[], Stage::TaskPut, reason)
+                        .await?;
+                    from += index + 1;
+                }
+                written => return written,
+            }
+        }
     }
 
     /// Sends a bad record to the dead-letter topic, or — without tolerance — puts and
@@ -236,7 +281,9 @@ impl SinkRunner<'_> {
         })
     }
 
-    fn convert(&self, record: &ConsumedRecord) -> Result<SinkRecord, (Stage, String)> {
+    /// Converts and transforms `record` and has the sink check it; `None` when a transform
+    /// dropped it.
+    fn convert(&self, record: &ConsumedRecord) -> Result<Option<SinkRecord>, (Stage, String)> {
         let key = self
             .config
             .key_converter
@@ -256,10 +303,18 @@ impl SinkRunner<'_> {
             value,
             headers: record.headers.clone(),
         };
+        let Some(transformed) = self
+            .config
+            .transforms
+            .apply(converted)
+            .map_err(|err| (Stage::Transformation, err.to_string()))?
+        else {
+            return Ok(None);
+        };
         self.sink
-            .check(&converted)
+            .check(&transformed)
             .map_err(|reason| (Stage::TaskPut, reason))?;
-        Ok(converted)
+        Ok(Some(transformed))
     }
 
     fn commit_due(&self) -> bool {

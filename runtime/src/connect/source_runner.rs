@@ -6,11 +6,15 @@
 //! batch), at a pause and at a stop. So after a failure — of the task, the process or the
 //! node — the next incarnation re-reads at most the batches acknowledged since the last
 //! offset commit plus the one in flight: duplicates bounded by the commit interval, no
-//! record skipped. A record the value or key converter cannot serialize fails the task
-//! (sources have no dead-letter topic).
+//! record skipped. Each record first goes through the connector's transforms (a record
+//! without a timestamp gets the current time first, so a TimestampRouter can route it; a
+//! topic a transform routes to is created like the connector's own). A record a transform
+//! refuses, or that the value or key converter cannot serialize, fails the task (sources
+//! have no dead-letter topic); a record a `Filter` drops is not written, and its source
+//! offset is committed with the batch's.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -23,6 +27,10 @@ use super::plugins::source_task;
 use super::source::{SourceOffset, SourcePartition, SourceRecord};
 use super::task::{Control, RunContext, TaskEventKind};
 use super::topics::ensure_topic;
+
+/// The most topics a source task remembers as existing; past it the memory is cleared
+/// (a topic is then looked up once more), so a router minting many names stays bounded.
+const KNOWN_TOPICS_MAX: usize = 1_000;
 
 /// Runs a source task until it is stopped or fails.
 pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
@@ -57,6 +65,8 @@ pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
         store,
         pending: BTreeMap::new(),
         last_commit: Instant::now(),
+        bootstrap: bootstrap.clone(),
+        known_topics: HashSet::from([topic]),
     };
     context.reporter.send(TaskEventKind::Running);
     loop {
@@ -99,6 +109,9 @@ struct Progress<'a> {
     /// The latest offset of each source partition, keyed by its canonical text.
     pending: BTreeMap<String, (SourcePartition, SourceOffset)>,
     last_commit: Instant,
+    bootstrap: String,
+    /// Topics known to exist: the connector's, and those its transforms routed to.
+    known_topics: HashSet<String>,
 }
 
 impl Progress<'_> {
@@ -107,11 +120,14 @@ impl Progress<'_> {
         if records.is_empty() {
             return Ok(());
         }
-        let count = records.len() as u64;
         let context =
             |topic: &str| format!("connector {}: write to topic {topic}", self.config.name);
         let mut receipts = Vec::with_capacity(records.len());
         for record in records {
+            let Some(record) = self.transform(record)? else {
+                continue;
+            };
+            self.create_if_new(&record.topic).await?;
             let produced = self.convert(record)?;
             let topic = produced.topic.clone();
             let receipt = self
@@ -125,6 +141,7 @@ impl Progress<'_> {
             .flush()
             .await
             .map_err(|err| ConnectError::client(context(&self.topic_names()), err))?;
+        let receipts_count = receipts.len() as u64;
         for (topic, receipt) in receipts {
             receipt
                 .wait()
@@ -132,7 +149,46 @@ impl Progress<'_> {
                 .map_err(|err| ConnectError::client(context(&topic), err))?;
         }
         metrics::counter!("eddy_connect_source_records_total", "connector" => self.config.name.clone())
-            .increment(count);
+            .increment(receipts_count);
+        Ok(())
+    }
+
+    /// Runs the connector's transforms; `None` when one dropped the record.
+    fn transform(&self, mut record: SourceRecord) -> Result<Option<SourceRecord>, ConnectError> {
+        let transforms = &self.config.transforms;
+        if transforms.is_empty() {
+            return Ok(Some(record));
+        }
+        record.timestamp_ms.get_or_insert_with(now_ms);
+        let topic = record.topic.clone();
+        transforms
+            .apply(record)
+            .map_err(|source| ConnectError::Transform {
+                connector: self.config.name.clone(),
+                topic,
+                source,
+            })
+    }
+
+    /// Creates `topic` (with the connector's `topic.creation.*` settings) unless it is
+    /// known to exist.
+    async fn create_if_new(&mut self, topic: &str) -> Result<(), ConnectError> {
+        if self.known_topics.contains(topic) {
+            return Ok(());
+        }
+        let config = self.config;
+        ensure_topic(
+            &self.bootstrap,
+            topic,
+            config.topic_partitions,
+            config.topic_replication_factor,
+            &[],
+        )
+        .await?;
+        if self.known_topics.len() >= KNOWN_TOPICS_MAX {
+            self.known_topics.clear();
+        }
+        self.known_topics.insert(topic.to_owned());
         Ok(())
     }
 
@@ -169,6 +225,7 @@ impl Progress<'_> {
                 topic.clone()
             }
             ClassConfig::FileSink { topics, .. } => topics.join(","),
+            ClassConfig::PostgresSink(postgres) => postgres.topics.join(","),
         }
     }
 
@@ -187,6 +244,14 @@ impl Progress<'_> {
         self.last_commit = Instant::now();
         Ok(())
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 fn partition_key(partition: &SourcePartition) -> String {
