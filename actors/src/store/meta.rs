@@ -39,6 +39,67 @@ pub struct TopicRecord {
     pub config: TopicConfig,
 }
 
+/// Stored topic records start with `0, version` (a legacy record starts with its name's
+/// length, never 0); records without it are the first format, before ISRs were kept.
+const TOPIC_FORMAT_MARKER: u8 = 0;
+const TOPIC_FORMAT_VERSION: u8 = 2;
+
+/// The first stored format: partitions without an ISR.
+#[derive(Deserialize)]
+struct LegacyTopicRecord {
+    name: String,
+    id: [u8; 16],
+    partitions: Vec<LegacyPartitionRecord>,
+    replication_factor: i16,
+    config: TopicConfig,
+}
+
+#[derive(Deserialize)]
+struct LegacyPartitionRecord {
+    index: i32,
+    uid: u64,
+    replicas: Vec<i32>,
+    leader: i32,
+    leader_epoch: i32,
+}
+
+fn encode_topic(topic: &TopicRecord) -> ActorResult<Vec<u8>> {
+    let mut out = vec![TOPIC_FORMAT_MARKER, TOPIC_FORMAT_VERSION];
+    out.extend(postcard::to_stdvec(topic)?);
+    Ok(out)
+}
+
+fn decode_topic(bytes: &[u8]) -> ActorResult<TopicRecord> {
+    match bytes {
+        [TOPIC_FORMAT_MARKER, TOPIC_FORMAT_VERSION, rest @ ..] => Ok(postcard::from_bytes(rest)?),
+        [TOPIC_FORMAT_MARKER, version, ..] => Err(crate::error::ActorError::Storage(format!(
+            "topic metadata format {version} is newer than this Eddy understands; run a newer Eddy on this data dir"
+        ))),
+        _ => {
+            // A data dir written before ISRs were kept: a single node is its own ISR.
+            let old: LegacyTopicRecord = postcard::from_bytes(bytes)?;
+            Ok(TopicRecord {
+                name: old.name,
+                id: old.id,
+                partitions: old
+                    .partitions
+                    .into_iter()
+                    .map(|p| PartitionRecord {
+                        index: p.index,
+                        uid: p.uid,
+                        isr: p.replicas.clone(),
+                        replicas: p.replicas,
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                    })
+                    .collect(),
+                replication_factor: old.replication_factor,
+                config: old.config,
+            })
+        }
+    }
+}
+
 const NEXT_PARTITION_UID: &str = "next_partition_uid";
 const NEXT_PRODUCER_ID: &str = "next_producer_id";
 const CLUSTER_ID: &str = "cluster_id";
@@ -69,7 +130,7 @@ impl MetaStore {
         let mut out = Vec::new();
         for item in self.topics.iter() {
             let value = item.value()?;
-            out.push(postcard::from_bytes(&value)?);
+            out.push(decode_topic(&value)?);
         }
         Ok(out)
     }
@@ -77,7 +138,7 @@ impl MetaStore {
     /// Stores (or replaces) a topic and syncs: metadata changes are rare and must survive.
     pub fn put_topic(&self, topic: &TopicRecord) -> ActorResult<()> {
         self.topics
-            .insert(topic.name.as_bytes(), postcard::to_stdvec(topic)?)?;
+            .insert(topic.name.as_bytes(), encode_topic(topic)?)?;
         self.db.persist(fjall::PersistMode::SyncAll)?;
         Ok(())
     }
@@ -122,5 +183,54 @@ impl MetaStore {
     /// Reserves a fresh producer id.
     pub fn allocate_producer_id(&self) -> ActorResult<i64> {
         Ok(self.next(NEXT_PRODUCER_ID, 1)? as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct OldPartition {
+        index: i32,
+        uid: u64,
+        replicas: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+    }
+
+    #[derive(Serialize)]
+    struct OldTopic {
+        name: String,
+        id: [u8; 16],
+        partitions: Vec<OldPartition>,
+        replication_factor: i16,
+        config: TopicConfig,
+    }
+
+    #[test]
+    fn topics_written_before_isrs_were_kept_still_load() {
+        let old = OldTopic {
+            name: "orders".into(),
+            id: [3; 16],
+            partitions: vec![OldPartition {
+                index: 0,
+                uid: 7,
+                replicas: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+            }],
+            replication_factor: 1,
+            config: TopicConfig::default(),
+        };
+        let topic = decode_topic(&postcard::to_stdvec(&old).expect("encode")).expect("decode");
+        assert_eq!(topic.partitions[0].isr, vec![1]);
+        assert_eq!(topic.partitions[0].uid, 7);
+        let again = decode_topic(&encode_topic(&topic).expect("encode")).expect("decode");
+        assert_eq!(again, topic);
+        assert!(
+            decode_topic(&[0, 9, 1]).is_err(),
+            "a newer format is refused, not misread"
+        );
     }
 }
