@@ -8,6 +8,12 @@
 //! running node until Ctrl-C; feed it with
 //! `echo "all streams lead to kafka" | kcat -b 127.0.0.1:9092 -P -t streams-plaintext-input`
 //! and watch with `kcat -b 127.0.0.1:9092 -C -t streams-wordcount-output -s value=Q -f '%k %s\n'`.
+//!
+//! The counts are also a queryable store, `counts`: the example reads `kafka` from it
+//! in-process, and with `--application-server 127.0.0.1:7070` it serves interactive queries
+//! (and, on an embedded node, keeps running after printing the counts) so that
+//! `eddy topology query streams-wordcount counts kafka -b <bootstrap>` or
+//! `curl '127.0.0.1:7070/topologies/streams-wordcount/stores/counts?key=kafka'` read them.
 
 mod common;
 
@@ -31,6 +37,20 @@ struct Args {
     /// The application id (consumer group and internal-topic prefix).
     #[arg(long, default_value = "streams-wordcount")]
     application_id: String,
+    /// Serve interactive queries of the `counts` store over HTTP on HOST:PORT (Kafka's
+    /// `application.server`).
+    #[arg(long, value_name = "HOST:PORT")]
+    application_server: Option<String>,
+}
+
+/// Tells the user how to query the counts while the application runs.
+fn print_query_hint(streams: &KafkaStreams, application_id: &str, bootstrap: &str) {
+    if let Some(server) = streams.application_server() {
+        println!(
+            "serving interactive queries on {server}: `eddy topology query {application_id} counts kafka -b {bootstrap}` \
+             or `curl 'http://{server}/topologies/{application_id}/stores/counts?key=kafka'`"
+        );
+    }
 }
 
 fn topology() -> anyhow::Result<Topology> {
@@ -73,9 +93,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
     settings.commit_interval = Duration::from_millis(500);
+    settings.application_server = args.application_server.clone();
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {
         println!("running {} task(s); Ctrl-C to stop", streams.tasks().len());
+        print_query_hint(&streams, &args.application_id, &cluster.bootstrap);
         tokio::signal::ctrl_c().await?;
         return Ok(());
     }
@@ -110,6 +132,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         counts.get("kafka") == Some(&3),
         "expected kafka=3, got {counts:?}"
     );
+    // The same count, read from the task's store: an interactive query.
+    let stored = streams
+        .query_typed::<String, u64>("counts", &"kafka".to_string())
+        .await?;
+    println!("store counts: kafka = {}", stored.unwrap_or(0));
+    anyhow::ensure!(
+        stored == Some(3),
+        "expected kafka=3 in the store, got {stored:?}"
+    );
+    if args.application_server.is_some() {
+        print_query_hint(&streams, &args.application_id, &cluster.bootstrap);
+        println!("Ctrl-C to stop");
+        tokio::signal::ctrl_c().await?;
+    }
     Ok(())
 }
 

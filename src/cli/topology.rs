@@ -1,17 +1,32 @@
-//! `eddy topology list|describe`: the streams applications running against the cluster,
-//! from the reports they write to the `__eddy_topologies` topic every few seconds (their
-//! topology, their tasks' state), joined with their consumer group's committed offsets and
-//! lag. An application runs in its own program, so this is how it is seen from outside.
+//! `eddy topology list|describe|query`: the streams applications running against the
+//! cluster, from the reports they write to the `__eddy_topologies` topic every few seconds
+//! (their topology, their tasks' state, their `application.server`), joined with their
+//! consumer group's committed offsets and lag. An application runs in its own program, so
+//! this is how it is seen from outside; `query` asks its query server for a store's value.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use clap::{Args, Subcommand};
 use eddy::client::GroupPartitionOffset;
 use eddy::runtime::streams::registry::{self, AppRecord};
+use reqwest::{Method, StatusCode};
 use serde::Serialize;
+use serde_json::Value;
 
+use super::admin_client::AdminClient;
 use super::connect::{block_on, connect_admin, explain, table, BootstrapArgs};
+
+/// An application's query server as `eddy topology query` calls it.
+const QUERY_CLIENT: AdminClient = AdminClient {
+    serves: "the application's query server",
+    request_timeout: Duration::from_secs(10),
+    response_bytes_max: 16 * 1024 * 1024,
+    unreachable_hint: |server| {
+        format!("is the application still running with application.server {server}?")
+    },
+};
 
 /// A report older than this many report intervals means the application stopped (or
 /// cannot reach the cluster).
@@ -24,6 +39,9 @@ pub enum TopologyCommand {
     List(ListArgs),
     /// Show an application's topology, its tasks' state and its input lag.
     Describe(DescribeArgs),
+    /// Read a key's current value from a state store of a running application (an
+    /// interactive query, through the application's `application.server`).
+    Query(QueryArgs),
 }
 
 /// Arguments of `eddy topology list`.
@@ -48,11 +66,31 @@ pub struct DescribeArgs {
     json: bool,
 }
 
+/// Arguments of `eddy topology query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The application id.
+    application_id: String,
+    /// The state store (`eddy topology describe` lists them).
+    store: String,
+    /// The key, as UTF-8 text (the store's key serde bytes; for string keys, the text).
+    key: String,
+    /// KEY is hex (for binary keys).
+    #[arg(long)]
+    key_hex: bool,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+    /// Print the query server's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Runs an `eddy topology` subcommand.
 pub fn run(command: TopologyCommand) -> anyhow::Result<()> {
     match command {
         TopologyCommand::List(args) => block_on(list(args)),
         TopologyCommand::Describe(args) => block_on(describe(args)),
+        TopologyCommand::Query(args) => block_on(query(args)),
     }
 }
 
@@ -155,17 +193,21 @@ struct DescribeOutput<'a> {
     input_offsets: BTreeMap<String, (i64, Option<i64>, Option<i64>)>,
 }
 
-async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
-    let servers = &args.bootstrap.bootstrap_server;
-    let apps = registry::read_all(servers)
+/// The latest report of `application_id`, or an error that says where to look.
+async fn read_app(bootstrap: &BootstrapArgs, application_id: &str) -> anyhow::Result<AppRecord> {
+    let servers = &bootstrap.bootstrap_server;
+    let mut apps = registry::read_all(servers)
         .await
         .map_err(|err| explain(err, servers))?;
-    let app = apps.get(&args.application_id).ok_or_else(|| {
+    apps.remove(application_id).ok_or_else(|| {
         anyhow!(
-            "no streams application '{}' has reported to this cluster; `eddy topology list` shows those that have",
-            args.application_id
+            "no streams application '{application_id}' has reported to this cluster; `eddy topology list` shows those that have"
         )
-    })?;
+    })
+}
+
+async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
+    let app = &read_app(&args.bootstrap, &args.application_id).await?;
     let mut admin = connect_admin(&args.bootstrap).await?;
     let offsets = admin
         .group_offsets(&app.application_id)
@@ -201,6 +243,9 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     println!("\n{}", app.description.trim_end());
     if !app.internal_topics.is_empty() {
         println!("\ninternal topics: {}", app.internal_topics.join(", "));
+    }
+    if let Some(server) = &app.application_server {
+        println!("interactive queries: http://{server} (`eddy topology query`)");
     }
     let mut tasks = table(&[
         "TASK",
@@ -238,6 +283,86 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let app = read_app(&args.bootstrap, &args.application_id).await?;
+    let Some(server) = app.application_server.as_deref() else {
+        return Err(anyhow!(
+            "application '{}' does not serve interactive queries: start it with application.server \
+             set (`StreamsSettings::application_server`; the examples take `--application-server HOST:PORT`)",
+            app.application_id
+        ));
+    };
+    let summary = summarize(&app, 0, registry::now_ms());
+    let key_param = if args.key_hex { "key_hex" } else { "key" };
+    let path = format!(
+        "/topologies/{}/stores/{}?{key_param}={}",
+        percent_encode(&app.application_id),
+        percent_encode(&args.store),
+        percent_encode(&args.key)
+    );
+    let answer = QUERY_CLIENT
+        .send(server, Method::GET, &path, None)
+        .await
+        .map_err(|err| {
+            if summary.stale {
+                anyhow!(
+                    "{err}; application '{}' last reported {} (stopped?)",
+                    app.application_id,
+                    age_text(summary.report_age_ms)
+                )
+            } else {
+                err
+            }
+        })?;
+    if answer.status != StatusCode::OK {
+        return Err(answer.refusal("is that address still this application's query server?"));
+    }
+    if args.json {
+        println!("{}", String::from_utf8_lossy(&answer.body));
+        return Ok(());
+    }
+    let body: Value = serde_json::from_slice(&answer.body)
+        .with_context(|| format!("{} sent an answer that is not JSON", answer.request))?;
+    match body.get("windows").and_then(Value::as_array) {
+        Some(windows) => {
+            let mut out = table(&["WINDOW START", "WINDOW END", "VALUE"]);
+            for w in windows {
+                out.add_row(vec![
+                    w.get("start").map_or_else(String::new, Value::to_string),
+                    w.get("end").map_or_else(String::new, Value::to_string),
+                    plain(w.get("value")),
+                ]);
+            }
+            println!("{out}");
+        }
+        None => println!("{}", plain(body.get("value"))),
+    }
+    Ok(())
+}
+
+/// A JSON value as a user reads it: strings without quotes.
+fn plain(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// `text` for a URL path segment or query value: every byte but the unreserved ones as
+/// `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +388,7 @@ mod tests {
             internal_topics: vec![],
             tasks: vec![task("running", 1), task("restarting", 2)],
             instance: "h:1".into(),
+            application_server: None,
             reported_at_ms: 1_000,
         };
         let fresh = summarize(&app, 7, 2_000);
@@ -284,5 +410,13 @@ mod tests {
             lag,
         };
         assert_eq!(total_lag(&[o(Some(3)), o(None), o(Some(4))]), 7);
+    }
+
+    #[test]
+    fn query_urls_encode_every_reserved_byte() {
+        assert_eq!(percent_encode("word-count_1.x~"), "word-count_1.x~");
+        assert_eq!(percent_encode("a b/c?d&é"), "a%20b%2Fc%3Fd%26%C3%A9");
+        assert_eq!(plain(Some(&Value::from("kafka"))), "kafka");
+        assert_eq!(plain(Some(&Value::from(3))), "3");
     }
 }

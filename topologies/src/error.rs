@@ -124,6 +124,13 @@ pub enum TaskError {
         /// The store name.
         store: String,
     },
+    /// The store is an operator's buffer (suppression, join), not a key-value, window or
+    /// session store, so it cannot be queried.
+    #[error("store `{store}` is an operator's buffer and cannot be queried")]
+    NotQueryable {
+        /// The store name.
+        store: String,
+    },
     /// A bug in this crate: the compiled topology and the task disagree.
     #[error("internal error: {0}")]
     Internal(String),
@@ -160,6 +167,38 @@ pub struct StoreError {
     pub message: String,
     /// Whether trying again may succeed.
     pub retriable: bool,
+}
+
+/// Why a store's serdes could not turn a caller's key into bytes, or a queried value
+/// back into a typed value (`Topology::serialize_store_key`,
+/// `Topology::deserialize_store_value`). None is retriable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreSerdeError {
+    /// The topology has no store by that name.
+    #[error("the topology has no state store `{0}`")]
+    UnknownStore(String),
+    /// The type asked for is not the one the store holds.
+    #[error("store `{store}` holds {side}s of type `{actual}`, not `{asked}`")]
+    TypeMismatch {
+        /// The store.
+        store: String,
+        /// "key" or "value".
+        side: &'static str,
+        /// The type asked for.
+        asked: &'static str,
+        /// The type the store uses.
+        actual: &'static str,
+    },
+    /// The serde failed.
+    #[error("store `{store}`: the {side} serde failed: {source}")]
+    Serde {
+        /// The store.
+        store: String,
+        /// "key" or "value".
+        side: &'static str,
+        /// The serde's error.
+        source: SerdeError,
+    },
 }
 
 /// Why a `TopologyTestDriver` call failed.

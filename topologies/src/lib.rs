@@ -53,15 +53,15 @@ pub use dsl::{
     TimeWindowedKStream,
 };
 pub use dynamic::Data;
-pub use error::{DriverError, StoreError, TaskError, TopologyError};
+pub use error::{DriverError, StoreError, StoreSerdeError, TaskError, TopologyError};
 pub use record::{ChangelogRecord, Header, InputRecord, OutputRecord, TestRecord};
 pub use serdes::{
     BytesSerde, JsonSerde, LongSerde, NullableSerde, PostcardSerde, Serde, SerdeError, Serdes,
     SessionWindowedSerde, StringSerde, WindowedSerde,
 };
 pub use store::{
-    InMemoryStore, InMemoryStoreSupplier, StateStore, StoreEntry, StoreKind, StoreSpec,
-    StoreSupplier,
+    InMemoryStore, InMemoryStoreSupplier, StateStore, StoreEntry, StoreKind, StoreLookup,
+    StoreSpec, StoreSupplier, WindowedValue,
 };
 pub use task::{SkippedRecord, Task, TaskId, TaskMetrics, TaskOutput};
 pub use topology::{InternalTopic, InternalTopicKind, Topology};

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::describe::{NodeDescription, NodeKind, SubtopologyDescription, TopologyDescription};
-use crate::graph::serde_spec::ErasedSerde;
+use crate::dynamic::Data;
+use crate::error::StoreSerdeError;
+use crate::graph::serde_spec::{unerase, ErasedSerde};
 use crate::graph::{NodeId, StoreId};
 use crate::ops::source::Decoder;
 use crate::ops::ProcessorFactory;
@@ -192,6 +194,78 @@ impl Topology {
     pub fn store_names(&self) -> Vec<String> {
         self.inner.stores.iter().map(|s| s.name.clone()).collect()
     }
+
+    /// The sub-topology whose tasks own the store `name`, and the store's kind. Each task
+    /// of that sub-topology owns the keys of its partition.
+    pub fn store_owner(&self, name: &str) -> Option<(u32, StoreKind)> {
+        self.store(name).map(|s| (s.subtopology as u32, s.kind))
+    }
+
+    /// `key` as the store `name` keeps it (its key serde's bytes), to look it up with
+    /// `Task::lookup`; these are also the bytes the store's input is partitioned by.
+    ///
+    /// ```
+    /// # use eddy_topologies::*;
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream::<String, String>("words").group_by(|_, w| w.clone()).count().named("counts");
+    /// let topology = builder.build()?;
+    /// assert_eq!(topology.serialize_store_key("counts", &"kafka".to_string())?, b"kafka");
+    /// assert_eq!(topology.deserialize_store_value::<u64>("counts", &[0, 0, 0, 0, 0, 0, 0, 3])?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn serialize_store_key<K: Data>(
+        &self,
+        name: &str,
+        key: &K,
+    ) -> Result<Vec<u8>, StoreSerdeError> {
+        let store = self
+            .store(name)
+            .ok_or_else(|| StoreSerdeError::UnknownStore(name.to_string()))?;
+        typed_store_serde::<K>(name, "key", &store.key)?
+            .serialize(key)
+            .map_err(|source| StoreSerdeError::Serde {
+                store: name.to_string(),
+                side: "key",
+                source,
+            })
+    }
+
+    /// A value `Task::lookup` read from the store `name`, decoded with the store's value
+    /// serde.
+    pub fn deserialize_store_value<V: Data>(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<V, StoreSerdeError> {
+        let store = self
+            .store(name)
+            .ok_or_else(|| StoreSerdeError::UnknownStore(name.to_string()))?;
+        typed_store_serde::<V>(name, "value", &store.value)?
+            .deserialize(bytes)
+            .map_err(|source| StoreSerdeError::Serde {
+                store: name.to_string(),
+                side: "value",
+                source,
+            })
+    }
+
+    fn store(&self, name: &str) -> Option<&CompiledStore> {
+        self.inner.stores.iter().find(|s| s.name == name)
+    }
+}
+
+/// The typed serde of one side of a store, if `T` is the type the store holds.
+fn typed_store_serde<T: 'static>(
+    store: &str,
+    side: &'static str,
+    serde: &ErasedSerde,
+) -> Result<crate::serdes::SerdeRef<T>, StoreSerdeError> {
+    unerase::<T>(serde).ok_or_else(|| StoreSerdeError::TypeMismatch {
+        store: store.to_string(),
+        side,
+        asked: std::any::type_name::<T>(),
+        actual: serde.type_name,
+    })
 }
 
 impl fmt::Debug for Topology {

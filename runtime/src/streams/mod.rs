@@ -4,23 +4,35 @@
 //! and writing through the Kafka protocol like a Kafka Streams application, with the
 //! application id as its consumer group and internal-topic prefix.
 //!
+//! Interactive queries, as in Kafka Streams: [`KafkaStreams::query`] reads a store's current
+//! value for a key from the task that owns the key (the partition the default partitioner
+//! picks for the key bytes); with `application.server` set, the same reads are served over
+//! HTTP (see [`query_server`]) and the address is reported to the registry, where
+//! `eddy topology query` finds it.
+//!
 //! Not yet: instances sharing an application id do not split partitions between them (the
-//! client has no group membership yet): one instance runs every task. Stores are in memory,
-//! rebuilt from their changelog topics at every (re)start.
+//! client has no group membership yet): one instance runs every task, so every key is
+//! local. Stores are in memory, rebuilt from their changelog topics at every (re)start.
 
+pub mod query_server;
 pub mod registry;
 pub mod stream_task;
 pub mod topology_supervisor;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use eddy_actors::supervision::RestartIntensity;
-use eddy_topologies::{InternalTopicKind, StreamsConfig, TaskId, Topology};
+use eddy_topologies::{
+    Data, InternalTopicKind, StoreKind, StoreLookup, StoreSerdeError, StreamsConfig, TaskError,
+    TaskId, Topology, WindowedValue,
+};
 
-use crate::client::{Admin, ClientError, ResponseError};
+use crate::client::{partition_for_key, Admin, ClientError, ResponseError};
+pub use stream_task::QueryStore;
 pub use topology_supervisor::{Report, TaskReport, TopologySupervisor};
 
 /// Kafka Streams' default `commit.interval.ms` for at-least-once.
@@ -36,6 +48,10 @@ pub struct StreamsSettings {
     /// `commit.interval.ms`: how often input offsets are committed (after outputs are
     /// acknowledged).
     pub commit_interval: Duration,
+    /// `application.server`: `HOST:PORT` where this instance serves interactive queries
+    /// over HTTP (`GET /topologies/<app>/stores/<store>?key=…`); `None` serves none. It is
+    /// also reported to the registry, so it must be an address other programs can reach.
+    pub application_server: Option<String>,
 }
 
 impl StreamsSettings {
@@ -45,6 +61,7 @@ impl StreamsSettings {
             config: StreamsConfig::new(application_id),
             bootstrap: bootstrap.to_string(),
             commit_interval: Duration::from_millis(COMMIT_INTERVAL_MS_DEFAULT),
+            application_server: None,
         }
     }
 }
@@ -58,18 +75,214 @@ pub enum StreamsError {
     /// A source topic is missing.
     #[error("source topic '{0}' does not exist; create it first, e.g. `eddy topic create {0} --partitions 1`")]
     MissingSourceTopic(String),
+    /// `application.server` could not be bound.
+    #[error("application.server {address}: cannot listen there: {error}")]
+    ApplicationServer {
+        /// The address as configured.
+        address: String,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+/// How long an interactive query waits for the task that owns the key: a task answers
+/// between two batches of input, but not while it waits for the cluster to acknowledge a
+/// commit.
+pub const QUERY_WAIT_MS_MAX: u64 = 5_000;
+
+/// Why an interactive query got no answer. `is_retriable` says whether asking again later
+/// may succeed (a task restoring or restarting); the HTTP status derives from the variant.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The topology has no store by that name.
+    #[error("application '{application}' has no state store '{store}' (its stores: {known})")]
+    UnknownStore {
+        /// The application id.
+        application: String,
+        /// The store asked for.
+        store: String,
+        /// The topology's stores, comma-separated.
+        known: String,
+    },
+    /// `query` was asked of a window or session store, or `query_windows` of a key-value
+    /// store.
+    #[error("store '{store}' is not a {expected} store; use {instead}")]
+    WrongStoreKind {
+        /// The store.
+        store: String,
+        /// The kind the call reads: "key-value" or "window or session".
+        expected: &'static str,
+        /// The call that reads it.
+        instead: &'static str,
+    },
+    /// The store is an operator's buffer (suppression, join), not a table.
+    #[error("store '{store}' is an operator's buffer and cannot be queried")]
+    NotQueryable {
+        /// The store.
+        store: String,
+    },
+    /// The task owning the key is not processing: restoring, restarting, failed, stopped.
+    #[error("task {task}, which owns the key, is {state}; try again later")]
+    NotRunning {
+        /// The task owning the key.
+        task: TaskId,
+        /// What it is doing instead.
+        state: &'static str,
+    },
+    /// The task has too many queries waiting.
+    #[error("task {task} has {pending} queries waiting; try again later")]
+    Busy {
+        /// The task owning the key.
+        task: TaskId,
+        /// The bound that was reached.
+        pending: usize,
+    },
+    /// The task did not answer in time.
+    #[error("task {task} did not answer within {waited_ms} ms")]
+    Timeout {
+        /// The task owning the key.
+        task: TaskId,
+        /// How long the query waited.
+        waited_ms: u64,
+    },
+    /// The store failed to read.
+    #[error("task {task} could not read store '{store}': {error}")]
+    Store {
+        /// The task owning the key.
+        task: TaskId,
+        /// The store.
+        store: String,
+        /// The store's error.
+        error: TaskError,
+    },
+    /// The typed helper's key or value did not match the store's serdes.
+    #[error(transparent)]
+    Serde(#[from] StoreSerdeError),
+}
+
+impl QueryError {
+    /// Whether the same query may succeed later.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            QueryError::NotRunning { state, .. } => *state != TASK_FAILED,
+            QueryError::Busy { .. } | QueryError::Timeout { .. } => true,
+            QueryError::Store { error, .. } => error.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// The error of a task's failed store read.
+    pub(crate) fn from_task(task: TaskId, store: &str, error: TaskError) -> QueryError {
+        match error {
+            TaskError::NotQueryable { store } => QueryError::NotQueryable { store },
+            error => QueryError::Store {
+                task,
+                store: store.to_string(),
+                error,
+            },
+        }
+    }
+}
+
+/// `QueryError::NotRunning`'s state of a task past its restart intensity.
+pub(crate) const TASK_FAILED: &str = "failed (past its restart intensity)";
+
+/// The task that owns `key` (its key serde's bytes) in the store `store`: the store's
+/// sub-topology, at the partition Kafka's default partitioner picks for the key among
+/// that sub-topology's partitions — where the key's records went, so where its state is.
+pub fn task_for_key(
+    topology: &Topology,
+    application: &str,
+    tasks: &[TaskId],
+    store: &str,
+    key: &[u8],
+) -> Result<(TaskId, StoreKind), QueryError> {
+    let (subtopology, kind) = topology
+        .store_owner(store)
+        .ok_or_else(|| unknown_store(topology, application, store))?;
+    let partitions = tasks
+        .iter()
+        .filter(|t| t.subtopology == subtopology)
+        .count();
+    let partitions = i32::try_from(partitions).unwrap_or(i32::MAX).max(1);
+    let task = TaskId {
+        subtopology,
+        partition: partition_for_key(key, partitions),
+    };
+    Ok((task, kind))
+}
+
+fn unknown_store(topology: &Topology, application: &str, store: &str) -> QueryError {
+    QueryError::UnknownStore {
+        application: application.to_string(),
+        store: store.to_string(),
+        known: topology.store_names().join(", "),
+    }
+}
+
+/// What an interactive query needs of a running application; cloned into the query
+/// server.
+#[derive(Clone)]
+pub(crate) struct StoreQueries {
+    application_id: String,
+    topology: Topology,
+    tasks: Arc<[TaskId]>,
+    supervisor: Addr<TopologySupervisor>,
+}
+
+impl StoreQueries {
+    /// What the store `store` holds for `key`, read by the task that owns the key.
+    pub(crate) async fn lookup(&self, store: &str, key: &[u8]) -> Result<StoreLookup, QueryError> {
+        let (task, _) = task_for_key(
+            &self.topology,
+            &self.application_id,
+            &self.tasks,
+            store,
+            key,
+        )?;
+        let ask = self.supervisor.send(QueryStore {
+            task,
+            store: store.to_string(),
+            key: key.to_vec(),
+        });
+        match tokio::time::timeout(Duration::from_millis(QUERY_WAIT_MS_MAX), ask).await {
+            Err(_) => Err(QueryError::Timeout {
+                task,
+                waited_ms: QUERY_WAIT_MS_MAX,
+            }),
+            Ok(Err(_)) => Err(QueryError::NotRunning {
+                task,
+                state: "stopped",
+            }),
+            Ok(Ok(answer)) => answer,
+        }
+    }
+
+    pub(crate) fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    pub(crate) fn topology(&self) -> &Topology {
+        &self.topology
+    }
 }
 
 /// A running application.
 pub struct KafkaStreams {
     supervisor: Addr<TopologySupervisor>,
     tasks: Vec<TaskId>,
+    queries: StoreQueries,
+    application_server: Option<SocketAddr>,
     reporter: actix_rt::task::JoinHandle<()>,
+    query_server: Option<actix_rt::task::JoinHandle<()>>,
 }
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
         self.reporter.abort();
+        if let Some(server) = &self.query_server {
+            server.abort();
+        }
     }
 }
 
@@ -81,6 +294,7 @@ async fn report_loop(
     application_id: String,
     description: String,
     internal_topics: Vec<String>,
+    application_server: Option<String>,
 ) {
     let mut registry = None;
     loop {
@@ -111,6 +325,7 @@ async fn report_loop(
                     })
                     .collect(),
                 instance: registry::instance_name(),
+                application_server: application_server.clone(),
                 reported_at_ms: registry::now_ms(),
             };
             if let Err(err) = r.publish(&record).await {
@@ -187,28 +402,113 @@ impl KafkaStreams {
                 partition,
             }));
         }
-        tracing::info!(application = %app, tasks = tasks.len(), "starting stream tasks");
+        // Bind before any task starts, so a taken address fails the start cleanly.
+        let listener = match &settings.application_server {
+            Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(
+                |error| StreamsError::ApplicationServer {
+                    address: address.clone(),
+                    error,
+                },
+            )?),
+            None => None,
+        };
+        let application_server = listener.as_ref().and_then(|l| l.local_addr().ok());
+        tracing::info!(application = %app, tasks = tasks.len(), ?application_server, "starting stream tasks");
         let description = topology.describe().to_string();
         let internal_names = internal.iter().map(|t| t.name.clone()).collect();
         let bootstrap = settings.bootstrap.clone();
         let supervisor = TopologySupervisor::launch(
-            topology,
+            topology.clone(),
             Arc::new(settings),
             tasks.clone(),
             RestartIntensity::default(),
         );
+        let queries = StoreQueries {
+            application_id: app.clone(),
+            topology,
+            tasks: tasks.clone().into(),
+            supervisor: supervisor.clone(),
+        };
+        let query_server = listener
+            .map(|listener| actix_rt::spawn(query_server::serve(listener, queries.clone())));
         let reporter = actix_rt::spawn(report_loop(
             supervisor.clone(),
             bootstrap,
             app,
             description,
             internal_names,
+            application_server.map(|a| a.to_string()),
         ));
         Ok(KafkaStreams {
             supervisor,
             tasks,
+            queries,
+            application_server,
             reporter,
+            query_server,
         })
+    }
+
+    /// Where this instance serves interactive queries over HTTP (`application.server`, with
+    /// the port the system chose if it was 0).
+    pub fn application_server(&self) -> Option<SocketAddr> {
+        self.application_server
+    }
+
+    /// The current value of `key` (its key serde's bytes) in the key-value store `store`:
+    /// the value serde's bytes, without the timestamp the store keeps; `None` if the key
+    /// is absent. The task that owns the key answers between two batches of its input, so
+    /// the value reflects whole records. Window and session stores: `query_windows`.
+    pub async fn query(&self, store: &str, key: &[u8]) -> Result<Option<Vec<u8>>, QueryError> {
+        match self.queries.lookup(store, key).await? {
+            StoreLookup::Value(value) => Ok(value),
+            StoreLookup::Windows(_) => Err(QueryError::WrongStoreKind {
+                store: store.to_string(),
+                expected: "key-value",
+                instead: "query_windows",
+            }),
+        }
+    }
+
+    /// Every window (or session) of `key` in the window or session store `store`, by
+    /// start time, with the value serde's bytes; empty if the key has none.
+    pub async fn query_windows(
+        &self,
+        store: &str,
+        key: &[u8],
+    ) -> Result<Vec<WindowedValue>, QueryError> {
+        match self.queries.lookup(store, key).await? {
+            StoreLookup::Windows(windows) => Ok(windows),
+            StoreLookup::Value(_) => Err(QueryError::WrongStoreKind {
+                store: store.to_string(),
+                expected: "window or session",
+                instead: "query",
+            }),
+        }
+    }
+
+    /// `query` with the store's own serdes: `K` and `V` must be the store's key and value
+    /// types (`QueryError::Serde` otherwise).
+    pub async fn query_typed<K: Data, V: Data>(
+        &self,
+        store: &str,
+        key: &K,
+    ) -> Result<Option<V>, QueryError> {
+        let topology = self.queries.topology();
+        let bytes = match topology.serialize_store_key(store, key) {
+            Err(StoreSerdeError::UnknownStore(_)) => {
+                return Err(unknown_store(
+                    topology,
+                    self.queries.application_id(),
+                    store,
+                ))
+            }
+            bytes => bytes?,
+        };
+        match self.query(store, &bytes).await? {
+            Some(value) => Ok(Some(topology.deserialize_store_value(store, &value)?)),
+            None => Ok(None),
+        }
     }
 
     /// The tasks this instance runs.
@@ -221,5 +521,63 @@ impl KafkaStreams {
         &self,
     ) -> Option<(eddy_actors::supervision::SupervisorReport, Vec<TaskReport>)> {
         self.supervisor.send(Report).await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_topologies::StreamsBuilder;
+
+    /// Words re-keyed and counted: the count store lives in sub-topology 1, behind a
+    /// repartition topic; sub-topology 0 has no store.
+    fn word_count() -> Topology {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream::<String, String>("lines")
+            .group_by(|_, word| word.clone())
+            .count()
+            .named("counts");
+        builder.build().expect("topology builds")
+    }
+
+    fn tasks(partitions: i32) -> Vec<TaskId> {
+        (0..2)
+            .flat_map(|subtopology| {
+                (0..partitions).map(move |partition| TaskId {
+                    subtopology,
+                    partition,
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_key_is_routed_to_the_task_its_records_were_partitioned_to() {
+        let topology = word_count();
+        assert_eq!(topology.store_owner("counts").map(|(s, _)| s), Some(1));
+        for partitions in [1, 3, 8] {
+            let tasks = tasks(partitions);
+            for word in ["kafka", "streams", "", "héllo", "foobar"] {
+                let (task, kind) =
+                    task_for_key(&topology, "wc", &tasks, "counts", word.as_bytes()).unwrap();
+                assert_eq!(kind, StoreKind::KeyValue);
+                assert_eq!(
+                    task,
+                    TaskId {
+                        subtopology: 1,
+                        // Where the producer's default partitioner sent the word's records.
+                        partition: partition_for_key(word.as_bytes(), partitions),
+                    }
+                );
+            }
+        }
+        // Kafka's murmur2 of "foobar" is 1357151166, so with 10 partitions: partition 6.
+        let (task, _) = task_for_key(&topology, "wc", &tasks(10), "counts", b"foobar").unwrap();
+        assert_eq!(task.partition, 6);
+        let err = task_for_key(&topology, "wc", &tasks(1), "nope", b"k").unwrap_err();
+        assert!(matches!(err, QueryError::UnknownStore { .. }), "{err}");
+        assert!(err.to_string().contains("its stores: counts"), "{err}");
+        assert!(!err.is_retriable());
     }
 }

@@ -54,6 +54,10 @@ pub struct AppRecord {
     pub tasks: Vec<TaskRow>,
     /// Where it runs (host and process id).
     pub instance: String,
+    /// Where it serves interactive queries over HTTP (`application.server`), if it does.
+    /// Reports from before interactive queries have none.
+    #[serde(default)]
+    pub application_server: Option<String>,
     /// When it reported, in ms since the epoch.
     pub reported_at_ms: i64,
 }
@@ -170,4 +174,24 @@ pub async fn read_all(bootstrap: &str) -> Result<BTreeMap<String, AppRecord>, Cl
         }
     }
     Ok(apps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_from_before_interactive_queries_still_decode() {
+        let old = r#"{"application_id":"wc","description":"","internal_topics":[],"tasks":[],
+            "instance":"h:1","reported_at_ms":5}"#;
+        let record: AppRecord = serde_json::from_str(old).expect("an old report decodes");
+        assert_eq!(record.application_server, None);
+        let mut new = record.clone();
+        new.application_server = Some("127.0.0.1:7070".into());
+        let text = serde_json::to_string(&new).expect("encodes");
+        assert_eq!(
+            serde_json::from_str::<AppRecord>(&text).expect("decodes"),
+            new
+        );
+    }
 }

@@ -4,6 +4,11 @@
 //! through the pure [`Task`], writes outputs and changelog records, and commits input
 //! offsets only after those writes are acknowledged (at-least-once).
 //!
+//! Interactive queries (`QueryStore`) reach the actor and go on to its running loop, which
+//! owns the stores and answers between two batches of input: a read never sees a record
+//! half applied. While the task restores its stores, restarts or waits for the cluster,
+//! queries are refused as not running rather than answered from a partial store.
+//!
 //! Supervised by the TopologySupervisor through actix's `Supervisor`; restart policy
 //! permanent with the supervisor's restart intensity. A panic in user code is caught around
 //! `Task::process`; the actor stops and is restarted, rebuilding its state from the
@@ -16,11 +21,12 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use eddy_actors::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
 use eddy_topologies::{
-    ChangelogRecord, InMemoryStoreSupplier, InputRecord, Task, TaskId, Topology,
+    ChangelogRecord, InMemoryStoreSupplier, InputRecord, StoreLookup, Task, TaskId, Topology,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use super::topology_supervisor::{TaskEvent, TopologySupervisor};
-use super::StreamsSettings;
+use super::{QueryError, StreamsSettings, TASK_FAILED};
 use crate::client::{
     Consumer, DeliveryReceipt, GroupOffsets, Header, Producer, ProducerConfig, ProducerRecord,
     StartOffset,
@@ -40,6 +46,9 @@ const RETRY_RESET_AFTER: Duration = Duration::from_secs(30);
 
 /// Changelog batches grow up to this size between commits before they are sent anyway.
 const CHANGELOG_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Interactive queries waiting for the task loop; more are refused as busy.
+pub const QUERIES_PENDING_MAX: usize = 64;
 
 /// Why the task loop ended.
 #[derive(Debug)]
@@ -77,6 +86,8 @@ pub struct StreamTask {
     last_error: Option<String>,
     failed: bool,
     retry_backoff_ms: u64,
+    /// Where queries go to the running loop; a new channel per run, `None` once failed.
+    queries: Option<mpsc::Sender<PendingQuery>>,
 }
 
 impl StreamTask {
@@ -98,6 +109,7 @@ impl StreamTask {
             last_error: None,
             failed: false,
             retry_backoff_ms: RETRY_BACKOFF_MS_MIN,
+            queries: None,
         }
     }
 }
@@ -116,11 +128,14 @@ impl Actor for StreamTask {
 impl StreamTask {
     fn run(&mut self, ctx: &mut Context<Self>) {
         let began = Instant::now();
+        let (queries, pending) = mpsc::channel(QUERIES_PENDING_MAX);
+        self.queries = Some(queries);
         let run = run_task(
             self.id,
             self.topology.clone(),
             self.settings.clone(),
             self.supervisor.clone(),
+            pending,
         );
         ctx.spawn(run.into_actor(self).map(move |ended, act, ctx| match ended {
             TaskEnd::Retry(error) => {
@@ -149,11 +164,93 @@ impl Supervised for StreamTask {
             .restart_window
             .on_abnormal_stop(Instant::now(), self.intensity);
         self.failed = decision == RestartDecision::GiveUp;
+        self.queries = None;
         self.supervisor.do_send(TaskEvent::Restarting {
             id: self.id,
             error,
             failed: self.failed,
         });
+    }
+}
+
+/// An interactive query of the store `store` for `key` (its key serde's bytes), sent to the
+/// task that owns the key (`task`, checked on arrival).
+#[derive(Message)]
+#[rtype(result = "Result<StoreLookup, QueryError>")]
+pub struct QueryStore {
+    /// The task owning the key.
+    pub task: TaskId,
+    /// The store.
+    pub store: String,
+    /// The key.
+    pub key: Vec<u8>,
+}
+
+/// A query on its way to the task loop, with where its answer goes.
+struct PendingQuery {
+    store: String,
+    key: Vec<u8>,
+    answer: oneshot::Sender<Result<StoreLookup, QueryError>>,
+}
+
+impl Handler<QueryStore> for StreamTask {
+    type Result = ResponseFuture<Result<StoreLookup, QueryError>>;
+
+    fn handle(&mut self, msg: QueryStore, _ctx: &mut Self::Context) -> Self::Result {
+        assert_eq!(msg.task, self.id, "a query routed to the wrong task");
+        let id = self.id;
+        let not_running = move |state| QueryError::NotRunning { task: id, state };
+        let Some(queries) = self.queries.as_ref() else {
+            let state = if self.failed { TASK_FAILED } else { "starting" };
+            return Box::pin(std::future::ready(Err(not_running(state))));
+        };
+        let (answer, answered) = oneshot::channel();
+        let query = PendingQuery {
+            store: msg.store,
+            key: msg.key,
+            answer,
+        };
+        if let Err(err) = queries.try_send(query) {
+            let refusal = match err {
+                mpsc::error::TrySendError::Full(_) => QueryError::Busy {
+                    task: id,
+                    pending: QUERIES_PENDING_MAX,
+                },
+                mpsc::error::TrySendError::Closed(_) => {
+                    not_running("restarting or waiting for the cluster")
+                }
+            };
+            return Box::pin(std::future::ready(Err(refusal)));
+        }
+        // A loop that ends before answering drops the query, and with it `answer`.
+        Box::pin(async move {
+            answered
+                .await
+                .unwrap_or_else(|_| Err(not_running("restarting or waiting for the cluster")))
+        })
+    }
+}
+
+/// Answers the queries waiting for the loop from the task's stores, as they are between
+/// two records.
+fn answer_queries(task: &Task, pending: &mut mpsc::Receiver<PendingQuery>) {
+    while let Ok(query) = pending.try_recv() {
+        let answer = task
+            .lookup(&query.store, &query.key)
+            .map_err(|err| QueryError::from_task(task.id(), &query.store, err));
+        // The asker may have given up waiting; nothing to do then.
+        let _ = query.answer.send(answer);
+    }
+}
+
+/// Refuses the queries waiting while the stores are restored: a partial store would
+/// answer with old values.
+fn refuse_queries(id: TaskId, pending: &mut mpsc::Receiver<PendingQuery>) {
+    while let Ok(query) = pending.try_recv() {
+        let _ = query.answer.send(Err(QueryError::NotRunning {
+            task: id,
+            state: "restoring its stores",
+        }));
     }
 }
 
@@ -167,7 +264,6 @@ fn to_client_headers(headers: Vec<eddy_topologies::Header>) -> Vec<Header> {
         .collect()
 }
 
-/// Rebuilds the task's stores from their changelog partitions.
 /// The changelog header naming the input record a store change came from.
 const INPUT_HEADER: &str = "eddy.streams.input";
 
@@ -207,11 +303,13 @@ fn from_uncommitted_input(headers: &[Header], committed: &BTreeMap<(String, i32)
         .is_none_or(|c| offset >= *c)
 }
 
+/// Rebuilds the task's stores from their changelog partitions, refusing queries meanwhile.
 async fn restore(
     task: &mut Task,
     bootstrap: &str,
     partition: i32,
     committed: &BTreeMap<(String, i32), i64>,
+    pending: &mut mpsc::Receiver<PendingQuery>,
 ) -> Result<u64, TaskEnd> {
     let mut restored = 0u64;
     for spec in task.stores() {
@@ -228,6 +326,7 @@ async fn restore(
                 .poll(Duration::from_millis(POLL_WAIT_MS))
                 .await
                 .map_err(TaskEnd::client)?;
+            refuse_queries(task.id(), pending);
             if records.is_empty() {
                 let position = consumer
                     .position(&spec.changelog_topic, partition)
@@ -339,8 +438,9 @@ async fn run_task(
     topology: Topology,
     settings: Arc<StreamsSettings>,
     supervisor: Addr<TopologySupervisor>,
+    mut pending: mpsc::Receiver<PendingQuery>,
 ) -> TaskEnd {
-    match task_loop(id, topology, settings, supervisor).await {
+    match task_loop(id, topology, settings, supervisor, &mut pending).await {
         Ok(never) => match never {},
         Err(end) => end,
     }
@@ -352,6 +452,7 @@ async fn task_loop(
     topology: Topology,
     settings: Arc<StreamsSettings>,
     supervisor: Addr<TopologySupervisor>,
+    pending: &mut mpsc::Receiver<PendingQuery>,
 ) -> Result<std::convert::Infallible, TaskEnd> {
     let bootstrap = settings.bootstrap.as_str();
     let mut task = Task::new(&topology, &settings.config, id, &mut InMemoryStoreSupplier)
@@ -360,7 +461,7 @@ async fn task_loop(
         .await
         .map_err(TaskEnd::client)?;
     let committed = group.fetch_offsets().await.map_err(TaskEnd::client)?;
-    let restored = restore(&mut task, bootstrap, id.partition, &committed).await?;
+    let restored = restore(&mut task, bootstrap, id.partition, &committed, pending).await?;
     let mut consumer = Consumer::connect(bootstrap)
         .await
         .map_err(TaskEnd::client)?;
@@ -448,6 +549,7 @@ async fn task_loop(
             metrics::counter!("eddy_streams_records_processed_total", "task" => id.to_string())
                 .increment(count as u64);
         }
+        answer_queries(&task, pending);
         if !positions.is_empty() && last_commit.elapsed() >= settings.commit_interval {
             commit(&mut writers, &mut receipts, &mut group, &positions).await?;
             let late = task.metrics();

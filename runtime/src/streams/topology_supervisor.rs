@@ -2,6 +2,7 @@
 //! application and keeps their supervision records (state, restarts, last error, uptime)
 //! plus progress (committed offsets, processed and late-dropped records). Strategy
 //! one-for-one with restart intensity; a task past it is marked failed and stays stopped.
+//! Interactive queries (`QueryStore`) pass through it to the task they name.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,19 +10,19 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use eddy_actors::supervision::{ChildRecord, ChildState, RestartIntensity, SupervisorReport};
-use eddy_topologies::{TaskId, TaskMetrics, Topology};
+use eddy_topologies::{StoreLookup, TaskId, TaskMetrics, Topology};
 use serde::Serialize;
 
-use super::stream_task::StreamTask;
-use super::StreamsSettings;
+use super::stream_task::{QueryStore, StreamTask};
+use super::{QueryError, StreamsSettings};
 
 struct Child {
     record: ChildRecord,
     committed: BTreeMap<String, i64>,
     metrics: TaskMetrics,
-    // Keeps the task's address alive: actix restarts a supervised actor only while someone
-    // holds its address.
-    _addr: Addr<StreamTask>,
+    // Keeps the task's address alive (actix restarts a supervised actor only while someone
+    // holds its address), and is where queries of the task's keys go.
+    addr: Addr<StreamTask>,
 }
 
 /// The supervisor of one application's stream tasks.
@@ -53,7 +54,7 @@ impl TopologySupervisor {
                         record: ChildRecord::starting(format!("task {id}")),
                         committed: BTreeMap::new(),
                         metrics: TaskMetrics::default(),
-                        _addr: addr,
+                        addr,
                     };
                     (id, child)
                 })
@@ -195,5 +196,27 @@ impl Handler<Report> for TopologySupervisor {
         root.since = self.started;
         let rows = tasks.iter().map(|t| t.supervision.clone()).collect();
         MessageResult((root.report(0, rows), tasks))
+    }
+}
+
+impl Handler<QueryStore> for TopologySupervisor {
+    type Result = ResponseFuture<Result<StoreLookup, QueryError>>;
+
+    fn handle(&mut self, msg: QueryStore, _ctx: &mut Self::Context) -> Self::Result {
+        let task = msg.task;
+        let Some(child) = self.children.get(&task) else {
+            // Routing only names tasks of this instance: a miss means it stopped.
+            return Box::pin(std::future::ready(Err(QueryError::NotRunning {
+                task,
+                state: "not run by this instance",
+            })));
+        };
+        let ask = child.addr.send(msg);
+        Box::pin(async move {
+            ask.await.unwrap_or(Err(QueryError::NotRunning {
+                task,
+                state: "stopped",
+            }))
+        })
     }
 }

@@ -8,9 +8,12 @@
 
 pub(crate) mod layout;
 mod memory;
+mod query;
 mod slots;
 
 pub use memory::{InMemoryStore, InMemoryStoreSupplier};
+pub(crate) use query::lookup;
+pub use query::{StoreLookup, WindowedValue};
 pub(crate) use slots::{StoreHandle, StoreSlot, StoreSlots};
 
 use crate::error::StoreError;

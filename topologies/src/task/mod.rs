@@ -20,7 +20,8 @@ use crate::graph::NodeId;
 use crate::ops::{Processor, TaskEnv};
 use crate::record::{ChangelogRecord, InputRecord, OutputRecord};
 use crate::store::{
-    StoreEntry, StoreKind, StoreSlot, StoreSlots, StoreSpec, StoreSupplier, SCAN_PAGE_ENTRIES,
+    lookup, StoreEntry, StoreKind, StoreLookup, StoreSlot, StoreSlots, StoreSpec, StoreSupplier,
+    SCAN_PAGE_ENTRIES,
 };
 use crate::topology::{changelog_topic, CompiledRole, Topology};
 
@@ -215,6 +216,13 @@ impl Task {
     /// the changelogs and committed offsets.
     pub fn process(&mut self, input: InputRecord) -> Result<TaskOutput, TaskError> {
         run::process(self, input)
+    }
+
+    /// What the store `name` holds for `key` (its key serde's bytes): an interactive
+    /// query. Key-value stores give the value, window and session stores every window of
+    /// the key; buffers cannot be queried (`TaskError::NotQueryable`).
+    pub fn lookup(&self, name: &str, key: &[u8]) -> Result<StoreLookup, TaskError> {
+        lookup(&self.stores, self.stores.find(name)?, key)
     }
 
     /// Every entry of the store `name`, in key order, with the store's kind.
