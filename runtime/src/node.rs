@@ -174,10 +174,11 @@ impl RunningNode {
             None => broker,
         });
         let local = format!("{}:{}", kafka_addr.ip(), kafka_addr.port());
-        let connect = ConnectHandle::start(ConnectSettings::new(
-            local,
-            format!("{}:{}", advertised.0, advertised.1),
-        ));
+        let mut connect_settings =
+            ConnectSettings::new(local, format!("{}:{}", advertised.0, advertised.1));
+        // The supervisor reads `connect-configs` through the Kafka listener once it runs.
+        connect_settings.config_owner = Some(config.node_id);
+        let connect = ConnectHandle::start(connect_settings);
         let mut tasks = vec![
             actix_rt::spawn(serve_listener(kafka, broker.clone())),
             actix_rt::spawn(crate::admin_http::serve_admin(

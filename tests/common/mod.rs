@@ -32,6 +32,8 @@ pub const NODE_READY_TIMEOUT_MS: u64 = 30_000;
 pub const NODE_READY_POLL_MS: u64 = 50;
 /// How many times a node start is retried when its ports were taken in the meantime.
 pub const NODE_START_ATTEMPTS_MAX: u32 = 3;
+/// How long a node may take to shut down after SIGTERM.
+pub const NODE_STOP_TIMEOUT_MS: u64 = 30_000;
 /// How long a killed node may take to be reaped.
 pub const NODE_EXIT_TIMEOUT_MS: u64 = 10_000;
 /// Default limit for one request/response exchange on a raw Kafka connection.
@@ -148,6 +150,29 @@ impl EddyNode {
             !self.log().contains("panicked"),
             "the eddy node log contains a panic"
         );
+    }
+
+    /// Stops the node with SIGTERM, as an operator does, and waits (bounded) until it has
+    /// gone through its shutdown and exited cleanly.
+    pub fn stop(&mut self) {
+        let mut child = self
+            .child
+            .take()
+            .expect("stop on a node that is not running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {} failed", child.id());
+        let timeout = Duration::from_millis(NODE_STOP_TIMEOUT_MS);
+        match wait_bounded(&mut child, timeout) {
+            Some(status) => assert!(status.success(), "eddy exited with {status} after SIGTERM"),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("eddy did not stop within {NODE_STOP_TIMEOUT_MS} ms of SIGTERM");
+            }
+        }
     }
 
     /// Kills the node with SIGKILL (no shutdown code runs) and reaps it.

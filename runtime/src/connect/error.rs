@@ -188,6 +188,16 @@ pub enum ConnectError {
         retriable: bool,
     },
 
+    /// Connector configurations could not be read from or written to `connect-configs`,
+    /// or are not read yet (a node reads them at start).
+    #[error("connect configs: {reason}")]
+    Configs {
+        /// Why.
+        reason: String,
+        /// Whether trying again may help.
+        retriable: bool,
+    },
+
     /// A task panicked (a bug); it is restarted like a failed task.
     #[error("task panicked: {0}")]
     Panic(String),
@@ -226,7 +236,9 @@ impl ConnectError {
         match self {
             Self::Client { source, .. } => source.is_retriable(),
             Self::Io { .. } | Self::Panic(_) => true,
-            Self::Offsets { retriable, .. } | Self::Database { retriable, .. } => *retriable,
+            Self::Offsets { retriable, .. }
+            | Self::Configs { retriable, .. }
+            | Self::Database { retriable, .. } => *retriable,
             Self::InvalidConfig { .. }
             | Self::Unreadable { .. }
             | Self::BadRecord { .. }
@@ -249,7 +261,10 @@ impl ConnectError {
             Self::NotFound(_) | Self::TaskNotFound { .. } => 404,
             Self::AlreadyExists(_) => 409,
             Self::TooManyConnectors(_) => 429,
-            Self::Unavailable => 503,
+            Self::Unavailable
+            | Self::Configs {
+                retriable: true, ..
+            } => 503,
             _ => 500,
         }
     }

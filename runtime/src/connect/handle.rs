@@ -10,7 +10,7 @@ use super::error::ConnectError;
 use super::status::{ConnectorInfo, ConnectorStatus};
 use super::supervisor::{
     ConnectSettings, ConnectSupervisor, CreateConnector, DeleteConnector, GetConnector, GetStatus,
-    ListConnectors, ReportConnectors, RestartConnector, SetPaused, StopConnectors,
+    ListConnectors, PutConnector, ReportConnectors, RestartConnector, SetPaused, StopConnectors,
 };
 
 /// A cheap, cloneable reference to a running ConnectSupervisor.
@@ -47,6 +47,15 @@ impl ConnectHandle {
     /// Creates a connector and starts its tasks.
     pub async fn create(&self, config: ConnectorConfig) -> Result<ConnectorInfo, ConnectError> {
         self.ask(CreateConnector(config)).await?
+    }
+
+    /// Creates a connector or replaces an existing one's configuration; answers whether it
+    /// was created.
+    pub async fn put(
+        &self,
+        config: ConnectorConfig,
+    ) -> Result<(bool, ConnectorInfo), ConnectError> {
+        self.ask(PutConnector(config)).await?
     }
 
     /// The connectors' names, sorted.
@@ -199,6 +208,25 @@ mod tests {
         let restarted = handle.restart("gen", None, true).await.unwrap();
         assert_ne!(restarted.tasks[0].state, State::Failed);
         wait_for_failed(&handle, "gen").await;
+    }
+
+    #[actix_rt::test]
+    async fn a_put_creates_then_replaces_keeping_the_paused_state() {
+        let handle = unreachable_cluster();
+        let (created, info) = handle.put(generator("gen")).await.unwrap();
+        assert!(created);
+        assert_eq!(info.tasks.len(), 1);
+        handle.pause("gen").await.unwrap();
+        let text = "name=gen\nconnector.class=generator\ntopic=u\ntasks.max=3\n";
+        let wider = ConnectorConfig::validate(parse_properties("test", text)).unwrap();
+        let (created, info) = handle.put(wider).await.unwrap();
+        assert!(!created);
+        assert_eq!(info.tasks.len(), 3);
+        assert_eq!(handle.info("gen").await.unwrap().config["topic"], "u");
+        let status = handle.status("gen").await.unwrap();
+        assert_eq!(status.connector.state, State::Paused);
+        assert_eq!(handle.list().await.unwrap(), ["gen"]);
+        handle.shutdown().await;
     }
 
     #[actix_rt::test]

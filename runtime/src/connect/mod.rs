@@ -5,15 +5,18 @@
 //! task of a connector is a `ConnectorTask` actor that runs a [`Source`] or a [`Sink`]
 //! against the cluster with the project's client — a source's offsets go to the compacted
 //! topic `connect-offsets`, a sink's progress is committed as the offsets of group
-//! `connect-<name>`. Failed tasks are restarted with exponential back-off; one that keeps
-//! failing is FAILED with its last error. [`rest::router`] serves Kafka Connect's REST API
-//! over a handle; `eddy connect run` runs connectors standalone from files.
+//! `connect-<name>`; a node keeps its connectors in the compacted topic `connect-configs`
+//! and starts them again when it restarts. Failed tasks are restarted with exponential
+//! back-off; one that keeps failing is FAILED with its last error. [`rest::router`] serves
+//! Kafka Connect's REST API over a handle; `eddy connect run` runs connectors standalone
+//! from files.
 //!
 //! Code map: `properties` reads `.properties` and JSON configurations, `config` validates
 //! them (every faulty key listed at once), `converter` turns data into record bytes and
 //! back; `source` and `sink` are the traits, `file_source`, `file_sink`, `generator` and
 //! `postgres_sink` the built-in classes (`plugins` picks one per configuration);
-//! `offsets` stores source offsets, `topics` creates the topics connectors need,
+//! `offsets` stores source offsets, `configs` a node's connectors (`connect-configs`),
+//! `topics` creates the topics connectors need and reads them back,
 //! `dead_letter` is a sink's dead-letter topic; `source_runner` and `sink_runner` are a
 //! task's work, `task` the actor around it, `restart` the pure restart decision,
 //! `supervisor` the ConnectSupervisor, `status` what it reports, `handle` its typed front,
@@ -41,6 +44,7 @@
 //! ```
 
 mod config;
+mod configs;
 mod converter;
 mod dead_letter;
 mod error;
@@ -68,6 +72,7 @@ pub use config::{
     topic_name_problem, ClassConfig, ConnectorClass, ConnectorConfig, ConnectorType, ErrorHandling,
     Quickstart, Tolerance,
 };
+pub use configs::CONFIGS_TOPIC;
 pub use converter::{Converter, Data};
 pub use dead_letter::{DeadLetterQueue, Stage};
 pub use error::{ConfigProblem, ConfigProblems, ConnectError};
@@ -87,7 +92,8 @@ pub use source::{Source, SourceBatch, SourceOffset, SourcePartition, SourceRecor
 pub use status::{ConnectorInfo, ConnectorState, ConnectorStatus, State, TaskRef, TaskStatus};
 pub use supervisor::{
     ConnectSettings, ConnectSupervisor, CreateConnector, DeleteConnector, GetConnector, GetStatus,
-    ListConnectors, ReportConnectors, RestartConnector, SetPaused, StopConnectors, CONNECTORS_MAX,
+    ListConnectors, PutConnector, ReportConnectors, RestartConnector, SetPaused, StopConnectors,
+    CONNECTORS_MAX,
 };
 pub use task::ConnectorTask;
 pub use transforms::{TransformChain, TransformError, PREDICATES_MAX, TRANSFORMS_MAX};

@@ -9,18 +9,14 @@
 //! partition of this connector. `write` sends offsets with acks=all and waits for them.
 //! Records of other connectors, and keys that are not Connect's, are skipped.
 
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::client::{
-    Acks, Admin, ConsumedRecord, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset,
-};
+use crate::client::{Acks, ConsumedRecord, Producer, ProducerConfig, ProducerRecord};
 
 use super::error::ConnectError;
 use super::source::{SourceOffset, SourcePartition, StoredOffsets};
-use super::topics::ensure_topic;
+use super::topics::{ensure_topic, read_to_end};
 
 /// The topic that holds source offsets (Kafka's default `offset.storage.topic`).
 pub const OFFSETS_TOPIC: &str = "connect-offsets";
@@ -28,8 +24,6 @@ pub const OFFSETS_TOPIC: &str = "connect-offsets";
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 25;
 /// How long reading the stored offsets may take before the task fails (and is restarted).
 const OFFSETS_READ_TIMEOUT_MS: u64 = 60_000;
-/// How long one poll of the offsets topic waits.
-const OFFSETS_POLL_MS: u64 = 200;
 
 /// Writes one connector's source offsets.
 #[derive(Debug)]
@@ -118,49 +112,19 @@ pub fn offset_key(connector: &str, partition: &SourcePartition) -> Bytes {
 /// Reads `connect-offsets` from the start to its current end, keeping `connector`'s latest
 /// offset per source partition.
 async fn read_offsets(bootstrap: &str, connector: &str) -> Result<StoredOffsets, ConnectError> {
-    let context = "read stored source offsets";
-    let client = |err| ConnectError::client(context, err);
-    let mut consumer = Consumer::connect(bootstrap).await.map_err(client)?;
-    let partitions = consumer.partitions(OFFSETS_TOPIC).await.map_err(client)?;
-    let targets: Vec<(String, i32)> = partitions
-        .iter()
-        .map(|p| (OFFSETS_TOPIC.to_owned(), *p))
-        .collect();
-    let ends = Admin::connect(bootstrap)
-        .await
-        .map_err(client)?
-        .log_end_offsets(&targets)
-        .await
-        .map_err(client)?;
-    consumer
-        .assign(OFFSETS_TOPIC, &partitions, StartOffset::Earliest)
-        .await
-        .map_err(client)?;
     let mut stored = StoredOffsets::default();
-    let deadline = Instant::now() + Duration::from_millis(OFFSETS_READ_TIMEOUT_MS);
-    loop {
-        let behind = ends
-            .iter()
-            .any(|((topic, p), end)| consumer.position(topic, *p).is_some_and(|pos| pos < *end));
-        if !behind {
-            return Ok(stored);
-        }
-        if Instant::now() >= deadline {
-            return Err(ConnectError::Offsets {
-                reason: format!(
-                    "{OFFSETS_TOPIC} could not be read to its end within {OFFSETS_READ_TIMEOUT_MS} ms"
-                ),
-                retriable: true,
-            });
-        }
-        let records = consumer
-            .poll(Duration::from_millis(OFFSETS_POLL_MS))
-            .await
-            .map_err(client)?;
-        for record in &records {
-            apply(&mut stored, connector, record);
-        }
-    }
+    read_to_end(
+        bootstrap,
+        OFFSETS_TOPIC,
+        OFFSETS_READ_TIMEOUT_MS,
+        |record| apply(&mut stored, connector, record),
+        |reason| ConnectError::Offsets {
+            reason,
+            retriable: true,
+        },
+    )
+    .await?;
+    Ok(stored)
 }
 
 /// Applies one record of the offsets topic to `stored` if it is `connector`'s.

@@ -7,12 +7,17 @@
 //! | `POST /connectors` `{"name":…,"config":{…}}` | 201 + the connector, 400 listing every faulty key, 409 if it exists |
 //! | `GET /connectors/<name>` | configuration and tasks |
 //! | `GET /connectors/<name>/config` | configuration |
+//! | `PUT /connectors/<name>/config` `{…}` | 201 + the connector if created, 200 if its configuration was replaced |
 //! | `GET /connectors/<name>/status` | connector and task states, with the last error |
 //! | `PUT /connectors/<name>/pause`, `/resume` | 202 |
 //! | `POST /connectors/<name>/restart` (`?onlyFailed=true`) | 202 + status: restarts its tasks |
 //! | `POST /connectors/<name>/tasks/<task>/restart` | 204 |
 //! | `DELETE /connectors/<name>` | 204 once its tasks have committed and stopped |
 //! | `GET /connector-plugins` | the built-in classes |
+//!
+//! On a node every change (create, replace, pause, resume, delete) is stored in
+//! `connect-configs` before it is answered. Requests wait while the node reads that topic
+//! at start; if reading fails, changes answer 503 until a later attempt succeeds.
 //!
 //! Errors answer `{"error_code": <status>, "message": "…"}` as Kafka does. A restart
 //! always restarts tasks: an Eddy connector has no instance of its own besides them, so
@@ -29,7 +34,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::config::{ConnectorClass, ConnectorConfig};
-use super::error::ConnectError;
+use super::error::{ConfigProblem, ConnectError};
 use super::handle::ConnectHandle;
 use super::properties::{parse_json, CONFIG_BYTES_MAX};
 
@@ -38,7 +43,7 @@ pub fn router(handle: ConnectHandle) -> Router {
     Router::new()
         .route("/connectors", get(list).post(create))
         .route("/connectors/{name}", get(info).delete(delete))
-        .route("/connectors/{name}/config", get(config))
+        .route("/connectors/{name}/config", get(config).put(put_config))
         .route("/connectors/{name}/status", get(status))
         .route("/connectors/{name}/pause", put(pause))
         .route("/connectors/{name}/resume", put(resume))
@@ -114,24 +119,60 @@ async fn list(State(handle): State<ConnectHandle>, RawQuery(query): RawQuery) ->
     Json(expanded).into_response()
 }
 
-async fn create(State(handle): State<ConnectHandle>, body: Bytes) -> Response {
+/// The body of a request, refused if it is bigger than `CONFIG_BYTES_MAX`.
+fn body_text(source_name: &str, body: &Bytes) -> Result<String, ConnectError> {
     if body.len() > CONFIG_BYTES_MAX {
-        let err = ConnectError::Unreadable {
-            source_name: "POST /connectors".into(),
+        return Err(ConnectError::Unreadable {
+            source_name: source_name.to_owned(),
             reason: format!(
                 "{} bytes, more than the {CONFIG_BYTES_MAX} allowed",
                 body.len()
             ),
-        };
-        return error(&err);
+        });
     }
-    let text = String::from_utf8_lossy(&body);
+    Ok(String::from_utf8_lossy(body).into_owned())
+}
+
+async fn create(State(handle): State<ConnectHandle>, body: Bytes) -> Response {
     let result = async {
+        let text = body_text("POST /connectors", &body)?;
         let raw = parse_json("POST /connectors", &text)?;
         let config = ConnectorConfig::validate(raw)?;
         handle.create(config).await
     };
     answer(StatusCode::CREATED, result.await)
+}
+
+/// Kafka's create-or-update: the body is the configuration's keys; its `name`, if set,
+/// must be the one in the path.
+async fn put_config(
+    State(handle): State<ConnectHandle>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let source_name = format!("PUT /connectors/{name}/config");
+    let result = async {
+        let text = body_text(&source_name, &body)?;
+        let mut raw = parse_json(&source_name, &text)?;
+        match raw.entries.get("name") {
+            None => {
+                raw.entries.insert("name".to_owned(), name.clone());
+            }
+            Some(given) if *given != name => raw.problems.push(ConfigProblem::invalid(
+                "name",
+                given,
+                format!("differs from the connector name \"{name}\" in the path"),
+            )),
+            Some(_) => {}
+        }
+        let config = ConnectorConfig::validate(raw)?;
+        handle.put(config).await
+    };
+    match result.await {
+        Ok((true, info)) => (StatusCode::CREATED, Json(info)).into_response(),
+        Ok((false, info)) => (StatusCode::OK, Json(info)).into_response(),
+        Err(err) => error(&err),
+    }
 }
 
 async fn info(State(handle): State<ConnectHandle>, Path(name): Path<String>) -> Response {

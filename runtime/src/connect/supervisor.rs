@@ -6,9 +6,11 @@
 //! one-for-one: a failed task is restarted alone, after the back-off `restart.rs` decides,
 //! as a new incarnation; a task that keeps failing, or fails with an error a restart
 //! cannot fix, is marked FAILED with its last error and stays so until a user restarts
-//! it. Its own state is the connectors' configurations: it is not rebuilt on a restart of
-//! the supervisor (the node's config store does not hold connectors yet; `eddy connect
-//! run` reads them from its files).
+//! it. Its own state is the connectors' configurations and target states. On a node they
+//! live in `connect-configs` (`configs.rs`): every change is written there before it is
+//! applied, and a starting supervisor rebuilds its connectors from it; `eddy connect run`
+//! keeps them in memory only, its files configuring it. Changes are applied one at a time
+//! (atomic handlers), so what is stored and what runs never diverge by a concurrent change.
 //!
 //! The tasks run on one arbiter of their own (`connect-tasks`), so a busy connector never
 //! delays the node's connections or other supervisors on the main arbiter. Every report
@@ -24,6 +26,9 @@ use eddy_actors::supervision::{ChildRecord, ChildState, SupervisorReport};
 use futures::future::join_all;
 
 use super::config::ConnectorConfig;
+use super::configs::{
+    load_retry_pause, ConfigStorage, ConfigStore, StoredConnectors, CONFIGS_TOPIC,
+};
 use super::error::ConnectError;
 use super::restart::{RestartHistory, RestartPolicy, Verdict};
 use super::status::{ConnectorInfo, ConnectorState, ConnectorStatus, State, TaskRef, TaskStatus};
@@ -47,6 +52,10 @@ pub struct ConnectSettings {
     pub stop_timeout_ms: u64,
     /// The most connectors.
     pub connectors_max: usize,
+    /// The node whose connectors this supervisor keeps in the cluster's `connect-configs`
+    /// topic and restores from it at start (a node's own id); `None` keeps them in memory
+    /// only (`eddy connect run`, which its files configure).
+    pub config_owner: Option<i32>,
 }
 
 impl ConnectSettings {
@@ -58,6 +67,7 @@ impl ConnectSettings {
             restart: RestartPolicy::default(),
             stop_timeout_ms: 10_000,
             connectors_max: CONNECTORS_MAX,
+            config_owner: None,
         }
     }
 }
@@ -181,17 +191,160 @@ pub struct ConnectSupervisor {
     connectors: BTreeMap<String, Connector>,
     arbiter: Option<Arbiter>,
     next_incarnation: u64,
+    configs: ConfigStorage,
+    load_retry: Option<SpawnHandle>,
 }
 
 impl ConnectSupervisor {
-    /// A supervisor with no connectors.
+    /// A supervisor with no connectors; with a `config_owner`, it restores the stored
+    /// ones once started.
     pub fn new(settings: ConnectSettings) -> Self {
+        let configs = match settings.config_owner {
+            Some(_) => ConfigStorage::Loading,
+            None => ConfigStorage::Off,
+        };
         Self {
             settings,
             connectors: BTreeMap::new(),
             arbiter: None,
             next_incarnation: 0,
+            configs,
+            load_retry: None,
         }
+    }
+
+    /// Adds a connector (whose name is free) and starts its tasks.
+    fn add_connector(
+        &mut self,
+        config: ConnectorConfig,
+        paused: bool,
+        ctx: &mut Context<Self>,
+    ) -> ConnectorInfo {
+        let name = config.name.clone();
+        let tasks = (0..config.task_count())
+            .map(|task| TaskSlot {
+                state: State::Unassigned,
+                addr: None,
+                incarnation: 0,
+                record: ChildRecord::starting(format!("task {name}-{task}")),
+                history: RestartHistory::default(),
+                trace: None,
+                started: Instant::now(),
+            })
+            .collect();
+        let connector = Connector {
+            config: Arc::new(config),
+            paused,
+            deleting: false,
+            tasks,
+            created: Instant::now(),
+        };
+        let info = connector.info();
+        let count = connector.tasks.len() as u32;
+        self.connectors.insert(name.clone(), connector);
+        for task in 0..count {
+            self.start_task(&name, task, ctx);
+        }
+        tracing::info!(connector = %name, tasks = count, paused, "connector started");
+        info
+    }
+
+    /// Writes `config` as `paused` (or running), then stops the tasks of the connector it
+    /// replaces, if any, and starts the new ones; answers the new connector's details.
+    /// Meant for an atomic handler: nothing else may change the connector meanwhile.
+    fn put(
+        &mut self,
+        config: ConnectorConfig,
+        paused: bool,
+    ) -> ResponseActFuture<Self, Result<ConnectorInfo, ConnectError>> {
+        let name = config.name.clone();
+        let write = self.configs.put(&config, paused);
+        Box::pin(write.into_actor(self).then(move |written, act, _ctx| {
+            let old = match (&written, act.connectors.get_mut(&name)) {
+                (Ok(()), Some(connector)) => connector.take_addrs(),
+                _ => Vec::new(),
+            };
+            act.stop_all(old).into_actor(act).map(move |(), act, ctx| {
+                written?;
+                act.connectors.remove(&name);
+                Ok(act.add_connector(config, paused, ctx))
+            })
+        }))
+    }
+
+    /// Attempt `attempt` (from 1) at reading `connect-configs`; requests wait meanwhile.
+    /// A failed attempt is tried again after a back-off, during which changes are refused.
+    fn load_configs(&mut self, attempt: u32, ctx: &mut Context<Self>) {
+        self.load_retry = None;
+        let Some(node) = self.settings.config_owner else {
+            return;
+        };
+        let bootstrap = self.settings.bootstrap.clone();
+        let open = async move { ConfigStore::open(&bootstrap, node).await };
+        ctx.wait(open.into_actor(self).map(move |opened, act, ctx| {
+            let err = match opened {
+                Ok(opened) => return act.restore(opened, ctx),
+                Err(err) => err,
+            };
+            match load_retry_pause(attempt) {
+                Some(pause) => {
+                    tracing::warn!(attempt, pause_ms = pause.as_millis() as u64, error = %err, "cannot read {CONFIGS_TOPIC} yet; trying again");
+                    let next = ctx.run_later(pause, move |act, ctx| {
+                        act.load_configs(attempt + 1, ctx);
+                    });
+                    act.load_retry = Some(next);
+                }
+                None => {
+                    tracing::error!(attempt, error = %err, "cannot read {CONFIGS_TOPIC}; connector changes are refused until the node restarts");
+                    act.configs = ConfigStorage::Failed(err.to_string());
+                }
+            }
+        }));
+    }
+
+    /// Starts the connectors stored in `connect-configs`, then accepts changes.
+    fn restore(
+        &mut self,
+        (store, stored): (ConfigStore, StoredConnectors),
+        ctx: &mut Context<Self>,
+    ) {
+        for (name, connector) in stored {
+            if self.connectors.len() >= self.settings.connectors_max {
+                tracing::error!(connector = %name, "not restored: already {} connectors", self.connectors.len());
+                continue;
+            }
+            match connector.validate(&name) {
+                Ok(config) => {
+                    self.add_connector(config, connector.paused(), ctx);
+                }
+                Err(err) => {
+                    tracing::error!(connector = %name, error = %err, "stored connector not restored")
+                }
+            }
+        }
+        tracing::info!(
+            connectors = self.connectors.len(),
+            "connectors restored from {CONFIGS_TOPIC}"
+        );
+        self.configs = ConfigStorage::Ready(store);
+    }
+
+    /// Tells the tasks of a connector to pause or to run.
+    fn set_paused(&mut self, msg: &SetPaused) -> Result<(), ConnectError> {
+        let connector = self.connector_mut(&msg.name)?;
+        connector.paused = msg.paused;
+        let control = if msg.paused {
+            Control::Pause
+        } else {
+            Control::Run
+        };
+        for slot in &connector.tasks {
+            if let Some(addr) = &slot.addr {
+                addr.do_send(SetControl(control));
+            }
+        }
+        tracing::info!(connector = %msg.name, paused = msg.paused, "connector {}", if msg.paused { "paused" } else { "resumed" });
+        Ok(())
     }
 
     fn connector(&self, name: &str) -> Result<&Connector, ConnectError> {
@@ -351,8 +504,11 @@ impl ConnectSupervisor {
 impl Actor for ConnectSupervisor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         self.arbiter = Some(Arbiter::new());
+        if matches!(self.configs, ConfigStorage::Loading) {
+            self.load_configs(1, ctx);
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -406,43 +562,46 @@ impl Handler<TaskEvent> for ConnectSupervisor {
 pub struct CreateConnector(pub ConnectorConfig);
 
 impl Handler<CreateConnector> for ConnectSupervisor {
-    type Result = Result<ConnectorInfo, ConnectError>;
+    type Result = AtomicResponse<Self, Result<ConnectorInfo, ConnectError>>;
 
-    fn handle(&mut self, msg: CreateConnector, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: CreateConnector, _ctx: &mut Self::Context) -> Self::Result {
         let config = msg.0;
-        let name = config.name.clone();
-        if self.connectors.contains_key(&name) {
-            return Err(ConnectError::AlreadyExists(name));
-        }
-        if self.connectors.len() >= self.settings.connectors_max {
-            return Err(ConnectError::TooManyConnectors(self.connectors.len()));
-        }
-        let tasks = (0..config.task_count())
-            .map(|task| TaskSlot {
-                state: State::Unassigned,
-                addr: None,
-                incarnation: 0,
-                record: ChildRecord::starting(format!("task {name}-{task}")),
-                history: RestartHistory::default(),
-                trace: None,
-                started: Instant::now(),
-            })
-            .collect();
-        let connector = Connector {
-            config: Arc::new(config),
-            paused: false,
-            deleting: false,
-            tasks,
-            created: Instant::now(),
+        let refused = if self.connectors.contains_key(&config.name) {
+            Some(ConnectError::AlreadyExists(config.name.clone()))
+        } else if self.connectors.len() >= self.settings.connectors_max {
+            Some(ConnectError::TooManyConnectors(self.connectors.len()))
+        } else {
+            None
         };
-        let info = connector.info();
-        let count = connector.tasks.len() as u32;
-        self.connectors.insert(name.clone(), connector);
-        for task in 0..count {
-            self.start_task(&name, task, ctx);
+        match refused {
+            Some(err) => AtomicResponse::new(Box::pin(fut::ready(Err(err)))),
+            None => AtomicResponse::new(self.put(config, false)),
         }
-        tracing::info!(connector = %name, tasks = count, "connector created");
-        Ok(info)
+    }
+}
+
+/// Creates a connector, or replaces the configuration of an existing one: its tasks
+/// commit their progress and stop, then start again with the new configuration (a paused
+/// connector stays paused). Answered with whether it was created.
+#[derive(Message)]
+#[rtype(result = "Result<(bool, ConnectorInfo), ConnectError>")]
+pub struct PutConnector(pub ConnectorConfig);
+
+impl Handler<PutConnector> for ConnectSupervisor {
+    type Result = AtomicResponse<Self, Result<(bool, ConnectorInfo), ConnectError>>;
+
+    fn handle(&mut self, msg: PutConnector, _ctx: &mut Self::Context) -> Self::Result {
+        let config = msg.0;
+        let existing = self.connector(&config.name).map(|c| c.paused).ok();
+        if existing.is_none() && self.connectors.len() >= self.settings.connectors_max {
+            let err = ConnectError::TooManyConnectors(self.connectors.len());
+            return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+        }
+        let put = self.put(config, existing.unwrap_or(false));
+        let created = existing.is_none();
+        AtomicResponse::new(Box::pin(
+            put.map(move |result, _act, _ctx| result.map(|info| (created, info))),
+        ))
     }
 }
 
@@ -500,23 +659,22 @@ pub struct SetPaused {
 }
 
 impl Handler<SetPaused> for ConnectSupervisor {
-    type Result = Result<(), ConnectError>;
+    type Result = AtomicResponse<Self, Result<(), ConnectError>>;
 
     fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) -> Self::Result {
-        let connector = self.connector_mut(&msg.name)?;
-        connector.paused = msg.paused;
-        let control = if msg.paused {
-            Control::Pause
-        } else {
-            Control::Run
+        let record = self
+            .connector(&msg.name)
+            .map(|c| self.configs.put(&c.config, msg.paused));
+        let write = match record {
+            Ok(write) => write,
+            Err(err) => return AtomicResponse::new(Box::pin(fut::ready(Err(err)))),
         };
-        for slot in &connector.tasks {
-            if let Some(addr) = &slot.addr {
-                addr.do_send(SetControl(control));
-            }
-        }
-        tracing::info!(connector = %msg.name, paused = msg.paused, "connector {}", if msg.paused { "paused" } else { "resumed" });
-        Ok(())
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(
+            move |written, act, _ctx| {
+                written?;
+                act.set_paused(&msg)
+            },
+        )))
     }
 }
 
@@ -594,26 +752,33 @@ impl Handler<RestartConnector> for ConnectSupervisor {
 pub struct DeleteConnector(pub String);
 
 impl Handler<DeleteConnector> for ConnectSupervisor {
-    type Result = ResponseActFuture<Self, Result<(), ConnectError>>;
+    type Result = AtomicResponse<Self, Result<(), ConnectError>>;
 
     fn handle(&mut self, msg: DeleteConnector, _ctx: &mut Self::Context) -> Self::Result {
-        let addrs = match self.connector_mut(&msg.0) {
-            Ok(connector) => {
-                connector.deleting = true;
-                connector.take_addrs()
-            }
-            Err(err) => return Box::pin(fut::ready(Err(err))),
-        };
+        if let Err(err) = self.connector(&msg.0) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+        }
         let name = msg.0;
-        Box::pin(
-            self.stop_all(addrs)
-                .into_actor(self)
-                .map(move |(), act, _ctx| {
-                    act.connectors.remove(&name);
-                    tracing::info!(connector = %name, "connector deleted");
-                    Ok(())
-                }),
-        )
+        let write = self.configs.remove(&name);
+        AtomicResponse::new(Box::pin(write.into_actor(self).then(
+            move |written, act, _ctx| {
+                let addrs = match (&written, act.connectors.get_mut(&name)) {
+                    (Ok(()), Some(connector)) => {
+                        connector.deleting = true;
+                        connector.take_addrs()
+                    }
+                    _ => Vec::new(),
+                };
+                act.stop_all(addrs)
+                    .into_actor(act)
+                    .map(move |(), act, _ctx| {
+                        written?;
+                        act.connectors.remove(&name);
+                        tracing::info!(connector = %name, "connector deleted");
+                        Ok(())
+                    })
+            },
+        )))
     }
 }
 
@@ -639,7 +804,12 @@ pub struct StopConnectors;
 impl Handler<StopConnectors> for ConnectSupervisor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _msg: StopConnectors, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _msg: StopConnectors, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(retry) = self.load_retry.take() {
+            // Stopping between two attempts at reading the stored connectors: none may
+            // start afterwards.
+            ctx.cancel_future(retry);
+        }
         let mut addrs = Vec::new();
         for connector in self.connectors.values_mut() {
             connector.deleting = true;
