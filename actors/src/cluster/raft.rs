@@ -44,6 +44,17 @@ fn read_err(e: impl ToString) -> RaftStorageError {
     StorageIOError::read(AnyError::error(e.to_string())).into()
 }
 
+/// Runs a storage call that fsyncs on the blocking pool: the Raft core shares its thread
+/// with the node's connections, which must not wait for the disk.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> crate::error::ActorResult<T> + Send + 'static,
+) -> Result<T, RaftStorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io_err)?
+        .map_err(io_err)
+}
+
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, RaftStorageError> {
     postcard::from_bytes(bytes).map_err(read_err)
 }
@@ -116,9 +127,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), RaftStorageError> {
-        self.store
-            .put(raft_keys::VOTE, &encode(vote)?)
-            .map_err(io_err)
+        let (store, bytes) = (self.store.clone(), encode(vote)?);
+        blocking(move || store.put(raft_keys::VOTE, &bytes)).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, RaftStorageError> {
@@ -153,25 +163,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             rows.push((entry.log_id.index, encode(&entry)?));
         }
-        let result = self.store.append(&rows);
+        let store = self.store.clone();
+        let result = blocking(move || store.append(&rows)).await;
         callback.log_io_completed(
             result
                 .as_ref()
                 .map(|_| ())
                 .map_err(|e| std::io::Error::other(e.to_string())),
         );
-        result.map_err(io_err)
+        result
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), RaftStorageError> {
-        self.store.truncate_from(log_id.index).map_err(io_err)
+        let store = self.store.clone();
+        blocking(move || store.truncate_from(log_id.index)).await
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), RaftStorageError> {
-        self.store
-            .put(raft_keys::PURGED, &encode(&log_id)?)
-            .map_err(io_err)?;
-        self.store.purge_upto(log_id.index).map_err(io_err)
+        let (store, bytes) = (self.store.clone(), encode(&log_id)?);
+        blocking(move || {
+            store.put(raft_keys::PURGED, &bytes)?;
+            store.purge_upto(log_id.index)
+        })
+        .await
     }
 }
 
@@ -321,6 +335,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+        // The applied state is always a valid snapshot of everything up to `last_applied`:
+        // a leader that purged its log sends it to a follower that needs older entries.
+        if self.applied.last_applied.is_some() {
+            return self.snapshot_of().map(Some);
+        }
         match &self.snapshot {
             Some((meta, bytes)) => Ok(Some(Snapshot {
                 meta: meta.clone(),
