@@ -323,15 +323,38 @@ impl PartitionActor {
         for waiter in state.waiters.drain(..) {
             let _ = waiter.send(());
         }
+        // acks=all promised min.insync.replicas copies: an ISR that shrank below it since
+        // the append answers NOT_ENOUGH_REPLICAS_AFTER_APPEND (retriable) instead.
+        let short = isr.len() < self.spec.settings.min_insync_replicas;
         let mut pending = Vec::with_capacity(state.commit_waiters.len());
         for (offset, waiter) in state.commit_waiters.drain(..) {
             if offset <= hw {
-                let _ = waiter.send(Ok(()));
+                let _ = waiter.send(if short {
+                    Err(ActorError::NotEnoughReplicasAfterAppend {
+                        tp: self.spec.tp.to_string(),
+                    })
+                } else {
+                    Ok(())
+                });
             } else {
                 pending.push((offset, waiter));
             }
         }
         state.commit_waiters = pending;
+    }
+
+    /// A fetcher's write is taken only by a follower of the epoch it follows: a fetch loop
+    /// of an older leadership must never cut or extend the log of a newer one.
+    fn require_follower(&self, leader_epoch: i32) -> ActorResult<()> {
+        if matches!(self.spec.role, Role::Follower { .. }) && leader_epoch == self.spec.leader_epoch
+        {
+            return Ok(());
+        }
+        Err(ActorError::FencedLeaderEpoch {
+            tp: self.spec.tp.to_string(),
+            got: leader_epoch,
+            current: self.spec.leader_epoch,
+        })
     }
 
     fn require_leader(&self) -> ActorResult<()> {
@@ -575,18 +598,27 @@ impl PartitionActor {
         batch::read_header(&read.bytes).map(Some)
     }
 
-    fn epoch_end_offset(&mut self, epoch: i32) -> ActorResult<i64> {
-        self.state()?;
-        self.require_leader()?;
+    /// Kafka's OffsetForLeaderEpoch over this log: the largest epoch at or below `epoch`
+    /// that the log holds, and where it ends (the base offset of the first batch of a later
+    /// epoch, or the log end offset); `(-1, log start)` when the log holds none.
+    fn epoch_end_offset(&mut self, epoch: i32) -> ActorResult<(i32, i64)> {
+        let end = self.first_offset_after_epoch(epoch)?;
+        let state = self.state()?;
+        if end <= state.log_start_offset {
+            return Ok((-1, state.log_start_offset));
+        }
+        let found = state.log.header_before(end)?.map_or(-1, |h| h.leader_epoch);
+        Ok((found, end))
+    }
+
+    /// The base offset of the first batch whose epoch is above `epoch` (or the log end).
+    fn first_offset_after_epoch(&mut self, epoch: i32) -> ActorResult<i64> {
         let (start, end) = {
             let s = self.state()?;
             (s.log_start_offset, s.log_end_offset)
         };
-        if epoch >= self.spec.leader_epoch {
-            return Ok(end);
-        }
-        // Epochs only grow along the log: find the first batch of a later epoch by
-        // bisection over offsets (a handful of single-batch reads).
+        // Epochs only grow along the log: bisect over offsets (a handful of single-batch
+        // reads).
         let (mut lo, mut hi) = (start, end);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -743,15 +775,19 @@ impl PartitionActor {
     /// Drops every batch holding an offset at or after `offset`, and the producer
     /// sequences they carried, then reloads the partition from what is left.
     fn truncate_tail(&mut self, offset: i64) -> ActorResult<i64> {
-        let state = self.state()?;
-        if offset >= state.log_end_offset {
-            return Ok(state.log_end_offset);
+        if offset >= self.state()?.log_end_offset {
+            return Ok(self.state()?.log_end_offset);
         }
+        // Batches are kept whole: the one holding `offset` goes too, from its base.
+        let cut = self
+            .batch_at(offset)?
+            .map_or(offset, |h| h.base_offset.min(offset));
+        let state = self.state()?;
         let mut producers = Vec::new();
         for (id, entry) in &state.producers {
-            if entry.batches.iter().any(|b| b.base_offset >= offset) {
+            if entry.batches.iter().any(|b| b.base_offset >= cut) {
                 let mut kept = entry.clone();
-                kept.batches.retain(|b| b.base_offset < offset);
+                kept.batches.retain(|b| b.base_offset < cut);
                 let bytes = if kept.batches.is_empty() {
                     None
                 } else {
@@ -1263,11 +1299,17 @@ impl Handler<FindByTimestamp> for PartitionActor {
 
     fn handle(&mut self, msg: FindByTimestamp, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
+            act.state()?;
+            act.require_leader()?;
             let state = act.state()?;
             let start = state.log_start_offset;
+            let hw = state.high_watermark;
+            // Only committed batches: one at or past the high watermark may still be
+            // truncated.
             Ok(state
                 .log
                 .find_by_timestamp(msg.timestamp, start)?
+                .filter(|b| batch::read_header(b).is_ok_and(|h| h.base_offset < hw))
                 .map(|b| (b, start)))
         })
     }
@@ -1436,6 +1478,8 @@ impl Handler<WaitForReplicaData> for PartitionActor {
 #[derive(Message)]
 #[rtype(result = "ActorResult<i64>")]
 pub struct AppendReplica {
+    /// The leader epoch the fetcher follows (must be this replica's).
+    pub leader_epoch: i32,
     /// Whole batches as the leader stored them.
     pub records: Bytes,
     /// The leader's high watermark.
@@ -1449,6 +1493,7 @@ impl Handler<AppendReplica> for PartitionActor {
 
     fn handle(&mut self, msg: AppendReplica, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
+            act.require_follower(msg.leader_epoch)?;
             act.append_replica(
                 &msg.records,
                 msg.leader_high_watermark,
@@ -1463,6 +1508,8 @@ impl Handler<AppendReplica> for PartitionActor {
 #[derive(Message)]
 #[rtype(result = "ActorResult<i64>")]
 pub struct TruncateTo {
+    /// The leader epoch the fetcher follows (must be this replica's).
+    pub leader_epoch: i32,
     /// First offset to drop.
     pub offset: i64,
 }
@@ -1471,24 +1518,36 @@ impl Handler<TruncateTo> for PartitionActor {
     type Result = ActorResult<i64>;
 
     fn handle(&mut self, msg: TruncateTo, ctx: &mut Self::Context) -> Self::Result {
-        self.supervised(ctx, |act| act.truncate_tail(msg.offset))
+        self.supervised(ctx, |act| {
+            act.require_follower(msg.leader_epoch)?;
+            act.truncate_tail(msg.offset)
+        })
     }
 }
 
-/// The end offset of `epoch` in this log: the base offset of the first batch of a later
-/// epoch, or the log end offset. (Kafka's OffsetForLeaderEpoch, asked of the leader.)
+/// Kafka's OffsetForLeaderEpoch: `(the largest epoch at or below `epoch` in this log,
+/// where it ends)`, `(-1, log start)` if none. Asked of the leader by a follower (`leader`
+/// set: refused elsewhere), and of the follower's own log to compare.
 #[derive(Message)]
-#[rtype(result = "ActorResult<i64>")]
+#[rtype(result = "ActorResult<(i32, i64)>")]
 pub struct EpochEndOffset {
-    /// The follower's last epoch.
+    /// The epoch asked about.
     pub epoch: i32,
+    /// Only a leader answers.
+    pub leader: bool,
 }
 
 impl Handler<EpochEndOffset> for PartitionActor {
-    type Result = ActorResult<i64>;
+    type Result = ActorResult<(i32, i64)>;
 
     fn handle(&mut self, msg: EpochEndOffset, ctx: &mut Self::Context) -> Self::Result {
-        self.supervised(ctx, |act| act.epoch_end_offset(msg.epoch))
+        self.supervised(ctx, |act| {
+            act.state()?;
+            if msg.leader {
+                act.require_leader()?;
+            }
+            act.epoch_end_offset(msg.epoch)
+        })
     }
 }
 
@@ -1919,6 +1978,7 @@ mod tests {
             .expect("fetch");
         follower
             .send(AppendReplica {
+                leader_epoch: epoch,
                 records: data.records,
                 leader_high_watermark: data.high_watermark,
                 leader_log_start_offset: data.log_start_offset,
@@ -2093,14 +2153,40 @@ mod tests {
         let old = sup2.send(EnsurePartition(s)).await.expect("ensure");
         let (last_epoch, end) = old.send(LastEpoch).await.expect("send").expect("epoch");
         assert_eq!((last_epoch, end), (0, 9));
-        let epoch_end = new
-            .send(EpochEndOffset { epoch: last_epoch })
+        let (epoch, epoch_end) = new
+            .send(EpochEndOffset {
+                epoch: last_epoch,
+                leader: true,
+            })
             .await
             .expect("send")
             .expect("epoch end");
-        assert_eq!(epoch_end, 5);
+        assert_eq!((epoch, epoch_end), (0, 5));
+        // A later epoch than the log holds: its own last epoch, ending at the log end.
+        let later = new
+            .send(EpochEndOffset {
+                epoch: 5,
+                leader: true,
+            })
+            .await
+            .expect("send")
+            .expect("epoch end");
+        assert_eq!(later, (1, 7));
+        // An epoch older than anything held: none, at the log start.
+        let none = new
+            .send(EpochEndOffset {
+                epoch: -1,
+                leader: true,
+            })
+            .await
+            .expect("send")
+            .expect("epoch end");
+        assert_eq!(none, (-1, 0));
         let end = old
-            .send(TruncateTo { offset: epoch_end })
+            .send(TruncateTo {
+                leader_epoch: 1,
+                offset: epoch_end,
+            })
             .await
             .expect("send")
             .expect("truncate");
@@ -2148,5 +2234,43 @@ mod tests {
             "restarted at the log start"
         );
         assert_eq!(pull(&leader, &follower, 0).await, 8);
+    }
+
+    #[actix_rt::test]
+    async fn acks_all_waiting_when_the_isr_shrinks_below_the_minimum_is_refused() {
+        let dl = tempfile::tempdir().expect("dir");
+        let (sup, _) = replica(dl.path(), 1, leader_of_two(), 0).await;
+        let mut s = spec();
+        s.settings.min_insync_replicas = 2;
+        s.role = leader_of_two();
+        let leader = sup.send(EnsurePartition(s.clone())).await.expect("ensure");
+        leader
+            .send(Append {
+                records: make_batch(1, b"a").into(),
+                acks_all: true,
+            })
+            .await
+            .expect("send")
+            .expect("append");
+        let waiting = leader
+            .send(WaitForCommit { offset: 1 })
+            .await
+            .expect("send")
+            .expect("wait");
+        // The follower is dropped from the ISR: the high watermark moves to the leader's
+        // end, but only one copy exists, below min.insync.replicas=2.
+        s.role = Role::Leader {
+            replicas: vec![1, 2],
+            isr: vec![1],
+        };
+        sup.send(EnsurePartition(s)).await.expect("ensure");
+        let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("answered")
+            .expect("sender kept");
+        assert!(matches!(
+            answer,
+            Err(ActorError::NotEnoughReplicasAfterAppend { .. })
+        ));
     }
 }

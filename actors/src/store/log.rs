@@ -49,6 +49,8 @@ pub trait PartitionLog: Send {
     fn log_bytes(&self, from: i64) -> ActorResult<u64>;
     /// Base offset of the last batch, if any.
     fn head_base_offset(&self) -> ActorResult<Option<i64>>;
+    /// The header of the last batch that starts before `offset`, if any.
+    fn header_before(&self, offset: i64) -> ActorResult<Option<batch::BatchHeader>>;
     /// Whether a batch starts at `base_offset`.
     fn contains(&self, base_offset: i64) -> ActorResult<bool>;
     /// The offset below which the log was last compacted (0 if never).
@@ -334,6 +336,17 @@ impl PartitionLog for FjallLog {
             }
         }
         Ok(None)
+    }
+
+    fn header_before(&self, offset: i64) -> ActorResult<Option<batch::BatchHeader>> {
+        match self
+            .logs
+            .range(key(self.uid, 0)..key(self.uid, offset))
+            .next_back()
+        {
+            Some(item) => Ok(Some(batch::read_header(&item.value()?)?)),
+            None => Ok(None),
+        }
     }
 
     fn truncate_tail(

@@ -108,8 +108,9 @@ pub enum PeerResponse {
     },
     /// Records or a refusal.
     ReplicaFetched(Result<ReplicaData, PeerError>),
-    /// The leader's end offset for the epoch, or a refusal.
-    EpochEnd(Result<i64, PeerError>),
+    /// The largest epoch at or below the one asked that the leader holds and where it
+    /// ends, or a refusal.
+    EpochEnd(Result<(i32, i64), PeerError>),
     /// The request could not be handled here (e.g. not the quorum leader).
     Refused(String),
 }

@@ -33,6 +33,8 @@ const FETCH_BYTES_MAX: u32 = 1024 * 1024;
 const FETCH_WAIT_MS: u32 = 500;
 /// Back-off after an error.
 const RETRY: Duration = Duration::from_millis(200);
+/// Truncation rounds before a follower gives up and retries from scratch.
+const TRUNCATION_ROUNDS_MAX: usize = 8;
 
 fn peer_error(err: &ActorError) -> PeerError {
     PeerError {
@@ -92,10 +94,13 @@ pub async fn serve_epoch_end(
     topic: &str,
     partition: i32,
     epoch: i32,
-) -> Result<i64, PeerError> {
+) -> Result<(i32, i64), PeerError> {
     let handle = local(broker, topic, partition)?;
     handle
-        .send(EpochEndOffset { epoch })
+        .send(EpochEndOffset {
+            epoch,
+            leader: true,
+        })
         .await
         .and_then(|r| r)
         .map_err(|e| peer_error(&e))
@@ -176,7 +181,9 @@ async fn fetch_loop(me: i32, tp: TopicPartition, follow: Follow, broker: Arc<Bro
             tokio::time::sleep(RETRY).await;
             continue;
         };
-        if let Err(e) = truncate_to_leader(&client, &handle, &tp, timeout).await {
+        if let Err(e) =
+            truncate_to_leader(&client, &handle, &tp, follow.leader_epoch, timeout).await
+        {
             tracing::debug!(partition = %tp, error = %e, "truncation check failed; retrying");
             tokio::time::sleep(RETRY).await;
             continue;
@@ -218,6 +225,7 @@ async fn fetch_loop(me: i32, tp: TopicPartition, follow: Follow, broker: Arc<Bro
                 }
             };
             let append = AppendReplica {
+                leader_epoch: follow.leader_epoch,
                 records: Bytes::from(data.records),
                 leader_high_watermark: data.high_watermark,
                 leader_log_start_offset: data.log_start_offset,
@@ -234,41 +242,65 @@ async fn fetch_loop(me: i32, tp: TopicPartition, follow: Follow, broker: Arc<Bro
     }
 }
 
-/// Asks the leader where our last epoch ends in its log, and drops what we hold past it.
+/// Kafka's truncation (KIP-101/279): ask the leader for the largest epoch at or below our
+/// last one and where it ends there; if the leader does not hold our last epoch, compare
+/// with where that older epoch ends in our own log; drop everything past the smaller end,
+/// and repeat until the log agrees with the leader's (a few rounds at most).
 async fn truncate_to_leader(
     client: &PeerClient,
     handle: &PartitionHandle,
     tp: &TopicPartition,
+    leader_epoch: i32,
     timeout: Duration,
 ) -> Result<(), String> {
-    let (epoch, end) = handle
-        .send(LastEpoch)
-        .await
-        .and_then(|r| r)
-        .map_err(|e| e.to_string())?;
-    if epoch < 0 {
-        return Ok(());
-    }
-    let req = PeerRequest::EpochEndOffset {
-        topic: tp.topic.clone(),
-        partition: tp.partition,
-        epoch,
-    };
-    let leader_end = match client
-        .call(&req, timeout)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        PeerResponse::EpochEnd(Ok(offset)) => offset,
-        PeerResponse::EpochEnd(Err(e)) => return Err(e.message),
-        other => return Err(format!("unexpected answer {other:?}")),
-    };
-    if leader_end < end {
+    for _ in 0..TRUNCATION_ROUNDS_MAX {
+        let (last_epoch, end) = handle
+            .send(LastEpoch)
+            .await
+            .and_then(|r| r)
+            .map_err(|e| e.to_string())?;
+        if last_epoch < 0 {
+            return Ok(());
+        }
+        let req = PeerRequest::EpochEndOffset {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            epoch: last_epoch,
+        };
+        let (leader_has, leader_end) = match client
+            .call(&req, timeout)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            PeerResponse::EpochEnd(Ok(answer)) => answer,
+            PeerResponse::EpochEnd(Err(e)) => return Err(e.message),
+            other => return Err(format!("unexpected answer {other:?}")),
+        };
+        let keep = if leader_has == last_epoch || leader_has < 0 {
+            leader_end.min(end)
+        } else {
+            // The leader never had our last epoch: keep what we hold of its older one.
+            let (_, own_end) = handle
+                .send(EpochEndOffset {
+                    epoch: leader_has,
+                    leader: false,
+                })
+                .await
+                .and_then(|r| r)
+                .map_err(|e| e.to_string())?;
+            leader_end.min(own_end)
+        };
+        if keep >= end {
+            return Ok(());
+        }
         handle
-            .send(TruncateTo { offset: leader_end })
+            .send(TruncateTo {
+                leader_epoch,
+                offset: keep,
+            })
             .await
             .and_then(|r| r)
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Err(format!("{tp}: the log still disagrees with the leader after {TRUNCATION_ROUNDS_MAX} truncation rounds"))
 }
