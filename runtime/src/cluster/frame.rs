@@ -83,8 +83,12 @@ pub async fn read<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> Resul
     if !(HEADER_BYTES..=FRAME_BYTES_MAX).contains(&len) {
         return Err(FrameError::Length(len));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    // Grow with the bytes that actually arrive: a forged length alone allocates nothing.
+    let mut body = Vec::with_capacity(len.min(64 * 1024));
+    let read = r.take(len as u64).read_to_end(&mut body).await?;
+    if read != len {
+        return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     decode(&body)
 }
 
