@@ -120,12 +120,7 @@ pub fn next_steps(state: &ClusterState) -> Vec<Command> {
 /// Partitions whose leader is not their preferred (first) replica although it is in sync
 /// and live, and no move is in flight: candidates for a preferred-leader election.
 pub fn preferred_elections(state: &ClusterState) -> Vec<Command> {
-    let fenced: Vec<i32> = state
-        .members
-        .values()
-        .filter(|m| m.fenced)
-        .map(|m| m.node_id)
-        .collect();
+    let fenced = state.fenced_nodes();
     let mut out = Vec::new();
     for topic in state.topics.values() {
         let factor = usize::try_from(topic.replication_factor).unwrap_or(1);

@@ -451,7 +451,8 @@ impl ClusterState {
         uid
     }
 
-    fn fenced_nodes(&self) -> Vec<i32> {
+    /// Ids of the fenced members.
+    pub(crate) fn fenced_nodes(&self) -> Vec<i32> {
         self.members
             .values()
             .filter(|m| m.fenced)
@@ -512,23 +513,6 @@ impl ClusterState {
                 }
             }
         }
-    }
-
-    /// Per node: (partitions led, replicas hosted).
-    pub fn load_by_node(&self) -> BTreeMap<i32, (usize, usize)> {
-        let mut out: BTreeMap<i32, (usize, usize)> =
-            self.members.keys().map(|&id| (id, (0, 0))).collect();
-        for topic in self.topics.values() {
-            for p in &topic.partitions {
-                for r in &p.replicas {
-                    out.entry(*r).or_default().1 += 1;
-                }
-                if p.leader >= 0 {
-                    out.entry(p.leader).or_default().0 += 1;
-                }
-            }
-        }
-        out
     }
 }
 
