@@ -1362,6 +1362,7 @@ impl Handler<UpdateSpec> for PartitionActor {
         self.mailbox.fetch_sub(1, Ordering::Relaxed);
         let new = msg.0;
         let rearm = self.spec.settings.flush_ms != new.settings.flush_ms;
+        let isr_changed = self.spec.role != new.role;
         let role_changed = self.spec.leader_epoch != new.leader_epoch
             || std::mem::discriminant(&self.spec.role) != std::mem::discriminant(&new.role);
         if role_changed {
@@ -1374,8 +1375,9 @@ impl Handler<UpdateSpec> for PartitionActor {
         if role_changed {
             self.reset_replication();
         } else {
-            // Same leadership, maybe a new ISR: the high watermark may move.
-            if let Some(state) = self.state.as_mut() {
+            // Same leadership, maybe a new ISR: the high watermark may move, and a pending
+            // proposal was answered (an unchanged ISR keeps the re-proposal throttle).
+            if let Some(state) = self.state.as_mut().filter(|_| isr_changed) {
                 state.isr_proposed = None;
             }
             self.advance_high_watermark();

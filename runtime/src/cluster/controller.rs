@@ -150,17 +150,26 @@ pub async fn forward_isr_changes(
     cluster: Arc<Cluster>,
     mut proposals: tokio::sync::mpsc::UnboundedReceiver<IsrProposal>,
 ) {
-    while let Some(p) = proposals.recv().await {
-        let cmd = Command::AlterIsr {
-            topic: p.tp.topic.clone(),
-            partition: p.tp.partition,
-            leader_epoch: p.leader_epoch,
-            leader: p.leader,
-            isr: p.isr,
-        };
-        match cluster.propose(cmd).await {
-            Ok(outcome) => tracing::debug!(partition = %p.tp, ?outcome, "ISR change"),
-            Err(e) => tracing::warn!(partition = %p.tp, error = %e, "ISR change not recorded"),
+    while let Some(first) = proposals.recv().await {
+        // Only the latest wish per partition matters: what queued up while the quorum was
+        // slow is coalesced before it is proposed (leaders re-propose anyway).
+        let mut latest = HashMap::new();
+        latest.insert(first.tp.clone(), first);
+        while let Ok(p) = proposals.try_recv() {
+            latest.insert(p.tp.clone(), p);
+        }
+        for (tp, p) in latest {
+            let cmd = Command::AlterIsr {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                leader_epoch: p.leader_epoch,
+                leader: p.leader,
+                isr: p.isr,
+            };
+            match cluster.propose(cmd).await {
+                Ok(outcome) => tracing::debug!(partition = %tp, ?outcome, "ISR change"),
+                Err(e) => tracing::warn!(partition = %tp, error = %e, "ISR change not recorded"),
+            }
         }
     }
 }
