@@ -71,68 +71,12 @@ pub struct DecommissionArgs {
     pub admin: AdminArgs,
 }
 
-/// `GET /cluster`.
-#[derive(Debug, Deserialize)]
-struct Status {
-    cluster_id: String,
-    /// The node that answered.
-    node_id: i32,
-    controller: Option<i32>,
-    voters: Vec<i32>,
-    members: Vec<Member>,
-    topics: Vec<Topic>,
-}
-
-/// One member of `GET /cluster`.
-#[derive(Debug, Deserialize)]
-struct Member {
-    node_id: i32,
-    kafka: String,
-    /// Empty on a single node.
-    peer: String,
-    fenced: bool,
-    /// Absent from nodes older than decommissioning.
-    #[serde(default)]
-    decommissioning: bool,
-    voter: bool,
-    leaders: usize,
-    replicas: usize,
-}
-
-/// One topic of `GET /cluster`.
-#[derive(Debug, Deserialize)]
-struct Topic {
-    name: String,
-    partitions: Vec<Partition>,
-}
-
-/// One partition of `GET /cluster`.
-#[derive(Debug, Deserialize)]
-struct Partition {
-    partition: i32,
-    /// -1: offline.
-    leader: i32,
-    leader_epoch: i32,
-    replicas: Vec<i32>,
-    isr: Vec<i32>,
-}
-
-/// `GET /cluster/moves`: where the hash ring wants replicas that are elsewhere today.
-#[derive(Debug, Deserialize)]
-struct Moves {
-    replicas_total: usize,
-    replicas_moving: usize,
-    moves: Vec<Move>,
-}
-
-/// One partition whose replica set is to change.
-#[derive(Debug, Deserialize)]
-struct Move {
-    topic: String,
-    partition: i32,
-    from: Vec<i32>,
-    to: Vec<i32>,
-}
+// The answers of `GET /cluster` and `GET /cluster/moves`, as the node serves them.
+use eddy::actors::cluster::rebalance::Move;
+use eddy::runtime::cluster::status::{
+    ClusterStatus as Status, MemberStatus as Member, MovesStatus as Moves,
+    PartitionStatus as Partition, TopicStatus as Topic,
+};
 
 /// `POST /cluster/decommission/{node}` when accepted.
 #[derive(Debug, Deserialize)]
@@ -473,6 +417,7 @@ mod tests {
         let topics = [
             Topic {
                 name: "orders".into(),
+                id: String::new(),
                 partitions: vec![
                     partition(0, 1, &[1, 2, 3], &[1, 2, 3]),
                     partition(1, 2, &[2, 3, 1], &[2, 3]),
@@ -482,10 +427,12 @@ mod tests {
             },
             Topic {
                 name: "payments".into(),
+                id: String::new(),
                 partitions: vec![partition(0, -1, &[1], &[1])],
             },
             Topic {
                 name: "empty".into(),
+                id: String::new(),
                 partitions: vec![],
             },
         ];
