@@ -1936,6 +1936,17 @@ mod tests {
         );
     }
 
+    /// Appends `count` records of `body` and expects success.
+    async fn append(p: &PartitionHandle, count: i32, body: &[u8], acks_all: bool) -> AppendOutcome {
+        p.send(Append {
+            records: make_batch(count, body).into(),
+            acks_all,
+        })
+        .await
+        .expect("send")
+        .expect("append")
+    }
+
     /// One replica of `orders-0` on its own store, with the given role and epoch.
     async fn replica(
         dir: &std::path::Path,
@@ -2005,14 +2016,7 @@ mod tests {
         );
         let (_ls, leader) = replica(dl.path(), 1, leader_of_two(), 0).await;
         let (_fs, follower) = replica(df.path(), 2, Role::Follower { leader: 1 }, 0).await;
-        let appended = leader
-            .send(Append {
-                records: make_batch(3, b"abc").into(),
-                acks_all: true,
-            })
-            .await
-            .expect("send")
-            .expect("append");
+        let appended = append(&leader, 3, b"abc", true).await;
         assert_eq!(appended.end_offset, 3);
         let committed = leader
             .send(WaitForCommit { offset: 3 })
@@ -2115,22 +2119,10 @@ mod tests {
         let (sup2, old) = replica(df.path(), 2, leader_of_two(), 0).await;
         let (sup1, new) = replica(dl.path(), 1, Role::Follower { leader: 2 }, 0).await;
         for _ in 0..5 {
-            old.send(Append {
-                records: make_batch(1, b"x").into(),
-                acks_all: false,
-            })
-            .await
-            .expect("send")
-            .expect("append");
+            append(&old, 1, b"x", false).await;
         }
         assert_eq!(pull(&old, &new, 0).await, 5);
-        old.send(Append {
-            records: make_batch(4, b"lost").into(),
-            acks_all: false,
-        })
-        .await
-        .expect("send")
-        .expect("append");
+        append(&old, 4, b"lost", false).await;
         // Node 1 becomes leader in epoch 1 and writes 2 records of its own.
         let mut s = spec();
         s.node_id = 1;
@@ -2140,13 +2132,7 @@ mod tests {
             isr: vec![1],
         };
         let new = sup1.send(EnsurePartition(s)).await.expect("ensure");
-        new.send(Append {
-            records: make_batch(2, b"new").into(),
-            acks_all: false,
-        })
-        .await
-        .expect("send")
-        .expect("append");
+        append(&new, 2, b"new", false).await;
         // Node 2 follows in epoch 1: its last epoch (0) ends at 5 in the new leader's log.
         let mut s = spec();
         s.node_id = 2;
@@ -2215,14 +2201,7 @@ mod tests {
         let (_ls, leader) = replica(dl.path(), 1, single, 0).await;
         let (_fs, follower) = replica(df.path(), 2, Role::Follower { leader: 1 }, 0).await;
         for _ in 0..4 {
-            leader
-                .send(Append {
-                    records: make_batch(2, b"yy").into(),
-                    acks_all: false,
-                })
-                .await
-                .expect("send")
-                .expect("append");
+            append(&leader, 2, b"yy", false).await;
         }
         let start = leader
             .send(DeleteRecords { before_offset: 6 })
@@ -2246,14 +2225,7 @@ mod tests {
         s.settings.min_insync_replicas = 2;
         s.role = leader_of_two();
         let leader = sup.send(EnsurePartition(s.clone())).await.expect("ensure");
-        leader
-            .send(Append {
-                records: make_batch(1, b"a").into(),
-                acks_all: true,
-            })
-            .await
-            .expect("send")
-            .expect("append");
+        append(&leader, 1, b"a", true).await;
         let waiting = leader
             .send(WaitForCommit { offset: 1 })
             .await
