@@ -29,7 +29,6 @@
 mod cluster_support;
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::env;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -38,7 +37,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use cluster_support::{
-    checker_consume, first, wait_for, Budget, CheckerProducer, Cluster, Verdict, CLUSTER_SIZE,
+    assert_every_partition_used, assert_no_node_panicked, assert_read_back_clean, read_back,
+    start_checker, stop_checker, wait_for, wait_for_more_acks, Budget, CheckerProducer, Cluster,
+    CLUSTER_SIZE,
 };
 
 const TOPIC: &str = "chaos";
@@ -210,13 +211,13 @@ fn wait_until_calm(cluster: &mut Cluster, budget: &Budget) {
 
 /// Waits until every partition got `PROGRESS_ACKS` more acknowledgements.
 fn wait_for_progress(checker: &mut CheckerProducer, budget: &Budget, after: &str) {
-    let since = checker.acked_per_partition();
-    checker.wait_for_progress(
-        &format!("producing goes on after {after}"),
-        &since,
+    wait_for_more_acks(
+        checker,
+        budget,
+        after,
         PARTITIONS,
         PROGRESS_ACKS,
-        budget.limit(PROGRESS_TIMEOUT),
+        PROGRESS_TIMEOUT,
     );
 }
 
@@ -292,16 +293,14 @@ fn chaos_kill9_and_pause_at_random_lose_no_acknowledged_write() {
     wait_until_calm(&mut cluster, &budget);
     budget.log(&format!("{CLUSTER_SIZE} nodes up, {TOPIC} settled"));
 
-    let mut checker =
-        CheckerProducer::start(&cluster.bootstrap_all(), TOPIC, cluster.scratch_dir());
-    checker.wait_for_progress(
-        "the checker's first acknowledgements",
-        &BTreeMap::new(),
+    let mut checker = start_checker(
+        &cluster,
+        &budget,
+        TOPIC,
         PARTITIONS,
         WARMUP_ACKS,
-        budget.limit(PROGRESS_TIMEOUT),
+        PROGRESS_TIMEOUT,
     );
-    budget.log("checker producing");
 
     let ids = cluster.ids();
     let chaos_started = Instant::now();
@@ -323,21 +322,9 @@ fn chaos_kill9_and_pause_at_random_lose_no_acknowledged_write() {
         counts.idles
     ));
 
-    let acked = checker.stop();
-    budget.log(&format!(
-        "checker stopped: {}",
-        checker.summary().unwrap_or_default()
-    ));
+    let acked = stop_checker(&mut checker, &budget);
     wait_until_calm(&mut cluster, &budget);
-    let read = checker_consume(
-        &cluster.bootstrap_all(),
-        TOPIC,
-        PARTITIONS,
-        checker.acks_path(),
-    );
-    let verdict = Verdict::compare(&acked, &read.records);
-    budget.log(&format!("read back {} records", read.records.len()));
-    println!("{}", verdict.summary());
+    let (read, verdict) = read_back(&cluster, &budget, &checker, TOPIC, PARTITIONS, &acked);
     println!(
         "acked={} lost={} duplicated={} actions={}",
         verdict.acked,
@@ -346,31 +333,11 @@ fn chaos_kill9_and_pause_at_random_lose_no_acknowledged_write() {
         counts.total()
     );
 
-    assert!(
-        read.conflicts.is_empty(),
-        "offsets read twice with different records: {:?}",
-        first(&read.conflicts)
-    );
-    verdict.assert_clean(ACKED_MIN);
-    assert!(
-        read.complete,
-        "the read-back did not reach every partition's end"
-    );
-    let used: BTreeSet<i32> = acked.iter().map(|a| a.partition).collect();
-    assert_eq!(
-        used.len(),
-        PARTITIONS as usize,
-        "partitions with acknowledged records"
-    );
+    assert_read_back_clean(&read, &verdict, ACKED_MIN);
+    assert_every_partition_used(&acked, PARTITIONS);
     assert!(
         counts.kills + counts.pauses > 0,
         "the run took no disruptive step; give it more time with {DURATION_ENV}"
     );
-    for node in cluster.nodes() {
-        assert!(
-            !node.log().contains("panicked"),
-            "node {} panicked",
-            node.id()
-        );
-    }
+    assert_no_node_panicked(&cluster);
 }

@@ -16,13 +16,13 @@
 mod cluster_support;
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster_support::{
-    checker_consume, first, Budget, CheckerProducer, Cluster, ClusterStatus, Verdict, CLUSTER_SIZE,
-    SESSION_TIMEOUT_MS,
+    assert_every_partition_used, assert_no_node_panicked, assert_read_back_clean, read_back,
+    start_checker, stop_checker, wait_for_more_acks, Budget, CheckerProducer, Cluster,
+    ClusterStatus, CLUSTER_SIZE, SESSION_TIMEOUT_MS,
 };
 
 const TOPIC: &str = "no-acked-write-lost";
@@ -107,13 +107,13 @@ fn wait_for_rejoin(cluster: &Cluster, budget: &Budget, node: i32) {
 
 /// Waits until every partition got `PROGRESS_ACKS` more acknowledgements.
 fn wait_for_progress(checker: &mut CheckerProducer, budget: &Budget, after: &str) {
-    let since = checker.acked_per_partition();
-    checker.wait_for_progress(
-        &format!("producing goes on after {after}"),
-        &since,
+    wait_for_more_acks(
+        checker,
+        budget,
+        after,
         PARTITIONS,
         PROGRESS_ACKS,
-        budget.limit(PROGRESS_TIMEOUT),
+        PROGRESS_TIMEOUT,
     );
 }
 
@@ -210,58 +210,24 @@ fn no_acknowledged_write_is_lost_across_kill9_restart_and_pause() {
     settled(&cluster, &budget);
     budget.log(&format!("{CLUSTER_SIZE} nodes up, {TOPIC} settled"));
 
-    let mut checker =
-        CheckerProducer::start(&cluster.bootstrap_all(), TOPIC, cluster.scratch_dir());
-    checker.wait_for_progress(
-        "the checker's first acknowledgements",
-        &BTreeMap::new(),
+    let mut checker = start_checker(
+        &cluster,
+        &budget,
+        TOPIC,
         PARTITIONS,
         WARMUP_ACKS,
-        budget.limit(PROGRESS_TIMEOUT),
+        PROGRESS_TIMEOUT,
     );
-    budget.log("checker producing");
 
     let killed = kill_and_restart_leader(&mut cluster, &mut checker, &budget);
     let paused = pause_and_resume_another(&mut cluster, &mut checker, &budget, killed);
     assert_ne!(killed, paused);
 
-    let acked = checker.stop();
-    budget.log(&format!(
-        "checker stopped: {}",
-        checker.summary().unwrap_or_default()
-    ));
+    let acked = stop_checker(&mut checker, &budget);
     settled(&cluster, &budget);
-    let read = checker_consume(
-        &cluster.bootstrap_all(),
-        TOPIC,
-        PARTITIONS,
-        checker.acks_path(),
-    );
-    let verdict = Verdict::compare(&acked, &read.records);
-    budget.log(&format!("read back {} records", read.records.len()));
-    println!("{}", verdict.summary());
+    let (read, verdict) = read_back(&cluster, &budget, &checker, TOPIC, PARTITIONS, &acked);
 
-    assert!(
-        read.conflicts.is_empty(),
-        "offsets read twice with different records: {:?}",
-        first(&read.conflicts)
-    );
-    verdict.assert_clean(ACKED_MIN);
-    assert!(
-        read.complete,
-        "the read-back did not reach every partition's end"
-    );
-    let used: BTreeSet<i32> = acked.iter().map(|a| a.partition).collect();
-    assert_eq!(
-        used.len(),
-        PARTITIONS as usize,
-        "partitions with acknowledged records"
-    );
-    for node in cluster.nodes() {
-        assert!(
-            !node.log().contains("panicked"),
-            "node {} panicked",
-            node.id()
-        );
-    }
+    assert_read_back_clean(&read, &verdict, ACKED_MIN);
+    assert_every_partition_used(&acked, PARTITIONS);
+    assert_no_node_panicked(&cluster);
 }

@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cluster_support::{
-    checker_consume, first, wait_for, Budget, CheckerProducer, Cluster, ClusterStatus, MovesStatus,
-    Verdict, CLUSTER_SIZE,
+    assert_no_node_panicked, assert_read_back_clean, read_back, start_checker, stop_checker,
+    wait_for, wait_for_more_acks, Budget, CheckerProducer, Cluster, ClusterStatus, MovesStatus,
+    CLUSTER_SIZE,
 };
 use serde_json::Value;
 
@@ -214,13 +215,13 @@ fn assert_moves_seen(seen: &MovesSeen, node: i32, towards: bool) {
 }
 
 fn wait_for_progress(checker: &mut CheckerProducer, budget: &Budget, after: &str) {
-    let since = checker.acked_per_partition();
-    checker.wait_for_progress(
-        &format!("producing goes on after {after}"),
-        &since,
+    wait_for_more_acks(
+        checker,
+        budget,
+        after,
         PARTITIONS,
         PROGRESS_ACKS,
-        budget.limit(PROGRESS_TIMEOUT),
+        PROGRESS_TIMEOUT,
     );
 }
 
@@ -289,16 +290,14 @@ fn replicas_move_onto_a_joining_node_and_back_off_a_decommissioned_one() {
     assert_three_distinct(&before_sets, &before);
     budget.log(&format!("{CLUSTER_SIZE} nodes up, {TOPIC} settled"));
 
-    let mut checker =
-        CheckerProducer::start(&cluster.bootstrap_all(), TOPIC, cluster.scratch_dir());
-    checker.wait_for_progress(
-        "the checker's first acknowledgements",
-        &BTreeMap::new(),
+    let mut checker = start_checker(
+        &cluster,
+        &budget,
+        TOPIC,
         PARTITIONS,
         WARMUP_ACKS,
-        budget.limit(PROGRESS_TIMEOUT),
+        PROGRESS_TIMEOUT,
     );
-    budget.log("checker producing");
 
     // 1. A fourth node joins; replicas move onto it.
     let joined = cluster.add_node();
@@ -383,40 +382,16 @@ fn replicas_move_onto_a_joining_node_and_back_off_a_decommissioned_one() {
     budget.log("producing goes on with three nodes");
 
     // Everything acknowledged is there exactly once.
-    let acked = checker.stop();
+    let acked = stop_checker(&mut checker, &budget);
     let summary = checker.summary().unwrap_or_default();
-    budget.log(&format!("checker stopped: {summary}"));
     assert!(
         summary.starts_with("DONE ") && !checker.output().contains("FATAL"),
         "the checker saw a fatal error:\n{}",
         checker.output()
     );
     cluster.wait_until_topic_settled(TOPIC, PARTITIONS, budget.limit(TOPIC_SETTLE_TIMEOUT));
-    let read = checker_consume(
-        &cluster.bootstrap_all(),
-        TOPIC,
-        PARTITIONS,
-        checker.acks_path(),
-    );
-    let verdict = Verdict::compare(&acked, &read.records);
-    budget.log(&format!("read back {} records", read.records.len()));
-    println!("{}", verdict.summary());
+    let (read, verdict) = read_back(&cluster, &budget, &checker, TOPIC, PARTITIONS, &acked);
 
-    assert!(
-        read.conflicts.is_empty(),
-        "offsets read twice with different records: {:?}",
-        first(&read.conflicts)
-    );
-    verdict.assert_clean(ACKED_MIN);
-    assert!(
-        read.complete,
-        "the read-back did not reach every partition's end"
-    );
-    for node in cluster.nodes() {
-        assert!(
-            !node.log().contains("panicked"),
-            "node {} panicked",
-            node.id()
-        );
-    }
+    assert_read_back_clean(&read, &verdict, ACKED_MIN);
+    assert_no_node_panicked(&cluster);
 }

@@ -11,17 +11,17 @@
 //! connector stays gone after the next restart.
 
 mod common;
+mod connect_support;
 
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{http_get, kcat, run_with_timeout, EddyNode};
+use connect_support::{check_lines, connector_status, distinct, file_lines, http};
 use serde_json::{json, Value};
 
 /// Lines written while the node runs and restarts.
@@ -46,8 +46,8 @@ const TOPIC: &str = "lines";
 const WAIT_TIMEOUT_MS: u64 = 60_000;
 /// The pause between two looks of a wait.
 const WAIT_POLL_MS: u64 = 200;
-/// How long one REST request or kcat run may take.
-const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// How long one kcat run may take.
+const KCAT_TIMEOUT_MS: u64 = 30_000;
 
 fn line(i: usize) -> String {
     format!("line {i:05} of the connect-configs test")
@@ -67,34 +67,6 @@ fn wait_for<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Sends `method path` with a JSON body to the admin port; returns status and body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let timeout = Duration::from_millis(REQUEST_TIMEOUT_MS);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).expect("connect to the admin port");
-    stream
-        .set_read_timeout(Some(timeout))
-        .expect("read timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send the request");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read the answer");
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: bad answer {raw:?}"));
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 fn expect(node: &EddyNode, method: &str, path: &str, body: &str, status: u16) {
     let (got, answer) = http(node.admin_addr(), method, path, body);
     assert_eq!(got, status, "{method} {path}: {answer}");
@@ -108,9 +80,7 @@ fn connectors(node: &EddyNode) -> Vec<String> {
 
 /// The connector's state and its tasks' states.
 fn states(node: &EddyNode, name: &str) -> (String, Vec<String>) {
-    let response = http_get(node.admin_addr(), &format!("/connectors/{name}/status"));
-    assert_eq!(response.status, 200, "status of {name}: {}", response.body);
-    let status: Value = serde_json::from_str(&response.body).expect("the status is JSON");
+    let status = connector_status(node.admin_addr(), name);
     let tasks = status["tasks"].as_array().expect("tasks").iter();
     let tasks: Vec<String> = tasks.map(|t| t["state"].as_str().unwrap().into()).collect();
     assert!(
@@ -167,46 +137,12 @@ fn topic_lines(node: &EddyNode, count_max: usize) -> Vec<String> {
             "-f",
             "%s\\n",
         ]);
-    let out = run_with_timeout(&mut cmd, None, Duration::from_millis(REQUEST_TIMEOUT_MS));
+    let out = run_with_timeout(&mut cmd, None, Duration::from_millis(KCAT_TIMEOUT_MS));
     if !out.status.success() {
         return Vec::new();
     }
     let text = String::from_utf8(out.stdout).expect("kcat printed UTF-8");
     text.lines().map(str::to_owned).collect()
-}
-
-/// The complete lines of the sink's file.
-fn file_lines(path: &Path) -> Vec<String> {
-    match fs::read_to_string(path) {
-        // A line still being written has no newline yet: leave it for the next look.
-        Ok(text) => text
-            .split_inclusive('\n')
-            .filter(|l| l.ends_with('\n'))
-            .map(|l| l.trim_end_matches('\n').to_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn distinct(lines: &[String]) -> usize {
-    lines.iter().collect::<std::collections::HashSet<_>>().len()
-}
-
-/// Checks that `seen` holds lines `0..count` and nothing else, each first copy in input
-/// order; returns the number of duplicates.
-fn check_lines(seen: &[String], count: usize) -> usize {
-    let mut copies: HashMap<&str, usize> = HashMap::new();
-    let mut next_new = 0;
-    for text in seen {
-        let copy = copies.entry(text.as_str()).or_default();
-        *copy += 1;
-        if *copy == 1 {
-            assert_eq!(*text, line(next_new), "a line skipped or out of order");
-            next_new += 1;
-        }
-    }
-    assert_eq!(next_new, count, "only {next_new} of {count} lines arrived");
-    seen.len() - count
 }
 
 fn wait_for_lines(what: &str, count: usize, mut read: impl FnMut() -> Vec<String>) -> Vec<String> {
@@ -267,7 +203,7 @@ fn connectors_outlive_restarts(restart: fn(&mut EddyNode), duplicates_max: usize
     wait_for_state(&node, "file-source", "RUNNING");
     writer.join().expect("the writer");
     let topic = wait_for_lines("the topic", LINES, || topic_lines(&node, TOPIC_LINES_MAX));
-    let duplicates = check_lines(&topic, LINES);
+    let duplicates = check_lines(&topic, LINES, line);
     eprintln!(
         "restarted mid-stream (at least {before} of {LINES} lines in the topic): \
          {duplicates} read twice (at most {duplicates_max})"
@@ -286,7 +222,7 @@ fn connectors_outlive_restarts(restart: fn(&mut EddyNode), duplicates_max: usize
     // the sink is deleted.
     expect(&node, "PUT", "/connectors/file-sink/resume", "", 202);
     let written = wait_for_lines("the sink's file", LINES, || file_lines(&output));
-    let sink_duplicates = check_lines(&written, LINES);
+    let sink_duplicates = check_lines(&written, LINES, line);
     assert!(
         sink_duplicates <= BATCH_LINES,
         "the sink wrote {sink_duplicates} lines twice"
@@ -316,7 +252,7 @@ fn connectors_outlive_restarts(restart: fn(&mut EddyNode), duplicates_max: usize
     let topic = wait_for_lines("the topic", LINES + MORE_LINES, || {
         topic_lines(&node, TOPIC_LINES_MAX)
     });
-    let duplicates_after = check_lines(&topic, LINES + MORE_LINES) - (settled - LINES);
+    let duplicates_after = check_lines(&topic, LINES + MORE_LINES, line) - (settled - LINES);
     assert!(
         duplicates_after <= duplicates_max,
         "the source read {duplicates_after} lines twice after the last restart"

@@ -10,19 +10,23 @@
 //! with `errors.tolerance=all`.
 
 mod common;
+mod connect_support;
 
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{free_port, http_get, EddyNode};
+use connect_support::{
+    assert_refused_by_connect_run, check_lines, distinct, file_lines, http, restarts, wait_for,
+    ConnectProcess, REST_READY_TIMEOUT_MS,
+};
 use serde_json::Value;
 
 /// Lines of the round trip.
@@ -35,117 +39,12 @@ const WRITE_PAUSE_MS: u64 = 100;
 const BATCH_LINES: usize = 1_000;
 /// How long the whole round trip may take.
 const ROUND_TRIP_TIMEOUT_MS: u64 = 240_000;
-/// How long `eddy connect run` may take to stop after SIGTERM.
-const CONNECT_STOP_TIMEOUT_MS: u64 = 30_000;
-/// How long the REST API may take to come up.
-const REST_READY_TIMEOUT_MS: u64 = 30_000;
 
 fn line(i: usize) -> String {
     format!(
         "line {i:06} of the connect round trip: Alice paid Bob {} dollars",
         i % 997
     )
-}
-
-/// A running `eddy connect run`, killed when dropped; its log is printed on failure.
-struct ConnectProcess {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl ConnectProcess {
-    fn start(node: &EddyNode, admin: SocketAddr, files: &[&Path], log: PathBuf) -> Self {
-        let out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("open the connect log");
-        let err = out.try_clone().expect("clone the connect log handle");
-        let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-            .args(["connect", "run", "--bootstrap-server", &node.bootstrap()])
-            .args(["--admin", &admin.to_string()])
-            .args(files)
-            .env_remove("EDDY_BOOTSTRAP_SERVER")
-            .env_remove("EDDY_ADMIN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn eddy connect run");
-        let process = Self {
-            child: Some(child),
-            log,
-        };
-        wait_for(
-            REST_READY_TIMEOUT_MS,
-            "the Connect REST API to answer",
-            || TcpStream::connect_timeout(&admin, Duration::from_millis(200)).is_ok(),
-        );
-        process
-    }
-
-    fn assert_running(&mut self) {
-        let status = self
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
-        assert!(
-            status.is_none(),
-            "eddy connect run exited early: {status:?}"
-        );
-    }
-
-    /// SIGTERM, then waits: the connectors commit their progress and the process exits 0.
-    fn stop(&mut self) {
-        let mut child = self.child.take().expect("connect process running");
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_millis(CONNECT_STOP_TIMEOUT_MS);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for eddy connect run") {
-                assert!(status.success(), "eddy connect run exited with {status}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "eddy connect run did not stop after SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill9(&mut self) {
-        let mut child = self.child.take().expect("connect process running");
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for ConnectProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("----- eddy connect log -----\n{log}\n----- end of eddy connect log -----");
-        }
-    }
-}
-
-fn wait_for(timeout_ms: u64, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout_ms} ms waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Appends `lines` to `path` in chunks, in the background; `done` is set at the end.
@@ -169,22 +68,6 @@ fn spawn_writer(
         }
         done.store(true, Ordering::SeqCst);
     })
-}
-
-fn output_lines(path: &Path) -> Vec<String> {
-    match fs::read_to_string(path) {
-        // A line still being written has no newline yet: leave it for the next look.
-        Ok(text) => text
-            .split_inclusive('\n')
-            .filter(|l| l.ends_with('\n'))
-            .map(|l| l.trim_end_matches('\n').to_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn distinct(lines: &[String]) -> usize {
-    lines.iter().collect::<std::collections::HashSet<_>>().len()
 }
 
 fn write_configs(dir: &Path, input: &Path, output: &Path, topic: &str) -> (PathBuf, PathBuf) {
@@ -218,47 +101,6 @@ fn write_configs(dir: &Path, input: &Path, output: &Path, topic: &str) -> (PathB
     });
     fs::write(&sink, config.to_string()).expect("write the sink configuration");
     (source, sink)
-}
-
-/// The restarts of every task of `connector`, from the REST API.
-fn restarts(admin: SocketAddr, connector: &str) -> u64 {
-    let response = http_get(admin, &format!("/connectors/{connector}/status"));
-    assert_eq!(
-        response.status, 200,
-        "status of {connector}: {}",
-        response.body
-    );
-    let status: Value = serde_json::from_str(&response.body).expect("status is JSON");
-    status["tasks"]
-        .as_array()
-        .expect("tasks")
-        .iter()
-        .map(|t| t["restarts"].as_u64().unwrap_or(0))
-        .sum()
-}
-
-/// Checks the output against the input: every line there, nothing else, in order apart
-/// from re-deliveries; returns the number of duplicates.
-fn check_output(output: &[String], lines: usize) -> usize {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut next_new = 0;
-    for text in output {
-        let count = seen.entry(text.as_str()).or_default();
-        *count += 1;
-        if *count == 1 {
-            assert_eq!(
-                *text,
-                line(next_new),
-                "the first copy of each line must arrive in input order"
-            );
-            next_new += 1;
-        }
-    }
-    assert_eq!(
-        next_new, lines,
-        "lines lost: only {next_new} of {lines} arrived"
-    );
-    output.len() - lines
 }
 
 /// The runs of lines delivered again, as `(first line, last line)` in input numbering, for
@@ -298,7 +140,7 @@ fn file_round_trip_survives_a_node_kill9() {
     wait_for(
         ROUND_TRIP_TIMEOUT_MS,
         "a third of the lines in the output",
-        || output_lines(&output).len() >= LINES / 3,
+        || file_lines(&output).len() >= LINES / 3,
     );
     node.kill9();
     // The writer goes on while the node is down; the tasks fail and back off meanwhile.
@@ -307,14 +149,14 @@ fn file_round_trip_survives_a_node_kill9() {
     node.restart();
     wait_for(ROUND_TRIP_TIMEOUT_MS, "every line in the output", || {
         connect.assert_running();
-        written.load(Ordering::SeqCst) && distinct(&output_lines(&output)) >= LINES
+        written.load(Ordering::SeqCst) && distinct(&file_lines(&output)) >= LINES
     });
     writer.join().expect("writer thread");
     let (source_restarts, sink_restarts) =
         (restarts(admin, "file-source"), restarts(admin, "file-sink"));
     connect.stop();
 
-    let duplicates = check_output(&output_lines(&output), LINES);
+    let duplicates = check_lines(&file_lines(&output), LINES, line);
     let bound = (source_restarts + sink_restarts) as usize * BATCH_LINES;
     eprintln!(
         "{LINES} lines round-tripped across a kill -9 of the node: {duplicates} duplicates \
@@ -324,7 +166,7 @@ fn file_round_trip_survives_a_node_kill9() {
         source_restarts + sink_restarts >= 1,
         "the node was killed under the tasks, yet no task was restarted"
     );
-    let final_output = output_lines(&output);
+    let final_output = file_lines(&output);
     assert!(
         duplicates <= bound,
         "{duplicates} duplicates exceed the bound of {bound}; runs delivered again: {:?}",
@@ -348,11 +190,11 @@ fn file_round_trip_resumes_after_the_connect_process_is_killed() {
     wait_for(
         ROUND_TRIP_TIMEOUT_MS,
         "the first lines in the output",
-        || output_lines(&output).len() >= HALF / 10,
+        || file_lines(&output).len() >= HALF / 10,
     );
     // SIGKILL: nothing is committed on the way out; the stored offsets are all there is.
     connect.kill9();
-    let before = output_lines(&output).len();
+    let before = file_lines(&output).len();
     let mut file = OpenOptions::new()
         .append(true)
         .open(&input)
@@ -363,10 +205,10 @@ fn file_round_trip_resumes_after_the_connect_process_is_killed() {
     let mut connect = ConnectProcess::start(&node, admin, &[&source, &sink], log);
     wait_for(ROUND_TRIP_TIMEOUT_MS, "every line in the output", || {
         connect.assert_running();
-        distinct(&output_lines(&output)) >= LINES
+        distinct(&file_lines(&output)) >= LINES
     });
     connect.stop();
-    let duplicates = check_output(&output_lines(&output), LINES);
+    let duplicates = check_lines(&file_lines(&output), LINES, line);
     eprintln!(
         "{LINES} lines round-tripped across a kill -9 of `eddy connect run` (at {before} lines \
          out): {duplicates} duplicates"
@@ -376,33 +218,6 @@ fn file_round_trip_resumes_after_the_connect_process_is_killed() {
         duplicates <= 2 * BATCH_LINES,
         "{duplicates} duplicates exceed two batches"
     );
-}
-
-/// Sends one HTTP/1.1 request with a JSON body; returns the status and the body.
-fn http_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send the request");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read the answer");
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 #[test]
@@ -431,26 +246,7 @@ fn a_bad_configuration_lists_every_faulty_key() {
     ];
 
     // Standalone: refused before anything runs, every faulty key named.
-    let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["connect", "run", "--bootstrap-server", &node.bootstrap()])
-        .arg(&bad)
-        .output()
-        .expect("run eddy connect run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "a bad configuration was accepted: {stderr}"
-    );
-    assert!(
-        stderr.contains("contains the following 6 error(s)"),
-        "{stderr}"
-    );
-    for key in faulty {
-        assert!(
-            stderr.contains(&format!("\n  - {key} ")),
-            "{key} not listed in:\n{stderr}"
-        );
-    }
+    let stderr = assert_refused_by_connect_run(&node, &bad, &faulty);
     assert!(stderr.contains("did you mean `file`?"), "{stderr}");
 
     // Through the REST API of a running `eddy connect run`: 400 with the same list.
@@ -473,7 +269,7 @@ fn a_bad_configuration_lists_every_faulty_key() {
             "fiel": "/tmp/out.txt",
         }
     });
-    let (status, answer) = http_post(admin, "/connectors", &body.to_string());
+    let (status, answer) = http(admin, "POST", "/connectors", &body.to_string());
     assert_eq!(status, 400, "{answer}");
     let answer: Value = serde_json::from_str(&answer).expect("the error is JSON");
     let message = answer["message"].as_str().expect("an error message");
@@ -568,15 +364,15 @@ fn bad_records_go_to_the_dead_letter_topic_or_fail_the_task() {
         "{trace}"
     );
     assert_eq!(status["tasks"][0]["restarts"], 0, "{status}");
-    assert_eq!(output_lines(&dir.join("strict.txt")), ["{\"n\":1}"]);
+    assert_eq!(file_lines(&dir.join("strict.txt")), ["{\"n\":1}"]);
 
     // With tolerance: good records are written, bad ones go to the dead-letter topic with
     // Kafka's context headers; nothing is dropped.
     wait_for(ROUND_TRIP_TIMEOUT_MS, "the tolerant sink's output", || {
-        output_lines(&dir.join("tolerant.txt")).len() >= 3
+        file_lines(&dir.join("tolerant.txt")).len() >= 3
     });
     assert_eq!(
-        output_lines(&dir.join("tolerant.txt")),
+        file_lines(&dir.join("tolerant.txt")),
         ["{\"n\":1}", "{\"n\":2}", "text"]
     );
     let out = Command::new(env!("CARGO_BIN_EXE_eddy"))

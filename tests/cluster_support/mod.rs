@@ -1339,3 +1339,114 @@ impl Verdict {
         )
     }
 }
+
+/// Starts the checker on `topic` through every node and waits until each of its
+/// `partitions` has `warmup_acks` acknowledgements, within `budget.limit(timeout)`.
+pub fn start_checker(
+    cluster: &Cluster,
+    budget: &Budget,
+    topic: &str,
+    partitions: i32,
+    warmup_acks: usize,
+    timeout: Duration,
+) -> CheckerProducer {
+    let mut checker =
+        CheckerProducer::start(&cluster.bootstrap_all(), topic, cluster.scratch_dir());
+    checker.wait_for_progress(
+        "the checker's first acknowledgements",
+        &BTreeMap::new(),
+        partitions,
+        warmup_acks,
+        budget.limit(timeout),
+    );
+    budget.log("checker producing");
+    checker
+}
+
+/// Waits until each of `partitions` got `acks` more acknowledgements than it has now,
+/// within `budget.limit(timeout)`; `after` names the disruption.
+pub fn wait_for_more_acks(
+    checker: &mut CheckerProducer,
+    budget: &Budget,
+    after: &str,
+    partitions: i32,
+    acks: usize,
+    timeout: Duration,
+) {
+    let since = checker.acked_per_partition();
+    checker.wait_for_progress(
+        &format!("producing goes on after {after}"),
+        &since,
+        partitions,
+        acks,
+        budget.limit(timeout),
+    );
+}
+
+/// Stops the checker and logs its summary; returns every acknowledged record.
+pub fn stop_checker(checker: &mut CheckerProducer, budget: &Budget) -> Vec<Placed> {
+    let acked = checker.stop();
+    budget.log(&format!(
+        "checker stopped: {}",
+        checker.summary().unwrap_or_default()
+    ));
+    acked
+}
+
+/// Reads `topic` back through every node and compares it with `acked`; logs the count
+/// and prints the verdict's summary line.
+pub fn read_back(
+    cluster: &Cluster,
+    budget: &Budget,
+    checker: &CheckerProducer,
+    topic: &str,
+    partitions: i32,
+    acked: &[Placed],
+) -> (ReadBack, Verdict) {
+    let read = checker_consume(
+        &cluster.bootstrap_all(),
+        topic,
+        partitions,
+        checker.acks_path(),
+    );
+    let verdict = Verdict::compare(acked, &read.records);
+    budget.log(&format!("read back {} records", read.records.len()));
+    println!("{}", verdict.summary());
+    (read, verdict)
+}
+
+/// Asserts that the read-back met no conflicting offsets, reached every partition's end,
+/// and that the verdict is clean with at least `acked_min` acknowledged records.
+pub fn assert_read_back_clean(read: &ReadBack, verdict: &Verdict, acked_min: usize) {
+    assert!(
+        read.conflicts.is_empty(),
+        "offsets read twice with different records: {:?}",
+        first(&read.conflicts)
+    );
+    verdict.assert_clean(acked_min);
+    assert!(
+        read.complete,
+        "the read-back did not reach every partition's end"
+    );
+}
+
+/// Asserts that records were acknowledged on each of `partitions`.
+pub fn assert_every_partition_used(acked: &[Placed], partitions: i32) {
+    let used: BTreeSet<i32> = acked.iter().map(|a| a.partition).collect();
+    assert_eq!(
+        used.len(),
+        partitions as usize,
+        "partitions with acknowledged records"
+    );
+}
+
+/// Asserts that no node of `cluster` logged a panic.
+pub fn assert_no_node_panicked(cluster: &Cluster) {
+    for node in cluster.nodes() {
+        assert!(
+            !node.log().contains("panicked"),
+            "node {} panicked",
+            node.id()
+        );
+    }
+}

@@ -1,13 +1,17 @@
 //! What the Kafka Connect tests (`tests/connect_*.rs`) share on top of `tests/common/`: a
 //! standalone `eddy connect run` process that can be stopped or killed, bounded waits, the
-//! REST status of a connector, and a throwaway PostgreSQL server (`postgres.rs`).
+//! REST status of a connector, HTTP requests, the lines a file sink wrote checked against
+//! its input, a bad configuration refused by `eddy connect run`, and a throwaway
+//! PostgreSQL server (`postgres.rs`).
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
 pub mod postgres;
 
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -164,4 +168,105 @@ pub fn restarts(admin: SocketAddr, connector: &str) -> u64 {
         .iter()
         .map(|t| t["restarts"].as_u64().unwrap_or(0))
         .sum()
+}
+
+/// How long one REST request may take to connect, and to answer.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// Sends `method path` with a JSON body to `addr` over HTTP/1.1; returns status and body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let timeout = Duration::from_millis(REQUEST_TIMEOUT_MS);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).expect("connect to the admin port");
+    stream
+        .set_read_timeout(Some(timeout))
+        .expect("read timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the answer");
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {path}: bad answer {raw:?}"));
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The complete lines of a file a sink writes; none while it does not exist.
+pub fn file_lines(path: &Path) -> Vec<String> {
+    match fs::read_to_string(path) {
+        // A line still being written has no newline yet: leave it for the next look.
+        Ok(text) => text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| l.trim_end_matches('\n').to_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// How many different lines `lines` holds.
+pub fn distinct(lines: &[String]) -> usize {
+    lines.iter().collect::<HashSet<_>>().len()
+}
+
+/// Checks that `seen` holds `line(0..count)` and nothing else, the first copy of each in
+/// input order; returns the number of duplicates.
+pub fn check_lines(seen: &[String], count: usize, line: impl Fn(usize) -> String) -> usize {
+    let mut copies: HashMap<&str, usize> = HashMap::new();
+    let mut next_new = 0;
+    for text in seen {
+        let copy = copies.entry(text.as_str()).or_default();
+        *copy += 1;
+        if *copy == 1 {
+            assert_eq!(
+                *text,
+                line(next_new),
+                "a line skipped or out of order: the first copy of each line must arrive in \
+                 input order"
+            );
+            next_new += 1;
+        }
+    }
+    assert_eq!(
+        next_new, count,
+        "lines lost: only {next_new} of {count} arrived"
+    );
+    seen.len() - count
+}
+
+/// Runs `eddy connect run` on the bad configuration `config`: it must be refused before
+/// anything runs, with exactly `faulty.len()` errors, each faulty key listed. Returns the
+/// command's stderr.
+pub fn assert_refused_by_connect_run(node: &EddyNode, config: &Path, faulty: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["connect", "run", "--bootstrap-server", &node.bootstrap()])
+        .arg(config)
+        .output()
+        .expect("run eddy connect run");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "a bad configuration was accepted: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("contains the following {} error(s)", faulty.len())),
+        "{stderr}"
+    );
+    for key in faulty {
+        assert!(
+            stderr.contains(&format!("\n  - {key} ")),
+            "{key} not listed in:\n{stderr}"
+        );
+    }
+    stderr
 }
