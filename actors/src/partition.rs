@@ -1248,19 +1248,26 @@ impl Handler<WaitForAppend> for PartitionActor {
     fn handle(&mut self, msg: WaitForAppend, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
             let state = act.state()?;
-            let (tx, rx) = oneshot::channel();
-            if state.waiters.len() >= FETCH_WAITERS_MAX {
-                // Drop waiters whose fetch already timed out before judging the bound.
-                state.waiters.retain(|w| !w.is_closed());
-            }
-            if state.high_watermark > msg.offset || state.waiters.len() >= FETCH_WAITERS_MAX {
-                let _ = tx.send(());
-            } else {
-                state.waiters.push(tx);
-            }
-            Ok(rx)
+            let ready = state.high_watermark > msg.offset;
+            Ok(park(&mut state.waiters, ready))
         })
     }
+}
+
+/// Parks a fetch until woken, or answers at once when `ready` — or when `waiters` is full
+/// (after dropping the fetches that already gave up), so a flood of long polls degrades to
+/// short polls instead of growing memory.
+fn park(waiters: &mut Vec<oneshot::Sender<()>>, ready: bool) -> oneshot::Receiver<()> {
+    let (tx, rx) = oneshot::channel();
+    if waiters.len() >= FETCH_WAITERS_MAX {
+        waiters.retain(|w| !w.is_closed());
+    }
+    if ready || waiters.len() >= FETCH_WAITERS_MAX {
+        let _ = tx.send(());
+    } else {
+        waiters.push(tx);
+    }
+    rx
 }
 
 /// The partition's current offsets.
@@ -1463,15 +1470,8 @@ impl Handler<WaitForReplicaData> for PartitionActor {
     fn handle(&mut self, msg: WaitForReplicaData, ctx: &mut Self::Context) -> Self::Result {
         self.supervised(ctx, |act| {
             let state = act.state()?;
-            let (tx, rx) = oneshot::channel();
-            state.replica_waiters.retain(|w| !w.is_closed());
-            if state.log_end_offset > msg.offset || state.replica_waiters.len() >= FETCH_WAITERS_MAX
-            {
-                let _ = tx.send(());
-            } else {
-                state.replica_waiters.push(tx);
-            }
-            Ok(rx)
+            let ready = state.log_end_offset > msg.offset;
+            Ok(park(&mut state.replica_waiters, ready))
         })
     }
 }
