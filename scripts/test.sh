@@ -75,6 +75,10 @@ export EDDY_TEST_PYTHON="$VENV/bin/python"
 EDDY_TEST_KCAT="$(command -v kcat)"
 export EDDY_TEST_KCAT
 
+# A one-shot build gains nothing from incremental caches, which would add gigabytes.
+export CARGO_INCREMENTAL=0
+echo "disk free before the build: $(df -h --output=avail . | tail -n 1 | tr -d ' ')"
+
 section "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -90,4 +94,5 @@ cargo nextest run --workspace --no-fail-fast
 section "doc tests"
 cargo test --doc --workspace
 
+echo "target/ after the run: $(du -sh target 2>/dev/null | cut -f1)"
 section "all checks passed"
