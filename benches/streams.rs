@@ -80,13 +80,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-async fn run(bootstrap: String, records: usize) {
+async fn run(bootstrap: String, records: usize, state_dir: std::path::PathBuf) {
     let mut admin = Admin::connect(&bootstrap).await.expect("admin");
     for topic in [INPUT, OUTPUT] {
         admin.create_topic(topic, 1, 1, &[]).await.expect("topic");
     }
     let mut settings = StreamsSettings::new("bench-wordcount", &bootstrap);
     settings.commit_interval = Duration::from_millis(1_000);
+    settings.state_dir = state_dir;
     let streams = KafkaStreams::start(topology(), settings)
         .await
         .expect("streams start");
@@ -270,6 +271,6 @@ fn main() {
     };
     let node = NodeThread::spawn(config).expect("embedded node");
     let bootstrap = node.kafka_addr.to_string();
-    actix_rt::System::new().block_on(run(bootstrap, records));
+    actix_rt::System::new().block_on(run(bootstrap, records, dir.path().join("streams-state")));
     node.shutdown();
 }

@@ -37,6 +37,10 @@ struct Args {
     /// A running cluster (HOST:PORT[,…]); without it, an embedded node is started.
     #[arg(long)]
     bootstrap_server: Option<String>,
+    /// Where the state stores live (Kafka's `state.dir`); default: beside the embedded
+    /// node's data, or `eddy-streams` in the temp directory with `--bootstrap-server`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<std::path::PathBuf>,
     /// The application id (consumer group and internal-topic prefix).
     #[arg(long, default_value = "user-sessions-app")]
     application_id: String,
@@ -113,6 +117,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let topology = topology()?;
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
+    settings.state_dir = cluster.state_dir(args.state_dir.clone());
     settings.commit_interval = Duration::from_millis(500);
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {

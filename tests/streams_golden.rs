@@ -163,6 +163,8 @@ fn windowed_count_with_out_of_order_and_late_records() {
     let node = EddyNode::start();
     let bootstrap = node.bootstrap();
     let base = base_ms();
+    let state = tempfile::tempdir().expect("state dir");
+    let state_dir = state.path().to_path_buf();
     actix_rt::System::new().block_on(async move {
         let mut admin = Admin::connect(&bootstrap).await.expect("admin");
         for topic in [INPUT, UPDATES, FINALS] {
@@ -173,6 +175,7 @@ fn windowed_count_with_out_of_order_and_late_records() {
         }
         let mut settings = StreamsSettings::new(APP, &bootstrap);
         settings.commit_interval = Duration::from_millis(200);
+        settings.state_dir = state_dir;
         let streams = KafkaStreams::start(topology(), settings)
             .await
             .expect("streams start");

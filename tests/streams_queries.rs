@@ -97,6 +97,7 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
     };
     let node = NodeThread::spawn(config).expect("node");
     let bootstrap = node.kafka_addr.to_string();
+    let state_dir = dir.path().join("streams-state");
     actix_rt::System::new().block_on(async move {
         let mut admin = Admin::connect(&bootstrap).await.expect("admin");
         admin
@@ -105,6 +106,7 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
             .expect("input topic");
         let mut settings = StreamsSettings::new(APP, &bootstrap);
         settings.commit_interval = Duration::from_millis(200);
+        settings.state_dir = state_dir.clone();
         // Port 0: the system picks a free loopback port, reported to the registry.
         settings.application_server = Some("127.0.0.1:0".into());
         let streams = KafkaStreams::start(word_count(), settings)
@@ -246,7 +248,9 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
             builder.stream::<String, String>(INPUT).group_by_key().count().named("silent-counts");
             builder.build().expect("topology builds")
         };
-        let silent = KafkaStreams::start(silent, StreamsSettings::new("q-silent", &bootstrap))
+        let mut silent_settings = StreamsSettings::new("q-silent", &bootstrap);
+        silent_settings.state_dir = state_dir;
+        let silent = KafkaStreams::start(silent, silent_settings)
             .await
             .expect("second application starts");
         let deadline = Instant::now() + WAIT;

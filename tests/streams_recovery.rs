@@ -6,10 +6,16 @@
 //! calls fail and their supervisor restarts them; they must come back (not give up), rebuild
 //! their stores from the changelog topics, and after the second half the latest count per
 //! word in the output topic must be exactly what an uninterrupted run counts.
+//!
+//! The stores' local state (`state.dir`) is kept between runs, so a restarted instance
+//! replays only the changelog records after its checkpoints; with the state directory
+//! deleted, it rebuilds every store from the whole changelogs, and queries answer as
+//! before.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -212,7 +218,7 @@ async fn wait_for_tasks_running(streams: &KafkaStreams) -> u64 {
 
 /// Creates the topics, starts the application, feeds the first half and waits until it is
 /// counted and committed.
-async fn first_half(bootstrap: &str, first: &[String]) -> KafkaStreams {
+async fn first_half(bootstrap: &str, first: &[String], state_dir: &Path) -> KafkaStreams {
     let mut admin = Admin::connect(bootstrap).await.expect("admin connects");
     for topic in [INPUT, OUTPUT] {
         admin
@@ -220,7 +226,7 @@ async fn first_half(bootstrap: &str, first: &[String]) -> KafkaStreams {
             .await
             .unwrap_or_else(|err| panic!("create topic {topic}: {err}"));
     }
-    let streams = start_app(bootstrap).await;
+    let streams = start_app(bootstrap, state_dir).await;
     assert_eq!(
         streams.tasks().len(),
         2 * PARTITIONS as usize,
@@ -234,9 +240,10 @@ async fn first_half(bootstrap: &str, first: &[String]) -> KafkaStreams {
     streams
 }
 
-async fn start_app(bootstrap: &str) -> KafkaStreams {
+async fn start_app(bootstrap: &str, state_dir: &Path) -> KafkaStreams {
     let mut settings = StreamsSettings::new(APP, bootstrap);
     settings.commit_interval = COMMIT_INTERVAL;
+    settings.state_dir = state_dir.to_path_buf();
     KafkaStreams::start(topology(), settings)
         .await
         .expect("streams start")
@@ -261,11 +268,12 @@ fn word_count_survives_kill9_of_the_node() {
     let node = Arc::new(Mutex::new(node));
     let all = lines();
     let (first, second) = all.split_at(LINES / 2);
+    let state = tempfile::tempdir().expect("state dir");
 
     let for_app = node.clone();
     actix_rt::System::new().block_on(async move {
         let node = for_app;
-        let streams = first_half(&bootstrap, first).await;
+        let streams = first_half(&bootstrap, first, state.path()).await;
 
         // SIGKILL the node; the tasks' client calls now fail.
         let killer = node.clone();
@@ -302,11 +310,12 @@ fn word_count_restarted_after_kill9_of_the_node_keeps_exact_counts() {
     let bootstrap = node.bootstrap();
     let all = lines();
     let (first, second) = all.split_at(LINES / 2);
+    let state = tempfile::tempdir().expect("state dir");
 
     let app = actix_rt::System::new();
     app.block_on(async {
         // Its tasks stay in the system (they only run while it is driven).
-        drop(first_half(&bootstrap, first).await);
+        drop(first_half(&bootstrap, first, state.path()).await);
     });
     // The node dies under the running application, which then runs through the outage.
     node.kill9();
@@ -316,9 +325,94 @@ fn word_count_restarted_after_kill9_of_the_node_keeps_exact_counts() {
     node.restart();
 
     actix_rt::System::new().block_on(async {
-        let streams = start_app(&bootstrap).await;
+        let streams = start_app(&bootstrap, state.path()).await;
         let restarts = wait_for_tasks_running(&streams).await;
         assert_eq!(restarts, 0, "the new instance's tasks started cleanly");
+        // Everything was committed and checkpointed before the crash: the local stores
+        // are current, and replaying the whole changelogs (at least one record per word)
+        // would mean the checkpoints were not used.
+        let restored = restored_records(&streams).await;
+        let words = expected_counts(first).len() as u64;
+        assert!(
+            restored < words,
+            "the stores resumed from their checkpoints ({restored} changelog records \
+             replayed; a full restore replays at least {words})"
+        );
+        second_half(&bootstrap, first.len(), second).await;
+    });
+    node.assert_healthy();
+}
+
+/// Changelog records the running tasks replayed into their stores when they started.
+async fn restored_records(streams: &KafkaStreams) -> u64 {
+    let (_, tasks) = streams.report().await.expect("the supervisor answers");
+    tasks.iter().map(|t| t.restored_records).sum()
+}
+
+/// Every word's count as the application's `counts` store answers it.
+async fn query_counts(streams: &KafkaStreams, words: &[String]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for word in words {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let count = loop {
+            match streams.query_typed::<String, u64>("counts", word).await {
+                Ok(Some(count)) => break count,
+                Ok(None) => panic!("the store has no count for '{word}'"),
+                Err(err) if err.is_retriable() && Instant::now() < deadline => {
+                    tokio::time::sleep(POLL).await;
+                }
+                Err(err) => panic!("query of '{word}': {err}"),
+            }
+        };
+        counts.insert(word.clone(), count);
+    }
+    counts
+}
+
+/// The local stores are lost between two runs (the application's state directory is
+/// deleted): the next instance rebuilds them from the changelog topics, its queries answer
+/// what the first instance's did, and counting goes on exactly.
+#[test]
+fn deleted_local_stores_are_rebuilt_from_the_changelogs() {
+    let mut node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    let all = lines();
+    let (first, second) = all.split_at(LINES / 2);
+    let expected_first = expected_counts(first);
+    let words: Vec<String> = expected_first.keys().cloned().collect();
+    let state = tempfile::tempdir().expect("state dir");
+
+    let app = actix_rt::System::new();
+    let before = app.block_on(async {
+        let streams = first_half(&bootstrap, first, state.path()).await;
+        query_counts(&streams, &words).await
+    });
+    // The first instance ends with its actix system, which closes its stores.
+    drop(app);
+    assert_eq!(before, expected_first, "the first instance's queries");
+    let local = state.path().join(APP);
+    assert!(
+        local.is_dir(),
+        "the stores were on disk in {}",
+        local.display()
+    );
+    std::fs::remove_dir_all(&local).expect("delete the local state");
+
+    actix_rt::System::new().block_on(async {
+        let streams = start_app(&bootstrap, state.path()).await;
+        wait_for_tasks_running(&streams).await;
+        let restored = restored_records(&streams).await;
+        assert!(
+            restored >= words.len() as u64,
+            "every store was rebuilt from its changelog ({restored} records replayed for \
+             {} words)",
+            words.len()
+        );
+        assert_eq!(
+            query_counts(&streams, &words).await,
+            before,
+            "queries answer the same after the rebuild"
+        );
         second_half(&bootstrap, first.len(), second).await;
     });
     node.assert_healthy();

@@ -85,6 +85,7 @@ fn a_panicking_task_restarts_and_keeps_its_state() {
     };
     let node = NodeThread::spawn(config).expect("node");
     let bootstrap = node.kafka_addr.to_string();
+    let state_dir = dir.path().join("streams-state");
     actix_rt::System::new().block_on(async move {
         let mut admin = Admin::connect(&bootstrap).await.expect("admin");
         admin
@@ -97,6 +98,7 @@ fn a_panicking_task_restarts_and_keeps_its_state() {
             .expect("output topic");
         let mut settings = StreamsSettings::new("panic-test", &bootstrap);
         settings.commit_interval = Duration::from_millis(100);
+        settings.state_dir = state_dir;
         let streams = KafkaStreams::start(counting_topology(), settings)
             .await
             .expect("streams start");

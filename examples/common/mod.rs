@@ -1,6 +1,7 @@
 //! Shared by the examples: where the cluster is (an embedded node by default), topic
 //! creation, and reading an output topic until it goes quiet.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,6 +25,17 @@ pub struct Cluster {
     /// Whether the example started its own node (and so feeds sample input itself).
     pub embedded: bool,
     _node: Option<(NodeThread, tempfile::TempDir)>,
+}
+
+impl Cluster {
+    /// Where the application keeps its state stores: `given` (`--state-dir`), else beside
+    /// the embedded node's data (gone with it), else Kafka Streams' default place.
+    pub fn state_dir(&self, given: Option<PathBuf>) -> PathBuf {
+        given.unwrap_or_else(|| match &self._node {
+            Some((_, dir)) => dir.path().join("streams-state"),
+            None => eddy::runtime::streams::default_state_dir(),
+        })
+    }
 }
 
 impl Cluster {

@@ -10,17 +10,23 @@
 //! HTTP (see [`query_server`]) and the address is reported to the registry, where
 //! `eddy topology query` finds it.
 //!
+//! State stores are on disk under `state.dir` ([`state_store`]), checkpointed at every
+//! commit and caught up from their changelog topics at every (re)start; an empty state
+//! directory is rebuilt from the whole changelogs.
+//!
 //! Not yet: instances sharing an application id do not split partitions between them (the
 //! client has no group membership yet): one instance runs every task, so every key is
-//! local. Stores are in memory, rebuilt from their changelog topics at every (re)start.
+//! local.
 
 pub mod query_server;
 pub mod registry;
+pub mod state_store;
 pub mod stream_task;
 pub mod topology_supervisor;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +58,10 @@ pub struct StreamsSettings {
     /// over HTTP (`GET /topologies/<app>/stores/<store>?key=…`); `None` serves none. It is
     /// also reported to the registry, so it must be an address other programs can reach.
     pub application_server: Option<String>,
+    /// `state.dir`: where the instance keeps its state stores, under
+    /// `<state.dir>/<application.id>`. Default: [`default_state_dir`]. Each instance of an
+    /// application needs its own.
+    pub state_dir: PathBuf,
 }
 
 impl StreamsSettings {
@@ -62,8 +72,15 @@ impl StreamsSettings {
             bootstrap: bootstrap.to_string(),
             commit_interval: Duration::from_millis(COMMIT_INTERVAL_MS_DEFAULT),
             application_server: None,
+            state_dir: default_state_dir(),
         }
     }
+}
+
+/// Kafka Streams' default `state.dir` (`${java.io.tmpdir}/kafka-streams`), Eddy's way:
+/// `eddy-streams` in the system's temp directory.
+pub fn default_state_dir() -> PathBuf {
+    std::env::temp_dir().join("eddy-streams")
 }
 
 /// Why an application could not start.
@@ -75,6 +92,9 @@ pub enum StreamsError {
     /// A source topic is missing.
     #[error("source topic '{0}' does not exist; create it first, e.g. `eddy topic create {0} --partitions 1`")]
     MissingSourceTopic(String),
+    /// The state directory could not be opened (or another instance holds it).
+    #[error(transparent)]
+    StateDir(#[from] state_store::StateDirError),
     /// `application.server` could not be bound.
     #[error("application.server {address}: cannot listen there: {error}")]
     ApplicationServer {
@@ -413,6 +433,7 @@ impl KafkaStreams {
             None => None,
         };
         let application_server = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let state = state_store::StateDirectory::open(&settings.state_dir, &app)?;
         tracing::info!(application = %app, tasks = tasks.len(), ?application_server, "starting stream tasks");
         let description = topology.describe().to_string();
         let internal_names = internal.iter().map(|t| t.name.clone()).collect();
@@ -420,6 +441,7 @@ impl KafkaStreams {
         let supervisor = TopologySupervisor::launch(
             topology.clone(),
             Arc::new(settings),
+            state,
             tasks.clone(),
             RestartIntensity::default(),
         );

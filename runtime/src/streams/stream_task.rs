@@ -9,10 +9,15 @@
 //! half applied. While the task restores its stores, restarts or waits for the cluster,
 //! queries are refused as not running rather than answered from a partial store.
 //!
+//! Stores live on disk (see [`state_store`](super::state_store)), checkpointed after each
+//! commit; a task starts by replaying its changelogs from the checkpoints (the whole
+//! changelog for a store without one).
+//!
 //! Supervised by the TopologySupervisor through actix's `Supervisor`; restart policy
 //! permanent with the supervisor's restart intensity. A panic in user code is caught around
-//! `Task::process`; the actor stops and is restarted, rebuilding its state from the
-//! changelog and resuming from the committed offsets. Nothing of the old run is reused.
+//! `Task::process`; the actor stops and is restarted, reopening its stores at their last
+//! checkpoint (writes since then are dropped with the old run), catching up from the
+//! changelog and resuming from the committed offsets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,11 +25,10 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use eddy_actors::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
-use eddy_topologies::{
-    ChangelogRecord, InMemoryStoreSupplier, InputRecord, StoreLookup, Task, TaskId, Topology,
-};
+use eddy_topologies::{ChangelogRecord, InputRecord, StoreLookup, Task, TaskId, Topology};
 use tokio::sync::{mpsc, oneshot};
 
+use super::state_store::StateDirectory;
 use super::topology_supervisor::{TaskEvent, TopologySupervisor};
 use super::{QueryError, StreamsSettings, TASK_FAILED};
 use crate::client::{
@@ -80,6 +84,7 @@ pub struct StreamTask {
     id: TaskId,
     topology: Topology,
     settings: Arc<StreamsSettings>,
+    state: StateDirectory,
     supervisor: Addr<TopologySupervisor>,
     intensity: RestartIntensity,
     restart_window: RestartWindow,
@@ -96,6 +101,7 @@ impl StreamTask {
         id: TaskId,
         topology: Topology,
         settings: Arc<StreamsSettings>,
+        state: StateDirectory,
         supervisor: Addr<TopologySupervisor>,
         intensity: RestartIntensity,
     ) -> Self {
@@ -103,6 +109,7 @@ impl StreamTask {
             id,
             topology,
             settings,
+            state,
             supervisor,
             intensity,
             restart_window: RestartWindow::default(),
@@ -134,6 +141,7 @@ impl StreamTask {
             self.id,
             self.topology.clone(),
             self.settings.clone(),
+            self.state.clone(),
             self.supervisor.clone(),
             pending,
         );
@@ -303,7 +311,48 @@ fn from_uncommitted_input(headers: &[Header], committed: &BTreeMap<(String, i32)
         .is_none_or(|c| offset >= *c)
 }
 
-/// Rebuilds the task's stores from their changelog partitions, refusing queries meanwhile.
+/// Where restoring one store's changelog partition starts: at the store's checkpoint if the
+/// changelog still holds it, else (no checkpoint, or the changelog was deleted, recreated
+/// or truncated past it) at the changelog's start, with the store wiped first.
+async fn restore_start(
+    task: &mut Task,
+    consumer: &mut Consumer,
+    topic: &str,
+    partition: i32,
+    checkpoint: Option<i64>,
+) -> Result<i64, TaskEnd> {
+    consumer
+        .assign(topic, &[partition], StartOffset::Earliest)
+        .await
+        .map_err(TaskEnd::client)?;
+    let start = consumer.position(topic, partition).unwrap_or(0);
+    consumer
+        .assign(topic, &[partition], StartOffset::Latest)
+        .await
+        .map_err(TaskEnd::client)?;
+    let end = consumer.position(topic, partition).unwrap_or(0);
+    match checkpoint {
+        Some(c) if (start..=end).contains(&c) => Ok(c),
+        Some(c) => {
+            tracing::warn!(
+                task = %task.id(), changelog = topic, checkpoint = c, start, end,
+                "the local store's checkpoint is outside its changelog; rebuilding it from the changelog"
+            );
+            task.wipe_store(topic).map_err(TaskEnd::crash)?;
+            Ok(start)
+        }
+        None => {
+            // A store without a checkpoint may still hold entries of a run that never
+            // committed: start from nothing.
+            task.wipe_store(topic).map_err(TaskEnd::crash)?;
+            Ok(start)
+        }
+    }
+}
+
+/// Brings the task's stores up to date from their changelog partitions — from each store's
+/// checkpoint, or the whole changelog when it has none — refusing queries meanwhile, then
+/// checkpoints them at the changelog's end.
 async fn restore(
     task: &mut Task,
     bootstrap: &str,
@@ -312,12 +361,25 @@ async fn restore(
     pending: &mut mpsc::Receiver<PendingQuery>,
 ) -> Result<u64, TaskEnd> {
     let mut restored = 0u64;
-    for spec in task.stores() {
+    let mut ends = BTreeMap::new();
+    for (spec, checkpoint) in task.store_checkpoints() {
         let mut consumer = Consumer::connect(bootstrap)
             .await
             .map_err(TaskEnd::client)?;
+        let from = restore_start(
+            task,
+            &mut consumer,
+            &spec.changelog_topic,
+            partition,
+            checkpoint,
+        )
+        .await?;
         consumer
-            .assign(&spec.changelog_topic, &[partition], StartOffset::Earliest)
+            .assign(
+                &spec.changelog_topic,
+                &[partition],
+                StartOffset::Offset(from),
+            )
             .await
             .map_err(TaskEnd::client)?;
         let mut idle = 0;
@@ -357,7 +419,11 @@ async fn restore(
                 restored += 1;
             }
         }
+        if let Some(position) = consumer.position(&spec.changelog_topic, partition) {
+            ends.insert(spec.changelog_topic.clone(), position);
+        }
     }
+    task.checkpoint(&ends).map_err(TaskEnd::crash)?;
     Ok(restored)
 }
 
@@ -370,12 +436,20 @@ struct Writers {
     changelog: Producer,
 }
 
-/// Writes a task's outputs and changelog records; returns their receipts.
+/// Receipts of the writes not yet acknowledged: outputs, and changelog records (whose
+/// offsets become the stores' checkpoints).
+#[derive(Default)]
+struct Receipts {
+    outputs: Vec<DeliveryReceipt>,
+    changelog: Vec<DeliveryReceipt>,
+}
+
+/// Writes a task's outputs and changelog records; keeps their receipts.
 async fn write_output(
     writers: &mut Writers,
     input: (&str, i32, i64),
     output: eddy_topologies::TaskOutput,
-    receipts: &mut Vec<DeliveryReceipt>,
+    receipts: &mut Receipts,
 ) -> Result<(), TaskEnd> {
     for o in output.records {
         let record = ProducerRecord {
@@ -386,7 +460,7 @@ async fn write_output(
             headers: to_client_headers(o.headers),
             timestamp_ms: Some(o.timestamp),
         };
-        receipts.push(
+        receipts.outputs.push(
             writers
                 .outputs
                 .send(record)
@@ -403,7 +477,7 @@ async fn write_output(
             headers: vec![input_header(input.0, input.1, input.2)],
             timestamp_ms: Some(c.timestamp),
         };
-        receipts.push(
+        receipts.changelog.push(
             writers
                 .changelog
                 .send(record)
@@ -414,22 +488,33 @@ async fn write_output(
     Ok(())
 }
 
-/// Flushes both producers, waits for every write, then commits the input positions.
+/// Flushes both producers, waits for every write, commits the input positions, then
+/// checkpoints the stores at the changelog offsets just acknowledged. A crash before the
+/// checkpoint leaves the stores at the previous one, and restoration replays the changelog
+/// records in between.
 async fn commit(
+    task: &mut Task,
     writers: &mut Writers,
-    receipts: &mut Vec<DeliveryReceipt>,
+    receipts: &mut Receipts,
     group: &mut GroupOffsets,
     positions: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), TaskEnd> {
     writers.outputs.flush().await.map_err(TaskEnd::client)?;
     writers.changelog.flush().await.map_err(TaskEnd::client)?;
-    for receipt in receipts.drain(..) {
+    for receipt in receipts.outputs.drain(..) {
         receipt.wait().await.map_err(TaskEnd::client)?;
+    }
+    let mut changelog_ends: BTreeMap<String, i64> = BTreeMap::new();
+    for receipt in receipts.changelog.drain(..) {
+        let written = receipt.wait().await.map_err(TaskEnd::client)?;
+        let end = changelog_ends.entry(written.topic).or_insert(0);
+        *end = (*end).max(written.offset + 1);
     }
     group
         .commit_offsets(positions)
         .await
-        .map_err(TaskEnd::client)
+        .map_err(TaskEnd::client)?;
+    task.checkpoint(&changelog_ends).map_err(TaskEnd::crash)
 }
 
 /// Runs the task until it ends (a panic in user code included), saying how it ended.
@@ -437,10 +522,11 @@ async fn run_task(
     id: TaskId,
     topology: Topology,
     settings: Arc<StreamsSettings>,
+    state: StateDirectory,
     supervisor: Addr<TopologySupervisor>,
     mut pending: mpsc::Receiver<PendingQuery>,
 ) -> TaskEnd {
-    match task_loop(id, topology, settings, supervisor, &mut pending).await {
+    match task_loop(id, topology, settings, state, supervisor, &mut pending).await {
         Ok(never) => match never {},
         Err(end) => end,
     }
@@ -451,12 +537,13 @@ async fn task_loop(
     id: TaskId,
     topology: Topology,
     settings: Arc<StreamsSettings>,
+    state: StateDirectory,
     supervisor: Addr<TopologySupervisor>,
     pending: &mut mpsc::Receiver<PendingQuery>,
 ) -> Result<std::convert::Infallible, TaskEnd> {
     let bootstrap = settings.bootstrap.as_str();
-    let mut task = Task::new(&topology, &settings.config, id, &mut InMemoryStoreSupplier)
-        .map_err(TaskEnd::crash)?;
+    let mut task =
+        Task::new(&topology, &settings.config, id, &mut state.clone()).map_err(TaskEnd::crash)?;
     let mut group = GroupOffsets::connect(bootstrap, &settings.config.application_id)
         .await
         .map_err(TaskEnd::client)?;
@@ -489,7 +576,7 @@ async fn task_loop(
     let mut writers = Writers { outputs, changelog };
     supervisor.do_send(TaskEvent::Running { id, restored });
     let mut positions: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let mut receipts = Vec::new();
+    let mut receipts = Receipts::default();
     let mut last_commit = Instant::now();
     loop {
         let records = consumer
@@ -551,7 +638,14 @@ async fn task_loop(
         }
         answer_queries(&task, pending);
         if !positions.is_empty() && last_commit.elapsed() >= settings.commit_interval {
-            commit(&mut writers, &mut receipts, &mut group, &positions).await?;
+            commit(
+                &mut task,
+                &mut writers,
+                &mut receipts,
+                &mut group,
+                &positions,
+            )
+            .await?;
             let late = task.metrics();
             supervisor.do_send(TaskEvent::Progress {
                 id,

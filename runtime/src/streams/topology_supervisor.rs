@@ -13,6 +13,7 @@ use eddy_actors::supervision::{ChildRecord, ChildState, RestartIntensity, Superv
 use eddy_topologies::{StoreLookup, TaskId, TaskMetrics, Topology};
 use serde::Serialize;
 
+use super::state_store::StateDirectory;
 use super::stream_task::{QueryStore, StreamTask};
 use super::{QueryError, StreamsSettings};
 
@@ -20,6 +21,7 @@ struct Child {
     record: ChildRecord,
     committed: BTreeMap<String, i64>,
     metrics: TaskMetrics,
+    restored: u64,
     // Keeps the task's address alive (actix restarts a supervised actor only while someone
     // holds its address), and is where queries of the task's keys go.
     addr: Addr<StreamTask>,
@@ -37,6 +39,7 @@ impl TopologySupervisor {
     pub fn launch(
         topology: Topology,
         settings: Arc<StreamsSettings>,
+        state: StateDirectory,
         tasks: Vec<TaskId>,
         intensity: RestartIntensity,
     ) -> Addr<TopologySupervisor> {
@@ -47,13 +50,15 @@ impl TopologySupervisor {
                 .into_iter()
                 .map(|id| {
                     let (topology, settings, me) = (topology.clone(), settings.clone(), me.clone());
+                    let state = state.clone();
                     let addr = Supervisor::start(move |_| {
-                        StreamTask::new(id, topology, settings, me, intensity)
+                        StreamTask::new(id, topology, settings, state, me, intensity)
                     });
                     let child = Child {
                         record: ChildRecord::starting(format!("task {id}")),
                         committed: BTreeMap::new(),
                         metrics: TaskMetrics::default(),
+                        restored: 0,
                         addr,
                     };
                     (id, child)
@@ -119,6 +124,7 @@ impl Handler<TaskEvent> for TopologySupervisor {
                 if let Some(c) = self.children.get_mut(&id) {
                     c.record.state = ChildState::Running;
                     c.record.since = Instant::now();
+                    c.restored = restored;
                     tracing::info!(application = %self.application_id, task = %id, restored, "stream task running");
                 }
             }
@@ -170,6 +176,9 @@ pub struct TaskReport {
     pub processed_records: u64,
     /// Records dropped because their window had closed.
     pub dropped_late_records: u64,
+    /// Changelog records the current run replayed into its stores before processing:
+    /// those after the stores' checkpoints, or the whole changelogs without local state.
+    pub restored_records: u64,
 }
 
 /// The application's tasks.
@@ -189,6 +198,7 @@ impl Handler<Report> for TopologySupervisor {
                 committed: c.committed.clone(),
                 processed_records: c.metrics.processed_records,
                 dropped_late_records: c.metrics.dropped_late_records,
+                restored_records: c.restored,
             })
             .collect();
         let mut root = ChildRecord::starting(format!("topology {}", self.application_id));

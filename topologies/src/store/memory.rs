@@ -45,6 +45,11 @@ impl StateStore for InMemoryStore {
         Ok(())
     }
 
+    fn wipe(&mut self) -> Result<(), StoreError> {
+        self.entries.clear();
+        Ok(())
+    }
+
     fn range(
         &self,
         from: &[u8],

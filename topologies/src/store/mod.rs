@@ -48,10 +48,26 @@ pub trait StateStore: Send {
         limit: usize,
     ) -> Result<Vec<StoreEntry>, StoreError>;
 
-    /// Makes the writes so far durable. The in-memory store has nothing to do.
-    fn flush(&mut self) -> Result<(), StoreError> {
+    /// Makes the writes so far durable, together with the changelog position they
+    /// reflect: `changelog_end` is the offset after the store's last changelog record
+    /// (`None`: unchanged since the last checkpoint). A store that keeps a checkpoint
+    /// writes both at once, so after a crash it is either at its previous checkpoint or at
+    /// this one, never in between. The in-memory store has nothing to do.
+    fn checkpoint(&mut self, changelog_end: Option<i64>) -> Result<(), StoreError> {
+        let _ = changelog_end;
         Ok(())
     }
+
+    /// The changelog offset the store's durable content reflects (exclusive), if it has
+    /// one: restoration replays the changelog from there instead of from its start. The
+    /// in-memory store has none.
+    fn checkpointed(&self) -> Option<i64> {
+        None
+    }
+
+    /// Removes every entry and the checkpoint: what a store whose checkpoint cannot be
+    /// trusted (its changelog was deleted or truncated) needs before a full restore.
+    fn wipe(&mut self) -> Result<(), StoreError>;
 }
 
 /// What a store holds and how its keys and values are laid out.

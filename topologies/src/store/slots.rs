@@ -1,5 +1,7 @@
 //! The stores of one task, and the changelog records their writes produce.
 
+use std::collections::BTreeMap;
+
 use super::{StateStore, StoreEntry, StoreSpec};
 use crate::error::{StoreError, TaskError};
 use crate::record::ChangelogRecord;
@@ -133,11 +135,32 @@ impl StoreSlots {
         std::mem::take(&mut self.changelog)
     }
 
-    pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
+    /// Checkpoints every store: `changelog_ends` maps changelog topics to the offset after
+    /// their last acknowledged record; a store missing from it keeps its checkpoint.
+    pub(crate) fn checkpoint(
+        &mut self,
+        changelog_ends: &BTreeMap<String, i64>,
+    ) -> Result<(), TaskError> {
         for slot in self.slots.iter_mut().flatten() {
-            slot.store.flush()?;
+            let end = changelog_ends.get(&slot.spec.changelog_topic).copied();
+            slot.store.checkpoint(end)?;
         }
         Ok(())
+    }
+
+    /// Every store with its checkpoint.
+    pub(crate) fn checkpoints(&self) -> Vec<(StoreSpec, Option<i64>)> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| (s.spec.clone(), s.store.checkpointed()))
+            .collect()
+    }
+
+    /// Empties the store whose changelog topic is `topic`, checkpoint included.
+    pub(crate) fn wipe(&mut self, topic: &str) -> Result<(), TaskError> {
+        let handle = self.find_by_changelog(topic)?;
+        Ok(self.slot_mut(handle)?.store.wipe()?)
     }
 
     pub(crate) fn specs(&self) -> impl Iterator<Item = &StoreSpec> {

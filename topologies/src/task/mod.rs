@@ -10,7 +10,7 @@
 
 mod run;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -203,9 +203,24 @@ impl Task {
             .restore(handle, &record.key, record.value.as_deref())
     }
 
-    /// Makes the stores' writes durable; call before committing input offsets.
-    pub fn flush(&mut self) -> Result<(), TaskError> {
-        self.stores.flush()
+    /// Makes the stores' writes durable with the changelog position they reflect; call
+    /// after the changelog records (`TaskOutput::changelog`) and the input offsets are
+    /// committed. `changelog_ends` maps changelog topics to the offset after their last
+    /// acknowledged record; stores without new records keep their checkpoint.
+    pub fn checkpoint(&mut self, changelog_ends: &BTreeMap<String, i64>) -> Result<(), TaskError> {
+        self.stores.checkpoint(changelog_ends)
+    }
+
+    /// The task's stores with their checkpoints: where restoring each one's changelog
+    /// starts (`None`: from the beginning).
+    pub fn store_checkpoints(&self) -> Vec<(StoreSpec, Option<i64>)> {
+        self.stores.checkpoints()
+    }
+
+    /// Empties the store whose changelog topic is `changelog_topic`, checkpoint included,
+    /// so that it is restored from the whole changelog.
+    pub fn wipe_store(&mut self, changelog_topic: &str) -> Result<(), TaskError> {
+        self.stores.wipe(changelog_topic)
     }
 
     /// Runs one input record through the sub-topology.
