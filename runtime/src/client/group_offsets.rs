@@ -1,11 +1,14 @@
 //! A consumer group's committed offsets, read and written without joining the group.
 //!
-//! `GroupOffsets` sends OffsetFetch and OffsetCommit to the group's coordinator as a
-//! "simple" consumer: member id empty, generation -1. Kafka (and Eddy) accept such a commit
-//! only while the group has no members, which is what a client that assigns its partitions
-//! itself (Connect's sink tasks, tools) needs. The coordinator's node id is cached; an
-//! answer that says it moved (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE) clears the cache,
-//! and the error is returned as retriable for the caller to decide.
+//! `GroupOffsets` sends OffsetFetch and OffsetCommit to the group's coordinator. By default
+//! it commits as a "simple" consumer: member id empty, generation -1. Kafka (and Eddy)
+//! accept such a commit only while the group has no members, which is what a client that
+//! assigns its partitions itself (Connect's sink tasks, tools) needs. `commit_offsets_as`
+//! commits on behalf of a member that joined elsewhere (a stream task's connection commits
+//! with its instance's member id and generation); `GroupMembership` commits through the
+//! same code. The coordinator's node id is cached; an answer that says it moved
+//! (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE) clears the cache, and the error is returned
+//! as retriable for the caller to decide.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,8 @@ use super::connection::{Connection, ConnectionConfig};
 use super::error::{check_code, ClientError};
 use super::groups::{find_coordinator, offset_fetch};
 
+/// The member id of a commit made outside group membership.
+const SIMPLE_MEMBER_ID: &str = "";
 /// The generation of a commit made outside group membership.
 const SIMPLE_GENERATION: i32 = -1;
 /// "Keep the offsets as long as the broker's default retention says" (OffsetCommit v2–v4).
@@ -71,21 +76,39 @@ impl GroupOffsets {
         Ok(offsets.into_iter().collect())
     }
 
-    /// Commits `offsets` (`(topic, partition)` → the next offset to read). Fails with the
-    /// first partition error; the other partitions of the request are committed anyway.
-    /// An empty map still sends the (empty) request, which Kafka accepts.
+    /// Commits `offsets` (`(topic, partition)` → the next offset to read) as a simple
+    /// consumer, which the coordinator refuses (UNKNOWN_MEMBER_ID) while the group has
+    /// members. Fails with the first partition error; the other partitions of the request
+    /// are committed anyway. An empty map still sends the (empty) request, which Kafka
+    /// accepts.
     pub async fn commit_offsets(
         &mut self,
         offsets: &BTreeMap<(String, i32), i64>,
     ) -> Result<(), ClientError> {
+        self.commit_offsets_as(offsets, SIMPLE_MEMBER_ID, SIMPLE_GENERATION)
+            .await
+    }
+
+    /// Commits `offsets` on behalf of member `member_id` of generation `generation_id`, e.g.
+    /// from a connection of its own while the member heartbeats on another. A commit from
+    /// a generation that is over fails with ILLEGAL_GENERATION, one while the group waits
+    /// for its new assignment with REBALANCE_IN_PROGRESS, one from a member the group no
+    /// longer has with UNKNOWN_MEMBER_ID (see [`ClientError::kafka_error`]).
+    pub async fn commit_offsets_as(
+        &mut self,
+        offsets: &BTreeMap<(String, i32), i64>,
+        member_id: &str,
+        generation_id: i32,
+    ) -> Result<(), ClientError> {
         let group_id = self.group_id.clone();
         let connection = self.coordinator().await?;
-        let committed = commit(connection, &group_id, offsets).await;
+        let committed = commit(connection, &group_id, member_id, generation_id, offsets).await;
         self.forget_moved_coordinator(committed)
     }
 
-    /// The connection to the group's coordinator, found with FindCoordinator if unknown.
-    async fn coordinator(&mut self) -> Result<&mut Connection, ClientError> {
+    /// The connection to the group's coordinator, found with FindCoordinator if unknown. A
+    /// coordinator that cannot be connected to is looked up again on the next call.
+    pub(super) async fn coordinator(&mut self) -> Result<&mut Connection, ClientError> {
         let node_id = match self.coordinator {
             Some(node_id) => node_id,
             None => {
@@ -96,31 +119,43 @@ impl GroupOffsets {
                 info.node_id
             }
         };
-        self.cluster.node(node_id).await
+        let connected = self.cluster.node(node_id).await;
+        if connected.is_err() {
+            self.coordinator = None;
+        }
+        connected
     }
 
     /// Clears the cached coordinator when `result` says it is no longer the right node.
-    fn forget_moved_coordinator<T>(
+    pub(super) fn forget_moved_coordinator<T>(
         &mut self,
         result: Result<T, ClientError>,
     ) -> Result<T, ClientError> {
         if let Err(err) = &result {
-            let moved = matches!(
-                err.kafka_error(),
-                Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)
-            );
-            if moved || err.is_unreachable() {
-                self.coordinator = None;
-            }
+            self.forget_moved_coordinator_on(err);
         }
         result
     }
+
+    /// Clears the cached coordinator when `err` says it is no longer the right node.
+    pub(super) fn forget_moved_coordinator_on(&mut self, err: &ClientError) {
+        let moved = matches!(
+            err.kafka_error(),
+            Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)
+        );
+        if moved || err.is_unreachable() {
+            self.coordinator = None;
+        }
+    }
 }
 
-/// Sends one OffsetCommit for `offsets` as a simple (member-less) commit.
+/// Sends one OffsetCommit for `offsets` as member `member_id` of generation
+/// `generation_id` (the simple consumer: "" and -1).
 async fn commit(
     connection: &mut Connection,
     group_id: &str,
+    member_id: &str,
+    generation_id: i32,
     offsets: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), ClientError> {
     let version = connection.version(ApiKey::OffsetCommit)?;
@@ -145,8 +180,8 @@ async fn commit(
         .collect();
     let mut request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group_id.to_owned())))
-        .with_generation_id_or_member_epoch(SIMPLE_GENERATION)
-        .with_member_id(StrBytes::from_static_str(""))
+        .with_generation_id_or_member_epoch(generation_id)
+        .with_member_id(StrBytes::from_string(member_id.to_owned()))
         .with_topics(topics);
     // The retention field exists in v2–v4 only.
     if (2..=4).contains(&version) {

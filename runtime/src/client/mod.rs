@@ -2,15 +2,17 @@
 //!
 //! Built on tokio and `kafka-protocol`; used by the `eddy` CLI, the examples and the tests,
 //! and able to talk to any Kafka-compatible node. It speaks magic-2 record batches only, no
-//! group membership (the consumer reads assigned partitions; groups can be listed,
-//! described and deleted through `Admin`), no idempotence, no TLS or SASL.
+//! idempotence, no TLS or SASL. The consumer reads assigned partitions; group membership
+//! (join, heartbeat, commit, leave) is a separate piece, `GroupMembership`, which leaves
+//! the reading to the caller; groups can be listed, described and deleted through `Admin`.
 //!
 //! Code map: `connection` frames requests on one TCP connection and negotiates versions
 //! (`versions`); `cluster` holds the connections to a cluster and fetches `metadata`;
 //! `admin`, `producer` and `consumer` are the public clients; `accumulator`,
 //! `produce_request`, `partitioner`, `records`, `list_offsets` and `groups` (the group
 //! administration requests) are their parts; `group_offsets` commits and reads a group's
-//! offsets without joining it.
+//! offsets without joining it (or on behalf of a member); `group_member` joins a group
+//! and commits through `group_offsets`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), eddy_runtime::client::ClientError> {
@@ -34,6 +36,7 @@ mod connection;
 mod consumer;
 mod delete_records;
 mod error;
+mod group_member;
 mod group_offsets;
 mod groups;
 mod list_offsets;
@@ -48,6 +51,10 @@ pub use admin::{Admin, ConfigEntry, ConfigSource, TopicDescription};
 pub use connection::ConnectionConfig;
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset, StartOffset};
 pub use error::ClientError;
+pub use group_member::{
+    Assignment, Generation, GroupMembership, HeartbeatOutcome, JoinedMember, MemberConfig,
+    Subscription,
+};
 pub use group_offsets::GroupOffsets;
 pub use groups::{
     decode_assignment, lag, GroupDescription, GroupListing, GroupMember, GroupPartitionOffset,

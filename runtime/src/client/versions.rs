@@ -4,8 +4,8 @@
 //! ranges in ApiVersions; the version used is the highest both share. The caps are below
 //! what `kafka-protocol` can encode on purpose: Fetch and Produce stop at versions that are
 //! still keyed by topic name (v13 switches to topic ids), Metadata stops before v13 which
-//! only adds a top-level error code. The client never joins groups: of the group APIs it
-//! speaks only the administrative ones.
+//! only adds a top-level error code. Group membership (JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup) stops at the versions Eddy's coordinator serves, without static membership.
 
 use std::collections::HashMap;
 
@@ -35,6 +35,12 @@ pub(crate) fn client_range(api: ApiKey) -> Option<VersionRange> {
         // v2 is the first with a retention field; v8 (flexible) is the node's highest.
         ApiKey::OffsetCommit => (2, 8),
         ApiKey::DeleteGroups => (0, 2),
+        // v1 is the first with a rebalance timeout; v4+ hands out member ids (KIP-394).
+        ApiKey::JoinGroup => (1, 7),
+        ApiKey::SyncGroup => (0, 5),
+        ApiKey::Heartbeat => (0, 4),
+        // v3 switches from one member id to a batch of members.
+        ApiKey::LeaveGroup => (0, 4),
         ApiKey::DeleteRecords => (0, 2),
         _ => return None,
     };
