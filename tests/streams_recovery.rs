@@ -15,6 +15,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::EddyNode;
 use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
 use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
-use eddy::topologies::{StreamsBuilder, Topology};
+use eddy::topologies::{StreamsBuilder, TaskId, Topology};
 use eddy_actors::supervision::ChildState;
 
 const INPUT: &str = "recovery-lines";
@@ -244,6 +245,10 @@ async fn start_app(bootstrap: &str, state_dir: &Path) -> KafkaStreams {
     let mut settings = StreamsSettings::new(APP, bootstrap);
     settings.commit_interval = COMMIT_INTERVAL;
     settings.state_dir = state_dir.to_path_buf();
+    // A restarted instance rejoins the group; an old member that never left is dropped
+    // after this (the broker's least session timeout).
+    settings.session_timeout = Duration::from_secs(6);
+    settings.heartbeat_interval = Duration::from_millis(300);
     KafkaStreams::start(topology(), settings)
         .await
         .expect("streams start")
@@ -385,7 +390,9 @@ fn deleted_local_stores_are_rebuilt_from_the_changelogs() {
     let app = actix_rt::System::new();
     let before = app.block_on(async {
         let streams = first_half(&bootstrap, first, state.path()).await;
-        query_counts(&streams, &words).await
+        let counts = query_counts(&streams, &words).await;
+        streams.close().await;
+        counts
     });
     // The first instance ends with its actix system, which closes its stores.
     drop(app);
@@ -414,6 +421,141 @@ fn deleted_local_stores_are_rebuilt_from_the_changelogs() {
             "queries answer the same after the rebuild"
         );
         second_half(&bootstrap, first.len(), second).await;
+    });
+    node.assert_healthy();
+}
+
+/// Starts an instance that serves queries on a free loopback port.
+async fn start_serving_app(bootstrap: &str, state_dir: &Path) -> KafkaStreams {
+    let mut settings = StreamsSettings::new(APP, bootstrap);
+    settings.commit_interval = COMMIT_INTERVAL;
+    settings.state_dir = state_dir.to_path_buf();
+    settings.session_timeout = Duration::from_secs(6);
+    settings.heartbeat_interval = Duration::from_millis(300);
+    settings.application_server = Some("127.0.0.1:0".into());
+    KafkaStreams::start(topology(), settings)
+        .await
+        .expect("streams start")
+}
+
+/// Waits until the instance runs `count` tasks.
+async fn wait_for_task_count(streams: &KafkaStreams, count: usize, what: &str) -> Vec<TaskId> {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let tasks = streams.tasks();
+        if tasks.len() == count {
+            return tasks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the instance runs {tasks:?}, not {count} tasks, after {WAIT_LIMIT:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A word's count read over HTTP from `server`, following a redirect to the instance
+/// that owns the word.
+async fn http_count(server: SocketAddr, word: &str) -> Option<u64> {
+    let url = format!("http://{server}/topologies/{APP}/stores/counts?key={word}");
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let response = reqwest::get(&url).await.expect("query over HTTP");
+        let status = response.status();
+        let body: serde_json::Value =
+            serde_json::from_str(&response.text().await.expect("body")).expect("JSON answer");
+        if status.is_success() {
+            return body["value"].as_u64();
+        }
+        let retriable = body["retriable"].as_bool() == Some(true);
+        assert!(
+            retriable && Instant::now() < deadline,
+            "query of '{word}': {status} {body}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Two instances of one application split its tasks through the application's group; a
+/// key of the other instance's tasks is answered by that instance (the HTTP query
+/// server redirects there). When one instance crashes — its actix system ends without
+/// closing it: no LeaveGroup, no last commit — the other takes its tasks over once the
+/// session times out, rebuilds their stores from the changelogs, and the counts stay
+/// exact.
+#[test]
+fn two_instances_split_the_tasks_and_one_takes_over_when_the_other_crashes() {
+    let mut node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    let all = lines();
+    let (first, second) = all.split_at(LINES / 2);
+    let expected_first = expected_counts(first);
+    let (state_a, state_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let every_task = 2 * PARTITIONS as usize;
+
+    actix_rt::System::new().block_on(async {
+        let mut admin = Admin::connect(&bootstrap).await.expect("admin connects");
+        for topic in [INPUT, OUTPUT] {
+            admin
+                .create_topic(topic, PARTITIONS, 1, &[])
+                .await
+                .unwrap_or_else(|err| panic!("create topic {topic}: {err}"));
+        }
+        let a = start_serving_app(&bootstrap, state_a.path()).await;
+        wait_for_task_count(&a, every_task, "alone").await;
+
+        // Instance B in a thread and actix system of its own, until told to crash.
+        let (b_started, b_tasks) = tokio::sync::oneshot::channel();
+        let (crash, crashed) = tokio::sync::oneshot::channel::<()>();
+        let b_bootstrap = bootstrap.clone();
+        let b_state = state_b.path().to_path_buf();
+        let b = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let b = start_serving_app(&b_bootstrap, &b_state).await;
+                let tasks = wait_for_task_count(&b, every_task / 2, "B joined").await;
+                let _ = b_started.send((tasks, b.application_server().expect("B serves")));
+                let _ = crashed.await;
+                // Returning ends the system with B's tasks and membership in it.
+                std::mem::forget(b);
+            })
+        });
+        let (tasks_b, server_b) = b_tasks.await.expect("B started");
+        let tasks_a = wait_for_task_count(&a, every_task / 2, "A after B joined").await;
+        assert!(
+            tasks_a.iter().all(|t| !tasks_b.contains(t)),
+            "no task runs twice: A {tasks_a:?}, B {tasks_b:?}"
+        );
+        let group = admin.describe_group(APP).await.expect("describe the group");
+        assert_eq!(
+            group.members.len(),
+            2,
+            "both instances in the group: {group:?}"
+        );
+
+        produce(&bootstrap, 0, first).await;
+        wait_for_counts(&bootstrap, &expected_first, "two instances").await;
+        // Every count through A's query server: B's keys are redirected to B.
+        let server_a = a.application_server().expect("A serves");
+        let mut redirected = 0;
+        for (word, count) in &expected_first {
+            if let Err(err) = a.query("counts", word.as_bytes()).await {
+                let owner = server_b.to_string();
+                assert!(err.to_string().contains(&owner), "{err}");
+                redirected += 1;
+            }
+            assert_eq!(http_count(server_a, word).await, Some(*count), "{word}");
+        }
+        assert!(
+            redirected > 0 && redirected < expected_first.len(),
+            "the words are split between the instances ({redirected} of {} on B)",
+            expected_first.len()
+        );
+
+        let _ = crash.send(());
+        b.join().expect("B's thread");
+        wait_for_task_count(&a, every_task, "A after B crashed").await;
+        wait_for_tasks_running(&a).await;
+        second_half(&bootstrap, first.len(), second).await;
+        a.close().await;
     });
     node.assert_healthy();
 }

@@ -14,10 +14,15 @@
 //! commit and caught up from their changelog topics at every (re)start; an empty state
 //! directory is rebuilt from the whole changelogs.
 //!
-//! Not yet: instances sharing an application id do not split partitions between them (the
-//! client has no group membership yet): one instance runs every task, so every key is
-//! local.
+//! Instances with the same application id split the tasks through the consumer group named
+//! after it ([`membership`], [`assignment`]): each instance runs the tasks the group's
+//! leader gave it, a rebalance (an instance joining, leaving or timing out) stops every
+//! task and hands them out again. A query of a key another instance owns is answered by
+//! that instance: `query` says where (`QueryError::NotLocal`), the HTTP query server
+//! redirects there.
 
+pub mod assignment;
+pub mod membership;
 pub mod query_server;
 pub mod registry;
 pub mod state_store;
@@ -27,7 +32,7 @@ pub mod topology_supervisor;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Addr;
@@ -37,12 +42,17 @@ use eddy_topologies::{
     TaskId, Topology, WindowedValue,
 };
 
-use crate::client::{partition_for_key, Admin, ClientError, ResponseError};
+use crate::client::{partition_for_key, Admin, ClientError, GroupMembership, ResponseError};
 pub use stream_task::QueryStore;
+use tokio::sync::{oneshot, watch};
 pub use topology_supervisor::{Report, TaskReport, TopologySupervisor};
 
 /// Kafka Streams' default `commit.interval.ms` for at-least-once.
 pub const COMMIT_INTERVAL_MS_DEFAULT: u64 = 30_000;
+/// Kafka Streams' default `session.timeout.ms` (its consumers').
+pub const SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
+/// Kafka Streams' default `heartbeat.interval.ms`.
+pub const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 3_000;
 
 /// What every task of an application shares.
 #[derive(Debug, Clone)]
@@ -62,6 +72,12 @@ pub struct StreamsSettings {
     /// `<state.dir>/<application.id>`. Default: [`default_state_dir`]. Each instance of an
     /// application needs its own.
     pub state_dir: PathBuf,
+    /// `session.timeout.ms`: how long the group keeps an instance that stopped
+    /// heartbeating (a crashed one) before its tasks go to the others.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`: how often the instance heartbeats, and so how soon it
+    /// notices a rebalance.
+    pub heartbeat_interval: Duration,
 }
 
 impl StreamsSettings {
@@ -73,6 +89,8 @@ impl StreamsSettings {
             commit_interval: Duration::from_millis(COMMIT_INTERVAL_MS_DEFAULT),
             application_server: None,
             state_dir: default_state_dir(),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS_DEFAULT),
+            heartbeat_interval: Duration::from_millis(HEARTBEAT_INTERVAL_MS_DEFAULT),
         }
     }
 }
@@ -95,6 +113,14 @@ pub enum StreamsError {
     /// The state directory could not be opened (or another instance holds it).
     #[error(transparent)]
     StateDir(#[from] state_store::StateDirError),
+    /// The application's group gave this instance no assignment in time.
+    #[error("application '{application}': the group '{application}' gave this instance no tasks within {waited:?}; is the cluster healthy? (`eddy group describe {application}`)")]
+    NoAssignment {
+        /// The application id.
+        application: String,
+        /// How long start waited.
+        waited: Duration,
+    },
     /// `application.server` could not be bound.
     #[error("application.server {address}: cannot listen there: {error}")]
     ApplicationServer {
@@ -104,6 +130,11 @@ pub enum StreamsError {
         error: std::io::Error,
     },
 }
+
+/// The least time `KafkaStreams::start` waits for the instance's first assignment (the
+/// group's first rebalance waits `group.initial.rebalance.delay.ms`, 3 s, for more
+/// members); twice the session timeout if that is longer.
+const ASSIGNMENT_WAIT_MIN: Duration = Duration::from_secs(60);
 
 /// How long an interactive query waits for the task that owns the key: a task answers
 /// between two batches of input, but not while it waits for the cluster to acknowledge a
@@ -156,6 +187,15 @@ pub enum QueryError {
         task: TaskId,
         /// The bound that was reached.
         pending: usize,
+    },
+    /// Another instance of the application runs the task owning the key; `host` is its
+    /// `application.server` (`None`: it serves no queries).
+    #[error("task {task}, which owns the key, runs in another instance of the application{}", match host { Some(h) => format!(", which serves queries on {h}"), None => " that serves no queries (give it application.server)".to_string() })]
+    NotLocal {
+        /// The task owning the key.
+        task: TaskId,
+        /// Where its instance serves queries.
+        host: Option<String>,
     },
     /// The task did not answer in time.
     #[error("task {task} did not answer within {waited_ms} ms")]
@@ -287,21 +327,30 @@ impl StoreQueries {
     }
 }
 
-/// A running application.
+/// A running application instance.
 pub struct KafkaStreams {
     supervisor: Addr<TopologySupervisor>,
-    tasks: Vec<TaskId>,
+    /// The tasks the group assigned to this instance now.
+    assigned: Arc<Mutex<Vec<TaskId>>>,
     queries: StoreQueries,
     application_server: Option<SocketAddr>,
     reporter: actix_rt::task::JoinHandle<()>,
     query_server: Option<actix_rt::task::JoinHandle<()>>,
+    /// Tells the membership loop to stop the tasks and leave the group.
+    shutdown: Option<oneshot::Sender<()>>,
+    member_loop: Option<actix_rt::task::JoinHandle<()>>,
 }
 
 impl Drop for KafkaStreams {
+    /// Stops the reports and the query server at once; the tasks stop and the instance
+    /// leaves its group as soon as the actix system runs again (`close` waits for it).
     fn drop(&mut self) {
         self.reporter.abort();
         if let Some(server) = &self.query_server {
             server.abort();
+        }
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
         }
     }
 }
@@ -438,13 +487,29 @@ impl KafkaStreams {
         let description = topology.describe().to_string();
         let internal_names = internal.iter().map(|t| t.name.clone()).collect();
         let bootstrap = settings.bootstrap.clone();
+        let member_config =
+            membership::member_config(settings.session_timeout, settings.heartbeat_interval);
+        let assignment_wait = ASSIGNMENT_WAIT_MIN.max(2 * settings.session_timeout);
+        let member = GroupMembership::connect(&bootstrap, &app, member_config).await?;
         let supervisor = TopologySupervisor::launch(
             topology.clone(),
             Arc::new(settings),
             state,
-            tasks.clone(),
             RestartIntensity::default(),
         );
+        let assigned = Arc::new(Mutex::new(Vec::new()));
+        let (generations_tx, mut generations) = watch::channel(0u64);
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let member_loop = membership::MemberLoop {
+            member,
+            plan: membership::TaskPlan::new(&topology, &app, &tasks),
+            supervisor: supervisor.clone(),
+            application_server: application_server.map(|a| a.to_string()),
+            instance: registry::instance_name(),
+            assigned: assigned.clone(),
+            generations: generations_tx,
+        };
+        let member_loop = actix_rt::spawn(member_loop.run(shutdown_rx));
         let queries = StoreQueries {
             application_id: app.clone(),
             topology,
@@ -461,14 +526,42 @@ impl KafkaStreams {
             internal_names,
             application_server.map(|a| a.to_string()),
         ));
-        Ok(KafkaStreams {
+        let mut streams = KafkaStreams {
             supervisor,
-            tasks,
+            assigned,
             queries,
             application_server,
             reporter,
             query_server,
-        })
+            shutdown: Some(shutdown),
+            member_loop: Some(member_loop),
+        };
+        // Like Kafka Streams' REBALANCING → RUNNING: return once this instance has its
+        // first assignment (possibly empty, with more instances than tasks).
+        let first = tokio::time::timeout(assignment_wait, generations.wait_for(|g| *g > 0)).await;
+        if !matches!(first, Ok(Ok(_))) {
+            streams.close_now().await;
+            return Err(StreamsError::NoAssignment {
+                application: streams.queries.application_id.clone(),
+                waited: assignment_wait,
+            });
+        }
+        Ok(streams)
+    }
+
+    /// Stops this instance's tasks and leaves the group, so the other instances take the
+    /// tasks over at once rather than after the session timeout; waits until done.
+    pub async fn close(mut self) {
+        self.close_now().await;
+    }
+
+    async fn close_now(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(member_loop) = self.member_loop.take() {
+            let _ = member_loop.await;
+        }
     }
 
     /// Where this instance serves interactive queries over HTTP (`application.server`, with
@@ -533,9 +626,9 @@ impl KafkaStreams {
         }
     }
 
-    /// The tasks this instance runs.
-    pub fn tasks(&self) -> &[TaskId] {
-        &self.tasks
+    /// The tasks the group assigned to this instance (empty while it rebalances).
+    pub fn tasks(&self) -> Vec<TaskId> {
+        self.assigned.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// The live supervision tree of the application's tasks, with their progress.

@@ -12,6 +12,9 @@
 //!   with no window); 400: a malformed request or a store that cannot be queried (an
 //!   operator's buffer); 503 (with `"retriable": true`): the owning task is restoring,
 //!   restarting or busy; 500: the store failed.
+//! - 307 to the same path on another instance's `application.server`: the key belongs to a
+//!   task the group assigned to that instance (HTTP clients follow it, `eddy topology
+//!   query` included); 503 if that instance serves no queries.
 //!
 //! `value` is the value decoded with the store's value serde when the store holds `u64`,
 //! `i64` (a JSON number) or `String`; otherwise the bytes as a string if they are UTF-8,
@@ -22,7 +25,8 @@ use std::collections::HashMap;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use eddy_topologies::{StoreLookup, Topology};
@@ -56,50 +60,76 @@ fn error(status: StatusCode, message: impl std::fmt::Display, retriable: bool) -
 async fn query_store(
     State(queries): State<StoreQueries>,
     Path((application, store)): Path<(String, String)>,
+    uri: Uri,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Answer {
+) -> Response {
+    match answer(&queries, &application, &store, params).await {
+        Err(QueryError::NotLocal {
+            host: Some(host), ..
+        }) => {
+            let target = uri.path_and_query().map_or("/", |p| p.as_str());
+            let location = format!("http://{host}{target}");
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response()
+        }
+        Err(err) => error(status_of(&err), &err, err.is_retriable()).into_response(),
+        Ok(answer) => answer.into_response(),
+    }
+}
+
+/// The answer to one query; a failed lookup is the error, for the caller to render or
+/// redirect.
+async fn answer(
+    queries: &StoreQueries,
+    application: &str,
+    store: &str,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Answer, QueryError> {
     if application != queries.application_id() {
         let message = format!(
             "this query server belongs to application '{}', not '{application}'",
             queries.application_id()
         );
-        return error(StatusCode::NOT_FOUND, message, false);
+        return Ok(error(StatusCode::NOT_FOUND, message, false));
     }
     let key = match params
         .map_err(|err| err.body_text())
         .and_then(|Query(params)| request_key(&params))
     {
         Ok(key) => key,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message, false),
+        Err(message) => return Ok(error(StatusCode::BAD_REQUEST, message, false)),
     };
     let key_text = text_or_hex(&key);
-    match queries.lookup(&store, &key).await {
-        Ok(StoreLookup::Value(Some(value))) => (
+    Ok(match queries.lookup(store, &key).await? {
+        StoreLookup::Value(Some(value)) => (
             StatusCode::OK,
             Json(json!({
                 "key": key_text,
-                "value": render(queries.topology(), &store, &value),
+                "value": render(queries.topology(), store, &value),
                 "value_hex": hex(&value),
             })),
         ),
-        Ok(StoreLookup::Value(None)) => error(
+        StoreLookup::Value(None) => error(
             StatusCode::NOT_FOUND,
             format!("key '{key_text}' is not in store '{store}'"),
             false,
         ),
-        Ok(StoreLookup::Windows(windows)) if windows.is_empty() => error(
+        StoreLookup::Windows(windows) if windows.is_empty() => error(
             StatusCode::NOT_FOUND,
             format!("key '{key_text}' has no window in store '{store}'"),
             false,
         ),
-        Ok(StoreLookup::Windows(windows)) => {
+        StoreLookup::Windows(windows) => {
             let windows: Vec<Value> = windows
                 .iter()
                 .map(|w| {
                     json!({
                         "start": w.start,
                         "end": w.end,
-                        "value": render(queries.topology(), &store, &w.value),
+                        "value": render(queries.topology(), store, &w.value),
                         "value_hex": hex(&w.value),
                     })
                 })
@@ -109,8 +139,7 @@ async fn query_store(
                 Json(json!({ "key": key_text, "windows": windows })),
             )
         }
-        Err(err) => error(status_of(&err), &err, err.is_retriable()),
-    }
+    })
 }
 
 /// The key bytes of a request: `key` (UTF-8) or `key_hex`, exactly one, bounded.
@@ -139,9 +168,10 @@ fn status_of(err: &QueryError) -> StatusCode {
         QueryError::WrongStoreKind { .. } | QueryError::NotQueryable { .. } => {
             StatusCode::BAD_REQUEST
         }
-        QueryError::NotRunning { .. } | QueryError::Busy { .. } | QueryError::Timeout { .. } => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        QueryError::NotRunning { .. }
+        | QueryError::Busy { .. }
+        | QueryError::Timeout { .. }
+        | QueryError::NotLocal { .. } => StatusCode::SERVICE_UNAVAILABLE,
         QueryError::Store { .. } | QueryError::Serde(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -28,12 +28,13 @@ use eddy_actors::supervision::{guard, RestartDecision, RestartIntensity, Restart
 use eddy_topologies::{ChangelogRecord, InputRecord, StoreLookup, Task, TaskId, Topology};
 use tokio::sync::{mpsc, oneshot};
 
+use super::membership::Membership;
 use super::state_store::StateDirectory;
 use super::topology_supervisor::{TaskEvent, TopologySupervisor};
 use super::{QueryError, StreamsSettings, TASK_FAILED};
 use crate::client::{
     Consumer, DeliveryReceipt, GroupOffsets, Header, Producer, ProducerConfig, ProducerRecord,
-    StartOffset,
+    ResponseError, StartOffset,
 };
 
 /// How long one poll of the input waits for records.
@@ -85,6 +86,7 @@ pub struct StreamTask {
     topology: Topology,
     settings: Arc<StreamsSettings>,
     state: StateDirectory,
+    membership: Membership,
     supervisor: Addr<TopologySupervisor>,
     intensity: RestartIntensity,
     restart_window: RestartWindow,
@@ -102,6 +104,7 @@ impl StreamTask {
         topology: Topology,
         settings: Arc<StreamsSettings>,
         state: StateDirectory,
+        membership: Membership,
         supervisor: Addr<TopologySupervisor>,
         intensity: RestartIntensity,
     ) -> Self {
@@ -110,6 +113,7 @@ impl StreamTask {
             topology,
             settings,
             state,
+            membership,
             supervisor,
             intensity,
             restart_window: RestartWindow::default(),
@@ -142,6 +146,7 @@ impl StreamTask {
             self.topology.clone(),
             self.settings.clone(),
             self.state.clone(),
+            self.membership.clone(),
             self.supervisor.clone(),
             pending,
         );
@@ -179,6 +184,28 @@ impl Supervised for StreamTask {
             failed: self.failed,
         });
     }
+}
+
+/// Stops the task for good (its supervisor drops its address, so it is not restarted):
+/// the group revoked it. Writes since the last commit are dropped with the run; the next
+/// owner reprocesses their input.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopTask;
+
+impl Handler<StopTask> for StreamTask {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopTask, ctx: &mut Self::Context) {
+        self.queries = None;
+        ctx.stop();
+    }
+}
+
+/// The task's group membership and the application's settings.
+struct Group {
+    membership: Membership,
+    settings: Arc<StreamsSettings>,
 }
 
 /// An interactive query of the store `store` for `key` (its key serde's bytes), sent to the
@@ -496,7 +523,7 @@ async fn commit(
     task: &mut Task,
     writers: &mut Writers,
     receipts: &mut Receipts,
-    group: &mut GroupOffsets,
+    (group, membership): (&mut GroupOffsets, &Membership),
     positions: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), TaskEnd> {
     writers.outputs.flush().await.map_err(TaskEnd::client)?;
@@ -511,9 +538,18 @@ async fn commit(
         *end = (*end).max(written.offset + 1);
     }
     group
-        .commit_offsets(positions)
+        .commit_offsets_as(positions, &membership.member_id, membership.generation_id)
         .await
-        .map_err(TaskEnd::client)?;
+        .map_err(|err| match err.kafka_error() {
+            // The group moved on: this task is about to be stopped and its input handed
+            // out again; until then it retries rather than crash.
+            Some(
+                ResponseError::RebalanceInProgress
+                | ResponseError::IllegalGeneration
+                | ResponseError::UnknownMemberId,
+            ) => TaskEnd::Retry(err.to_string()),
+            _ => TaskEnd::client(err),
+        })?;
     task.checkpoint(&changelog_ends).map_err(TaskEnd::crash)
 }
 
@@ -523,10 +559,15 @@ async fn run_task(
     topology: Topology,
     settings: Arc<StreamsSettings>,
     state: StateDirectory,
+    membership: Membership,
     supervisor: Addr<TopologySupervisor>,
     mut pending: mpsc::Receiver<PendingQuery>,
 ) -> TaskEnd {
-    match task_loop(id, topology, settings, state, supervisor, &mut pending).await {
+    let group = Group {
+        membership,
+        settings,
+    };
+    match task_loop(id, topology, group, state, supervisor, &mut pending).await {
         Ok(never) => match never {},
         Err(end) => end,
     }
@@ -536,11 +577,15 @@ async fn run_task(
 async fn task_loop(
     id: TaskId,
     topology: Topology,
-    settings: Arc<StreamsSettings>,
+    group: Group,
     state: StateDirectory,
     supervisor: Addr<TopologySupervisor>,
     pending: &mut mpsc::Receiver<PendingQuery>,
 ) -> Result<std::convert::Infallible, TaskEnd> {
+    let Group {
+        membership,
+        settings,
+    } = group;
     let bootstrap = settings.bootstrap.as_str();
     let mut task =
         Task::new(&topology, &settings.config, id, &mut state.clone()).map_err(TaskEnd::crash)?;
@@ -638,14 +683,8 @@ async fn task_loop(
         }
         answer_queries(&task, pending);
         if !positions.is_empty() && last_commit.elapsed() >= settings.commit_interval {
-            commit(
-                &mut task,
-                &mut writers,
-                &mut receipts,
-                &mut group,
-                &positions,
-            )
-            .await?;
+            let member = (&mut group, &membership);
+            commit(&mut task, &mut writers, &mut receipts, member, &positions).await?;
             let late = task.metrics();
             supervisor.do_send(TaskEvent::Progress {
                 id,

@@ -1,5 +1,6 @@
-//! TopologySupervisor: starts one StreamTask per (sub-topology, input partition) of a running
-//! application and keeps their supervision records (state, restarts, last error, uptime)
+//! TopologySupervisor: runs one StreamTask per (sub-topology, input partition) the
+//! application's group assigned to this instance (`AssignTasks`; `RevokeTasks` stops them
+//! all before a rebalance) and keeps their supervision records (state, restarts, last error, uptime)
 //! plus progress (committed offsets, processed and late-dropped records). Strategy
 //! one-for-one with restart intensity; a task past it is marked failed and stays stopped.
 //! Interactive queries (`QueryStore`) pass through it to the task they name.
@@ -13,8 +14,9 @@ use eddy_actors::supervision::{ChildRecord, ChildState, RestartIntensity, Superv
 use eddy_topologies::{StoreLookup, TaskId, TaskMetrics, Topology};
 use serde::Serialize;
 
+use super::membership::Membership;
 use super::state_store::StateDirectory;
-use super::stream_task::{QueryStore, StreamTask};
+use super::stream_task::{QueryStore, StopTask, StreamTask};
 use super::{QueryError, StreamsSettings};
 
 struct Child {
@@ -31,50 +33,105 @@ struct Child {
 pub struct TopologySupervisor {
     application_id: String,
     started: Instant,
+    topology: Topology,
+    settings: Arc<StreamsSettings>,
+    state: StateDirectory,
+    intensity: RestartIntensity,
     children: BTreeMap<TaskId, Child>,
+    /// Where every task of the application runs (`application.server` of its instance),
+    /// as the group's leader last said; empty between two generations.
+    hosts: BTreeMap<TaskId, Option<String>>,
 }
 
 impl TopologySupervisor {
-    /// Starts the supervisor and one task per (sub-topology, partition) in `tasks`.
+    /// Starts the supervisor, without tasks: the application's group assigns them
+    /// (`AssignTasks`).
     pub fn launch(
         topology: Topology,
         settings: Arc<StreamsSettings>,
         state: StateDirectory,
-        tasks: Vec<TaskId>,
         intensity: RestartIntensity,
     ) -> Addr<TopologySupervisor> {
         let application_id = settings.config.application_id.clone();
-        TopologySupervisor::create(move |ctx| {
-            let me = ctx.address();
-            let children = tasks
-                .into_iter()
-                .map(|id| {
-                    let (topology, settings, me) = (topology.clone(), settings.clone(), me.clone());
-                    let state = state.clone();
-                    let addr = Supervisor::start(move |_| {
-                        StreamTask::new(id, topology, settings, state, me, intensity)
-                    });
-                    let child = Child {
-                        record: ChildRecord::starting(format!("task {id}")),
-                        committed: BTreeMap::new(),
-                        metrics: TaskMetrics::default(),
-                        restored: 0,
-                        addr,
-                    };
-                    (id, child)
-                })
-                .collect();
-            TopologySupervisor {
-                application_id,
-                started: Instant::now(),
-                children,
-            }
-        })
+        TopologySupervisor {
+            application_id,
+            started: Instant::now(),
+            topology,
+            settings,
+            state,
+            intensity,
+            children: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+        }
+        .start()
+    }
+
+    fn start_task(&mut self, id: TaskId, membership: Membership, me: Addr<Self>) {
+        let (topology, settings) = (self.topology.clone(), self.settings.clone());
+        let (state, intensity) = (self.state.clone(), self.intensity);
+        let addr = Supervisor::start(move |_| {
+            StreamTask::new(id, topology, settings, state, membership, me, intensity)
+        });
+        let child = Child {
+            record: ChildRecord::starting(format!("task {id}")),
+            committed: BTreeMap::new(),
+            metrics: TaskMetrics::default(),
+            restored: 0,
+            addr,
+        };
+        self.children.insert(id, child);
+    }
+
+    /// Stops every task for good: `StopTask` is queued, then the address dropped, so
+    /// actix's `Supervisor` does not restart it.
+    fn stop_all(&mut self) {
+        for (_, child) in std::mem::take(&mut self.children) {
+            child.addr.do_send(StopTask);
+        }
     }
 }
 
 impl Actor for TopologySupervisor {
     type Context = Context<Self>;
+}
+
+/// The tasks the group assigned to this instance in a new generation; any task still
+/// running is stopped first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AssignTasks {
+    /// This instance's tasks.
+    pub tasks: Vec<TaskId>,
+    /// Where every task of the application runs.
+    pub hosts: BTreeMap<TaskId, Option<String>>,
+    /// What the tasks commit as.
+    pub membership: Membership,
+}
+
+impl Handler<AssignTasks> for TopologySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AssignTasks, ctx: &mut Self::Context) {
+        self.stop_all();
+        self.hosts = msg.hosts;
+        for id in msg.tasks {
+            self.start_task(id, msg.membership.clone(), ctx.address());
+        }
+    }
+}
+
+/// The group rebalances (or the instance closes): stop every task.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeTasks;
+
+impl Handler<RevokeTasks> for TopologySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: RevokeTasks, _ctx: &mut Self::Context) {
+        self.stop_all();
+        self.hosts.clear();
+    }
 }
 
 /// What a task reports about itself.
@@ -215,11 +272,17 @@ impl Handler<QueryStore> for TopologySupervisor {
     fn handle(&mut self, msg: QueryStore, _ctx: &mut Self::Context) -> Self::Result {
         let task = msg.task;
         let Some(child) = self.children.get(&task) else {
-            // Routing only names tasks of this instance: a miss means it stopped.
-            return Box::pin(std::future::ready(Err(QueryError::NotRunning {
-                task,
-                state: "not run by this instance",
-            })));
+            let refusal = match self.hosts.get(&task) {
+                Some(host) => QueryError::NotLocal {
+                    task,
+                    host: host.clone(),
+                },
+                None => QueryError::NotRunning {
+                    task,
+                    state: "not assigned yet (the application's group is rebalancing)",
+                },
+            };
+            return Box::pin(std::future::ready(Err(refusal)));
         };
         let ask = child.addr.send(msg);
         Box::pin(async move {

@@ -26,7 +26,9 @@ use crate::store::{
 use crate::topology::{changelog_topic, CompiledRole, Topology};
 
 /// Which task: a sub-topology and a partition of its input topics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TaskId {
     /// The sub-topology, as numbered by `Topology::describe`.
     pub subtopology: u32,
