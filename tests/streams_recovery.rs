@@ -476,6 +476,40 @@ async fn http_count(server: SocketAddr, word: &str) -> Option<u64> {
     }
 }
 
+/// The instances `eddy topology describe --json` reports the tasks of, once it reports
+/// `tasks` tasks.
+async fn reported_instances(bootstrap: &str, tasks: usize) -> std::collections::BTreeSet<String> {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let args = ["topology", "describe", APP, "--json", "-b", bootstrap].map(String::from);
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+                .args(&args)
+                .output()
+                .expect("run eddy topology describe")
+        })
+        .await
+        .expect("join");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rows = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["application"]["tasks"].as_array().cloned())
+            .unwrap_or_default();
+        if rows.len() == tasks {
+            return rows
+                .iter()
+                .filter_map(|r| r["instance"].as_str().map(String::from))
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "describe never showed {tasks} tasks: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Two instances of one application split its tasks through the application's group; a
 /// key of the other instance's tasks is answered by that instance (the HTTP query
 /// server redirects there). When one instance crashes — its actix system ends without
@@ -548,6 +582,14 @@ fn two_instances_split_the_tasks_and_one_takes_over_when_the_other_crashes() {
             redirected > 0 && redirected < expected_first.len(),
             "the words are split between the instances ({redirected} of {} on B)",
             expected_first.len()
+        );
+
+        // `eddy topology describe`, from another process, shows both instances' tasks.
+        let instances = reported_instances(&bootstrap, every_task).await;
+        assert_eq!(
+            instances.len(),
+            2,
+            "tasks reported by two instances: {instances:?}"
         );
 
         let _ = crash.send(());

@@ -249,6 +249,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     }
     let mut tasks = table(&[
         "TASK",
+        "INSTANCE",
         "STATE",
         "RESTARTS",
         "PROCESSED",
@@ -258,6 +259,7 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     for t in &app.tasks {
         tasks.add_row(vec![
             t.task.clone(),
+            t.instance.clone(),
             t.state.clone(),
             t.restarts.to_string(),
             t.processed_records.to_string(),
@@ -377,6 +379,7 @@ mod tests {
             processed_records: 0,
             dropped_late_records: 0,
             committed: BTreeMap::new(),
+            instance: "h:1".into(),
         }
     }
 

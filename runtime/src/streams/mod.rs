@@ -339,6 +339,9 @@ pub struct KafkaStreams {
     /// Tells the membership loop to stop the tasks and leave the group.
     shutdown: Option<oneshot::Sender<()>>,
     member_loop: Option<actix_rt::task::JoinHandle<()>>,
+    bootstrap: String,
+    /// This instance's name in reports and its group subscription.
+    instance: String,
 }
 
 impl Drop for KafkaStreams {
@@ -364,6 +367,7 @@ async fn report_loop(
     description: String,
     internal_topics: Vec<String>,
     application_server: Option<String>,
+    instance: String,
 ) {
     let mut registry = None;
     loop {
@@ -391,9 +395,10 @@ async fn report_loop(
                         processed_records: t.processed_records,
                         dropped_late_records: t.dropped_late_records,
                         committed: t.committed,
+                        instance: String::new(),
                     })
                     .collect(),
-                instance: registry::instance_name(),
+                instance: instance.clone(),
                 application_server: application_server.clone(),
                 reported_at_ms: registry::now_ms(),
             };
@@ -491,6 +496,7 @@ impl KafkaStreams {
             membership::member_config(settings.session_timeout, settings.heartbeat_interval);
         let assignment_wait = ASSIGNMENT_WAIT_MIN.max(2 * settings.session_timeout);
         let member = GroupMembership::connect(&bootstrap, &app, member_config).await?;
+        let instance = registry::instance_name();
         let supervisor = TopologySupervisor::launch(
             topology.clone(),
             Arc::new(settings),
@@ -505,7 +511,7 @@ impl KafkaStreams {
             plan: membership::TaskPlan::new(&topology, &app, &tasks),
             supervisor: supervisor.clone(),
             application_server: application_server.map(|a| a.to_string()),
-            instance: registry::instance_name(),
+            instance: instance.clone(),
             assigned: assigned.clone(),
             generations: generations_tx,
         };
@@ -518,6 +524,7 @@ impl KafkaStreams {
         };
         let query_server = listener
             .map(|listener| actix_rt::spawn(query_server::serve(listener, queries.clone())));
+        let bootstrap_for_close = bootstrap.clone();
         let reporter = actix_rt::spawn(report_loop(
             supervisor.clone(),
             bootstrap,
@@ -525,6 +532,7 @@ impl KafkaStreams {
             description,
             internal_names,
             application_server.map(|a| a.to_string()),
+            instance.clone(),
         ));
         let mut streams = KafkaStreams {
             supervisor,
@@ -535,6 +543,8 @@ impl KafkaStreams {
             query_server,
             shutdown: Some(shutdown),
             member_loop: Some(member_loop),
+            bootstrap: bootstrap_for_close,
+            instance,
         };
         // Like Kafka Streams' REBALANCING → RUNNING: return once this instance has its
         // first assignment (possibly empty, with more instances than tasks).
@@ -561,6 +571,17 @@ impl KafkaStreams {
         }
         if let Some(member_loop) = self.member_loop.take() {
             let _ = member_loop.await;
+            self.reporter.abort();
+            let retracted = match registry::Registry::connect(&self.bootstrap).await {
+                Ok(mut registry) => {
+                    let app = &self.queries.application_id;
+                    registry.retract(app, &self.instance).await
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = retracted {
+                tracing::debug!(error = %err, "could not remove this instance's report");
+            }
         }
     }
 
