@@ -150,9 +150,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     settings.commit_interval = Duration::from_millis(500);
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {
-        println!("running {} task(s); Ctrl-C to stop", streams.tasks().len());
-        tokio::signal::ctrl_c().await?;
-        return Ok(());
+        return common::run_until_ctrl_c(streams).await;
     }
     feed(&cluster.bootstrap).await?;
     let quiet = Duration::from_secs(2);

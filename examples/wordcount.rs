@@ -101,10 +101,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     settings.application_server = args.application_server.clone();
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {
-        println!("running {} task(s); Ctrl-C to stop", streams.tasks().len());
         print_query_hint(&streams, &args.application_id, &cluster.bootstrap);
-        tokio::signal::ctrl_c().await?;
-        return Ok(());
+        return common::run_until_ctrl_c(streams).await;
     }
     feed(&cluster.bootstrap).await?;
     let records = common::read_until_quiet(
@@ -148,9 +146,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     if args.application_server.is_some() {
         print_query_hint(&streams, &args.application_id, &cluster.bootstrap);
-        println!("Ctrl-C to stop");
-        tokio::signal::ctrl_c().await?;
+        return common::run_until_ctrl_c(streams).await;
     }
+    streams.close().await;
     Ok(())
 }
 

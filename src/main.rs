@@ -45,8 +45,26 @@ enum Command {
     Topology(cli::topology::TopologyCommand),
 }
 
+/// Lets a command whose output goes to a closed pipe (`eddy group describe | head`) end
+/// quietly, as Unix tools do, instead of panicking on the failed print. Not for the
+/// long-running servers (`start`, `connect run`), whose socket writes must see EPIPE as
+/// an error rather than die of the signal.
+fn default_sigpipe() {
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let server = matches!(
+        cli.command,
+        Command::Start(_) | Command::Connect(cli::connect_cmd::ConnectCommand::Run(_))
+    );
+    if !server {
+        default_sigpipe();
+    }
     let result = match cli.command {
         Command::Start(args) => cli::start::run(*args),
         Command::Topic(command) => cli::topic::run(command),

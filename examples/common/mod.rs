@@ -69,6 +69,18 @@ impl Cluster {
     }
 }
 
+/// Runs the application until Ctrl-C, then closes it: its tasks stop and it leaves the
+/// application's group, so other instances take its tasks over at once (and a restart of
+/// this one gets them back without waiting for the session timeout).
+pub async fn run_until_ctrl_c(streams: eddy::runtime::streams::KafkaStreams) -> anyhow::Result<()> {
+    let tasks: Vec<String> = streams.tasks().iter().map(|t| t.to_string()).collect();
+    println!("running task(s) {}; Ctrl-C to stop", tasks.join(", "));
+    tokio::signal::ctrl_c().await?;
+    println!("closing: stopping the tasks and leaving the group");
+    streams.close().await;
+    Ok(())
+}
+
 /// A topic to create: name, partitions, configs.
 pub type TopicSpec<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
 

@@ -118,8 +118,9 @@ impl MemberLoop {
             };
             backoff = JOIN_BACKOFF_MS_MIN;
             owned = info.tasks.clone();
+            let names: Vec<String> = owned.iter().map(ToString::to_string).collect();
             tracing::info!(
-                group = self.member.group_id(), generation, tasks = ?owned,
+                group = self.member.group_id(), generation, tasks = %names.join(", "),
                 "stream tasks assigned"
             );
             let membership = Membership {
