@@ -98,6 +98,7 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
     let node = NodeThread::spawn(config).expect("node");
     let bootstrap = node.kafka_addr.to_string();
     let state_dir = dir.path().join("streams-state");
+    let node_admin = node.admin_addr;
     actix_rt::System::new().block_on(async move {
         let mut admin = Admin::connect(&bootstrap).await.expect("admin");
         admin
@@ -265,6 +266,26 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
             assert!(Instant::now() < deadline, "never refused clearly: {err}");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+
+        // Through the node's admin HTTP, which redirects to the application's server.
+        let (status, body) =
+            get(&format!("http://{node_admin}/topologies/{APP}/stores/counts?key=kafka")).await;
+        assert_eq!((status, &body["value"]), (200, &json!(3)), "{body}");
+        let (status, body) = get(&format!("http://{node_admin}/topologies")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body[APP]["tasks"].as_array().is_some_and(|t| !t.is_empty()), "{body}");
+        let (status, body) = get(&format!("http://{node_admin}/topologies/{APP}")).await;
+        assert_eq!((status, &body["application_id"]), (200, &json!(APP)), "{body}");
+        let (status, body) =
+            get(&format!("http://{node_admin}/topologies/never-ran/stores/counts?key=a")).await;
+        assert_eq!(status, 404, "{body}");
+        let (status, body) =
+            get(&format!("http://{node_admin}/topologies/q-silent/stores/silent-counts?key=k")).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("application.server")),
+            "{body}"
+        );
         drop(silent);
         drop(streams);
     });

@@ -1,5 +1,7 @@
 //! The admin HTTP endpoint (axum): `/health`, `/supervisors` (the live actor tree as JSON),
-//! `/metrics` (Prometheus text), `/topics` and `/cluster` (members, quorum, placement).
+//! `/metrics` (Prometheus text), `/topics` and `/cluster` (members, quorum, placement), plus
+//! Kafka Connect's REST API and the streams applications' reports and interactive queries
+//! (`/topologies…`, see `streams::admin_routes`).
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ pub async fn serve_admin(
     broker: Arc<Broker>,
     metrics: Option<PrometheusHandle>,
     connect: ConnectHandle,
+    kafka_listener: String,
 ) {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -46,7 +49,8 @@ pub async fn serve_admin(
             metrics,
             connect: connect.clone(),
         })
-        .merge(crate::connect::rest::router(connect));
+        .merge(crate::connect::rest::router(connect))
+        .merge(crate::streams::admin_routes::router(kafka_listener));
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "admin HTTP server stopped");
     }

@@ -175,7 +175,7 @@ impl RunningNode {
         });
         let local = format!("{}:{}", kafka_addr.ip(), kafka_addr.port());
         let mut connect_settings =
-            ConnectSettings::new(local, format!("{}:{}", advertised.0, advertised.1));
+            ConnectSettings::new(local.clone(), format!("{}:{}", advertised.0, advertised.1));
         // The supervisor reads `connect-configs` through the Kafka listener once it runs.
         connect_settings.config_owner = Some(config.node_id);
         let connect = ConnectHandle::start(connect_settings);
@@ -186,6 +186,7 @@ impl RunningNode {
                 broker.clone(),
                 metrics,
                 connect.clone(),
+                local.clone(),
             )),
         ];
         if let (Some(c), Some(peer)) = (&cluster, peer) {

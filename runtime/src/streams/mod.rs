@@ -21,6 +21,7 @@
 //! that instance: `query` says where (`QueryError::NotLocal`), the HTTP query server
 //! redirects there.
 
+pub mod admin_routes;
 pub mod assignment;
 pub mod membership;
 pub mod query_server;
