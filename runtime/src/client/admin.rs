@@ -272,7 +272,7 @@ impl Admin {
         let ends = self.log_end_offsets(&partitions).await?;
         Ok(committed
             .into_iter()
-            .map(|((topic, partition), committed_offset)| {
+            .map(|((topic, partition), (committed_offset, _))| {
                 let log_end_offset = ends.get(&(topic.clone(), partition)).copied();
                 GroupPartitionOffset {
                     lag: log_end_offset.map(|end| groups::lag(committed_offset, end)),

@@ -69,6 +69,18 @@ impl GroupOffsets {
     /// Every committed offset of the group, keyed by `(topic, partition)`; partitions
     /// without a commit are absent.
     pub async fn fetch_offsets(&mut self) -> Result<BTreeMap<(String, i32), i64>, ClientError> {
+        let fetched = self.fetch_offsets_with_metadata().await?;
+        Ok(fetched
+            .into_iter()
+            .map(|(tp, (offset, _))| (tp, offset))
+            .collect())
+    }
+
+    /// Like [`GroupOffsets::fetch_offsets`], with each offset's metadata string (empty if
+    /// the commit gave none).
+    pub async fn fetch_offsets_with_metadata(
+        &mut self,
+    ) -> Result<BTreeMap<(String, i32), (i64, String)>, ClientError> {
         let group_id = self.group_id.clone();
         let connection = self.coordinator().await?;
         let fetched = offset_fetch(connection, &group_id).await;
@@ -100,9 +112,24 @@ impl GroupOffsets {
         member_id: &str,
         generation_id: i32,
     ) -> Result<(), ClientError> {
+        self.commit_offsets_with_metadata_as(offsets, &BTreeMap::new(), member_id, generation_id)
+            .await
+    }
+
+    /// Like [`GroupOffsets::commit_offsets_as`], with a metadata string per partition
+    /// (Kafka's `OffsetAndMetadata`; partitions missing from `metadata` get an empty one),
+    /// which `fetch_offsets_with_metadata` returns.
+    pub async fn commit_offsets_with_metadata_as(
+        &mut self,
+        offsets: &BTreeMap<(String, i32), i64>,
+        metadata: &BTreeMap<(String, i32), String>,
+        member_id: &str,
+        generation_id: i32,
+    ) -> Result<(), ClientError> {
         let group_id = self.group_id.clone();
         let connection = self.coordinator().await?;
-        let committed = commit(connection, &group_id, member_id, generation_id, offsets).await;
+        let member = (member_id, generation_id);
+        let committed = commit(connection, &group_id, member, offsets, metadata).await;
         self.forget_moved_coordinator(committed)
     }
 
@@ -154,17 +181,18 @@ impl GroupOffsets {
 async fn commit(
     connection: &mut Connection,
     group_id: &str,
-    member_id: &str,
-    generation_id: i32,
+    (member_id, generation_id): (&str, i32),
     offsets: &BTreeMap<(String, i32), i64>,
+    metadata: &BTreeMap<(String, i32), String>,
 ) -> Result<(), ClientError> {
     let version = connection.version(ApiKey::OffsetCommit)?;
     let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for ((topic, partition), offset) in offsets {
+    for (tp @ (topic, partition), offset) in offsets {
+        let text = metadata.get(tp).cloned().unwrap_or_default();
         let mut entry = OffsetCommitRequestPartition::default()
             .with_partition_index(*partition)
             .with_committed_offset(*offset)
-            .with_committed_metadata(Some(StrBytes::from_static_str("")));
+            .with_committed_metadata(Some(StrBytes::from_string(text)));
         if version >= 6 {
             entry.committed_leader_epoch = NO_LEADER_EPOCH;
         }

@@ -224,12 +224,12 @@ pub(crate) async fn describe_group(
     })
 }
 
-/// Every committed offset of `group_id`, as `((topic, partition), offset)` sorted by topic
-/// and partition; partitions without a commit (offset -1) are left out.
+/// Every committed offset of `group_id`, as `((topic, partition), (offset, metadata))`
+/// sorted by topic and partition; partitions without a commit (offset -1) are left out.
 pub(crate) async fn offset_fetch(
     connection: &mut Connection,
     group_id: &str,
-) -> Result<Vec<((String, i32), i64)>, ClientError> {
+) -> Result<Vec<((String, i32), (i64, String))>, ClientError> {
     let version = connection.version(ApiKey::OffsetFetch)?;
     // No topic list (null) asks for every partition the group committed (v2+).
     let mut request = OffsetFetchRequest::default()
@@ -257,7 +257,8 @@ pub(crate) async fn offset_fetch(
                 None,
             )?;
             if p.committed_offset >= 0 {
-                offsets.push(((name.clone(), index), p.committed_offset));
+                let metadata = p.metadata.map(|m| m.to_string()).unwrap_or_default();
+                offsets.push(((name.clone(), index), (p.committed_offset, metadata)));
             }
         }
     }

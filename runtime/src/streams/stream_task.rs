@@ -515,6 +515,26 @@ async fn write_output(
     Ok(())
 }
 
+/// How a commit's metadata carries the task's stream time.
+const STREAM_TIME_PREFIX: &str = "eddy.stream-time=";
+
+fn stream_time_metadata(stream_time: i64) -> String {
+    format!("{STREAM_TIME_PREFIX}{stream_time}")
+}
+
+/// The largest stream time committed with the task's input partitions, if any.
+fn committed_stream_time(
+    committed: &BTreeMap<(String, i32), (i64, String)>,
+    topics: &[String],
+    partition: i32,
+) -> Option<i64> {
+    topics
+        .iter()
+        .filter_map(|t| committed.get(&(t.clone(), partition)))
+        .filter_map(|(_, metadata)| metadata.strip_prefix(STREAM_TIME_PREFIX)?.parse().ok())
+        .max()
+}
+
 /// Flushes both producers, waits for every write, commits the input positions, then
 /// checkpoints the stores at the changelog offsets just acknowledged. A crash before the
 /// checkpoint leaves the stores at the previous one, and restoration replays the changelog
@@ -531,6 +551,15 @@ async fn commit(
     for receipt in receipts.outputs.drain(..) {
         receipt.wait().await.map_err(TaskEnd::client)?;
     }
+    // Stream time goes with the offsets, as Kafka Streams keeps partition time in the
+    // commit metadata: a restarted task closes windows where this one left off.
+    let metadata: BTreeMap<(String, i32), String> = match task.stream_time() {
+        Some(t) => positions
+            .keys()
+            .map(|tp| (tp.clone(), stream_time_metadata(t)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
     let mut changelog_ends: BTreeMap<String, i64> = BTreeMap::new();
     for receipt in receipts.changelog.drain(..) {
         let written = receipt.wait().await.map_err(TaskEnd::client)?;
@@ -538,7 +567,12 @@ async fn commit(
         *end = (*end).max(written.offset + 1);
     }
     group
-        .commit_offsets_as(positions, &membership.member_id, membership.generation_id)
+        .commit_offsets_with_metadata_as(
+            positions,
+            &metadata,
+            &membership.member_id,
+            membership.generation_id,
+        )
         .await
         .map_err(|err| match err.kafka_error() {
             // The group moved on: this task is about to be stopped and its input handed
@@ -592,7 +626,18 @@ async fn task_loop(
     let mut group = GroupOffsets::connect(bootstrap, &settings.config.application_id)
         .await
         .map_err(TaskEnd::client)?;
-    let committed = group.fetch_offsets().await.map_err(TaskEnd::client)?;
+    let fetched = group
+        .fetch_offsets_with_metadata()
+        .await
+        .map_err(TaskEnd::client)?;
+    if let Some(stream_time) = committed_stream_time(&fetched, &task.source_topics(), id.partition)
+    {
+        task.restore_stream_time(stream_time);
+    }
+    let committed: BTreeMap<(String, i32), i64> = fetched
+        .into_iter()
+        .map(|(tp, (offset, _))| (tp, offset))
+        .collect();
     let restored = restore(&mut task, bootstrap, id.partition, &committed, pending).await?;
     let mut consumer = Consumer::connect(bootstrap)
         .await
