@@ -242,6 +242,12 @@ async fn first_half(bootstrap: &str, first: &[String], state_dir: &Path) -> Kafk
 }
 
 async fn start_app(bootstrap: &str, state_dir: &Path) -> KafkaStreams {
+    KafkaStreams::start(topology(), settings(bootstrap, state_dir))
+        .await
+        .expect("streams start")
+}
+
+fn settings(bootstrap: &str, state_dir: &Path) -> StreamsSettings {
     let mut settings = StreamsSettings::new(APP, bootstrap);
     settings.commit_interval = COMMIT_INTERVAL;
     settings.state_dir = state_dir.to_path_buf();
@@ -249,9 +255,7 @@ async fn start_app(bootstrap: &str, state_dir: &Path) -> KafkaStreams {
     // after this (the broker's least session timeout).
     settings.session_timeout = Duration::from_secs(6);
     settings.heartbeat_interval = Duration::from_millis(300);
-    KafkaStreams::start(topology(), settings)
-        .await
-        .expect("streams start")
+    settings
 }
 
 /// Feeds the second half and checks the final counts against an uninterrupted run's.
@@ -427,11 +431,7 @@ fn deleted_local_stores_are_rebuilt_from_the_changelogs() {
 
 /// Starts an instance that serves queries on a free loopback port.
 async fn start_serving_app(bootstrap: &str, state_dir: &Path) -> KafkaStreams {
-    let mut settings = StreamsSettings::new(APP, bootstrap);
-    settings.commit_interval = COMMIT_INTERVAL;
-    settings.state_dir = state_dir.to_path_buf();
-    settings.session_timeout = Duration::from_secs(6);
-    settings.heartbeat_interval = Duration::from_millis(300);
+    let mut settings = settings(bootstrap, state_dir);
     settings.application_server = Some("127.0.0.1:0".into());
     KafkaStreams::start(topology(), settings)
         .await
