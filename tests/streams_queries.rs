@@ -286,6 +286,25 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
             body["error"].as_str().is_some_and(|e| e.contains("application.server")),
             "{body}"
         );
+
+        // `eddy supervisors` shows the application's tasks in the node's tree, as reported.
+        let admin_arg = node_admin.to_string();
+        let (ok, out, err) = eddy(&["supervisors", "--json", "--admin", &admin_arg]).await;
+        assert!(ok, "{err}");
+        let tree: Value = serde_json::from_str(&out).expect("--json prints JSON");
+        let topologies = tree["root"]["children"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == "topologies (as reported)"))
+            .unwrap_or_else(|| panic!("no topologies child: {out}"));
+        let app = topologies["children"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == format!("topology {APP}")))
+            .unwrap_or_else(|| panic!("no {APP}: {topologies}"));
+        let tasks = app["children"].as_array().expect("tasks");
+        assert_eq!(tasks.len(), streams.tasks().len(), "{app}");
+        assert!(tasks.iter().all(|t| t["state"] == "running"), "{app}");
+        let (ok, out, _) = eddy(&["supervisors", "--admin", &admin_arg]).await;
+        assert!(ok && out.contains(&format!("topology {APP}")) && out.contains("task 1_0 on"), "{out}");
         drop(silent);
         drop(streams);
     });

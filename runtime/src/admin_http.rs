@@ -25,6 +25,7 @@ struct AdminState {
     broker: Arc<Broker>,
     metrics: Option<PrometheusHandle>,
     connect: ConnectHandle,
+    kafka_listener: String,
 }
 
 /// Serves the admin endpoint until the task is dropped.
@@ -48,6 +49,7 @@ pub async fn serve_admin(
             broker,
             metrics,
             connect: connect.clone(),
+            kafka_listener: kafka_listener.clone(),
         })
         .merge(crate::connect::rest::router(connect))
         .merge(crate::streams::admin_routes::router(kafka_listener));
@@ -70,6 +72,14 @@ async fn supervisors(State(state): State<AdminState>) -> impl IntoResponse {
                     record.state = ChildState::Running;
                     children.push(record.report(0, connectors));
                 }
+            }
+            // Stream tasks run in the applications' own processes; their instances report
+            // to the cluster, and those reports are shown as the "topologies" child.
+            let topologies = crate::streams::admin_routes::supervision(&state.kafka_listener).await;
+            if !topologies.is_empty() {
+                let mut record = ChildRecord::starting("topologies (as reported)".into());
+                record.state = ChildState::Running;
+                children.push(record.report(0, topologies));
             }
             Json(report).into_response()
         }

@@ -8,8 +8,12 @@
 //!   answered by a 307 redirect to the same path on the application's `application.server`
 //!   (which redirects again if another instance owns the key); 404 for an unknown
 //!   application, 503 if it serves no queries.
+//!
+//! [`supervision`] turns the same reports into supervision-tree rows, which the node grafts
+//! into `GET /supervisors` (and so `eddy supervisors`) as its `topologies` child.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode, Uri};
@@ -18,7 +22,77 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use eddy_actors::supervision::{ChildState, SupervisorReport};
+
 use super::registry::{self, AppRecord};
+
+/// How long `supervision` waits for the registry before leaving the applications out.
+const SUPERVISION_READ_MAX: Duration = Duration::from_secs(2);
+
+/// The streams applications reporting to the cluster as supervision-tree rows: one per
+/// application (`topology <app>`), with one per task (`task <id> on <instance>`) in the
+/// state, restarts and last error its instance last reported. An application whose reports
+/// stopped is shown stopped. Empty if the registry cannot be read within a moment.
+pub async fn supervision(bootstrap: &str) -> Vec<SupervisorReport> {
+    let apps = match tokio::time::timeout(SUPERVISION_READ_MAX, registry::read_all(bootstrap)).await
+    {
+        Ok(Ok(apps)) => apps,
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "topology registry unreadable");
+            return Vec::new();
+        }
+        Err(_) => return Vec::new(),
+    };
+    let now = registry::now_ms();
+    let horizon =
+        registry::REPORT_INTERVAL.as_millis() as i64 * i64::from(registry::STALE_INTERVALS);
+    apps.into_values()
+        .map(|app| {
+            let stale = now - app.reported_at_ms > horizon;
+            let tasks: Vec<SupervisorReport> = app
+                .tasks
+                .iter()
+                .map(|t| SupervisorReport {
+                    name: format!("task {} on {}", t.task, t.instance),
+                    state: if stale {
+                        ChildState::Stopped
+                    } else {
+                        child_state(&t.state)
+                    },
+                    restarts: t.restarts,
+                    last_error: t.last_error.clone(),
+                    mailbox_depth: 0,
+                    uptime_ms: 0,
+                    children: Vec::new(),
+                })
+                .collect();
+            SupervisorReport {
+                name: format!("topology {}", app.application_id),
+                state: if stale {
+                    ChildState::Stopped
+                } else {
+                    ChildState::Running
+                },
+                restarts: tasks.iter().map(|t| t.restarts).sum(),
+                last_error: None,
+                mailbox_depth: 0,
+                uptime_ms: 0,
+                children: tasks,
+            }
+        })
+        .collect()
+}
+
+/// A reported task state (`ChildState` in lower case) back as the state.
+fn child_state(reported: &str) -> ChildState {
+    match reported {
+        "running" => ChildState::Running,
+        "restarting" => ChildState::Restarting,
+        "failed" => ChildState::Failed,
+        "stopped" => ChildState::Stopped,
+        _ => ChildState::Starting,
+    }
+}
 
 /// The routes, reading the registry through the Kafka listener at `bootstrap`.
 pub fn router(bootstrap: String) -> Router {
