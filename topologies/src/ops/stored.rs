@@ -68,7 +68,10 @@ pub(crate) fn time_range(
 }
 
 /// Deletes, without logging, every entry of a time-keyed store whose time is at or
-/// before `cutoff`, a page at a time.
+/// before `cutoff`, a page at a time. The scan starts after the previous cutoff (nothing
+/// is written at or before a cutoff, which only grows), so a cutoff that did not move
+/// costs nothing and a store that keeps deletions as tombstones (fjall) is not walked
+/// from its start for every record.
 pub(crate) fn expire_through(
     ctx: &mut Ctx<'_>,
     store: StoreHandle,
@@ -77,16 +80,28 @@ pub(crate) fn expire_through(
     let Some(end) = cutoff.checked_add(1) else {
         return Ok(());
     };
+    let previous = ctx.stores.expired_through(store)?;
+    if previous.is_some_and(|p| p >= cutoff) {
+        return Ok(());
+    }
     let upper = layout::time_lower_bound(end);
+    let mut lower = previous
+        .and_then(|p| p.checked_add(1))
+        .map_or_else(Vec::new, layout::time_lower_bound);
     loop {
         let page = ctx
             .stores
-            .range(store, &[], Some(&upper), SCAN_PAGE_ENTRIES)?;
+            .range(store, &lower, Some(&upper), SCAN_PAGE_ENTRIES)?;
         for (key, _) in &page {
             ctx.stores.expire(store, key)?;
         }
-        if page.len() < SCAN_PAGE_ENTRIES {
-            return Ok(());
+        match page.last() {
+            Some((last, _)) if page.len() == SCAN_PAGE_ENTRIES => {
+                lower = last.clone();
+                lower.push(0);
+            }
+            _ => break,
         }
     }
+    ctx.stores.set_expired_through(store, cutoff)
 }

@@ -14,6 +14,10 @@ pub(crate) struct StoreSlot {
     pub(crate) spec: StoreSpec,
     pub(crate) partition: i32,
     pub(crate) store: Box<dyn StateStore>,
+    /// Time-keyed stores: every entry at or before this time has been expired (see
+    /// `ops::stored::expire_through`), so the next expiry scans from after it. Operators
+    /// never write at or before their expiry cutoff, which only grows.
+    pub(crate) expired_through: Option<i64>,
 }
 
 /// All stores of a task, indexed by handle (only the task's own sub-topology's stores are
@@ -119,6 +123,21 @@ impl StoreSlots {
     /// restored store repeats on its own since the same windows are closed again.
     pub(crate) fn expire(&mut self, handle: StoreHandle, key: &[u8]) -> Result<(), TaskError> {
         Ok(self.slot_mut(handle)?.store.delete(key)?)
+    }
+
+    /// The time through which the time-keyed store `handle` has been expired, if any.
+    pub(crate) fn expired_through(&self, handle: StoreHandle) -> Result<Option<i64>, TaskError> {
+        Ok(self.slot(handle)?.expired_through)
+    }
+
+    /// Records that every entry of `handle` at or before `cutoff` has been expired.
+    pub(crate) fn set_expired_through(
+        &mut self,
+        handle: StoreHandle,
+        cutoff: i64,
+    ) -> Result<(), TaskError> {
+        self.slot_mut(handle)?.expired_through = Some(cutoff);
+        Ok(())
     }
 
     /// Applies one changelog record without logging it again.

@@ -300,6 +300,7 @@ fn open_stores(
                 spec,
                 partition: id.partition,
                 store,
+                expired_through: None,
             }))
         })
         .collect()
