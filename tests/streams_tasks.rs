@@ -245,3 +245,72 @@ fn sessions_example_counts_clicks_per_session() {
     }
     assert!(out.contains("dropped late 1"), "{out}");
 }
+
+/// More store changes than one record batch may hold (a topic's `max.message.bytes`, 1 MiB)
+/// within one commit interval: the changelog goes out in batches the node accepts, and no
+/// task fails on MESSAGE_TOO_LARGE.
+#[test]
+fn a_commit_interval_with_megabytes_of_store_changes() {
+    const KEYS: usize = 600;
+    const VALUE_BYTES: usize = 4 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        admin: "127.0.0.1:0".into(),
+        ..NodeConfig::default()
+    };
+    let node = NodeThread::spawn(config).expect("node");
+    let bootstrap = node.kafka_addr.to_string();
+    let state_dir = dir.path().join("streams-state");
+    actix_rt::System::new().block_on(async move {
+        let mut admin = Admin::connect(&bootstrap).await.expect("admin");
+        admin
+            .create_topic("big-in", 1, 1, &[])
+            .await
+            .expect("input topic");
+        let builder = StreamsBuilder::new();
+        builder
+            .stream::<String, String>("big-in")
+            .group_by_key()
+            .reduce(|_, latest| latest)
+            .named("latest");
+        let mut settings = StreamsSettings::new("big-changes", &bootstrap);
+        // Everything lands within one commit interval.
+        settings.commit_interval = Duration::from_secs(10);
+        settings.state_dir = state_dir;
+        let streams = KafkaStreams::start(builder.build().expect("topology"), settings)
+            .await
+            .expect("streams start");
+        let mut producer = Producer::connect(&bootstrap, ProducerConfig::default())
+            .await
+            .expect("producer");
+        for i in 0..KEYS {
+            let value = format!("{i:0>width$}", width = VALUE_BYTES);
+            let record = ProducerRecord::new("big-in", value).with_key(format!("k{i}"));
+            producer.send(record).await.expect("send");
+        }
+        producer.flush().await.expect("flush");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, tasks) = streams.report().await.expect("report");
+            let restarts: u64 = tasks.iter().map(|t| t.supervision.restarts).sum();
+            assert_eq!(
+                restarts, 0,
+                "no task failed writing its changelog: {tasks:?}"
+            );
+            let committed: i64 = tasks.iter().flat_map(|t| t.committed.values()).sum();
+            if committed >= KEYS as i64 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never committed: {tasks:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let last = format!("k{}", KEYS - 1);
+        let stored = streams
+            .query_typed::<String, String>("latest", &last)
+            .await
+            .expect("query");
+        assert_eq!(stored.map(|v| v.len()), Some(VALUE_BYTES));
+    });
+}

@@ -49,8 +49,11 @@ const RETRY_BACKOFF_MS_MAX: u64 = 10_000;
 /// A loop that ran this long before failing starts the back-off afresh.
 const RETRY_RESET_AFTER: Duration = Duration::from_secs(30);
 
-/// Changelog batches grow up to this size between commits before they are sent anyway.
-const CHANGELOG_BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Changelog batches grow up to this size between commits before they are sent anyway:
+/// well under a topic's default `max.message.bytes` (1 MiB), which refuses a larger batch
+/// (MESSAGE_TOO_LARGE) — as it did when this was 8 MiB and one commit interval changed
+/// more than 1 MB of store entries.
+const CHANGELOG_BATCH_BYTES_MAX: usize = 512 * 1024;
 
 /// Interactive queries waiting for the task loop; more are refused as busy.
 pub const QUERIES_PENDING_MAX: usize = 64;
