@@ -29,19 +29,16 @@ pub struct MemberInfo {
     pub version: u8,
     /// Where the instance serves interactive queries, if it does.
     pub application_server: Option<String>,
-    /// Host and process id, for people reading reports.
-    pub instance: String,
     /// The tasks it ran in the previous generation (kept if the balance allows).
     pub owned: Vec<TaskId>,
 }
 
 impl MemberInfo {
     /// A member's info in the current format.
-    pub fn new(application_server: Option<String>, instance: String, owned: Vec<TaskId>) -> Self {
+    pub fn new(application_server: Option<String>, owned: Vec<TaskId>) -> Self {
         MemberInfo {
             version: INFO_VERSION,
             application_server,
-            instance,
             owned,
         }
     }
@@ -249,11 +246,7 @@ mod tests {
 
     #[test]
     fn infos_round_trip_and_foreign_bytes_are_refused() {
-        let info = MemberInfo::new(
-            Some("127.0.0.1:7070".into()),
-            "host:1".into(),
-            vec![t(1, 2)],
-        );
+        let info = MemberInfo::new(Some("127.0.0.1:7070".into()), vec![t(1, 2)]);
         assert_eq!(decode::<MemberInfo>(&encode(&info)), Some(info));
         let assignment = AssignmentInfo {
             version: INFO_VERSION,

@@ -86,7 +86,6 @@ pub(crate) struct MemberLoop {
     pub(crate) plan: TaskPlan,
     pub(crate) supervisor: Addr<TopologySupervisor>,
     pub(crate) application_server: Option<String>,
-    pub(crate) instance: String,
     /// The tasks this instance runs now, for `KafkaStreams::tasks`.
     pub(crate) assigned: Arc<Mutex<Vec<TaskId>>>,
     /// Counts the generations this instance took part in; 0 before the first assignment.
@@ -163,11 +162,7 @@ impl MemberLoop {
     /// Joins the group; as leader, assigns the tasks. Returns the generation and this
     /// member's part.
     async fn join(&mut self, owned: &[TaskId]) -> Result<(i32, AssignmentInfo), ClientError> {
-        let info = MemberInfo::new(
-            self.application_server.clone(),
-            self.instance.clone(),
-            owned.to_vec(),
-        );
+        let info = MemberInfo::new(self.application_server.clone(), owned.to_vec());
         let subscription = Subscription {
             topics: self.plan.topics(),
             user_data: assignment::encode(&info),
@@ -260,14 +255,18 @@ fn leader_assignment(plan: &TaskPlan, members: &[JoinedMember]) -> BTreeMap<Stri
         .collect()
 }
 
-/// The group settings of an application instance.
+/// The group settings of an application instance; its client id is the instance's name,
+/// so `eddy group describe` tells the members apart.
 pub(crate) fn member_config(
     session_timeout: Duration,
     heartbeat_interval: Duration,
+    instance: &str,
 ) -> MemberConfig {
-    MemberConfig {
+    let mut config = MemberConfig {
         session_timeout_ms: session_timeout.as_millis() as u64,
         heartbeat_interval_ms: heartbeat_interval.as_millis() as u64,
         ..MemberConfig::default()
-    }
+    };
+    config.connection.client_id = instance.to_string();
+    config
 }

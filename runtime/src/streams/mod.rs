@@ -396,7 +396,7 @@ async fn report_loop(
                         processed_records: t.processed_records,
                         dropped_late_records: t.dropped_late_records,
                         committed: t.committed,
-                        instance: String::new(),
+                        instance: instance.clone(),
                     })
                     .collect(),
                 instance: instance.clone(),
@@ -493,11 +493,14 @@ impl KafkaStreams {
         let description = topology.describe().to_string();
         let internal_names = internal.iter().map(|t| t.name.clone()).collect();
         let bootstrap = settings.bootstrap.clone();
-        let member_config =
-            membership::member_config(settings.session_timeout, settings.heartbeat_interval);
+        let instance = registry::instance_name();
+        let member_config = membership::member_config(
+            settings.session_timeout,
+            settings.heartbeat_interval,
+            &instance,
+        );
         let assignment_wait = ASSIGNMENT_WAIT_MIN.max(2 * settings.session_timeout);
         let member = GroupMembership::connect(&bootstrap, &app, member_config).await?;
-        let instance = registry::instance_name();
         let supervisor = TopologySupervisor::launch(
             topology.clone(),
             Arc::new(settings),
@@ -512,7 +515,6 @@ impl KafkaStreams {
             plan: membership::TaskPlan::new(&topology, &app, &tasks),
             supervisor: supervisor.clone(),
             application_server: application_server.map(|a| a.to_string()),
-            instance: instance.clone(),
             assigned: assigned.clone(),
             generations: generations_tx,
         };
