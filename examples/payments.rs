@@ -26,13 +26,8 @@ const T0: i64 = 1_593_093_960_000;
 /// Payments on Eddy.
 #[derive(Parser)]
 struct Args {
-    /// A running cluster (HOST:PORT[,…]); without it, an embedded node is started.
-    #[arg(long)]
-    bootstrap_server: Option<String>,
-    /// Where the state stores live (Kafka's `state.dir`); default: beside the embedded
-    /// node's data, or `eddy-streams` in the temp directory with `--bootstrap-server`.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    cluster: common::ClusterArgs,
     /// The application id (consumer group and internal-topic prefix).
     #[arg(long, default_value = "payments-app")]
     application_id: String,
@@ -131,7 +126,7 @@ fn windowed_key(bytes: &[u8]) -> (String, i64) {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let cluster = common::Cluster::connect_or_embed(args.bootstrap_server)?;
+    let cluster = common::Cluster::connect_or_embed(args.cluster)?;
     let compacted: &[(&str, &str)] = &[("cleanup.policy", "compact")];
     common::ensure_topics(
         &cluster.bootstrap,
@@ -146,7 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let topology = topology()?;
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
-    settings.state_dir = cluster.state_dir(args.state_dir.clone());
+    settings.state_dir = cluster.state_dir();
     settings.commit_interval = Duration::from_millis(500);
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {

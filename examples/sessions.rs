@@ -34,13 +34,8 @@ const GRACE: Duration = Duration::from_secs(60);
 /// User sessions on Eddy.
 #[derive(Parser)]
 struct Args {
-    /// A running cluster (HOST:PORT[,…]); without it, an embedded node is started.
-    #[arg(long)]
-    bootstrap_server: Option<String>,
-    /// Where the state stores live (Kafka's `state.dir`); default: beside the embedded
-    /// node's data, or `eddy-streams` in the temp directory with `--bootstrap-server`.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    cluster: common::ClusterArgs,
     /// The application id (consumer group and internal-topic prefix).
     #[arg(long, default_value = "user-sessions-app")]
     application_id: String,
@@ -112,12 +107,12 @@ fn clock(base: i64, t: i64) -> String {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let cluster = common::Cluster::connect_or_embed(args.bootstrap_server)?;
+    let cluster = common::Cluster::connect_or_embed(args.cluster)?;
     common::ensure_topics(&cluster.bootstrap, &[(CLICKS, 1, &[]), (SESSIONS, 1, &[])]).await?;
     let topology = topology()?;
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
-    settings.state_dir = cluster.state_dir(args.state_dir.clone());
+    settings.state_dir = cluster.state_dir();
     settings.commit_interval = Duration::from_millis(500);
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {

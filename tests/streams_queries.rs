@@ -4,12 +4,13 @@
 //! with the exact counts; unknown keys and stores are 404s, a bad request a 400, and an
 //! application without `application.server` is refused with a clear message.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eddy::client::{Admin, Producer, ProducerConfig, ProducerRecord};
 use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
-use eddy::runtime::{NodeConfig, NodeThread};
 use eddy::topologies::{StreamsBuilder, TimeWindows, Topology, WindowedValue};
 use serde_json::{json, Value};
 
@@ -88,14 +89,7 @@ fn this_minute_ms() -> i64 {
 
 #[test]
 fn stores_answer_in_process_over_http_and_through_the_cli() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = NodeConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        admin: "127.0.0.1:0".into(),
-        ..NodeConfig::default()
-    };
-    let node = NodeThread::spawn(config).expect("node");
+    let (dir, node) = common::embedded_node();
     let bootstrap = node.kafka_addr.to_string();
     let state_dir = dir.path().join("streams-state");
     let node_admin = node.admin_addr;

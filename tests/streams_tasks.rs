@@ -3,6 +3,8 @@
 //! changelog topic, resumes from the committed offsets, and ends with the right counts.
 //! Also runs the shipped examples, which start an embedded node of their own.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
 use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
-use eddy::runtime::{NodeConfig, NodeThread};
 use eddy::topologies::{StreamsBuilder, Topology};
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
@@ -74,23 +75,9 @@ async fn latest_counts(bootstrap: &str, expect: &BTreeMap<String, u64>) -> BTree
     counts
 }
 
-/// A node in this process on free loopback ports, with a data dir of its own (also where
-/// the tests' streams keep their state).
-fn embedded_node() -> (tempfile::TempDir, NodeThread) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = NodeConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        admin: "127.0.0.1:0".into(),
-        ..NodeConfig::default()
-    };
-    let node = NodeThread::spawn(config).expect("node");
-    (dir, node)
-}
-
 #[test]
 fn a_panicking_task_restarts_and_keeps_its_state() {
-    let (dir, node) = embedded_node();
+    let (dir, node) = common::embedded_node();
     let bootstrap = node.kafka_addr.to_string();
     let state_dir = dir.path().join("streams-state");
     actix_rt::System::new().block_on(async move {
@@ -260,7 +247,7 @@ fn sessions_example_counts_clicks_per_session() {
 fn a_commit_interval_with_megabytes_of_store_changes() {
     const KEYS: usize = 600;
     const VALUE_BYTES: usize = 4 * 1024;
-    let (dir, node) = embedded_node();
+    let (dir, node) = common::embedded_node();
     let bootstrap = node.kafka_addr.to_string();
     let state_dir = dir.path().join("streams-state");
     actix_rt::System::new().block_on(async move {

@@ -18,33 +18,38 @@ pub fn init_logging() {
         .init();
 }
 
+/// The options every example takes: where the cluster is, and where state stores live.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// A running cluster (HOST:PORT[,…]); without it, an embedded node is started.
+    #[arg(long)]
+    pub bootstrap_server: Option<String>,
+    /// Where the state stores live (Kafka's `state.dir`); default: beside the embedded
+    /// node's data, or `eddy-streams` in the temp directory with `--bootstrap-server`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
 /// The cluster the example talks to; an embedded node lives as long as this value.
 pub struct Cluster {
     /// `bootstrap.servers`.
     pub bootstrap: String,
     /// Whether the example started its own node (and so feeds sample input itself).
     pub embedded: bool,
+    state_dir: PathBuf,
     _node: Option<(NodeThread, tempfile::TempDir)>,
 }
 
 impl Cluster {
-    /// Where the application keeps its state stores: `given` (`--state-dir`), else beside
-    /// the embedded node's data (gone with it), else Kafka Streams' default place.
-    pub fn state_dir(&self, given: Option<PathBuf>) -> PathBuf {
-        given.unwrap_or_else(|| match &self._node {
-            Some((_, dir)) => dir.path().join("streams-state"),
-            None => eddy::runtime::streams::default_state_dir(),
-        })
-    }
-}
-
-impl Cluster {
     /// `--bootstrap-server` if given, else a single-node cluster with a data dir of its own.
-    pub fn connect_or_embed(bootstrap: Option<String>) -> anyhow::Result<Cluster> {
-        if let Some(bootstrap) = bootstrap {
+    pub fn connect_or_embed(args: ClusterArgs) -> anyhow::Result<Cluster> {
+        if let Some(bootstrap) = args.bootstrap_server {
             return Ok(Cluster {
                 bootstrap,
                 embedded: false,
+                state_dir: args
+                    .state_dir
+                    .unwrap_or_else(eddy::runtime::streams::default_state_dir),
                 _node: None,
             });
         }
@@ -64,8 +69,17 @@ impl Cluster {
         Ok(Cluster {
             bootstrap,
             embedded: true,
+            state_dir: args
+                .state_dir
+                .unwrap_or_else(|| dir.path().join("streams-state")),
             _node: Some((node, dir)),
         })
+    }
+
+    /// Where the application keeps its state stores: `--state-dir`, else beside the
+    /// embedded node's data (gone with it), else Kafka Streams' default place.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone()
     }
 }
 
