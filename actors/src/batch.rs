@@ -181,6 +181,16 @@ pub fn assign_offset(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
         .copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// Writes the greatest record timestamp into a create-time batch whose producer got it
+/// wrong (as Kafka's LogValidator does), so time indexes and retention see the truth. The
+/// max timestamp is CRC-covered, so the CRC is recomputed.
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+        .copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Stamps a batch with the broker's time (`message.timestamp.type=LogAppendTime`): sets the
 /// timestamp-type attribute and the max timestamp, which changes CRC-covered bytes, so the
 /// CRC is recomputed.
@@ -196,13 +206,69 @@ pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
 pub(crate) mod tests {
     use super::*;
 
-    /// Builds a minimal valid batch of `count` empty records (the body is opaque here).
-    pub(crate) fn make_batch(count: i32, body: &[u8]) -> Vec<u8> {
-        make_idempotent_batch(count, body, -1, 0, -1)
+    /// Appends `v` as a zigzag varint, as Kafka's record format writes it.
+    pub(crate) fn zigzag(v: i64, out: &mut Vec<u8>) {
+        let mut raw = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            if raw < 0x80 {
+                out.push(raw as u8);
+                return;
+            }
+            out.push((raw as u8 & 0x7f) | 0x80);
+            raw >>= 7;
+        }
+    }
+
+    /// One record in Kafka's format, with one header `h` of null value.
+    pub(crate) fn record(
+        offset_delta: i64,
+        ts_delta: i64,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Vec<u8> {
+        let mut body = vec![0u8];
+        zigzag(ts_delta, &mut body);
+        zigzag(offset_delta, &mut body);
+        match key {
+            Some(k) => {
+                zigzag(k.len() as i64, &mut body);
+                body.extend_from_slice(k);
+            }
+            None => zigzag(-1, &mut body),
+        }
+        zigzag(value.len() as i64, &mut body);
+        body.extend_from_slice(value);
+        zigzag(1, &mut body);
+        zigzag(1, &mut body);
+        body.push(b'h');
+        zigzag(-1, &mut body);
+        let mut out = Vec::new();
+        zigzag(body.len() as i64, &mut out);
+        out.extend(body);
+        out
+    }
+
+    /// Builds a valid batch of `count` records, each keyed `k` with `value`.
+    pub(crate) fn make_batch(count: i32, value: &[u8]) -> Vec<u8> {
+        make_idempotent_batch(count, value, -1, 0, -1)
     }
 
     /// A batch from an idempotent producer (`producer_id` ≥ 0).
     pub(crate) fn make_idempotent_batch(
+        count: i32,
+        value: &[u8],
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+    ) -> Vec<u8> {
+        let body: Vec<u8> = (0..i64::from(count))
+            .flat_map(|i| record(i, 0, Some(b"k"), value))
+            .collect();
+        make_raw_batch(count, &body, producer_id, epoch, base_sequence)
+    }
+
+    /// A batch around `body` as given (valid or not), with a correct CRC.
+    pub(crate) fn make_raw_batch(
         count: i32,
         body: &[u8],
         producer_id: i64,

@@ -9,6 +9,16 @@ pub enum ActorError {
     /// The record batch failed validation (magic, CRC, sizes); nothing was stored.
     #[error("corrupt record batch: {0}")]
     CorruptBatch(String),
+    /// A record inside an intact batch breaks the format or the topic's rules (Kafka's
+    /// `InvalidRecordException`): a count that disagrees with the offsets, a length that lies,
+    /// a keyless record on a compacted topic. Nothing of the batch was stored.
+    #[error("invalid record batch: {reason}")]
+    InvalidRecord {
+        /// The index of the offending record in its batch, when one record is to blame.
+        record: Option<i32>,
+        /// What is wrong, with the values involved.
+        reason: String,
+    },
     /// The batch is larger than the topic's `max.message.bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes={max}")]
     BatchTooLarge {

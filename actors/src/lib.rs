@@ -14,6 +14,7 @@ pub mod error;
 pub mod group;
 pub mod group_coordinator;
 pub mod group_supervisor;
+pub mod log_validator;
 pub mod metadata;
 pub mod node_supervisor;
 pub mod partition;

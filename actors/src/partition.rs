@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use crate::batch;
 use crate::compactor::{Compact, CompactionOutcome, CompactorActor};
 use crate::error::{ActorError, ActorResult};
+use crate::log_validator;
 use crate::partition_supervisor::{ChildEvent, PartitionSupervisor};
 use crate::producer_state::{self, BatchSequence, ProducerEntry, SequenceCheck};
 use crate::retention::{self, RetentionPolicy};
@@ -487,6 +488,13 @@ impl PartitionActor {
         if let Some((_, h)) = batches.iter().find(|(_, h)| h.size > max) {
             return Err(ActorError::BatchTooLarge { size: h.size, max });
         }
+        // Every record is walked before anything is written: one bad batch refuses the
+        // whole request, as Kafka's LogValidator does.
+        let rules = log_validator::Rules::for_client(self.spec.settings.compact_policy, max);
+        let valid = batches
+            .iter()
+            .map(|(at, h)| log_validator::validate(&records[*at..*at + h.size], h, &rules))
+            .collect::<ActorResult<Vec<_>>>()?;
         let append_time = self.spec.settings.log_append_time.then(now_ms);
         let state = self.state()?;
         let plan = plan_append(state, &batches)?;
@@ -506,6 +514,8 @@ impl PartitionActor {
             batch::assign_offset(bytes, offset, leader_epoch);
             if let Some(now) = append_time {
                 batch::stamp_log_append_time(bytes, now);
+            } else if valid[step.batch].max_timestamp != header.max_timestamp {
+                batch::set_max_timestamp(bytes, valid[step.batch].max_timestamp);
             }
             let producer = match plan.producers.get(&header.producer_id) {
                 Some(entry) => vec![(header.producer_id, postcard::to_stdvec(entry)?)],
@@ -712,6 +722,12 @@ impl PartitionActor {
         } else {
             batch::split_and_validate(records)?
         };
+        // A leader's batches are checked like a client's (less what only a client may not
+        // send), so a buggy or forged peer cannot poison this replica.
+        let rules = log_validator::Rules::for_replica(self.spec.settings.max_message_bytes);
+        for (at, h) in &batches {
+            log_validator::validate(&records[*at..*at + h.size], h, &rules)?;
+        }
         let flush_messages = self.spec.settings.flush_messages;
         let state = self.state()?;
         let mut appended = 0i64;

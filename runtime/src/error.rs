@@ -54,6 +54,7 @@ pub enum NodeError {
 pub fn kafka_error(err: &ActorError) -> ResponseError {
     match err {
         ActorError::CorruptBatch(_) => ResponseError::CorruptMessage,
+        ActorError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         ActorError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         ActorError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         ActorError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,

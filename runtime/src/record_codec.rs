@@ -100,14 +100,6 @@ impl RecordCodec for KafkaRecordCodec {
     }
 }
 
-/// Whether a batch holds a record without a key (refused on compacted topics).
-pub fn has_keyless_record(batch: &[u8]) -> Result<bool, String> {
-    Ok(KafkaRecordCodec
-        .decode(batch)?
-        .iter()
-        .any(|r| r.key.is_none()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +144,5 @@ mod tests {
                 .map(|r| (r.offset, r.key.clone()))
                 .collect::<Vec<_>>()
         );
-        assert!(!has_keyless_record(&bytes).expect("decode"));
     }
 }

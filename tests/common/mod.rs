@@ -652,6 +652,8 @@ pub struct BatchHeader {
     /// Compression codec from the attributes: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub compression: i16,
     pub last_offset_delta: i32,
+    /// The greatest record timestamp, as the stored header says.
+    pub max_timestamp: i64,
     /// -1 unless the batch came from an idempotent or transactional producer.
     pub producer_id: i64,
     pub base_sequence: i32,
@@ -678,7 +680,7 @@ pub fn batch_headers(records: &Bytes) -> Vec<BatchHeader> {
         let attributes = h.get_i16();
         let last_offset_delta = h.get_i32();
         let _base_timestamp = h.get_i64();
-        let _max_timestamp = h.get_i64();
+        let max_timestamp = h.get_i64();
         let producer_id = h.get_i64();
         let _producer_epoch = h.get_i16();
         let base_sequence = h.get_i32();
@@ -688,6 +690,7 @@ pub fn batch_headers(records: &Bytes) -> Vec<BatchHeader> {
             magic,
             compression: attributes & 0x7,
             last_offset_delta,
+            max_timestamp,
             producer_id,
             base_sequence,
             record_count,

@@ -5,7 +5,9 @@
 //! that does not lead the partition answers NOT_LEADER_OR_FOLLOWER.
 
 use futures::future::join_all;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -64,17 +66,9 @@ async fn append(
             "the request carries no records".into(),
         ));
     };
-    let config = match broker.topic_or_create(topic, true).await {
-        Ok(record) => record.config,
-        Err(err) => return failed(&err),
-    };
-    if is_compacted(broker, &config) {
-        if let Some(reason) = keyless_record(&records) {
-            return PartitionProduceResponse::default()
-                .with_index(partition)
-                .with_error_code(ResponseError::InvalidRecord.code())
-                .with_error_message((version >= 8).then(|| StrBytes::from_string(reason)));
-        }
+    // Auto-creates the topic like Kafka's producer path; its configs reach the partition.
+    if let Err(err) = broker.topic_or_create(topic, true).await {
+        return failed(&err);
     }
     let handle = match broker.leader_partition(topic, partition) {
         Ok(handle) => handle,
@@ -98,32 +92,25 @@ async fn append(
                 -1
             }),
         Err(err) => {
-            if matches!(err, ActorError::CorruptBatch(_)) {
+            if matches!(
+                err,
+                ActorError::CorruptBatch(_) | ActorError::InvalidRecord { .. }
+            ) {
                 tracing::warn!(%topic, partition, error = %err, "refused produced batch");
             }
-            failed(&err)
+            let record_errors = match &err {
+                // Produce v8 names the record to blame (KIP-467).
+                ActorError::InvalidRecord {
+                    record: Some(index),
+                    reason,
+                } if version >= 8 => vec![BatchIndexAndErrorMessage::default()
+                    .with_batch_index(*index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(reason.clone())))],
+                _ => Vec::new(),
+            };
+            failed(&err).with_record_errors(record_errors)
         }
     }
-}
-
-fn is_compacted(broker: &Broker, config: &eddy_actors::topic_config::TopicConfig) -> bool {
-    let snapshot = broker.snapshot();
-    eddy_actors::topic_config::find("cleanup.policy")
-        .map(|def| config.effective(def, &snapshot.broker_defaults).0)
-        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact"))
-}
-
-/// Compacted topics keep the latest value per key, so Kafka refuses records without a key
-/// there (INVALID_RECORD). The reason, if any record lacks a key. Batches that do not parse
-/// are left for the partition to refuse with CORRUPT_MESSAGE.
-fn keyless_record(records: &bytes::Bytes) -> Option<String> {
-    let batches = eddy_actors::batch::split_and_validate(records).ok()?;
-    batches.iter().find_map(|(at, h)| {
-        match crate::record_codec::has_keyless_record(&records[*at..*at + h.size]) {
-            Ok(true) => Some("compacted topic: every record needs a key".to_string()),
-            _ => None,
-        }
-    })
 }
 
 pub async fn handle(
