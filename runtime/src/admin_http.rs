@@ -1,5 +1,6 @@
-//! The admin HTTP endpoint (axum): `/health`, `/supervisors` (the live actor tree as JSON),
-//! `/metrics` (Prometheus text), `/topics` and `/cluster` (members, quorum, placement), plus
+//! The admin HTTP endpoint (axum): `/health` (503 with the cause once storage failed),
+//! `/supervisors` (the live actor tree as JSON), `/metrics` (Prometheus text), `/topics` and
+//! `/cluster` (members, quorum, placement), plus
 //! Kafka Connect's REST API and the streams applications' reports and interactive queries
 //! (`/topologies…`, see `streams::admin_routes`).
 
@@ -38,7 +39,7 @@ pub async fn serve_admin(
     kafka_listener: String,
 ) {
     let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health))
         .route("/supervisors", get(supervisors))
         .route("/metrics", get(render_metrics))
         .route("/topics", get(topics))
@@ -55,6 +56,19 @@ pub async fn serve_admin(
         .merge(crate::streams::admin_routes::router(kafka_listener));
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "admin HTTP server stopped");
+    }
+}
+
+/// `ok` while the node can do its work; 503 with the storage fault as JSON once the
+/// storage watchdog has reported one (the node then exits for a restart).
+async fn health(State(state): State<AdminState>) -> axum::response::Response {
+    match state.broker.storage_fault() {
+        None => "ok".into_response(),
+        Some(fault) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "failed", "storage": &*fault })),
+        )
+            .into_response(),
     }
 }
 

@@ -9,10 +9,12 @@ pub mod cluster;
 pub mod config;
 pub mod connect;
 pub mod error;
+pub mod fd_limit;
 pub mod kafka;
 pub mod metrics;
 pub mod node;
 pub mod record_codec;
+pub mod storage_health;
 pub mod streams;
 
 pub use config::NodeConfig;

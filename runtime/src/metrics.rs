@@ -42,4 +42,16 @@ fn describe() {
         "Log start offset per partition"
     );
     metrics::describe_counter!("eddy_actor_restarts_total", "Actor restarts, by supervisor");
+    metrics::describe_gauge!(
+        "eddy_storage_healthy",
+        "1 while the node's fjall database takes writes, 0 once it has failed (the node then exits for a restart)"
+    );
+    metrics::describe_counter!(
+        "eddy_storage_errors_total",
+        "Storage failures the watchdog detected (fjall poisoned or not answering)"
+    );
+    metrics::describe_counter!(
+        "eddy_connections_refused_total",
+        "Client connections closed right after accept, by reason (fd_limit: too few file descriptors would be left for storage)"
+    );
 }

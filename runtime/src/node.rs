@@ -47,6 +47,7 @@ pub struct RunningNode {
     shutdown: tokio::sync::watch::Sender<bool>,
     connect: ConnectHandle,
     cluster: Option<Arc<Cluster>>,
+    storage: crate::storage_health::StorageState,
 }
 
 /// How long shutdown waits for open connections to answer what they already read.
@@ -98,7 +99,9 @@ impl RunningNode {
     pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.validate()?;
         let metrics = crate::metrics::install();
-        let store = Store::open(&config.data_dir)?;
+        // Before the store opens: fjall's file cache is sized from the raised limit.
+        let fds = crate::fd_limit::raise_soft_limit();
+        let store = Store::open_with_cached_files(&config.data_dir, fds.storage_cached_files)?;
         let cluster_id = store.meta().cluster_id()?;
         let cluster = match ClusterSettings::from_config(&config, config.advertised()) {
             Some(settings) => Some(Cluster::open(settings, &store).await?),
@@ -169,6 +172,12 @@ impl RunningNode {
             metadata,
             shutdown_rx,
         );
+        let (storage_watchdog, storage) = crate::storage_health::spawn_watchdog(
+            store.clone(),
+            config.data_dir.clone(),
+            actors.node.clone(),
+        );
+        let broker = broker.with_storage_health(storage.clone());
         let broker = Arc::new(match &cluster {
             Some(c) => broker.with_cluster(c.clone()),
             None => broker,
@@ -180,6 +189,7 @@ impl RunningNode {
         connect_settings.config_owner = Some(config.node_id);
         let connect = ConnectHandle::start(connect_settings);
         let mut tasks = vec![
+            storage_watchdog,
             actix_rt::spawn(serve_listener(kafka, broker.clone())),
             actix_rt::spawn(crate::admin_http::serve_admin(
                 admin,
@@ -236,7 +246,22 @@ impl RunningNode {
             shutdown,
             connect,
             cluster,
+            storage,
         })
+    }
+
+    /// Resolves when the storage watchdog reports a fault (never while storage is healthy).
+    pub async fn storage_failed(&self) -> Arc<crate::storage_health::StorageFault> {
+        let mut storage = self.storage.clone();
+        let fault = match storage.wait_for(Option::is_some).await {
+            Ok(fault) => fault.clone(),
+            Err(_) => None,
+        };
+        match fault {
+            Some(fault) => fault,
+            // The watchdog is gone (aborted at shutdown): nothing more will be reported.
+            None => std::future::pending().await,
+        }
     }
 
     /// Shuts the node down in the documented order.
@@ -276,11 +301,39 @@ pub fn run_until_signal(config: NodeConfig) -> Result<(), NodeError> {
     let system = actix_rt::System::new();
     system.block_on(async move {
         let node = RunningNode::start(config).await?;
-        wait_for_signal().await;
-        tracing::info!("signal received, shutting down");
-        node.shutdown().await;
-        Ok(())
+        let fault = tokio::select! {
+            _ = wait_for_signal() => None,
+            fault = node.storage_failed() => Some(fault),
+        };
+        let Some(fault) = fault else {
+            tracing::info!("signal received, shutting down");
+            node.shutdown().await;
+            return Ok(());
+        };
+        exit_after_storage_fault(node, &fault).await;
+        Err(NodeError::Storage(eddy_actors::error::ActorError::Storage(
+            format!("{}; exited so that the node is restarted", fault.summary()),
+        )))
     })
+}
+
+/// A node whose storage failed keeps answering for `STORAGE_FAILED_EXIT_DELAY_MS` (so
+/// `/health`, `/supervisors` and the metrics say why, and writes fail at once), then shuts
+/// down within `STORAGE_FAILED_SHUTDOWN_MS`: a partition arbiter may be stuck inside fjall.
+async fn exit_after_storage_fault(node: RunningNode, fault: &crate::storage_health::StorageFault) {
+    use crate::storage_health::{STORAGE_FAILED_EXIT_DELAY_MS, STORAGE_FAILED_SHUTDOWN_MS};
+    tracing::error!(
+        "storage failed ({}); shutting down in {STORAGE_FAILED_EXIT_DELAY_MS} ms and exiting \
+         non-zero for a restart",
+        fault.summary()
+    );
+    actix_rt::time::sleep(Duration::from_millis(STORAGE_FAILED_EXIT_DELAY_MS)).await;
+    let bound = Duration::from_millis(STORAGE_FAILED_SHUTDOWN_MS);
+    if tokio::time::timeout(bound, node.shutdown()).await.is_err() {
+        tracing::error!(
+            "shutdown did not finish within {STORAGE_FAILED_SHUTDOWN_MS} ms; exiting anyway"
+        );
+    }
 }
 
 async fn wait_for_signal() {

@@ -28,16 +28,30 @@ pub struct Store {
     raft: RaftStore,
 }
 
+/// fjall's own default for the files it keeps open (its descriptor table) on Linux.
+pub const CACHED_FILES_DEFAULT: usize = 900;
+/// The fewest cached files fjall accepts (it panics below 10); a little above that.
+pub const CACHED_FILES_MIN: usize = 16;
+
 impl Store {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`, with fjall's default file cache.
     pub fn open(dir: &Path) -> ActorResult<Self> {
+        Self::open_with_cached_files(dir, CACHED_FILES_DEFAULT)
+    }
+
+    /// Opens (or creates) the database in `dir`, keeping at most `cached_files` table and
+    /// blob files open (at least `CACHED_FILES_MIN`). The node sizes it from its fd limit,
+    /// so that storage and client connections cannot starve each other of descriptors.
+    pub fn open_with_cached_files(dir: &Path, cached_files: usize) -> ActorResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
             crate::error::ActorError::Storage(format!(
                 "cannot create data dir {}: {e}; choose another with --data-dir",
                 dir.display()
             ))
         })?;
-        let db = fjall::Database::builder(dir.join("fjall")).open()?;
+        let db = fjall::Database::builder(dir.join("fjall"))
+            .max_cached_files(Some(cached_files.max(CACHED_FILES_MIN)))
+            .open()?;
         let logs = db.keyspace("logs", fjall::KeyspaceCreateOptions::default)?;
         let partition_state =
             db.keyspace("partition_state", fjall::KeyspaceCreateOptions::default)?;
@@ -86,6 +100,19 @@ impl Store {
     /// The Raft log and metadata (cluster mode).
     pub fn raft(&self) -> &RaftStore {
         &self.raft
+    }
+
+    /// Whether the database still takes writes. fjall poisons its database for good when a
+    /// journal write, a flush or a compaction fails (ENOSPC, EMFILE, EIO): every later write
+    /// returns `Poisoned`, and the background worker that failed is not restarted, so the
+    /// only way back is to reopen the database, which means restarting the node. This asks
+    /// fjall to hand the journal's buffer to the OS (`PersistMode::Buffer`: no fsync, and no
+    /// write at all when every commit has already done so, which is eddy's case), which
+    /// answers `Poisoned` once the database is. Blocks on the journal lock: call it off the
+    /// arbiters.
+    pub fn check_writable(&self) -> ActorResult<()> {
+        self.db.persist(fjall::PersistMode::Buffer)?;
+        Ok(())
     }
 
     /// Syncs everything written so far to disk (fsync).

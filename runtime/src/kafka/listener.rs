@@ -13,6 +13,11 @@ pub async fn serve_listener(listener: TcpListener, broker: Arc<Broker>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                if let Err(shortage) = crate::fd_limit::client_connection_allowed() {
+                    // Dropping the stream closes it at once and gives the descriptor back.
+                    crate::fd_limit::note_refused(peer, &shortage);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let broker = broker.clone();
                 actix_rt::spawn(async move {

@@ -55,6 +55,7 @@ pub struct Broker {
     metadata: watch::Receiver<Arc<MetadataSnapshot>>,
     shutdown: watch::Receiver<bool>,
     open_connections: Arc<AtomicUsize>,
+    storage: crate::storage_health::StorageState,
     /// Cluster mode: the metadata quorum and peers.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
@@ -99,8 +100,21 @@ impl Broker {
             metadata,
             shutdown,
             open_connections: Arc::new(AtomicUsize::new(0)),
+            storage: crate::storage_health::always_healthy(),
             cluster: None,
         }
+    }
+
+    /// Follows the storage watchdog: once it reports a fault, partition requests fail at
+    /// once (`leader_partition`) and `/health` answers 503.
+    pub fn with_storage_health(mut self, storage: crate::storage_health::StorageState) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// The storage fault the watchdog reported, if any (then the node is about to exit).
+    pub fn storage_fault(&self) -> Option<Arc<crate::storage_health::StorageFault>> {
+        self.storage.borrow().clone()
     }
 
     /// Cluster mode: metadata, leaders and coordinators come from the quorum.
@@ -195,8 +209,12 @@ impl Broker {
 
     /// The local partition actor, or the error a client should get: NOT_LEADER_OR_FOLLOWER
     /// when the partition exists but this node does not lead it, UNKNOWN_TOPIC_OR_PARTITION
-    /// when it does not exist.
+    /// when it does not exist, and KAFKA_STORAGE_ERROR at once when the storage has failed
+    /// (a partition actor may be stuck inside fjall and leave the client to its timeout).
     pub fn leader_partition(&self, topic: &str, partition: i32) -> ActorResult<PartitionHandle> {
+        if let Some(fault) = self.storage_fault() {
+            return Err(ActorError::Storage(fault.summary()));
+        }
         let exists = self
             .snapshot()
             .topics
