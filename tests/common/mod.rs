@@ -48,6 +48,8 @@ pub struct EddyNode {
     kafka_port: u16,
     admin_port: u16,
     extra_args: Vec<String>,
+    /// `(soft, hard)` RLIMIT_NOFILE the node process starts with, if not inherited.
+    nofile_limit: Option<(u64, u64)>,
     starts: u32,
 }
 
@@ -60,6 +62,17 @@ impl EddyNode {
     /// Starts a node with extra `eddy start` arguments, e.g.
     /// `["--log-flush-interval-messages", "1"]` to fsync every append.
     pub fn start_with_args(extra_args: &[&str]) -> Self {
+        Self::start_prepared(extra_args, None, |_| {})
+    }
+
+    /// Starts a node with extra arguments and, if given, a `(soft, hard)` open-file limit
+    /// (RLIMIT_NOFILE) for its process, after `prepare` has run on the (not yet created)
+    /// data directory path — e.g. to mount a small tmpfs there.
+    pub fn start_prepared(
+        extra_args: &[&str],
+        nofile_limit: Option<(u64, u64)>,
+        prepare: impl FnOnce(&Path),
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("eddy-test-")
             .tempdir()
@@ -70,8 +83,10 @@ impl EddyNode {
             kafka_port: 0,
             admin_port: 0,
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            nofile_limit,
             starts: 0,
         };
+        prepare(&node.data_dir());
         for attempt in 1..=NODE_START_ATTEMPTS_MAX {
             node.kafka_port = free_port();
             node.admin_port = free_port();
@@ -175,6 +190,15 @@ impl EddyNode {
         }
     }
 
+    /// Waits (bounded) for a node to exit on its own and returns how it exited, or `None`
+    /// if it still runs after `timeout`. The node can then be `restart`ed.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = wait_bounded(child, timeout)?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Kills the node with SIGKILL (no shutdown code runs) and reaps it.
     pub fn kill9(&mut self) {
         let mut child = self
@@ -235,6 +259,24 @@ impl EddyNode {
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("EDDY_") {
                 cmd.env_remove(key);
+            }
+        }
+        if let Some((soft, hard)) = self.nofile_limit {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe
+            // and touches only the struct copied into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
             }
         }
         let child = cmd
