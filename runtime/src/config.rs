@@ -13,6 +13,13 @@ use crate::error::ConfigError;
 /// Kafka's `socket.request.max.bytes` default: 100 MiB.
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 100 * 1024 * 1024;
 
+/// `queued.max.request.bytes` default: 512 MiB of request bytes read but not yet handled,
+/// node-wide (Kafka's is unbounded; a bound keeps half-sent frames from filling memory).
+pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: usize = 512 * 1024 * 1024;
+/// Kafka's `fetch.max.bytes` default: 55 MiB per fetch response (the first batch is still
+/// returned whole when larger, KIP-74).
+pub const FETCH_MAX_BYTES_DEFAULT: usize = 57_671_680;
+
 /// Settings of one node. Field names are the TOML keys (kebab-case in the file).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -45,8 +52,24 @@ pub struct NodeConfig {
     pub log_cleaner_backoff_ms: u64,
     /// Threads (arbiters) hosting partition actors; 0 = one per core.
     pub partition_threads: usize,
-    /// Requests in flight per connection before the node stops reading from it.
+    /// Produce requests in flight per connection before the node stops reading from it
+    /// (every other request is served one at a time per connection, as Kafka does).
     pub inflight_requests_max: usize,
+    /// `queued.max.request.bytes`: request bytes read but not yet handled, node-wide;
+    /// connections wait (are not read) while it is used up.
+    pub queued_max_request_bytes: usize,
+    /// `fetch.max.bytes`: the most a fetch response carries, whatever the client asks.
+    pub fetch_max_bytes: usize,
+    /// `connections.max.idle.ms`: a client connection sending nothing this long is closed.
+    pub connections_max_idle_ms: u64,
+    /// A request frame must arrive whole this soon after its first bytes.
+    pub request_read_timeout_ms: u64,
+    /// A client that reads none of a response for this long is disconnected.
+    pub response_write_timeout_ms: u64,
+    /// `max.connections`: client connections open at once; more are refused.
+    pub max_connections: usize,
+    /// `max.connections.per.ip`: client connections from one address; more are refused.
+    pub max_connections_per_ip: usize,
     /// Peer listener HOST:PORT (node-to-node frames). Setting it (or seeds) turns on
     /// cluster mode: metadata in a Raft quorum, replicated partitions.
     pub peer_listen: Option<String>,
@@ -81,6 +104,13 @@ impl Default for NodeConfig {
             log_cleaner_backoff_ms: 15_000,
             partition_threads: 0,
             inflight_requests_max: 1000,
+            queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
+            fetch_max_bytes: FETCH_MAX_BYTES_DEFAULT,
+            connections_max_idle_ms: 600_000,
+            request_read_timeout_ms: 30_000,
+            response_write_timeout_ms: 30_000,
+            max_connections: i32::MAX as usize,
+            max_connections_per_ip: i32::MAX as usize,
             peer_listen: None,
             seeds: Vec::new(),
             controller_voters: 3,
@@ -201,6 +231,33 @@ impl NodeConfig {
         }
         if self.inflight_requests_max == 0 {
             return bad("inflight-requests-max", "must be at least 1".into());
+        }
+        if self.queued_max_request_bytes < self.socket_request_max_bytes {
+            return bad(
+                "queued-max-request-bytes",
+                format!(
+                    "{} is below socket-request-max-bytes={}: the largest request could never be read; raise it or lower the other",
+                    self.queued_max_request_bytes, self.socket_request_max_bytes
+                ),
+            );
+        }
+        if self.queued_max_request_bytes > u32::MAX as usize {
+            return bad(
+                "queued-max-request-bytes",
+                "must be at most 4294967295".into(),
+            );
+        }
+        for (name, value) in [
+            ("fetch-max-bytes", self.fetch_max_bytes as u64),
+            ("connections-max-idle-ms", self.connections_max_idle_ms),
+            ("request-read-timeout-ms", self.request_read_timeout_ms),
+            ("response-write-timeout-ms", self.response_write_timeout_ms),
+            ("max-connections", self.max_connections as u64),
+            ("max-connections-per-ip", self.max_connections_per_ip as u64),
+        ] {
+            if value == 0 {
+                return bad(name, "must be at least 1".into());
+            }
         }
         Ok(())
     }

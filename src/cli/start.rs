@@ -38,6 +38,33 @@ pub struct StartArgs {
     /// socket.request.max.bytes [default: 104857600].
     #[arg(long, env = "EDDY_SOCKET_REQUEST_MAX_BYTES")]
     socket_request_max_bytes: Option<usize>,
+    /// queued.max.request.bytes: request bytes read but not yet handled, node-wide; clients
+    /// wait while it is used up [default: 536870912].
+    #[arg(long, env = "EDDY_QUEUED_MAX_REQUEST_BYTES")]
+    queued_max_request_bytes: Option<usize>,
+    /// fetch.max.bytes: the most one fetch response carries [default: 57671680].
+    #[arg(long, env = "EDDY_FETCH_MAX_BYTES")]
+    fetch_max_bytes: Option<usize>,
+    /// connections.max.idle.ms: close client connections idle this long [default: 600000].
+    #[arg(long, env = "EDDY_CONNECTIONS_MAX_IDLE_MS")]
+    connections_max_idle_ms: Option<u64>,
+    /// A request must arrive whole this soon after its first bytes [default: 30000].
+    #[arg(long, env = "EDDY_REQUEST_READ_TIMEOUT_MS")]
+    request_read_timeout_ms: Option<u64>,
+    /// Disconnect a client that reads none of a response for this long [default: 30000].
+    #[arg(long, env = "EDDY_RESPONSE_WRITE_TIMEOUT_MS")]
+    response_write_timeout_ms: Option<u64>,
+    /// max.connections: client connections open at once [default: 2147483647, and never
+    /// more than the open-file limit leaves after storage's reserve].
+    #[arg(long, env = "EDDY_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// max.connections.per.ip: client connections from one address [default: 2147483647].
+    #[arg(long, env = "EDDY_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
+    /// Produce requests handled at once per connection before it is no longer read
+    /// [default: 1000].
+    #[arg(long, env = "EDDY_INFLIGHT_REQUESTS_MAX")]
+    inflight_requests_max: Option<usize>,
     /// log.flush.interval.messages: fsync after this many records (1 = every append).
     #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MESSAGES")]
     log_flush_interval_messages: Option<i64>,
@@ -94,6 +121,14 @@ impl StartArgs {
             auto_create_topics_enable,
             num_partitions,
             socket_request_max_bytes,
+            queued_max_request_bytes,
+            fetch_max_bytes,
+            connections_max_idle_ms,
+            request_read_timeout_ms,
+            response_write_timeout_ms,
+            max_connections,
+            max_connections_per_ip,
+            inflight_requests_max,
             log_retention_check_interval_ms,
             log_cleaner_backoff_ms,
             partition_threads,

@@ -137,7 +137,8 @@ pub async fn handle(broker: &Broker, header: &RequestHeader, req: FetchRequest) 
     let max_bytes = usize::try_from(req.max_bytes)
         .ok()
         .filter(|m| *m > 0)
-        .unwrap_or(i32::MAX as usize);
+        .unwrap_or(i32::MAX as usize)
+        .min(broker.fetch_max_bytes);
     let wanted: Vec<Wanted> = req
         .topics
         .into_iter()

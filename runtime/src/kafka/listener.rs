@@ -18,10 +18,20 @@ pub async fn serve_listener(listener: TcpListener, broker: Arc<Broker>) {
                     crate::fd_limit::note_refused(peer, &shortage);
                     continue;
                 }
+                let guard = match broker.connection_guard(peer.ip()) {
+                    Ok(guard) => guard,
+                    Err(limit) => {
+                        // Kafka closes such connections at once, too.
+                        tracing::warn!(%peer, %limit, "refusing client connection");
+                        metrics::counter!("eddy_connections_refused_total", "reason" => "limit")
+                            .increment(1);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let broker = broker.clone();
                 actix_rt::spawn(async move {
-                    connection::serve(broker, stream, peer).await;
+                    connection::serve(broker, stream, peer, guard).await;
                 });
             }
             Err(err) => {

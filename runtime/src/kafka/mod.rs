@@ -55,6 +55,14 @@ pub struct Broker {
     metadata: watch::Receiver<Arc<MetadataSnapshot>>,
     shutdown: watch::Receiver<bool>,
     open_connections: Arc<AtomicUsize>,
+    /// Open client connections per remote address (`max.connections.per.ip`).
+    connections_by_ip: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    /// `max.connections` and `max.connections.per.ip`.
+    pub connections_max: (usize, usize),
+    /// Per-connection and node-wide request limits.
+    pub connection_limits: connection::ConnectionLimits,
+    /// `fetch.max.bytes`: the most one fetch response carries.
+    pub fetch_max_bytes: usize,
     storage: crate::storage_health::StorageState,
     /// Cluster mode: the metadata quorum and peers.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
@@ -100,6 +108,15 @@ impl Broker {
             metadata,
             shutdown,
             open_connections: Arc::new(AtomicUsize::new(0)),
+            connections_by_ip: Default::default(),
+            connections_max: (usize::MAX, usize::MAX),
+            connection_limits: connection::ConnectionLimits::new(
+                crate::config::QUEUED_MAX_REQUEST_BYTES_DEFAULT,
+                600_000,
+                30_000,
+                30_000,
+            ),
+            fetch_max_bytes: crate::config::FETCH_MAX_BYTES_DEFAULT,
             storage: crate::storage_health::always_healthy(),
             cluster: None,
         }
@@ -245,10 +262,46 @@ impl Broker {
         self.shutdown.clone()
     }
 
-    /// Counts a connection in; the guard counts it out when dropped.
-    pub(crate) fn connection_guard(&self) -> ConnectionGuard {
+    /// The connection limits of the node's config (defaults otherwise).
+    pub fn with_connection_limits(mut self, config: &crate::config::NodeConfig) -> Self {
+        self.connections_max = (config.max_connections, config.max_connections_per_ip);
+        self.connection_limits = connection::ConnectionLimits::new(
+            config.queued_max_request_bytes,
+            config.connections_max_idle_ms,
+            config.request_read_timeout_ms,
+            config.response_write_timeout_ms,
+        );
+        self.fetch_max_bytes = config.fetch_max_bytes;
+        self
+    }
+
+    /// Counts a connection from `ip` in, unless `max.connections` or
+    /// `max.connections.per.ip` is reached (then says which); the guard counts it out when
+    /// dropped.
+    pub(crate) fn connection_guard(&self, ip: std::net::IpAddr) -> Result<ConnectionGuard, String> {
+        let (total_max, per_ip_max) = self.connections_max;
+        // The lock covers check and increment so two accepts cannot both take the last
+        // place; it is held for a map lookup only.
+        let mut by_ip = self
+            .connections_by_ip
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let from_ip = by_ip.get(&ip).copied().unwrap_or(0);
+        if self.open_connections.load(Ordering::Relaxed) >= total_max {
+            return Err(format!("max.connections={total_max} reached"));
+        }
+        if from_ip >= per_ip_max {
+            return Err(format!(
+                "max.connections.per.ip={per_ip_max} reached for {ip}"
+            ));
+        }
+        by_ip.insert(ip, from_ip + 1);
         self.open_connections.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard(self.open_connections.clone())
+        Ok(ConnectionGuard {
+            open: self.open_connections.clone(),
+            by_ip: self.connections_by_ip.clone(),
+            ip,
+        })
     }
 
     /// The latest metadata snapshot.
@@ -301,10 +354,24 @@ impl Broker {
 }
 
 /// Keeps a connection counted as open while it lives.
-pub(crate) struct ConnectionGuard(Arc<AtomicUsize>);
+pub(crate) struct ConnectionGuard {
+    open: Arc<AtomicUsize>,
+    by_ip: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        let mut by_ip = self
+            .by_ip
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(n) = by_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_ip.remove(&self.ip);
+            }
+        }
     }
 }
