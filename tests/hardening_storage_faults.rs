@@ -100,6 +100,14 @@ impl Drop for TmpfsMount {
         if !ok {
             let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
         }
+        // The node's temporary directory could not remove its data directory while it was
+        // a mount point; what is left of it goes now.
+        if let Some(node_dir) = self.dir.parent().filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("eddy-test-"))
+        }) {
+            let _ = std::fs::remove_dir_all(node_dir);
+        }
     }
 }
 
