@@ -25,7 +25,7 @@ use crate::cluster::{ClusterState, Command, Outcome, Proposer, Refusal};
 use crate::error::{ActorError, ActorResult};
 use crate::partition::{PartitionSpec, Role};
 use crate::partition_supervisor::{
-    settings_for, EnsurePartition, PartitionSupervisor, RemovePartition,
+    settings_for, EnsurePartitions, PartitionSupervisor, RemovePartitions,
 };
 use crate::placement::{Place, PlacementActor, SetMembers};
 use crate::store::{PartitionRecord, Store, TopicRecord};
@@ -177,26 +177,24 @@ impl MetadataActor {
         self.publish.send_replace(Arc::new(self.snapshot.clone()));
     }
 
-    /// Starts (or updates) the local partitions of `topic`; the future ends once the
-    /// routing table holds them.
+    /// Starts (or updates) the local partitions of `topic` with one message to the
+    /// partition supervisor, which publishes the routing table once for all of them; the
+    /// future ends once the routing table holds them.
     fn start_partitions(
         &self,
         topic: &TopicRecord,
     ) -> impl std::future::Future<Output = ()> + 'static {
         let settings = settings_for(&topic.config, &self.snapshot.broker_defaults);
-        let sends: Vec<_> = topic
+        let specs: Vec<_> = topic
             .partitions
             .iter()
             .filter(|p| p.replicas.contains(&self.node_id))
-            .map(|p| {
-                self.partitions
-                    .send(EnsurePartition(self.spec_for(topic, p, settings)))
-            })
+            .map(|p| self.spec_for(topic, p, settings))
             .collect();
         async move {
-            for result in join_all(sends).await {
-                if let Err(err) = result {
-                    tracing::error!(error = %err, "could not start a partition");
+            if let Some(send) = send {
+                if let Err(err) = send.await {
+                    tracing::error!(error = %err, "could not start partitions");
                 }
             }
         }
@@ -227,6 +225,7 @@ impl MetadataActor {
             .replication_factor
             .unwrap_or(self.defaults.replication_factor);
         Ok((partitions, rf))
+        let send = (!specs.is_empty()).then(|| self.partitions.send(EnsurePartitions(specs)));
     }
 
     fn new_partitions(
@@ -457,12 +456,12 @@ impl Handler<DeleteTopic> for MetadataActor {
         AtomicResponse::new(Box::pin(
             async move {
                 let topic = removed?;
-                let deletes = topic.partitions.iter().map(|p| {
-                    partitions.send(RemovePartition(TopicPartition::new(&topic.name, p.index)))
-                });
-                for result in join_all(deletes).await {
-                    result??;
-                }
+                let tps = topic
+                    .partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(&topic.name, p.index))
+                    .collect();
+                partitions.send(RemovePartitions(tps)).await??;
                 tracing::info!(topic = %topic.name, "topic deleted");
                 Ok(topic)
             }
@@ -697,7 +696,7 @@ impl Handler<ApplyClusterState> for MetadataActor {
         self.placement.do_send(SetMembers(state.placement_nodes()));
         let old = std::mem::replace(&mut self.snapshot.topics, state.topics.clone());
         self.publish();
-        let mut removes = Vec::new();
+        let mut removed = Vec::new();
         for topic in old.values() {
             for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
                 let kept = state
@@ -706,10 +705,7 @@ impl Handler<ApplyClusterState> for MetadataActor {
                     .and_then(|t| t.partitions.get(p.index as usize))
                     .is_some_and(|np| np.uid == p.uid && np.replicas.contains(&me));
                 if !kept {
-                    removes.push(
-                        self.partitions
-                            .send(RemovePartition(TopicPartition::new(&topic.name, p.index))),
-                    );
+                    removed.push(TopicPartition::new(&topic.name, p.index));
                 }
             }
         }
@@ -723,8 +719,8 @@ impl Handler<ApplyClusterState> for MetadataActor {
             .collect();
         AtomicResponse::new(Box::pin(
             async move {
-                for result in join_all(removes).await {
-                    if let Ok(Err(err)) = result {
+                if let Some(remove) = remove {
+                    if let Ok(Err(err)) = remove.await {
                         tracing::error!(error = %err, "could not remove a partition");
                     }
                 }
@@ -755,6 +751,7 @@ fn refused(refusal: Refusal) -> ActorError {
 #[rtype(result = "watch::Receiver<Arc<MetadataSnapshot>>")]
 pub struct SubscribeMetadata;
 
+        let remove = (!removed.is_empty()).then(|| self.partitions.send(RemovePartitions(removed)));
 impl Handler<SubscribeMetadata> for MetadataActor {
     type Result = MessageResult<SubscribeMetadata>;
 

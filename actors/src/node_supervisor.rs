@@ -1,7 +1,8 @@
 //! NodeSupervisor: the root of a node's actor tree. It builds the tree (placement, metadata,
-//! partition supervisor with one arbiter per core), keeps a supervision record for every
-//! direct child and for the services the runtime registers (Kafka listener, admin HTTP),
-//! receives escalations from child supervisors, and answers `Report` with the whole tree.
+//! the partition supervisor on a thread of its own, one arbiter per core for partitions),
+//! keeps a supervision record for every direct child and for the services the runtime
+//! registers (Kafka listener, admin HTTP), receives escalations from child supervisors, and
+//! answers `Report` with the whole tree.
 //!
 //! It is the top of the tree: nothing restarts it. Its child records for metadata,
 //! placement, partitions and groups say Running from start-up; failures below them arrive
@@ -132,7 +133,15 @@ impl NodeSupervisor {
         };
         let partition_supervisor = PartitionSupervisor::new(partition_config, handles);
         let routes = partition_supervisor.routes();
-        let partitions = partition_supervisor.start();
+        // The partition supervisor gets a thread of its own: starting or loading thousands
+        // of partitions (and publishing the routing table) must not hold up the arbiter
+        // that serves client connections.
+        let supervisor_arbiter = Arbiter::new();
+        let partitions =
+            PartitionSupervisor::start_in_arbiter(&supervisor_arbiter.handle(), move |_| {
+                partition_supervisor
+            });
+        arbiters.push(supervisor_arbiter);
         let replicated = config
             .cluster
             .as_ref()

@@ -1079,6 +1079,12 @@ impl Actor for PartitionActor {
         if self.mode == Mode::Failed {
             return;
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            // The node stopped this arbiter before the actor ever ran (a partition created
+            // just before shutdown): actix starts it while dropping it, outside any
+            // runtime, where arming timers would panic. There is nothing to serve.
+            return;
+        }
         if let Err(err) = self.load() {
             // A store that cannot be read is an operating error, not a bug: report it and
             // serve errors rather than crash-looping.
@@ -1094,9 +1100,13 @@ impl Actor for PartitionActor {
         self.arm_flush_timer(ctx);
         ctx.run_interval(self.deps.retention_check, |act, _| act.enforce_retention());
         ctx.run_interval(self.deps.cleaner_backoff, |act, ctx| act.maybe_compact(ctx));
-        let isr_check = (self.deps.replica_lag_max / 4)
-            .clamp(Duration::from_millis(50), Duration::from_millis(500));
-        ctx.run_interval(isr_check, |act, _| act.check_isr());
+        if self.deps.isr_proposals.is_some() {
+            // Only cluster mode has ISRs to change; a single node's 10,000 idle partitions
+            // would otherwise wake 20,000 times a second for nothing.
+            let isr_check = (self.deps.replica_lag_max / 4)
+                .clamp(Duration::from_millis(50), Duration::from_millis(500));
+            ctx.run_interval(isr_check, |act, _| act.check_isr());
+        }
         self.deps.supervisor.do_send(ChildEvent::Running {
             tp: self.spec.tp.clone(),
         });
