@@ -36,6 +36,10 @@ use crate::TopicPartition;
 pub const TOPIC_NAME_LEN_MAX: usize = 249;
 /// A bound on partitions per topic, so one request cannot start unbounded actors.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+/// Default `max.broker.partitions`: partition replicas one node may host. Each idle
+/// partition costs a few KiB of memory and a little start-up time (docs/PERFORMANCE.md), so
+/// without a bound a client creating topics in a loop exhausts the node.
+pub const BROKER_PARTITIONS_MAX_DEFAULT: usize = 100_000;
 
 /// What connections read: every topic, plus the broker-level config defaults.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +70,9 @@ pub struct MetadataActor {
     publish: watch::Sender<Arc<MetadataSnapshot>>,
     /// Cluster mode: the quorum owns the topics.
     proposer: Option<Proposer>,
+    /// `max.broker.partitions`: a topic change that would put more partition replicas on
+    /// any node is refused.
+    broker_partitions_max: usize,
 }
 
 /// Checks a topic name against Kafka's rules.
@@ -118,6 +125,33 @@ impl MetadataActor {
             snapshot,
             publish,
             proposer: None,
+            broker_partitions_max: BROKER_PARTITIONS_MAX_DEFAULT,
+        }
+    }
+
+    /// Sets `max.broker.partitions`.
+    pub fn with_broker_partitions_max(mut self, max: usize) -> Self {
+        self.broker_partitions_max = max;
+        self
+    }
+
+    /// Refuses new partitions (`added`: the replica set of each) that would put more than
+    /// `max.broker.partitions` replicas on a node. In cluster mode every node is checked
+    /// against this node's setting, the one that handles the request.
+    fn check_broker_partitions(&self, added: &[Vec<i32>]) -> ActorResult<()> {
+        let mut hosted: BTreeMap<i32, usize> = BTreeMap::new();
+        let existing = self.snapshot.topics.values().flat_map(|t| &t.partitions);
+        let replicas = existing.map(|p| &p.replicas).chain(added).flatten();
+        for node in replicas {
+            *hosted.entry(*node).or_default() += 1;
+        }
+        let max = self.broker_partitions_max;
+        match hosted.into_iter().find(|(_, count)| *count > max) {
+            Some((node, count)) => Err(ActorError::InvalidPartitions(format!(
+                "node {node} would host {count} partitions, more than max.broker.partitions \
+                 ({max}); delete topics or raise it with --max-broker-partitions"
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -191,6 +225,7 @@ impl MetadataActor {
             .filter(|p| p.replicas.contains(&self.node_id))
             .map(|p| self.spec_for(topic, p, settings))
             .collect();
+        let send = (!specs.is_empty()).then(|| self.partitions.send(EnsurePartitions(specs)));
         async move {
             if let Some(send) = send {
                 if let Err(err) = send.await {
@@ -225,7 +260,6 @@ impl MetadataActor {
             .replication_factor
             .unwrap_or(self.defaults.replication_factor);
         Ok((partitions, rf))
-        let send = (!specs.is_empty()).then(|| self.partitions.send(EnsurePartitions(specs)));
     }
 
     fn new_partitions(
@@ -364,6 +398,10 @@ impl Handler<CreateTopic> for MetadataActor {
             }
             .into_actor(self)
             .then(move |placed: ActorResult<(Vec<Vec<i32>>, i16)>, act, _ctx| {
+                let placed = placed.and_then(|(replicas, rf)| {
+                    act.check_broker_partitions(&replicas)?;
+                    Ok((replicas, rf))
+                });
                 if act.proposer.is_some() {
                     let topic = placed.and_then(|(replicas, rf)| {
                         Ok(TopicRecord {
@@ -514,6 +552,10 @@ impl Handler<CreatePartitions> for MetadataActor {
             .into_actor(self)
             .then(
                 |placed: ActorResult<(TopicRecord, Vec<Vec<i32>>, bool)>, act, _ctx| {
+                    let placed = placed.and_then(|(topic, replicas, validate_only)| {
+                        act.check_broker_partitions(&replicas)?;
+                        Ok((topic, replicas, validate_only))
+                    });
                     if act.proposer.is_some() {
                         let cmd = placed.and_then(|(topic, replicas, validate_only)| {
                             let first = topic.partitions.len() as i32;
@@ -709,6 +751,7 @@ impl Handler<ApplyClusterState> for MetadataActor {
                 }
             }
         }
+        let remove = (!removed.is_empty()).then(|| self.partitions.send(RemovePartitions(removed)));
         // Only topics that changed (most states change offsets, ISRs or members only).
         let starts: Vec<_> = self
             .snapshot
@@ -751,7 +794,6 @@ fn refused(refusal: Refusal) -> ActorError {
 #[rtype(result = "watch::Receiver<Arc<MetadataSnapshot>>")]
 pub struct SubscribeMetadata;
 
-        let remove = (!removed.is_empty()).then(|| self.partitions.send(RemovePartitions(removed)));
 impl Handler<SubscribeMetadata> for MetadataActor {
     type Result = MessageResult<SubscribeMetadata>;
 

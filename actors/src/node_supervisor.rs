@@ -45,6 +45,8 @@ pub struct TreeConfig {
     pub broker_defaults: BrokerDefaults,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_max_ms: u64,
+    /// `max.broker.partitions`: partition replicas one node may host.
+    pub broker_partitions_max: usize,
     /// Cluster mode: how metadata changes reach the quorum and ISR changes leave leaders.
     /// None: a single node that owns its metadata.
     pub cluster: Option<ClusterLink>,
@@ -163,9 +165,11 @@ impl NodeSupervisor {
             );
             let node_id = config.node_id;
             let proposer = config.cluster.as_ref().map(|c| c.proposer.clone());
+            let partitions_max = config.broker_partitions_max;
             Supervisor::start(move |_| {
                 MetadataActor::new(node_id, store, placement, partitions, defaults, broker)
                     .with_proposer(proposer)
+                    .with_broker_partitions_max(partitions_max)
             })
         };
         let mut children = BTreeMap::new();

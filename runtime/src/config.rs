@@ -70,6 +70,10 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// `max.connections.per.ip`: client connections from one address; more are refused.
     pub max_connections_per_ip: usize,
+    /// `max.broker.partitions` (KIP-578's name; Apache Kafka has no such bound): partition
+    /// replicas this node may host. CreateTopics and CreatePartitions beyond it are refused
+    /// with INVALID_PARTITIONS naming the setting.
+    pub max_broker_partitions: usize,
     /// Peer listener HOST:PORT (node-to-node frames). Setting it (or seeds) turns on
     /// cluster mode: metadata in a Raft quorum, replicated partitions.
     pub peer_listen: Option<String>,
@@ -111,6 +115,7 @@ impl Default for NodeConfig {
             response_write_timeout_ms: 30_000,
             max_connections: i32::MAX as usize,
             max_connections_per_ip: i32::MAX as usize,
+            max_broker_partitions: eddy_actors::metadata::BROKER_PARTITIONS_MAX_DEFAULT,
             peer_listen: None,
             seeds: Vec::new(),
             controller_voters: 3,
@@ -254,6 +259,7 @@ impl NodeConfig {
             ("response-write-timeout-ms", self.response_write_timeout_ms),
             ("max-connections", self.max_connections as u64),
             ("max-connections-per-ip", self.max_connections_per_ip as u64),
+            ("max-broker-partitions", self.max_broker_partitions as u64),
         ] {
             if value == 0 {
                 return bad(name, "must be at least 1".into());

@@ -129,6 +129,7 @@ impl RunningNode {
         let codec: Arc<dyn eddy_actors::compaction::RecordCodec> =
             Arc::new(crate::record_codec::KafkaRecordCodec);
         let actors = NodeSupervisor::start_tree(tree, store.clone(), Some(codec));
+            broker_partitions_max: config.max_broker_partitions,
         let runtime = |e: actix::MailboxError| NodeError::Runtime(e.to_string());
         let topics = actors.metadata.send(LoadTopics).await.map_err(runtime)??;
         let routes = actors

@@ -61,6 +61,10 @@ pub struct StartArgs {
     /// max.connections.per.ip: client connections from one address [default: 2147483647].
     #[arg(long, env = "EDDY_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// max.broker.partitions: partition replicas this node may host; creating more is
+    /// refused with INVALID_PARTITIONS [default: 100000].
+    #[arg(long, env = "EDDY_MAX_BROKER_PARTITIONS")]
+    max_broker_partitions: Option<usize>,
     /// Produce requests handled at once per connection before it is no longer read
     /// [default: 1000].
     #[arg(long, env = "EDDY_INFLIGHT_REQUESTS_MAX")]
@@ -135,6 +139,7 @@ impl StartArgs {
             default_replication_factor,
             seeds,
             controller_voters,
+            max_broker_partitions,
             broker_session_timeout_ms,
             broker_heartbeat_interval_ms,
             replica_lag_time_max_ms
