@@ -43,7 +43,7 @@ pub enum NodeError {
         flag: &'static str,
     },
     /// The store could not be opened or loaded.
-    #[error("storage: {0}")]
+    #[error(transparent)]
     Storage(#[from] ActorError),
     /// The actor system failed.
     #[error("runtime: {0}")]

@@ -52,6 +52,14 @@ fn describe() {
     );
     metrics::describe_counter!(
         "eddy_connections_refused_total",
-        "Client connections closed right after accept, by reason (fd_limit: too few file descriptors would be left for storage)"
+        "Client connections closed right after accept, by reason (fd_limit: too few file descriptors would be left for storage; limit: max.connections or max.connections.per.ip reached)"
+    );
+    metrics::describe_counter!(
+        "eddy_connections_closed_total",
+        "Client connections the node closed, by reason (write_stalled: the client read none of a response for response-write-timeout-ms)"
+    );
+    metrics::describe_counter!(
+        "eddy_journal_bytes_discarded_total",
+        "Bytes of storage journal fjall could not read and discarded at start (the writes in them are lost on this node; the original is saved under journal-recovery/)"
     );
 }

@@ -69,10 +69,17 @@ pub struct StartArgs {
     /// [default: 1000].
     #[arg(long, env = "EDDY_INFLIGHT_REQUESTS_MAX")]
     inflight_requests_max: Option<usize>,
-    /// log.flush.interval.messages: fsync after this many records (1 = every append).
+    /// log.flush.interval.messages: fsync after this many records; 1 = before every
+    /// acknowledgement [default: never, as Kafka]. An acknowledged record is in the OS
+    /// page cache at once, so it survives a crash of the eddy process (kill -9, panic)
+    /// whatever this says; only fsynced records survive a power loss or kernel crash. With
+    /// 1, every acknowledged record does; otherwise those since the last fsync may be lost
+    /// (in a cluster, acks=all records are also on every in-sync replica).
     #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MESSAGES")]
     log_flush_interval_messages: Option<i64>,
-    /// log.flush.interval.ms: fsync at least this often.
+    /// log.flush.interval.ms: fsync at least this often [default: never, as Kafka]. Bounds
+    /// what a power loss can take to about this many ms of acknowledged records; a process
+    /// crash loses nothing acknowledged either way. See docs/runtime-semantics.md §5.
     #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MS")]
     log_flush_interval_ms: Option<i64>,
     /// log.retention.check.interval.ms: how often partitions apply retention [default: 300000].
@@ -132,6 +139,7 @@ impl StartArgs {
             response_write_timeout_ms,
             max_connections,
             max_connections_per_ip,
+            max_broker_partitions,
             inflight_requests_max,
             log_retention_check_interval_ms,
             log_cleaner_backoff_ms,
@@ -139,7 +147,6 @@ impl StartArgs {
             default_replication_factor,
             seeds,
             controller_voters,
-            max_broker_partitions,
             broker_session_timeout_ms,
             broker_heartbeat_interval_ms,
             replica_lag_time_max_ms

@@ -3,6 +3,7 @@
 //! thread-safe; each partition writes only its own keys).
 
 mod groups;
+pub mod journal_guard;
 mod log;
 mod meta;
 mod raft;
@@ -49,9 +50,29 @@ impl Store {
                 dir.display()
             ))
         })?;
-        let db = fjall::Database::builder(dir.join("fjall"))
+        let fjall_dir = dir.join("fjall");
+        let journals = journal_guard::before_open(&fjall_dir).map_err(|e| {
+            crate::error::ActorError::Storage(format!(
+                "cannot read the storage journals in {}: {e}",
+                fjall_dir.display()
+            ))
+        })?;
+        let db = fjall::Database::builder(&fjall_dir)
             .max_cached_files(Some(cached_files.max(CACHED_FILES_MIN)))
-            .open()?;
+            .open()
+            .map_err(|err| match err {
+                fjall::Error::JournalRecovery(cause) => crate::error::ActorError::Storage(format!(
+                    "a storage journal in {dir} fails its check at start ({cause:?}) and fjall will \
+                     not read past it. The way back (docs/runtime-semantics.md, \"A journal that \
+                     cannot be read\"): in a cluster, replace this node (eddy cluster decommission, then a new node); on a single \
+                     node, move the journals aside and start again, losing the writes not yet in \
+                     fjall's tables: mkdir -p {recovery} && mv {dir}/*.jnl {recovery}/",
+                    dir = fjall_dir.display(),
+                    recovery = dir.join(journal_guard::RECOVERY_DIR).display()
+                )),
+                other => other.into(),
+            })?;
+        journal_guard::after_open(journals, dir);
         let logs = db.keyspace("logs", fjall::KeyspaceCreateOptions::default)?;
         let partition_state =
             db.keyspace("partition_state", fjall::KeyspaceCreateOptions::default)?;
