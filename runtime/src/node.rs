@@ -120,6 +120,7 @@ impl RunningNode {
             },
             broker_defaults: config.broker_topic_defaults(),
             replica_lag_max_ms: config.replica_lag_time_max_ms,
+            broker_partitions_max: config.max_broker_partitions,
             cluster: cluster.as_ref().map(|c| ClusterLink {
                 proposer: c.proposer(),
                 isr_proposals: isr_tx,
@@ -129,7 +130,6 @@ impl RunningNode {
         let codec: Arc<dyn eddy_actors::compaction::RecordCodec> =
             Arc::new(crate::record_codec::KafkaRecordCodec);
         let actors = NodeSupervisor::start_tree(tree, store.clone(), Some(codec));
-            broker_partitions_max: config.max_broker_partitions,
         let runtime = |e: actix::MailboxError| NodeError::Runtime(e.to_string());
         let topics = actors.metadata.send(LoadTopics).await.map_err(runtime)??;
         let routes = actors
@@ -337,7 +337,62 @@ async fn exit_after_storage_fault(node: RunningNode, fault: &crate::storage_heal
     }
 }
 
+/// How long the node may take to shut down after the first SIGINT or SIGTERM before the
+/// process exits anyway (a second signal exits at once).
+pub const SHUTDOWN_BOUND_MS: u64 = 20_000;
+/// Exit status of a shutdown cut short by `SHUTDOWN_BOUND_MS` or a second signal.
+const EXIT_SHUTDOWN_FORCED: i32 = 1;
+
+/// Resolves at the first SIGINT or SIGTERM. Signals are received on a thread of their own,
+/// not on the arbiter that runs the node, so that a node whose arbiter is busy still hears
+/// them; from the first signal on, that thread bounds the shutdown (see `watch_signals`).
 async fn wait_for_signal() {
+    let (first, heard) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("eddy-signals".into())
+        .spawn(move || watch_signals(first));
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "no signal thread; shutdown on a signal is not bounded");
+        next_signal().await;
+        return;
+    }
+    // The sender is dropped only if the signal thread could not listen at all.
+    if heard.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The signal thread: tells the node about the first signal, then exits the process if it
+/// still runs `SHUTDOWN_BOUND_MS` later or on a second signal. A forced exit loses what a
+/// process crash loses: every acknowledged write was already handed to the OS by its fjall
+/// commit, so only a power loss before the next fsync could lose it (see the flush
+/// settings in docs/runtime-semantics.md).
+fn watch_signals(first: tokio::sync::oneshot::Sender<()>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::warn!(error = %err, "no runtime for the signal thread");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        next_signal().await;
+        let _ = first.send(());
+        let bound = Duration::from_millis(SHUTDOWN_BOUND_MS);
+        tokio::select! {
+            _ = tokio::time::sleep(bound) => tracing::error!(
+                "shutdown did not finish within {SHUTDOWN_BOUND_MS} ms of the signal; exiting without it"
+            ),
+            _ = next_signal() => tracing::warn!("second signal: exiting without finishing the shutdown"),
+        }
+        std::process::exit(EXIT_SHUTDOWN_FORCED);
+    });
+}
+
+async fn next_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
