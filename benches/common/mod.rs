@@ -15,6 +15,40 @@ pub const RECORD_VALUE_BYTES: usize = 1024;
 /// One uncompressed magic-2 batch of `batch_bytes / 1 KiB` records, base offset 0, as a
 /// client would send it. Returns the bytes and the record count.
 pub fn encode_batch(batch_bytes: usize) -> anyhow::Result<(Bytes, i64)> {
+    encode_batch_with(batch_bytes, Compression::None, |_| {
+        vec![b'v'; RECORD_VALUE_BYTES]
+    })
+}
+
+/// Like [`encode_batch`], with a compression codec and values of pseudo-random lowercase
+/// text (a deterministic generator; compresses like text, about 1.6:1), so that
+/// decompression costs what it costs on real data.
+// Only the batch bench validates compressed batches; each bench compiles this module.
+#[allow(dead_code)]
+pub fn encode_text_batch(
+    batch_bytes: usize,
+    compression: Compression,
+) -> anyhow::Result<(Bytes, i64)> {
+    encode_batch_with(batch_bytes, compression, |i| {
+        let mut state = (i as u64)
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (0..RECORD_VALUE_BYTES)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                b'a' + ((state >> 33) % 26) as u8
+            })
+            .collect()
+    })
+}
+
+fn encode_batch_with(
+    batch_bytes: usize,
+    compression: Compression,
+    value: impl Fn(usize) -> Vec<u8>,
+) -> anyhow::Result<(Bytes, i64)> {
     let count = batch_bytes / RECORD_VALUE_BYTES;
     let records: Vec<Record> = (0..count)
         .map(|i| {
@@ -33,7 +67,7 @@ pub fn encode_batch(batch_bytes: usize) -> anyhow::Result<(Bytes, i64)> {
                 sequence: (offset as i32).wrapping_sub(1),
                 timestamp: 1_700_000_000_000 + offset,
                 key: Some(Bytes::from(format!("key-{i:04}"))),
-                value: Some(Bytes::from(vec![b'v'; RECORD_VALUE_BYTES])),
+                value: Some(Bytes::from(value(i))),
                 headers: IndexMap::new(),
             }
         })
@@ -41,7 +75,7 @@ pub fn encode_batch(batch_bytes: usize) -> anyhow::Result<(Bytes, i64)> {
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
-        compression: Compression::None,
+        compression,
     };
     RecordBatchEncoder::encode(&mut buf, &records, &options).context("encode batch")?;
     let batch = buf.freeze();
