@@ -37,7 +37,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use cluster_support::{
-    assert_every_partition_used, assert_no_node_panicked, assert_read_back_clean, read_back,
+    assert_every_partition_used, assert_nodes_healthy, assert_read_back_clean, read_back,
     start_checker, stop_checker, wait_for, wait_for_more_acks, Budget, CheckerProducer, Cluster,
     CLUSTER_SIZE,
 };
@@ -339,5 +339,5 @@ fn chaos_kill9_and_pause_at_random_lose_no_acknowledged_write() {
         counts.kills + counts.pauses > 0,
         "the run took no disruptive step; give it more time with {DURATION_ENV}"
     );
-    assert_no_node_panicked(&cluster);
+    assert_nodes_healthy(&mut cluster);
 }

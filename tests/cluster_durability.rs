@@ -35,9 +35,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster_support::{
-    checker_consume, first, run_cluster_python, wait_for, Budget, CheckerProducer, Cluster,
-    ClusterStatus, NodeTimings, Placed, Verdict, CLUSTER_SIZE, HEARTBEAT_INTERVAL_MS,
-    SESSION_TIMEOUT_MS,
+    assert_nodes_healthy, checker_consume, first, run_cluster_python, wait_for, Budget,
+    CheckerProducer, Cluster, ClusterStatus, NodeTimings, Placed, Verdict, CLUSTER_SIZE,
+    HEARTBEAT_INTERVAL_MS, SESSION_TIMEOUT_MS,
 };
 use common::KafkaConn;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
@@ -52,17 +52,6 @@ const PROGRESS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Offsets per partition.
 type Offsets = BTreeMap<i32, i64>;
-
-/// Asserts that no node's log shows a panic.
-fn assert_no_panics(cluster: &Cluster) {
-    for node in cluster.nodes() {
-        assert!(
-            !node.log().contains("panicked"),
-            "node {} panicked",
-            node.id()
-        );
-    }
-}
 
 /// Reads `topic` back with the checker and compares the records at or past `from` (per
 /// partition; a partition not in `from` from 0) with `acked`; asserts that every
@@ -277,7 +266,7 @@ fn a_lagging_follower_leaves_the_isr_and_rejoins_when_caught_up() {
         &Offsets::new(),
         LAG_ACKED_MIN,
     );
-    assert_no_panics(&cluster);
+    assert_nodes_healthy(&mut cluster);
 }
 
 // ---- 2. A whole-cluster restart -----------------------------------------------------------
@@ -708,5 +697,5 @@ fn a_whole_cluster_restart_keeps_metadata_and_acknowledged_records() {
     assert_quorum_works(&cluster, &budget);
     assert_producing_more_works(&cluster, &budget, &filled);
     assert_members_stay_live(&cluster, &budget, restarted_at);
-    assert_no_panics(&cluster);
+    assert_nodes_healthy(&mut cluster);
 }

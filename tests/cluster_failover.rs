@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster_support::{
-    assert_every_partition_used, assert_no_node_panicked, assert_read_back_clean, read_back,
+    assert_every_partition_used, assert_nodes_healthy, assert_read_back_clean, read_back,
     start_checker, stop_checker, wait_for_more_acks, Budget, CheckerProducer, Cluster,
     ClusterStatus, CLUSTER_SIZE, SESSION_TIMEOUT_MS,
 };
@@ -229,5 +229,5 @@ fn no_acknowledged_write_is_lost_across_kill9_restart_and_pause() {
 
     assert_read_back_clean(&read, &verdict, ACKED_MIN);
     assert_every_partition_used(&acked, PARTITIONS);
-    assert_no_node_panicked(&cluster);
+    assert_nodes_healthy(&mut cluster);
 }

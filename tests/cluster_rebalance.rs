@@ -26,9 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cluster_support::{
-    assert_no_node_panicked, assert_read_back_clean, read_back, start_checker, stop_checker,
-    wait_for, wait_for_more_acks, Budget, CheckerProducer, Cluster, ClusterStatus, MovesStatus,
-    CLUSTER_SIZE,
+    assert_nodes_healthy, assert_read_back_clean, read_back, start_checker, stop_checker, wait_for,
+    wait_for_more_acks, Budget, CheckerProducer, Cluster, ClusterStatus, MovesStatus, CLUSTER_SIZE,
 };
 use serde_json::Value;
 
@@ -393,5 +392,5 @@ fn replicas_move_onto_a_joining_node_and_back_off_a_decommissioned_one() {
     let (read, verdict) = read_back(&cluster, &budget, &checker, TOPIC, PARTITIONS, &acked);
 
     assert_read_back_clean(&read, &verdict, ACKED_MIN);
-    assert_no_node_panicked(&cluster);
+    assert_nodes_healthy(&mut cluster);
 }

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::common::{python, repo_root, run_with_timeout, tail, wait_bounded};
+use crate::common::{
+    python, repo_root, run_with_timeout, tail, unexpected_error_lines, wait_bounded, PORT_IN_USE,
+};
 
 /// Nodes in a test cluster; all of them are controller voters.
 pub const CLUSTER_SIZE: usize = 3;
@@ -41,6 +43,8 @@ pub const CLUSTER_READY_TIMEOUT_MS: u64 = 60_000;
 pub const NODE_PORTS_TIMEOUT_MS: u64 = 30_000;
 /// How many times a cluster (or a restarted node) is started when a port was taken.
 pub const START_ATTEMPTS_MAX: u32 = 3;
+/// Pause before a node whose port was taken is started again.
+pub const START_RETRY_PAUSE_MS: u64 = 500;
 /// Pause between two checks of a condition a test waits for.
 pub const WAIT_POLL_MS: u64 = 100;
 /// Limit for one admin HTTP exchange; a paused node must not stall a wait for long.
@@ -453,6 +457,42 @@ impl ClusterNode {
             .unwrap_or_else(|err| format!("<no log: {err}>"))
     }
 
+    /// What the node printed since its latest start began, so a start is judged by its
+    /// own output only.
+    pub fn start_log(&self) -> String {
+        let log = self.log();
+        let banner = format!("===== eddy start #{} of node {} ", self.starts, self.id);
+        match log.rfind(&banner) {
+            Some(at) => log[at..].to_string(),
+            None => log,
+        }
+    }
+
+    /// Whether the latest start failed because a port was taken (see `PORT_IN_USE`).
+    fn port_was_taken(&self) -> bool {
+        self.start_log().contains(PORT_IN_USE)
+    }
+
+    /// Panics unless the node's log (all starts) shows no panic and no ERROR line of its
+    /// own other than those containing one of `expected` (see `unexpected_error_lines`),
+    /// and — if the test did not kill it — its process still runs (a node that exited on
+    /// its own is reported with its status).
+    pub fn assert_healthy_except(&mut self, expected: &[&str]) {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            panic!("node {} exited on its own with {status}", self.id);
+        }
+        let log = self.log();
+        assert!(!log.contains("panicked"), "node {} panicked", self.id);
+        let unexpected = unexpected_error_lines(&log, expected);
+        assert!(
+            unexpected.is_empty(),
+            "node {} logged {} unexpected ERROR line(s) (allowed: {expected:?}):\n{}",
+            self.id,
+            unexpected.len(),
+            unexpected.join("\n")
+        );
+    }
+
     /// This node's `/cluster` view; `Err` if it is down, paused or does not answer.
     pub fn status(&self) -> Result<ClusterStatus, String> {
         if self.child.is_none() || self.paused {
@@ -486,6 +526,14 @@ impl ClusterNode {
             .child
             .take()
             .expect("kill9 on a node that is not running");
+        // A node that died by itself before the kill crashed unnoticed: a kill and restart
+        // must not hide that.
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "kill9 of node {}, which had already exited on its own with {status}",
+                self.id
+            );
+        }
         let _ = child.kill();
         self.paused = false;
         let status = wait_bounded(&mut child, Duration::from_millis(NODE_EXIT_TIMEOUT_MS));
@@ -498,28 +546,32 @@ impl ClusterNode {
 
     /// Starts the killed node again with the same arguments, ports and data directory, and
     /// waits until its ports accept connections (joining the cluster is the caller's wait).
+    /// The first start-up failure fails the test — a recovery that only works on a second
+    /// try is a failed recovery — except a taken port.
     pub fn restart(&mut self) {
         assert!(
             self.child.is_none(),
             "restart of node {} while it runs",
             self.id
         );
-        let mut last_err = String::new();
         for attempt in 1..=START_ATTEMPTS_MAX {
             match self.spawn().and_then(|()| self.wait_for_ports()) {
                 Ok(()) => return,
-                Err(err) => {
+                // The one expected failure: another process holds one of the node's ports
+                // for a moment. The ports stay the same, as peers and clients know them, so
+                // it waits and tries again.
+                Err(err) if attempt < START_ATTEMPTS_MAX && self.port_was_taken() => {
                     eprintln!(
-                        "restart attempt {attempt} of node {} failed: {err}",
+                        "restart attempt {attempt} of node {} found a port taken, retrying: {err}",
                         self.id
                     );
-                    last_err = err;
                     self.stop_quietly();
-                    thread::sleep(Duration::from_millis(500));
+                    thread::sleep(Duration::from_millis(START_RETRY_PAUSE_MS));
                 }
+                Err(err) => panic!("node {} start #{} failed: {err}", self.id, self.starts),
             }
         }
-        panic!("node {} did not restart: {last_err}", self.id);
+        unreachable!("the last restart attempt either returns or panics")
     }
 
     /// Freezes the whole process (every thread) with SIGSTOP.
@@ -682,10 +734,12 @@ impl Cluster {
                     cluster.wait_until_ready();
                     return cluster;
                 }
-                // Another process may have taken a port between `free_ports` and the bind.
+                // The one expected failure: `free_ports` releases its ports before the nodes
+                // bind them, so another process may take one in between. It is retried on
+                // fresh ports; any other start-up failure fails the test at once.
                 Err(err)
                     if attempt < START_ATTEMPTS_MAX
-                        && cluster.nodes.iter().any(|n| n.log().contains("in use")) =>
+                        && cluster.nodes.iter().any(ClusterNode::port_was_taken) =>
                 {
                     // Dropping the cluster kills the nodes of this attempt.
                     eprintln!("cluster start attempt {attempt} lost a port, retrying: {err}");
@@ -758,7 +812,6 @@ impl Cluster {
             .first()
             .map(|n| n.seeds.clone())
             .expect("a cluster to join");
-        let mut last_err = String::new();
         for attempt in 1..=START_ATTEMPTS_MAX {
             let mut node = ClusterNode::new(id, &free_ports(3), &seeds, self.dir.path())
                 .with_timings(self.timings);
@@ -767,18 +820,21 @@ impl Cluster {
                     self.nodes.push(node);
                     return id;
                 }
-                Err(err) => {
-                    eprintln!("start attempt {attempt} of node {id} failed: {err}");
-                    // The next attempt starts afresh, on other ports.
+                // The one expected failure: a port `free_ports` released was taken before the
+                // node bound it. The next attempt starts afresh, on other ports.
+                Err(err) if attempt < START_ATTEMPTS_MAX && node.port_was_taken() => {
+                    eprintln!("start attempt {attempt} of node {id} lost a port, retrying: {err}");
                     let data_dir = node.data_dir.clone();
                     drop(node);
                     let _ = fs::remove_dir_all(&data_dir);
-                    last_err = err;
-                    thread::sleep(Duration::from_millis(500));
+                }
+                Err(err) => {
+                    eprintln!("{}", node.log_tail_banner());
+                    panic!("node {id} start failed: {err}");
                 }
             }
         }
-        panic!("node {id} did not start: {last_err}");
+        unreachable!("the last start attempt either returns or panics")
     }
 
     /// Takes a node out of the cluster's list (views, waits and `bootstrap_all` no longer
@@ -795,7 +851,8 @@ impl Cluster {
     /// Starts the killed nodes `order` again, each with its arguments, ports and data
     /// directory, one right after the other in that order without waiting in between (as
     /// after a power cut), then waits until all their ports accept connections. Joining the
-    /// cluster is the caller's wait.
+    /// cluster is the caller's wait. The first start-up failure of any node fails the test,
+    /// except a taken port.
     pub fn restart_all(&mut self, order: &[i32]) {
         for id in order {
             assert!(
@@ -803,36 +860,42 @@ impl Cluster {
                 "restart of node {id} while it runs"
             );
         }
-        let mut last_err = String::new();
         for attempt in 1..=START_ATTEMPTS_MAX {
-            // A node whose start failed in the previous attempt is started again; the
+            // A node whose port was taken in the previous attempt is started again; the
             // others keep running.
-            let mut failed = Vec::new();
             for id in order {
                 let node = self.node_mut(*id);
                 if node.child.is_none() {
-                    if let Err(err) = node.spawn() {
-                        failed.push(err);
-                    }
+                    node.spawn().unwrap_or_else(|err| panic!("{err}"));
                 }
             }
+            let mut taken = Vec::new();
             for id in order {
                 let node = self.node_mut(*id);
-                if node.child.is_some() {
-                    if let Err(err) = node.wait_for_ports() {
+                if node.child.is_none() {
+                    continue;
+                }
+                match node.wait_for_ports() {
+                    Ok(()) => {}
+                    // The one expected failure: another process holds one of the node's
+                    // ports for a moment; the ports stay the same, as peers know them.
+                    Err(err) if attempt < START_ATTEMPTS_MAX && node.port_was_taken() => {
                         node.stop_quietly();
-                        failed.push(err);
+                        taken.push(err);
                     }
+                    Err(err) => panic!("node {id} start #{} failed: {err}", node.starts),
                 }
             }
-            if failed.is_empty() {
+            if taken.is_empty() {
                 return;
             }
-            last_err = failed.join("; ");
-            eprintln!("restart attempt {attempt} of nodes {order:?} failed: {last_err}");
-            thread::sleep(Duration::from_millis(500));
+            eprintln!(
+                "restart attempt {attempt} of nodes {order:?} found ports taken, retrying: {}",
+                taken.join("; ")
+            );
+            thread::sleep(Duration::from_millis(START_RETRY_PAUSE_MS));
         }
-        panic!("nodes {order:?} did not restart: {last_err}");
+        unreachable!("the last restart attempt either returns or panics")
     }
 
     /// The node with this id.
@@ -1440,13 +1503,16 @@ pub fn assert_every_partition_used(acked: &[Placed], partitions: i32) {
     );
 }
 
-/// Asserts that no node of `cluster` logged a panic.
-pub fn assert_no_node_panicked(cluster: &Cluster) {
-    for node in cluster.nodes() {
-        assert!(
-            !node.log().contains("panicked"),
-            "node {} panicked",
-            node.id()
-        );
+/// Asserts that every node of `cluster` is healthy: no panic and no ERROR line of its own
+/// in its log, and no process that exited on its own (see
+/// `ClusterNode::assert_healthy_except`).
+pub fn assert_nodes_healthy(cluster: &mut Cluster) {
+    assert_nodes_healthy_except(cluster, &[]);
+}
+
+/// Like `assert_nodes_healthy`, allowing ERROR lines that contain one of `expected`.
+pub fn assert_nodes_healthy_except(cluster: &mut Cluster, expected: &[&str]) {
+    for node in &mut cluster.nodes {
+        node.assert_healthy_except(expected);
     }
 }

@@ -30,8 +30,13 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 pub const NODE_READY_TIMEOUT_MS: u64 = 30_000;
 /// Pause between two readiness probes of a starting node.
 pub const NODE_READY_POLL_MS: u64 = 50;
-/// How many times a node start is retried when its ports were taken in the meantime.
+/// How many times a node start is tried when its ports were taken in the meantime.
 pub const NODE_START_ATTEMPTS_MAX: u32 = 3;
+/// Pause before a restart on the same ports is tried again after one of them was taken.
+pub const NODE_RESTART_RETRY_PAUSE_MS: u64 = 500;
+/// What a node logs when a listener cannot bind because its port is taken (the OS error
+/// text inside `NodeError::Bind`): the one start-up failure the helpers retry.
+pub const PORT_IN_USE: &str = "Address already in use";
 /// How long a node may take to shut down after SIGTERM.
 pub const NODE_STOP_TIMEOUT_MS: u64 = 30_000;
 /// How long a killed node may take to be reaped.
@@ -92,11 +97,13 @@ impl EddyNode {
             node.admin_port = free_port();
             match node.spawn_and_wait() {
                 Ok(()) => return node,
-                // Another process may have taken a port between `free_port` and the bind.
-                Err(err) if attempt < NODE_START_ATTEMPTS_MAX && node.log().contains("in use") => {
+                // The one expected failure: `free_port` releases its port before the node
+                // binds it, so another process may take it in between. It is retried on
+                // fresh ports; any other start-up failure fails the test at once.
+                Err(err) if attempt < NODE_START_ATTEMPTS_MAX && node.port_was_taken() => {
                     eprintln!("node start attempt {attempt} lost its ports, retrying: {err}");
                 }
-                Err(err) => panic!("{err}"),
+                Err(err) => panic!("node start #{} failed: {err}", node.starts),
             }
         }
         unreachable!("the last start attempt either returns or panics")
@@ -144,6 +151,22 @@ impl EddyNode {
             .unwrap_or_else(|err| format!("<no log: {err}>"))
     }
 
+    /// What the node printed since its latest start began (the log of earlier starts cut
+    /// off), so a start is judged by its own output only.
+    pub fn start_log(&self) -> String {
+        let log = self.log();
+        let banner = format!("===== eddy start #{} ", self.starts);
+        match log.rfind(&banner) {
+            Some(at) => log[at..].to_string(),
+            None => log,
+        }
+    }
+
+    /// Whether the latest start failed because a port was taken (see `PORT_IN_USE`).
+    fn port_was_taken(&self) -> bool {
+        self.start_log().contains(PORT_IN_USE)
+    }
+
     /// Whether the node process is still running (it has not exited on its own).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
@@ -152,8 +175,15 @@ impl EddyNode {
         }
     }
 
-    /// Panics with the log unless the process is alive and its log shows no panic.
+    /// Panics with the log unless the process is alive, its log (all starts) shows no
+    /// panic, and it logged no ERROR line of its own (see `unexpected_error_lines`).
     pub fn assert_healthy(&mut self) {
+        self.assert_healthy_except(&[]);
+    }
+
+    /// Like `assert_healthy`, for a test that provokes errors on purpose: an ERROR line
+    /// that contains one of `expected` (e.g. `"storage"`) is allowed, any other fails.
+    pub fn assert_healthy_except(&mut self, expected: &[&str]) {
         if !self.is_running() {
             let status = self
                 .child
@@ -161,9 +191,17 @@ impl EddyNode {
                 .and_then(|c| c.try_wait().ok().flatten());
             panic!("the eddy node exited unexpectedly (status {status:?})");
         }
+        let log = self.log();
         assert!(
-            !self.log().contains("panicked"),
+            !log.contains("panicked"),
             "the eddy node log contains a panic"
+        );
+        let unexpected = unexpected_error_lines(&log, expected);
+        assert!(
+            unexpected.is_empty(),
+            "the eddy node logged {} unexpected ERROR line(s) (allowed: {expected:?}):\n{}",
+            unexpected.len(),
+            unexpected.join("\n")
         );
     }
 
@@ -205,6 +243,11 @@ impl EddyNode {
             .child
             .take()
             .expect("kill9 on a node that is not running");
+        // A node that died by itself before the kill crashed unnoticed: a kill and restart
+        // must not hide that.
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("kill9 of a node that had already exited on its own with {status}");
+        }
         // `Child::kill` sends SIGKILL on Unix: the process gets no chance to flush anything.
         let _ = child.kill();
         let deadline = Instant::now() + Duration::from_millis(NODE_EXIT_TIMEOUT_MS);
@@ -218,24 +261,26 @@ impl EddyNode {
     }
 
     /// Starts the node again on the same data directory and the same ports (killing it
-    /// first with SIGKILL if it still runs).
+    /// first with SIGKILL if it still runs). The first start-up failure fails the test — a
+    /// recovery that only works on a second try is a failed recovery — except a taken port.
     pub fn restart(&mut self) {
         if self.child.is_some() {
             self.kill9();
         }
-        // A port of the killed process can briefly stay unavailable; retry within a bound.
-        let mut last_err = String::new();
         for attempt in 1..=NODE_START_ATTEMPTS_MAX {
             match self.spawn_and_wait() {
                 Ok(()) => return,
-                Err(err) => {
-                    eprintln!("restart attempt {attempt} failed: {err}");
-                    last_err = err;
-                    thread::sleep(Duration::from_millis(500));
+                // The one expected failure: another process (a client's ephemeral port,
+                // another test's `free_port`) holds one of the node's ports for a moment.
+                // The ports stay the same, as clients know them, so it waits and tries again.
+                Err(err) if attempt < NODE_START_ATTEMPTS_MAX && self.port_was_taken() => {
+                    eprintln!("restart attempt {attempt} found a port taken, retrying: {err}");
+                    thread::sleep(Duration::from_millis(NODE_RESTART_RETRY_PAUSE_MS));
                 }
+                Err(err) => panic!("node start #{} (a restart) failed: {err}", self.starts),
             }
         }
-        panic!("node did not restart: {last_err}");
+        unreachable!("the last restart attempt either returns or panics")
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
@@ -348,6 +393,22 @@ impl Drop for EddyNode {
             eprintln!("{}", self.log_banner());
         }
     }
+}
+
+/// The node's own ERROR lines in its log — tracing's level field (the second word of a
+/// line) is ERROR and its target (the third) one of Eddy's crates — that contain none of
+/// `expected`. Libraries' ERROR lines are left out: openraft logs one for every RPC to a
+/// peer that a test killed or paused, and what matters about a library's failure is what
+/// the node then does, which its own lines and its exit status show.
+pub fn unexpected_error_lines(log: &str, expected: &[&str]) -> Vec<String> {
+    log.lines()
+        .filter(|line| {
+            let mut words = line.split_whitespace().skip(1);
+            words.next() == Some("ERROR") && words.next().is_some_and(|t| t.starts_with("eddy"))
+        })
+        .filter(|line| !expected.iter().any(|allowed| line.contains(allowed)))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A loopback port that was free a moment ago (bind to port 0, read it, release it).
