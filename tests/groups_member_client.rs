@@ -20,8 +20,9 @@ const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 4;
 /// The assignor's name, which every member offers as its only protocol.
 const PROTOCOL: &str = "eddy-test";
-/// The coordinator's minimum session timeout.
-const SESSION_TIMEOUT_MS: u64 = 6_000;
+/// Far longer than any wait below, so no session expires during a test: a rebalance a
+/// member sees came from a join or a leave, never from an expiry.
+const SESSION_TIMEOUT_MS: u64 = 60_000;
 const HEARTBEAT_INTERVAL_MS: u64 = 300;
 const REBALANCE_TIMEOUT_MS: u64 = 15_000;
 /// Bound on the joins of one rebalance (the first waits out the coordinator's 3 s initial
@@ -29,9 +30,9 @@ const REBALANCE_TIMEOUT_MS: u64 = 15_000;
 const JOIN_TIMEOUT_MS: u64 = 30_000;
 /// Bound on one request that the coordinator answers at once.
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
-/// Heartbeats a member sends, one interval apart, before the rebalance it waits for must
-/// have shown: well within one session timeout.
-const HEARTBEATS_MAX: u32 = 15;
+/// How long a member heartbeats, one interval apart, before the rebalance it waits for
+/// must have shown: generous for a loaded 2-core machine, yet half the session timeout.
+const REBALANCE_SEEN_TIMEOUT_MS: u64 = 30_000;
 
 fn config(name: &str) -> MemberConfig {
     MemberConfig {
@@ -118,7 +119,8 @@ async fn join(
 
 /// Heartbeats every interval until the coordinator asks for a rejoin; returns its reason.
 async fn heartbeat_until_rebalance(member: &mut GroupMembership) -> ResponseError {
-    for _ in 0..HEARTBEATS_MAX {
+    let deadline = Instant::now() + Duration::from_millis(REBALANCE_SEEN_TIMEOUT_MS);
+    while Instant::now() < deadline {
         let outcome = bounded("a heartbeat", REQUEST_TIMEOUT_MS, member.heartbeat())
             .await
             .unwrap_or_else(|err| panic!("heartbeat of {}: {err}", member.member_id()));
@@ -130,7 +132,7 @@ async fn heartbeat_until_rebalance(member: &mut GroupMembership) -> ResponseErro
         }
     }
     panic!(
-        "member {} saw no rebalance in {HEARTBEATS_MAX} heartbeats",
+        "member {} saw no rebalance within {REBALANCE_SEEN_TIMEOUT_MS} ms",
         member.member_id()
     );
 }
@@ -357,7 +359,7 @@ async fn a_third_member_makes_the_others_rejoin_into_a_higher_generation() {
 }
 
 #[tokio::test]
-async fn a_member_that_leaves_makes_the_rest_rebalance_at_once() {
+async fn a_member_that_leaves_makes_the_rest_rebalance_before_its_session_could_expire() {
     let node = start_node_with_topic().await;
     let group = "shrink";
     let mut a = member(&node, group, "a").await;
@@ -384,8 +386,12 @@ async fn a_member_that_leaves_makes_the_rest_rebalance_at_once() {
     .await;
     assert_eq!(reason, ResponseError::RebalanceInProgress);
     let waited = left.elapsed();
+    eprintln!("the rebalance showed {waited:?} after the leave");
+    // The bound is the behaviour under test — the leave, not an expiry, starts the
+    // rebalance — and safe on a slow machine: B's session could not expire before
+    // SESSION_TIMEOUT_MS, far more than any rebalance takes to show.
     assert!(
-        waited < Duration::from_millis(SESSION_TIMEOUT_MS / 2),
+        waited < Duration::from_millis(SESSION_TIMEOUT_MS),
         "the rebalance showed {waited:?} after the leave, as if the session had to expire"
     );
 

@@ -16,6 +16,11 @@ use eddy::topologies::{StreamsBuilder, Topology};
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
+/// How long a stream task may take to commit what it read: generous for a loaded machine.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between two looks at the tasks' committed offsets.
+const COMMIT_POLL: Duration = Duration::from_millis(100);
+
 fn counting_topology() -> Topology {
     let builder = StreamsBuilder::new();
     builder
@@ -99,8 +104,9 @@ fn a_panicking_task_restarts_and_keeps_its_state() {
         produce(&bootstrap, &["a", "b", "a"]).await;
         let first: BTreeMap<String, u64> = [("a".into(), 2), ("b".into(), 1)].into();
         assert_eq!(latest_counts(&bootstrap, &first).await, first);
-        // Give the tasks a commit interval so the first words are committed.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The first words are committed before the panic, so the restarted task resumes
+        // from a commit (its store from the changelog), not from the start of the input.
+        wait_until_committed(&streams, "words-in-0", 3).await;
         produce(&bootstrap, &["boom", "a", "c"]).await;
         let expected: BTreeMap<String, u64> = [
             ("a".into(), 3),
@@ -174,6 +180,31 @@ fn a_panicking_task_restarts_and_keeps_its_state() {
         drop(streams);
     });
     node.shutdown();
+}
+
+/// Waits until a task of `streams` has committed input offset `offset` or more of
+/// `partition` (`topic-partition`).
+async fn wait_until_committed(streams: &KafkaStreams, partition: &str, offset: i64) {
+    let started = Instant::now();
+    loop {
+        let (_, tasks) = streams.report().await.expect("report");
+        let committed = tasks
+            .iter()
+            .filter_map(|t| t.committed.get(partition).copied())
+            .max();
+        if committed.is_some_and(|c| c >= offset) {
+            println!(
+                "{partition} committed up to {offset} after {:?}",
+                started.elapsed()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < COMMIT_TIMEOUT,
+            "{partition} not committed up to {offset} within {COMMIT_TIMEOUT:?}: {tasks:?}"
+        );
+        tokio::time::sleep(COMMIT_POLL).await;
+    }
 }
 
 fn example(name: &str) -> PathBuf {

@@ -527,7 +527,10 @@ fn compact_delete_topics_get_both_retention_and_compaction() {
 #[test]
 fn min_compaction_lag_keeps_young_records_uncompacted() {
     const TOPIC: &str = "compaction-lag";
-    const LAG_MS: i64 = 2_500;
+    const LAG_MS: i64 = 8_000;
+    /// The batch must be seen whole at least this long after it was written: ten cleaner
+    /// backoffs (`CLEANER_BACKOFF`), well inside the lag so slow reads still get there.
+    const WHOLE_SEEN_MS_MIN: i64 = 2_000;
     let node = EddyNode::start_with_args(&CLEANER_BACKOFF);
     let lag = LAG_MS.to_string();
     create_topic(
@@ -550,15 +553,30 @@ fn min_compaction_lag_keeps_young_records_uncompacted() {
     );
     let marker = encode_batch(&[NewRecord::keyed("marker", "end", now)], None);
     assert_eq!(produce_ok(&mut conn, TOPIC, 0, marker), 2);
-    // Many backoffs pass while the batch is younger than the lag: it stays whole.
-    let mut checks = 0;
-    while now_ms() < now + LAG_MS - 300 {
+    // Many backoffs pass while the batch is younger than the lag: it stays whole. Only a
+    // read that finished before the lag passed must see it whole — the node answered it
+    // while the records were young — so a slow read cannot fail the test.
+    let (mut checks, mut whole_seen_at) = (0, now);
+    loop {
         let offsets: Vec<i64> = read_log(&node, TOPIC, 0).iter().map(|r| r.offset).collect();
+        let read_at = now_ms();
+        if read_at >= now + LAG_MS {
+            break;
+        }
         assert_eq!(offsets, [0, 1, 2], "compacted before min.compaction.lag.ms");
         checks += 1;
+        whole_seen_at = read_at;
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(checks >= 5, "only {checks} checks before the lag passed");
+    println!(
+        "{checks} reads saw the batch whole, the last {} ms after it was written",
+        whole_seen_at - now
+    );
+    assert!(
+        whole_seen_at - now >= WHOLE_SEEN_MS_MIN,
+        "no read finished between {WHOLE_SEEN_MS_MIN} and {LAG_MS} ms after the write \
+         ({checks} reads)"
+    );
     wait_for(
         "compaction once the lag has passed",
         COMPACTION_WAIT,

@@ -25,7 +25,8 @@ use serde_json::Value;
 
 use crate::common::{python, python_script, run_with_timeout, tail, wait_bounded, EddyNode};
 
-/// The broker's minimum session timeout, which the members use.
+/// The broker's minimum session timeout, which the members use unless a test asks for
+/// another (`Member::spawn_with_session_timeout`).
 pub const SESSION_TIMEOUT_MS: u64 = 6_000;
 /// How long a member may take to exit after `close`.
 pub const MEMBER_CLOSE_TIMEOUT_MS: u64 = 30_000;
@@ -74,6 +75,28 @@ impl Member {
         name: &str,
         instance: Option<&str>,
     ) -> Member {
+        Member::spawn_with_session_timeout(
+            node,
+            lib,
+            topic,
+            group,
+            name,
+            instance,
+            SESSION_TIMEOUT_MS,
+        )
+    }
+
+    /// Like `spawn`, with a session timeout of `session_timeout_ms` instead of
+    /// `SESSION_TIMEOUT_MS`.
+    pub fn spawn_with_session_timeout(
+        node: &EddyNode,
+        lib: Lib,
+        topic: &str,
+        group: &str,
+        name: &str,
+        instance: Option<&str>,
+        session_timeout_ms: u64,
+    ) -> Member {
         // A member may be started again under the same name: number every start.
         let start = MEMBER_STARTS.fetch_add(1, Ordering::Relaxed);
         let stderr_path = node
@@ -84,6 +107,10 @@ impl Member {
         cmd.arg(python_script("groups_member.py"))
             .args([lib.arg(), &node.bootstrap(), topic, group, name])
             .args(instance)
+            .env(
+                "GROUPS_MEMBER_SESSION_TIMEOUT_MS",
+                session_timeout_ms.to_string(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));

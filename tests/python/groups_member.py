@@ -18,17 +18,21 @@ Events go to stdout, one JSON object per line, flushed at once:
   {"ev": "commit_failed", "error": "..."}             it failed (records may come again)
   {"ev": "closed"}                                    consumer closed, exiting 0
 
+The session timeout is 6 s (the broker's minimum) unless GROUPS_MEMBER_SESSION_TIMEOUT_MS
+says otherwise.
+
 Commands on stdin, one per line: `close` closes the consumer (a dynamic member leaves the
 group) and exits; end of input does the same, so the member never outlives its test.
 """
 
 import json
+import os
 import queue
 import sys
 import threading
 import time
 
-SESSION_TIMEOUT_MS = 6_000
+SESSION_TIMEOUT_MS = int(os.environ.get("GROUPS_MEMBER_SESSION_TIMEOUT_MS", "6000"))
 HEARTBEAT_INTERVAL_MS = 1_000
 # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
 MAX_POLL_INTERVAL_MS = 30_000
