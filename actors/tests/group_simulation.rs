@@ -8,7 +8,7 @@
 //!
 //! The seed is printed; `SEED=… cargo test -p eddy-actors --test group_simulation` replays it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +19,8 @@ use rand::{Rng, SeedableRng};
 const CLIENTS: usize = 5;
 const STEPS: usize = 4_000;
 const SESSION_MS: i32 = 6_000;
+/// What every leader assigns to every member of its generation.
+const ASSIGNMENT: &[u8] = b"a";
 
 #[derive(Debug, Clone, Default)]
 struct Client {
@@ -41,6 +43,8 @@ struct Sim {
     answers: HashMap<i32, (String, Option<String>)>,
     /// Per generation: its members, from the leader's join answer.
     members_of: HashMap<i32, Vec<String>>,
+    /// Generations whose leader's SyncGroup (with the assignment) the group accepted.
+    leader_synced: HashSet<i32>,
 }
 
 fn join_request(c: &Client, i: usize) -> JoinRequest {
@@ -74,6 +78,7 @@ impl Sim {
             last_generation: 0,
             answers: HashMap::new(),
             members_of: HashMap::new(),
+            leader_synced: HashSet::new(),
         }
     }
 
@@ -91,6 +96,11 @@ impl Sim {
                     .answers
                     .entry(o.generation_id)
                     .or_insert((o.leader.clone(), o.protocol_name.clone()));
+                assert_eq!(
+                    first.0, o.leader,
+                    "seed {seed}: two leaders in generation {}",
+                    o.generation_id
+                );
                 assert_eq!(
                     first.1, o.protocol_name,
                     "seed {seed}: two protocols in generation {}",
@@ -129,6 +139,12 @@ impl Sim {
                         c.in_sync = false;
                         if o.error.is_some() {
                             c.member_id.clear();
+                        } else {
+                            assert_eq!(
+                                o.assignment, ASSIGNMENT,
+                                "seed {seed}: a parked SyncGroup was answered without the \
+                                 leader's assignment"
+                            );
                         }
                     }
                 }
@@ -173,7 +189,7 @@ impl Sim {
                     .cloned()
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|m| (m, Bytes::from_static(b"a")))
+                    .map(|m| (m, Bytes::from_static(ASSIGNMENT)))
                     .collect()
             } else {
                 Vec::new()
@@ -191,6 +207,15 @@ impl Sim {
                     self.clients[i].in_sync = false;
                     if o.error.is_some() {
                         self.clients[i].member_id.clear();
+                    } else {
+                        assert_eq!(
+                            o.assignment, ASSIGNMENT,
+                            "seed {seed}: a SyncGroup was answered without the leader's \
+                             assignment"
+                        );
+                        if c.is_leader_of == Some(c.generation) {
+                            self.leader_synced.insert(c.generation);
+                        }
                     }
                 }
                 Step::Park(_) => {}
@@ -243,6 +268,19 @@ impl Sim {
                 self.group.is_member(&leader),
                 "seed {seed}: stable group without a member leader"
             );
+            assert!(
+                self.leader_synced.contains(&self.group.generation_id),
+                "seed {seed}: generation {} is Stable before its leader's SyncGroup",
+                self.group.generation_id
+            );
+            for m in self.group.members() {
+                assert_eq!(
+                    m.assignment, ASSIGNMENT,
+                    "seed {seed}: member {} of the Stable generation {} holds no assignment \
+                     from its leader",
+                    m.member_id, self.group.generation_id
+                );
+            }
         }
     }
 }
