@@ -73,18 +73,97 @@ pub enum Outcome {
     Close(String),
 }
 
-/// Handles one request frame (without its size prefix).
-pub async fn handle_frame(broker: &Broker, peer: SocketAddr, mut frame: Bytes) -> Outcome {
+/// A request decoded as the server decodes it, before any handler runs.
+pub struct Request {
+    /// The API (one of [`SUPPORTED_APIS`], at a served version).
+    pub key: ApiKey,
+    /// The request header.
+    pub header: RequestHeader,
+    /// The decoded body.
+    pub body: RequestBody,
+}
+
+/// The decoded body of a request, one variant per served API.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// Produce.
+    Produce(ProduceRequest),
+    /// Fetch.
+    Fetch(FetchRequest),
+    /// ListOffsets.
+    ListOffsets(ListOffsetsRequest),
+    /// Metadata.
+    Metadata(MetadataRequest),
+    /// ApiVersions.
+    ApiVersions(ApiVersionsRequest),
+    /// CreateTopics.
+    CreateTopics(CreateTopicsRequest),
+    /// DeleteTopics.
+    DeleteTopics(DeleteTopicsRequest),
+    /// InitProducerId.
+    InitProducerId(InitProducerIdRequest),
+    /// DescribeConfigs.
+    DescribeConfigs(DescribeConfigsRequest),
+    /// CreatePartitions.
+    CreatePartitions(CreatePartitionsRequest),
+    /// IncrementalAlterConfigs.
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    /// DescribeCluster.
+    DescribeCluster(DescribeClusterRequest),
+    /// OffsetCommit.
+    OffsetCommit(OffsetCommitRequest),
+    /// OffsetFetch.
+    OffsetFetch(OffsetFetchRequest),
+    /// FindCoordinator.
+    FindCoordinator(FindCoordinatorRequest),
+    /// JoinGroup.
+    JoinGroup(JoinGroupRequest),
+    /// Heartbeat.
+    Heartbeat(HeartbeatRequest),
+    /// LeaveGroup.
+    LeaveGroup(LeaveGroupRequest),
+    /// SyncGroup.
+    SyncGroup(SyncGroupRequest),
+    /// DescribeGroups.
+    DescribeGroups(DescribeGroupsRequest),
+    /// ListGroups.
+    ListGroups(ListGroupsRequest),
+    /// DeleteGroups.
+    DeleteGroups(DeleteGroupsRequest),
+    /// OffsetDelete.
+    OffsetDelete(OffsetDeleteRequest),
+    /// DeleteRecords.
+    DeleteRecords(DeleteRecordsRequest),
+}
+
+/// Why a request frame is not routed to a handler.
+#[derive(Debug)]
+pub enum Refusal {
+    /// ApiVersions at a version not served: answered UNSUPPORTED_VERSION with a v0 body, so
+    /// that the client retries with a version we serve.
+    ApiVersionsTooNew {
+        /// The request's correlation id, the only field read.
+        correlation_id: i32,
+    },
+    /// Refuse and close the connection, for this reason.
+    Close(String),
+}
+
+/// Decodes one request frame (without its size prefix): the API key and version are
+/// checked against [`SUPPORTED_APIS`] before the header and then the body are decoded.
+/// Pure: exactly what [`handle_frame`] does before routing, and what the request fuzz
+/// target (`fuzz/`) runs.
+pub fn decode_request(mut frame: Bytes) -> Result<Request, Refusal> {
     if frame.len() < 8 {
-        return Outcome::Close(format!(
+        return Err(Refusal::Close(format!(
             "frame of {} bytes is too short for a request header",
             frame.len()
-        ));
+        )));
     }
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let Ok(key) = ApiKey::try_from(api_key) else {
-        return Outcome::Close(format!("unknown API key {api_key}"));
+        return Err(Refusal::Close(format!("unknown API key {api_key}")));
     };
     let range = supported(key);
     let in_range = range.is_some_and(|r| version >= r.min && version <= r.max)
@@ -93,262 +172,211 @@ pub async fn handle_frame(broker: &Broker, peer: SocketAddr, mut frame: Bytes) -
         let served = range
             .map(|r| format!("{}..={}", r.min, r.max))
             .unwrap_or_else(|| "none".into());
-        return Outcome::Close(format!(
+        return Err(Refusal::Close(format!(
             "{key:?} v{version} is not supported (served versions: {served})"
-        ));
+        )));
     }
     if key == ApiKey::ApiVersions && !in_range {
-        // Too new: answer UNSUPPORTED_VERSION with a v0 body listing our table; the client
-        // retries with a version we serve. Only the correlation id is needed.
         let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        return encode(key, 0, correlation_id, &super::api_versions::unsupported());
+        return Err(Refusal::ApiVersionsTooNew { correlation_id });
     }
     let header_version = key.request_header_version(version);
-    let header = match RequestHeader::decode(&mut frame, header_version) {
-        Ok(h) => h,
-        Err(err) => return Outcome::Close(format!("bad {key:?} v{version} request header: {err}")),
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|err| Refusal::Close(format!("bad {key:?} v{version} request header: {err}")))?;
+    let body = decode_body(key, version, &mut frame)?;
+    Ok(Request { key, header, body })
+}
+
+/// Decodes the body of a served API.
+fn decode_body(key: ApiKey, version: i16, body: &mut Bytes) -> Result<RequestBody, Refusal> {
+    macro_rules! body {
+        ($variant:ident) => {
+            RequestBody::$variant(decode(key, version, body)?)
+        };
+    }
+    Ok(match key {
+        ApiKey::Produce => body!(Produce),
+        ApiKey::Fetch => body!(Fetch),
+        ApiKey::ListOffsets => body!(ListOffsets),
+        ApiKey::Metadata => body!(Metadata),
+        ApiKey::ApiVersions => body!(ApiVersions),
+        ApiKey::CreateTopics => body!(CreateTopics),
+        ApiKey::DeleteTopics => body!(DeleteTopics),
+        ApiKey::InitProducerId => body!(InitProducerId),
+        ApiKey::DescribeConfigs => body!(DescribeConfigs),
+        ApiKey::CreatePartitions => body!(CreatePartitions),
+        ApiKey::IncrementalAlterConfigs => body!(IncrementalAlterConfigs),
+        ApiKey::DescribeCluster => body!(DescribeCluster),
+        ApiKey::OffsetCommit => body!(OffsetCommit),
+        ApiKey::OffsetFetch => body!(OffsetFetch),
+        ApiKey::FindCoordinator => body!(FindCoordinator),
+        ApiKey::JoinGroup => body!(JoinGroup),
+        ApiKey::Heartbeat => body!(Heartbeat),
+        ApiKey::LeaveGroup => body!(LeaveGroup),
+        ApiKey::SyncGroup => body!(SyncGroup),
+        ApiKey::DescribeGroups => body!(DescribeGroups),
+        ApiKey::ListGroups => body!(ListGroups),
+        ApiKey::DeleteGroups => body!(DeleteGroups),
+        ApiKey::OffsetDelete => body!(OffsetDelete),
+        ApiKey::DeleteRecords => body!(DeleteRecords),
+        other => return Err(Refusal::Close(format!("{other:?} is not implemented"))),
+    })
+}
+
+fn decode<T: Decodable>(key: ApiKey, version: i16, body: &mut Bytes) -> Result<T, Refusal> {
+    T::decode(body, version)
+        .map_err(|e| Refusal::Close(format!("cannot decode {key:?} v{version} request: {e}")))
+}
+
+/// Handles one request frame (without its size prefix).
+pub async fn handle_frame(broker: &Broker, peer: SocketAddr, frame: Bytes) -> Outcome {
+    let request = match decode_request(frame) {
+        Ok(request) => request,
+        Err(Refusal::ApiVersionsTooNew { correlation_id }) => {
+            return encode(
+                ApiKey::ApiVersions,
+                0,
+                correlation_id,
+                &super::api_versions::unsupported(),
+            )
+        }
+        Err(Refusal::Close(reason)) => return Outcome::Close(reason),
     };
     let started = Instant::now();
-    let outcome = route(broker, peer, key, &header, frame).await;
-    let api = format!("{key:?}");
+    let api = format!("{:?}", request.key);
+    let outcome = route(broker, peer, request).await;
     metrics::counter!("eddy_requests_total", "api" => api.clone()).increment(1);
     metrics::histogram!("eddy_request_duration_seconds", "api" => api)
         .record(started.elapsed().as_secs_f64());
     outcome
 }
 
-fn decode<T: Decodable>(key: ApiKey, version: i16, body: &mut Bytes) -> Result<T, Outcome> {
-    T::decode(body, version)
-        .map_err(|e| Outcome::Close(format!("cannot decode {key:?} v{version} request: {e}")))
-}
-
-macro_rules! serve {
-    ($broker:expr, $key:expr, $header:expr, $body:expr, $req:ty, $handler:path) => {{
-        let version = $header.request_api_version;
-        match decode::<$req>($key, version, &mut $body) {
-            Ok(req) => encode(
-                $key,
-                version,
-                $header.correlation_id,
-                &$handler($broker, $header, req).await,
-            ),
-            Err(outcome) => outcome,
+/// Runs a decoded request's handler and encodes its response.
+async fn route(broker: &Broker, peer: SocketAddr, request: Request) -> Outcome {
+    let Request { key, header, body } = request;
+    let header = &header;
+    match body {
+        RequestBody::ApiVersions(req) => respond(
+            key,
+            header,
+            &super::api_versions::handle(broker, header, req).await,
+        ),
+        RequestBody::Metadata(req) => respond(
+            key,
+            header,
+            &super::metadata::handle(broker, header, req).await,
+        ),
+        RequestBody::Produce(req) => match super::produce::handle(broker, header, req).await {
+            Some(resp) => respond(key, header, &resp),
+            None => Outcome::Silent,
+        },
+        RequestBody::Fetch(req) => respond(
+            key,
+            header,
+            &super::fetch::handle(broker, header, req).await,
+        ),
+        RequestBody::ListOffsets(req) => respond(
+            key,
+            header,
+            &super::list_offsets::handle(broker, header, req).await,
+        ),
+        RequestBody::CreateTopics(req) => respond(
+            key,
+            header,
+            &super::topics::create(broker, header, req).await,
+        ),
+        RequestBody::DeleteTopics(req) => respond(
+            key,
+            header,
+            &super::topics::delete(broker, header, req).await,
+        ),
+        RequestBody::CreatePartitions(req) => respond(
+            key,
+            header,
+            &super::topics::create_partitions(broker, header, req).await,
+        ),
+        RequestBody::DescribeConfigs(req) => respond(
+            key,
+            header,
+            &super::configs::describe(broker, header, req).await,
+        ),
+        RequestBody::IncrementalAlterConfigs(req) => respond(
+            key,
+            header,
+            &super::configs::alter(broker, header, req).await,
+        ),
+        RequestBody::DescribeCluster(req) => respond(
+            key,
+            header,
+            &super::cluster::describe(broker, header, req).await,
+        ),
+        RequestBody::InitProducerId(req) => respond(
+            key,
+            header,
+            &super::producer_id::init(broker, header, req).await,
+        ),
+        RequestBody::FindCoordinator(req) => respond(
+            key,
+            header,
+            &super::groups::find_coordinator(broker, header, req).await,
+        ),
+        RequestBody::JoinGroup(req) => respond(
+            key,
+            header,
+            &super::groups::join(broker, header, peer, req).await,
+        ),
+        RequestBody::SyncGroup(req) => {
+            respond(key, header, &super::groups::sync(broker, header, req).await)
         }
-    }};
-}
-
-async fn route(
-    broker: &Broker,
-    peer: SocketAddr,
-    key: ApiKey,
-    header: &RequestHeader,
-    mut body: Bytes,
-) -> Outcome {
-    match key {
-        ApiKey::ApiVersions => serve!(
-            broker,
+        RequestBody::Heartbeat(req) => respond(
             key,
             header,
-            body,
-            ApiVersionsRequest,
-            super::api_versions::handle
+            &super::groups::heartbeat(broker, header, req).await,
         ),
-        ApiKey::Metadata => serve!(
-            broker,
+        RequestBody::LeaveGroup(req) => respond(
             key,
             header,
-            body,
-            MetadataRequest,
-            super::metadata::handle
+            &super::groups::leave(broker, header, req).await,
         ),
-        ApiKey::Produce => {
-            let version = header.request_api_version;
-            match decode::<ProduceRequest>(key, version, &mut body) {
-                Ok(req) => match super::produce::handle(broker, header, req).await {
-                    Some(resp) => encode(key, version, header.correlation_id, &resp),
-                    None => Outcome::Silent,
-                },
-                Err(outcome) => outcome,
-            }
+        RequestBody::ListGroups(req) => {
+            respond(key, header, &super::groups::list(broker, header, req).await)
         }
-        ApiKey::Fetch => serve!(
-            broker,
+        RequestBody::DescribeGroups(req) => respond(
             key,
             header,
-            body,
-            FetchRequest,
-            super::fetch::handle
+            &super::groups::describe(broker, header, req).await,
         ),
-        ApiKey::ListOffsets => serve!(
-            broker,
+        RequestBody::DeleteGroups(req) => respond(
             key,
             header,
-            body,
-            ListOffsetsRequest,
-            super::list_offsets::handle
+            &super::groups::delete(broker, header, req).await,
         ),
-        ApiKey::CreateTopics => serve!(
-            broker,
+        RequestBody::OffsetCommit(req) => respond(
             key,
             header,
-            body,
-            CreateTopicsRequest,
-            super::topics::create
+            &super::offsets::commit(broker, header, req).await,
         ),
-        ApiKey::DeleteTopics => serve!(
-            broker,
+        RequestBody::OffsetFetch(req) => respond(
             key,
             header,
-            body,
-            DeleteTopicsRequest,
-            super::topics::delete
+            &super::offsets::fetch(broker, header, req).await,
         ),
-        ApiKey::CreatePartitions => {
-            serve!(
-                broker,
-                key,
-                header,
-                body,
-                CreatePartitionsRequest,
-                super::topics::create_partitions
-            )
-        }
-        ApiKey::DescribeConfigs => serve!(
-            broker,
+        RequestBody::OffsetDelete(req) => respond(
             key,
             header,
-            body,
-            DescribeConfigsRequest,
-            super::configs::describe
+            &super::offsets::delete(broker, header, req).await,
         ),
-        ApiKey::IncrementalAlterConfigs => {
-            serve!(
-                broker,
-                key,
-                header,
-                body,
-                IncrementalAlterConfigsRequest,
-                super::configs::alter
-            )
-        }
-        ApiKey::DescribeCluster => serve!(
-            broker,
+        RequestBody::DeleteRecords(req) => respond(
             key,
             header,
-            body,
-            DescribeClusterRequest,
-            super::cluster::describe
+            &super::delete_records::handle(broker, header, req).await,
         ),
-        ApiKey::InitProducerId => serve!(
-            broker,
-            key,
-            header,
-            body,
-            InitProducerIdRequest,
-            super::producer_id::init
-        ),
-        ApiKey::FindCoordinator => {
-            serve!(
-                broker,
-                key,
-                header,
-                body,
-                FindCoordinatorRequest,
-                super::groups::find_coordinator
-            )
-        }
-        ApiKey::JoinGroup => {
-            let version = header.request_api_version;
-            match decode::<JoinGroupRequest>(key, version, &mut body) {
-                Ok(req) => {
-                    let resp = super::groups::join(broker, header, peer, req).await;
-                    encode(key, version, header.correlation_id, &resp)
-                }
-                Err(outcome) => outcome,
-            }
-        }
-        ApiKey::SyncGroup => serve!(
-            broker,
-            key,
-            header,
-            body,
-            SyncGroupRequest,
-            super::groups::sync
-        ),
-        ApiKey::Heartbeat => serve!(
-            broker,
-            key,
-            header,
-            body,
-            HeartbeatRequest,
-            super::groups::heartbeat
-        ),
-        ApiKey::LeaveGroup => serve!(
-            broker,
-            key,
-            header,
-            body,
-            LeaveGroupRequest,
-            super::groups::leave
-        ),
-        ApiKey::ListGroups => serve!(
-            broker,
-            key,
-            header,
-            body,
-            ListGroupsRequest,
-            super::groups::list
-        ),
-        ApiKey::DescribeGroups => serve!(
-            broker,
-            key,
-            header,
-            body,
-            DescribeGroupsRequest,
-            super::groups::describe
-        ),
-        ApiKey::DeleteGroups => serve!(
-            broker,
-            key,
-            header,
-            body,
-            DeleteGroupsRequest,
-            super::groups::delete
-        ),
-        ApiKey::OffsetCommit => serve!(
-            broker,
-            key,
-            header,
-            body,
-            OffsetCommitRequest,
-            super::offsets::commit
-        ),
-        ApiKey::OffsetFetch => serve!(
-            broker,
-            key,
-            header,
-            body,
-            OffsetFetchRequest,
-            super::offsets::fetch
-        ),
-        ApiKey::OffsetDelete => serve!(
-            broker,
-            key,
-            header,
-            body,
-            OffsetDeleteRequest,
-            super::offsets::delete
-        ),
-        ApiKey::DeleteRecords => serve!(
-            broker,
-            key,
-            header,
-            body,
-            DeleteRecordsRequest,
-            super::delete_records::handle
-        ),
-        other => Outcome::Close(format!("{other:?} is not implemented")),
     }
+}
+
+/// Encodes a handler's response for this request.
+fn respond<R: Encodable>(key: ApiKey, header: &RequestHeader, body: &R) -> Outcome {
+    encode(key, header.request_api_version, header.correlation_id, body)
 }
 
 /// Encodes a response with its header and size prefix.

@@ -7,7 +7,7 @@ mod cluster;
 mod configs;
 mod connection;
 mod delete_records;
-mod dispatch;
+pub mod dispatch;
 mod fetch;
 mod groups;
 mod list_offsets;
