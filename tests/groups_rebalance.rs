@@ -1,6 +1,8 @@
 //! Three members of one consumer group share a 6-partition topic, then one leaves while
-//! records keep coming: the other two take over its partitions from the committed offsets.
-//! Run once with kafka-python members and once with confluent-kafka (librdkafka) members.
+//! records keep coming: the other two take over its partitions from the committed offsets
+//! — on each of them the new owner reads exactly from the offset the leaving member last
+//! committed there to the log end offset, in order. Run once with kafka-python members and
+//! once with confluent-kafka (librdkafka) members.
 //!
 //! Every member commits synchronously after each poll, so a record can be read twice only
 //! if the commit after it failed or never happened; the test counts duplicates and bounds
@@ -9,7 +11,7 @@
 mod common;
 mod groups_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::Duration;
 
@@ -33,6 +35,85 @@ const LEAVE_AFTER_MS: u64 = 1_000;
 const SHARE_TIMEOUT_S: u64 = 60;
 const TAKEOVER_TIMEOUT_S: u64 = 30;
 const CONSUME_TIMEOUT_S: u64 = 90;
+
+/// The member's last successful commit per partition (the next offset to read there), from
+/// its `committed` events.
+fn last_commits(member: &Member) -> BTreeMap<i32, i64> {
+    let mut last = BTreeMap::new();
+    for event in member.events() {
+        if event["ev"] != "committed" {
+            continue;
+        }
+        for (partition, offset) in event["offsets"].as_object().into_iter().flatten() {
+            let partition = partition
+                .parse()
+                .expect("a partition number in `committed`");
+            let offset = offset.as_i64().expect("an offset in `committed`");
+            last.insert(partition, offset);
+        }
+    }
+    last
+}
+
+/// The offsets of `partition` the member read, in order, in its events after the first
+/// `mark`.
+fn reads_since(member: &Member, mark: usize, partition: i32) -> Vec<i64> {
+    member
+        .events_since(mark)
+        .iter()
+        .filter(|event| event["ev"] == "records")
+        .flat_map(|event| event["records"].as_array().cloned().unwrap_or_default())
+        .filter(|record| record[0].as_i64() == Some(i64::from(partition)))
+        .filter_map(|record| record[1].as_i64())
+        .collect()
+}
+
+/// Asserts that each partition in `leaving` is now read by exactly one of `survivors`
+/// (each with the number of events it had before the other member left), and that it read
+/// there exactly the offsets from the one `resumed_from` says the leaving member last
+/// committed up to the log end offset in `ends`, in order. Returns how many partitions were
+/// checked so (those the leaving member committed).
+fn assert_resumed_from_commits(
+    tag: &str,
+    leaving: &BTreeSet<i32>,
+    survivors: &[(&Member, usize)],
+    resumed_from: &BTreeMap<i32, i64>,
+    ends: &BTreeMap<i32, i64>,
+) -> usize {
+    let mut checked = 0;
+    for p in leaving {
+        let readers: Vec<&(&Member, usize)> = survivors
+            .iter()
+            .filter(|(m, _)| m.assignment().contains(p))
+            .collect();
+        assert_eq!(
+            readers.len(),
+            1,
+            "partition {p} held by {} members",
+            readers.len()
+        );
+        let (reader, mark) = *readers[0];
+        let read = reads_since(reader, mark, *p);
+        match resumed_from.get(p) {
+            Some(&committed) => {
+                let end = ends[p];
+                assert!(
+                    read.iter().copied().eq(committed..end),
+                    "partition {p}: {} read {} record(s) from {:?} to {:?}, but the leaving \
+                     member's last commit there was {committed} and the log ends at {end}: \
+                     {read:?}",
+                    reader.name,
+                    read.len(),
+                    read.first(),
+                    read.last()
+                );
+                checked += 1;
+            }
+            None => eprintln!("{tag}: partition {p} was never committed by the leaving member"),
+        }
+    }
+    checked
+}
 
 fn three_share_then_one_leaves(lib: Lib, tag: &str) {
     let mut node = EddyNode::start();
@@ -84,6 +165,8 @@ fn three_share_then_one_leaves(lib: Lib, tag: &str) {
         )
     });
     thread::sleep(Duration::from_millis(LEAVE_AFTER_MS));
+    // What A and B read from here on includes the partitions they take over from C.
+    let marks = (a.event_count(), b.event_count());
     c.close();
     // LeaveGroup took C out at once: it is gone before its session could have expired.
     let members: BTreeSet<String> = describe_group(&node, &group)
@@ -122,6 +205,20 @@ fn three_share_then_one_leaves(lib: Lib, tag: &str) {
         },
     );
 
+    // The partitions C held were read on by A and B, from where C's commits left off.
+    let checked = assert_resumed_from_commits(
+        tag,
+        &leaving,
+        &[(&a, marks.0), (&b, marks.1)],
+        &last_commits(&c),
+        &ends,
+    );
+    assert!(
+        checked > 0,
+        "the leaving member committed none of its partitions {leaving:?}: nothing to resume from"
+    );
+    eprintln!("{tag}: {checked} partition(s) read on from the leaving member's last commit");
+
     let read: Vec<(i32, i64)> = [&a, &b, &c].iter().flat_map(|m| m.records()).collect();
     let distinct: BTreeSet<(i32, i64)> = read.iter().copied().collect();
     assert_eq!(distinct, expected, "records read that were never written");
@@ -137,15 +234,6 @@ fn three_share_then_one_leaves(lib: Lib, tag: &str) {
         duplicates <= uncommitted,
         "{duplicates} duplicates, but only {uncommitted} records were read without a commit"
     );
-    // The partitions C held were read on by A and B, from where C's commits left off.
-    for p in &leaving {
-        let readers: Vec<&str> = [&a, &b]
-            .iter()
-            .filter(|m| m.assignment().contains(p))
-            .map(|m| m.name.as_str())
-            .collect();
-        assert_eq!(readers.len(), 1, "partition {p} read by {readers:?}");
-    }
 
     a.close();
     b.close();
