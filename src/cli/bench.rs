@@ -1,9 +1,11 @@
 //! `eddy bench produce|consume`: end-to-end throughput and latency drivers, in the manner of
 //! Kafka's `kafka-producer-perf-test` and `kafka-consumer-perf-test`.
 //!
-//! Throughput counts record payload bytes (key + value), with MB = 1024 × 1024 bytes as
-//! Kafka's tools do. Produce latency is the round-trip time of each Produce request (one
-//! request carries one or more batches), not per record.
+//! Throughput counts record payload bytes (key + value), with MB = 10^6 bytes, the unit of
+//! `machine-limits` and of docs/PERFORMANCE.md (Kafka's perf tools divide by 2^20 and call
+//! it MB; Eddy does not). Produce latency is per record, as Kafka's perf test reports it:
+//! from the record's send to its acknowledgement (measured when the bench settles its
+//! receipts, in send order); the round trip of each Produce request is reported too.
 
 use std::time::{Duration, Instant};
 
@@ -19,8 +21,8 @@ use serde_json::json;
 use super::connect::{block_on, explain_for_topic, BootstrapArgs};
 use super::receipts::Receipts;
 
-/// Bytes per MB in the throughput figures (Kafka's tools use MiB and call them MB).
-const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
+/// Bytes per MB in the throughput figures: 10^6, as `machine-limits` counts.
+const BYTES_PER_MB: f64 = 1_000_000.0;
 /// The longest single poll while consuming.
 const POLL_WAIT_MAX: Duration = Duration::from_millis(500);
 
@@ -109,7 +111,7 @@ async fn bench_produce(args: BenchProduceArgs) -> anyhow::Result<()> {
         .map_err(explain)?;
     let payload = payload(args.record_size);
     let progress = progress_bar(args.records);
-    let mut receipts = Receipts::default();
+    let mut receipts = Receipts::timed();
     let mut ignore = |_: &RecordMetadata| {};
     let started = Instant::now();
     for sent in 0..args.records {
@@ -128,11 +130,12 @@ async fn bench_produce(args: BenchProduceArgs) -> anyhow::Result<()> {
         let failed = receipts.failed();
         return Err(explain(err).context(format!("{failed} record(s) could not be written")));
     }
-    let mut latencies = producer.take_request_latencies();
-    latencies.sort_unstable();
+    let mut requests = producer.take_request_latencies();
+    requests.sort_unstable();
+    let records = receipts.take_sorted_latencies();
     let bytes = args.records.saturating_mul(args.record_size as u64);
     let summary = Summary::new(receipts.delivered(), bytes, elapsed);
-    print_produce(&args, &summary, &latencies);
+    print_produce(&args, &summary, &records, &requests);
     Ok(())
 }
 
@@ -236,40 +239,58 @@ fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-fn print_produce(args: &BenchProduceArgs, summary: &Summary, latencies: &[Duration]) {
-    let mean_ms = if latencies.is_empty() {
+/// Mean, p50, p99, p99.9 and max of sorted latencies, in milliseconds.
+fn latency_stats(sorted: &[Duration]) -> [f64; 5] {
+    let mean = if sorted.is_empty() {
         0.0
     } else {
-        latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / latencies.len() as f64
+        sorted.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / sorted.len() as f64
     };
-    let (p50, p99, p999) = (
-        percentile_ms(latencies, 0.5),
-        percentile_ms(latencies, 0.99),
-        percentile_ms(latencies, 0.999),
-    );
-    let max = latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let max = sorted.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    [
+        mean,
+        percentile_ms(sorted, 0.5),
+        percentile_ms(sorted, 0.99),
+        percentile_ms(sorted, 0.999),
+        max,
+    ]
+}
+
+fn print_produce(
+    args: &BenchProduceArgs,
+    summary: &Summary,
+    records: &[Duration],
+    requests: &[Duration],
+) {
+    let [mean, p50, p99, p999, max] = latency_stats(records);
+    let [r_mean, r_p50, r_p99, r_p999, r_max] = latency_stats(requests);
     if args.json {
         let report = json!({
             "topic": args.topic, "records": summary.records, "record_size": args.record_size,
             "acks": args.acks.to_string(), "compression": args.compression.to_string(),
             "seconds": summary.seconds, "records_per_sec": summary.records_per_sec,
-            "mb_per_sec": summary.mb_per_sec, "requests": latencies.len(),
-            "latency_ms": { "mean": mean_ms, "p50": p50, "p99": p99, "p999": p999, "max": max },
+            "mb_per_sec": summary.mb_per_sec, "mb_is_bytes": 1_000_000,
+            "latency_ms": { "mean": mean, "p50": p50, "p99": p99, "p999": p999, "max": max },
+            "requests": requests.len(),
+            "request_latency_ms": { "mean": r_mean, "p50": r_p50, "p99": r_p99, "p999": r_p999, "max": r_max },
         });
         println!("{report}");
         return;
     }
     println!(
-        "{} records sent in {:.2} s: {:.1} records/s ({:.2} MB/s)",
+        "{} records sent in {:.2} s: {:.1} records/s ({:.2} MB/s, MB = 10^6 bytes)",
         summary.records, summary.seconds, summary.records_per_sec, summary.mb_per_sec
     );
-    if latencies.is_empty() {
-        println!("no request latency: the node does not answer produce requests with acks=0");
+    if requests.is_empty() {
+        println!("no latency: the node does not answer produce requests with acks=0");
         return;
     }
     println!(
-        "{} produce requests, latency ms: mean {mean_ms:.2}, p50 {p50:.2}, p99 {p99:.2}, p999 {p999:.2}, max {max:.2}",
-        latencies.len()
+        "record latency ms (send to ack): mean {mean:.2}, p50 {p50:.2}, p99 {p99:.2}, p999 {p999:.2}, max {max:.2}"
+    );
+    println!(
+        "{} produce requests, round trip ms: mean {r_mean:.2}, p50 {r_p50:.2}, p99 {r_p99:.2}, p999 {r_p999:.2}, max {r_max:.2}",
+        requests.len()
     );
 }
 
@@ -309,7 +330,7 @@ mod tests {
 
     #[test]
     fn rates_divide_by_elapsed_time() {
-        let summary = Summary::new(1000, 2 * 1024 * 1024, Duration::from_secs(2));
+        let summary = Summary::new(1000, 2_000_000, Duration::from_secs(2));
         assert_eq!(summary.records_per_sec, 500.0);
         assert_eq!(summary.mb_per_sec, 1.0);
         assert_eq!(Summary::new(5, 5, Duration::ZERO).records_per_sec, 0.0);
