@@ -23,10 +23,13 @@ for --tail-s more, flushes (bounded), and prints one JSON object on stdout:
   leader: killing it adds a quorum election), failover_ms, max_gap_ms (the longest time
   between two consecutive delivery reports from the last one before T0 up to the first
   delivery of a record sent after T0), new_leader, leader_epoch_after, controller_after,
-  sent, acked, failed, errors {name: count}, undelivered.
+  sent, acked, failed, errors {name: count}, undelivered, and read_back: the partition read
+  from its start to its high watermark with a consumer after the failover (records of this
+  run, told apart by a run id in each value), with `lost` (acknowledged, not read) and
+  `duplicated` (read more than once) counts.
 Diagnostics go to stderr. Exit status: 0 measured, 1 no record sent after T0 was delivered
 within --timeout-s, 2 could not find or kill the leader (nothing was killed), 3 fatal
-producer error.
+producer error, 4 an acknowledged record was lost or a record duplicated in the read-back.
 
 The producer's settings (below) are part of what is measured: librdkafka learns of the
 new leader by refreshing metadata after the old leader's connection breaks.
@@ -41,7 +44,7 @@ import time
 import urllib.request
 from collections import Counter
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 WARMUP_ACKS_MIN = 100
 # Steady before the kill: the last delivery at most this long ago, at most this many
@@ -50,6 +53,8 @@ STEADY_LAST_ACK_S = 0.05
 STEADY_WAITING_MAX = 10
 ADMIN_HTTP_TIMEOUT_S = 1.0
 FLUSH_TIMEOUT_S = 15.0
+# The read-back of the partition after the failover: the whole read may take this long.
+READ_BACK_TIMEOUT_S = 60.0
 # How long to wait for /cluster to show a new leader once the failover was measured.
 NEW_LEADER_LOOKUP_S = 10.0
 PRODUCER_CONFIG = {
@@ -95,6 +100,34 @@ def partition0(status, topic):
     return None
 
 
+def read_back(bootstrap, topic, run_id):
+    """Reads partition 0 from its start to its high watermark; returns {seq: times read}
+    for this run's records, or None if the read did not finish in READ_BACK_TIMEOUT_S."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "eddy-perf-failover-check",
+                         "enable.auto.commit": False, "socket.timeout.ms": 10_000})
+    try:
+        tp = TopicPartition(topic, 0)
+        _, high = consumer.get_watermark_offsets(tp, timeout=10)
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        seen = Counter()
+        deadline = time.monotonic() + READ_BACK_TIMEOUT_S
+        next_offset = 0
+        while next_offset < high:
+            if time.monotonic() > deadline:
+                log(f"read-back stalled at offset {next_offset} of {high}")
+                return None
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            run, _, seq = msg.value().decode().partition(":")
+            if run == run_id:
+                seen[int(seq)] += 1
+            next_offset = msg.offset() + 1
+        return seen
+    finally:
+        consumer.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,6 +141,7 @@ def main():
     ap.add_argument("--tail-s", type=float, default=0.5)
     args = ap.parse_args()
 
+    run_id = f"{os.getpid()}-{time.time_ns()}"
     pids = {}
     for item in args.pid:
         node, _, pid = item.partition("=")
@@ -134,7 +168,7 @@ def main():
             if err.fatal():
                 fatal.append(err)
             return
-        seq = int(msg.value())
+        seq = int(msg.value().decode().partition(":")[2])
         acked_at[seq] = now
         last_ack["t"] = now
 
@@ -144,7 +178,7 @@ def main():
     def send_one():
         seq = len(sent_at)
         try:
-            producer.produce(args.topic, value=str(seq).encode(), partition=0,
+            producer.produce(args.topic, value=f"{run_id}:{seq}".encode(), partition=0,
                              on_delivery=on_delivery)
         except BufferError:
             producer.poll(0.001)
@@ -243,6 +277,19 @@ def main():
             break
         time.sleep(0.1)
 
+    # 5. Read the partition back: every acknowledged record once.
+    seen = read_back(args.bootstrap, args.topic, run_id)
+    if seen is None:
+        checked = {"finished": False}
+    else:
+        lost = sorted(seq for seq in acked_at if seen[seq] == 0)
+        duplicated = sorted(seq for seq, n in seen.items() if n > 1)
+        checked = {"finished": True, "records": sum(seen.values()), "lost": len(lost),
+                   "duplicated": len(duplicated), "lost_first": lost[:10],
+                   "duplicated_first": duplicated[:10]}
+        log(f"read back {checked['records']} records: {len(lost)} acknowledged lost, "
+            f"{len(duplicated)} duplicated")
+
     print(json.dumps(result(
         killed_node=leader, killed_pid=pid,
         leader_epoch_before=before.get("leader_epoch"),
@@ -254,9 +301,12 @@ def main():
         controller_after=(status_after or {}).get("controller"),
         undelivered=undelivered,
         fatal=[str(f) for f in fatal],
+        read_back=checked,
     )))
     if fatal:
         return 3
+    if not checked["finished"] or checked["lost"] or checked["duplicated"]:
+        return 4
     return 0 if measured else 1
 
 

@@ -363,6 +363,12 @@ if r.get("failover_ms") is not None:
           f"{r.get('controller_after')}: failover {r['failover_ms']:.0f} ms, longest delivery "
           f"gap {'-' if gap is None else f'{gap:.0f}'} ms; sent {r['sent']}, acked "
           f"{r['acked']}, failed {r['failed']}, undelivered {r['undelivered']}")
+    rb = r.get("read_back") or {}
+    if rb.get("finished"):
+        print(f"    read back {rb['records']} records: {rb['lost']} acknowledged lost, "
+              f"{rb['duplicated']} duplicated")
+    else:
+        print("    read back did not finish: lost and duplicated records unknown")
 else:
     print(f"  run {r['run']}: no measurement (exit {r['rc']}): {r.get('error', r)}")
 EOF
