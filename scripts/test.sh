@@ -6,7 +6,11 @@
 #    binaries) and a virtualenv at .venv with kafka-python and confluent-kafka.
 # 2. Runs, stopping at the first failing step: rustfmt check, clippy with warnings as
 #    errors, a build of every target (examples and benches included), all tests under
-#    nextest, and the doc tests.
+#    nextest (which replays every committed fuzz corpus file, tests/fuzz_corpus_replay.rs),
+#    and the doc tests.
+# 3. With EDDY_FUZZ_SMOKE=1, also a bounded libFuzzer run of each fuzz target
+#    (scripts/fuzz.sh --smoke; its first build takes ~12 minutes on 2 cores, so it is not
+#    part of the default run; docs/FUZZING.md).
 #
 # Works on a fresh Debian 12 machine as root with Rust (cargo, cargo-nextest), python3 and
 # gcc; running it again skips the installs.
@@ -93,6 +97,11 @@ cargo nextest run --workspace --no-fail-fast
 
 section "doc tests"
 cargo test --doc --workspace
+
+if [ "${EDDY_FUZZ_SMOKE:-0}" = 1 ]; then
+    section "fuzz smoke (scripts/fuzz.sh --smoke)"
+    scripts/fuzz.sh --smoke
+fi
 
 echo "target/ after the run: $(du -sh target 2>/dev/null | cut -f1)"
 section "all checks passed"

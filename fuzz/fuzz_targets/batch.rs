@@ -1,0 +1,4 @@
+//! libFuzzer entry point; the harness is `eddy_fuzz::batch` (fuzz/src/lib.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| eddy_fuzz::batch(data));
