@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod compaction;
 pub mod compactor;
 pub mod error;
+pub mod fault;
 pub mod group;
 pub mod group_coordinator;
 pub mod group_supervisor;

@@ -554,6 +554,8 @@ impl PartitionActor {
         metrics::counter!("eddy_partition_records_in_total").increment(appended_records as u64);
         metrics::counter!("eddy_bytes_in_total").increment(records.len() as u64);
         self.publish_offsets();
+        // Written (and fsynced if the flush policy asked for it), not yet acknowledged.
+        crate::fault::point(crate::fault::APPEND_BEFORE_ACK);
         Ok(AppendOutcome {
             base_offset,
             log_start_offset,

@@ -313,7 +313,9 @@ impl PartitionLog for FjallLog {
             cleaned_key(self.uid),
             cleaned_upto.to_be_bytes(),
         );
+        crate::fault::point(crate::fault::COMPACTION_BEFORE_COMMIT);
         wb.commit()?;
+        crate::fault::point(crate::fault::COMPACTION_AFTER_COMMIT);
         Ok(())
     }
 

@@ -569,6 +569,8 @@ async fn commit(
         let end = changelog_ends.entry(written.topic).or_insert(0);
         *end = (*end).max(written.offset + 1);
     }
+    // Outputs and changelog records are acknowledged; the input is not committed yet.
+    eddy_actors::fault::point(eddy_actors::fault::STREAMS_AFTER_CHANGELOG);
     group
         .commit_offsets_with_metadata_as(
             positions,
@@ -587,6 +589,7 @@ async fn commit(
             ) => TaskEnd::Retry(err.to_string()),
             _ => TaskEnd::client(err),
         })?;
+    eddy_actors::fault::point(eddy_actors::fault::STREAMS_BEFORE_CHECKPOINT);
     task.checkpoint(&changelog_ends).map_err(TaskEnd::crash)
 }
 
