@@ -53,6 +53,8 @@ pub struct EddyNode {
     kafka_port: u16,
     admin_port: u16,
     extra_args: Vec<String>,
+    /// Environment variables set for the node process (e.g. `EDDY_FAULT_POINT`).
+    env: Vec<(String, String)>,
     /// `(soft, hard)` RLIMIT_NOFILE the node process starts with, if not inherited.
     nofile_limit: Option<(u64, u64)>,
     starts: u32,
@@ -70,11 +72,44 @@ impl EddyNode {
         Self::start_prepared(extra_args, None, |_| {})
     }
 
+    /// Starts a node with extra arguments and environment variables (kept for restarts
+    /// until `set_env` changes them), e.g. `[("EDDY_FAULT_POINT", "…")]` to make it abort at
+    /// a fault point (`eddy_actors::fault`).
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::launch(extra_args, env, None, |_| {})
+    }
+
+    /// Replaces the extra `eddy start` arguments for the node's next starts.
+    pub fn set_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable for the node's next starts.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_string(), value.to_string()));
+        }
+    }
+
     /// Starts a node with extra arguments and, if given, a `(soft, hard)` open-file limit
     /// (RLIMIT_NOFILE) for its process, after `prepare` has run on the (not yet created)
     /// data directory path — e.g. to mount a small tmpfs there.
     pub fn start_prepared(
         extra_args: &[&str],
+        nofile_limit: Option<(u64, u64)>,
+        prepare: impl FnOnce(&Path),
+    ) -> Self {
+        Self::launch(extra_args, Vec::new(), nofile_limit, prepare)
+    }
+
+    fn launch(
+        extra_args: &[&str],
+        env: Vec<(String, String)>,
         nofile_limit: Option<(u64, u64)>,
         prepare: impl FnOnce(&Path),
     ) -> Self {
@@ -88,6 +123,7 @@ impl EddyNode {
             kafka_port: 0,
             admin_port: 0,
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            env,
             nofile_limit,
             starts: 0,
         };
@@ -256,6 +292,26 @@ impl EddyNode {
         Some(status)
     }
 
+    /// Waits (bounded) for the node to die at the fault point it was started with
+    /// (`EDDY_FAULT_POINT`, see `eddy_actors::fault`): it must exit by SIGABRT after
+    /// printing that it reached `point`. Panics otherwise. The node can then be `restart`ed.
+    pub fn expect_fault_abort(&mut self, point: &str, timeout: Duration) {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self
+            .wait_exit(timeout)
+            .unwrap_or_else(|| panic!("the node did not abort at {point} within {timeout:?}"));
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGABRT),
+            "the node was to abort at {point}, it exited with {status}"
+        );
+        let reached = format!("fault point {point} reached");
+        assert!(
+            self.start_log().contains(&reached),
+            "the node aborted, but its log does not say {reached:?}"
+        );
+    }
+
     /// Kills the node with SIGKILL (no shutdown code runs) and reaps it.
     pub fn kill9(&mut self) {
         let mut child = self
@@ -351,6 +407,7 @@ impl EddyNode {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_BACKTRACE", "1")
             // The log is a file: keep terminal colour codes out of it.
             .env("NO_COLOR", "1")
