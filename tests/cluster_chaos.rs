@@ -1,5 +1,5 @@
-//! A long, seeded chaos run against a real three-node cluster; not part of the default
-//! test run (it is `#[ignore]`d): run it with
+//! Seeded chaos runs against a real three-node cluster: a short one (45 s of steps, a
+//! fixed seed) in the default test run, and a long one (`#[ignore]`d) run with
 //! `cargo nextest run --test cluster_chaos --run-ignored only`.
 //!
 //! The checker (`tests/cluster_support/checker.py`, an idempotent acks=all producer)
@@ -272,11 +272,23 @@ fn take_step(
     ));
 }
 
+/// The short run in the default test command: a fixed seed whose first steps include
+/// kills and pauses, for `SHORT_RUN_SECS` of steps.
+const SHORT_RUN_SEED: u64 = 20_261_207;
+const SHORT_RUN_SECS: u64 = 45;
+
+#[test]
+fn chaos_short_seeded_run_loses_no_acknowledged_write() {
+    chaos_run(Duration::from_secs(SHORT_RUN_SECS), SHORT_RUN_SEED);
+}
+
 #[test]
 #[ignore = "long chaos run: cargo nextest run --test cluster_chaos --run-ignored only"]
 fn chaos_kill9_and_pause_at_random_lose_no_acknowledged_write() {
-    let duration = duration_from_env();
-    let seed = seed_from_env();
+    chaos_run(duration_from_env(), seed_from_env());
+}
+
+fn chaos_run(duration: Duration, seed: u64) {
     let _hint = ReplayHint { seed };
     println!("chaos seed={seed} duration={duration:?} (replay with {SEED_ENV}={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
