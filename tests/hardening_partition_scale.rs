@@ -278,6 +278,10 @@ fn creating_many_partitions_leaves_other_clients_served() {
         );
         assert_eq!(topic.num_partitions, partitions);
     }
+    // The last partition created answering shows when all of them serve.
+    let last = &names[names.len() - 1];
+    assert_eq!(list_offsets_end(&node, last, partitions - 1), 0);
+    let served_ms = started.elapsed().as_millis();
     assert_eq!(topic_partitions(&node, &names[0]), partitions as usize);
     // The answer comes once the routing table holds every partition; the partition actors
     // load their (empty) state on their arbiters right after, so the probe goes on while
@@ -291,7 +295,8 @@ fn creating_many_partitions_leaves_other_clients_served() {
     let (av50, av99, avmax) = percentiles(&mut api_versions);
     let (md50, md99, mdmax) = percentiles(&mut metadata);
     println!(
-        "partition scale: created {topics} × {partitions} partitions in {create_ms} ms; meanwhile \
+        "partition scale: created {topics} × {partitions} partitions in {create_ms} ms (last \
+         partition answering after {served_ms} ms); meanwhile \
          ApiVersions (new connection) n={} p50={av50} ms p99={av99} ms max={avmax} ms, \
          Metadata n={} p50={md50} ms p99={md99} ms max={mdmax} ms; resident memory \
          {rss_before} KiB -> {rss_after} KiB, {per_partition} bytes per idle partition",

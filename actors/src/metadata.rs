@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use futures::future::join_all;
 use tokio::sync::watch;
 
 use crate::cluster::{ClusterState, Command, Outcome, Proposer, Refusal};
@@ -211,20 +210,24 @@ impl MetadataActor {
         self.publish.send_replace(Arc::new(self.snapshot.clone()));
     }
 
-    /// Starts (or updates) the local partitions of `topic` with one message to the
+    /// Starts (or updates) the local partitions of `topics` with one message to the
     /// partition supervisor, which publishes the routing table once for all of them; the
     /// future ends once the routing table holds them.
-    fn start_partitions(
+    fn start_partitions<'t>(
         &self,
-        topic: &TopicRecord,
+        topics: impl IntoIterator<Item = &'t TopicRecord>,
     ) -> impl std::future::Future<Output = ()> + 'static {
-        let settings = settings_for(&topic.config, &self.snapshot.broker_defaults);
-        let specs: Vec<_> = topic
-            .partitions
-            .iter()
-            .filter(|p| p.replicas.contains(&self.node_id))
-            .map(|p| self.spec_for(topic, p, settings))
-            .collect();
+        let mut specs = Vec::new();
+        for topic in topics {
+            let settings = settings_for(&topic.config, &self.snapshot.broker_defaults);
+            specs.extend(
+                topic
+                    .partitions
+                    .iter()
+                    .filter(|p| p.replicas.contains(&self.node_id))
+                    .map(|p| self.spec_for(topic, p, settings)),
+            );
+        }
         let send = (!specs.is_empty()).then(|| self.partitions.send(EnsurePartitions(specs)));
         async move {
             if let Some(send) = send {
@@ -341,23 +344,21 @@ impl Handler<LoadTopics> for MetadataActor {
             return AtomicResponse::new(Box::pin(async move { Ok(count) }.into_actor(self)));
         }
         let loaded = self.store.meta().load_topics();
-        let (count, starts) = match loaded {
+        let (count, start) = match loaded {
             Ok(topics) => {
                 self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
                 self.publish();
-                let starts: Vec<_> = self
-                    .snapshot
-                    .topics
-                    .values()
-                    .map(|t| self.start_partitions(t))
-                    .collect();
-                (Ok(self.snapshot.topics.len()), starts)
+                // Every topic's partitions in one message: one routing-table publish.
+                let start = self.start_partitions(self.snapshot.topics.values());
+                (Ok(self.snapshot.topics.len()), Some(start))
             }
-            Err(err) => (Err(err), Vec::new()),
+            Err(err) => (Err(err), None),
         };
         AtomicResponse::new(Box::pin(
             async move {
-                join_all(starts).await;
+                if let Some(start) = start {
+                    start.await;
+                }
                 count
             }
             .into_actor(self),
@@ -443,7 +444,7 @@ impl Handler<CreateTopic> for MetadataActor {
                 let start = match &created {
                     Ok(topic) if !msg.validate_only => {
                         tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "topic created");
-                        Some(act.start_partitions(topic))
+                        Some(act.start_partitions([topic]))
                     }
                     _ => None,
                 };
@@ -590,7 +591,7 @@ impl Handler<CreatePartitions> for MetadataActor {
                         act.save(topic).map(Some)
                     });
                     let start = match &grown {
-                        Ok(Some(topic)) => Some(act.start_partitions(topic)),
+                        Ok(Some(topic)) => Some(act.start_partitions([topic])),
                         _ => None,
                     };
                     async move {
@@ -685,7 +686,7 @@ impl Handler<AlterTopicConfig> for MetadataActor {
             ));
         }
         let start = match &altered {
-            Ok(Some(topic)) => Some(self.start_partitions(topic)),
+            Ok(Some(topic)) => Some(self.start_partitions([topic])),
             _ => None,
         };
         AtomicResponse::new(Box::pin(
@@ -753,13 +754,12 @@ impl Handler<ApplyClusterState> for MetadataActor {
         }
         let remove = (!removed.is_empty()).then(|| self.partitions.send(RemovePartitions(removed)));
         // Only topics that changed (most states change offsets, ISRs or members only).
-        let starts: Vec<_> = self
-            .snapshot
-            .topics
-            .values()
-            .filter(|t| old.get(&t.name) != Some(*t))
-            .map(|t| self.start_partitions(t))
-            .collect();
+        let start = self.start_partitions(
+            self.snapshot
+                .topics
+                .values()
+                .filter(|t| old.get(&t.name) != Some(*t)),
+        );
         AtomicResponse::new(Box::pin(
             async move {
                 if let Some(remove) = remove {
@@ -767,7 +767,7 @@ impl Handler<ApplyClusterState> for MetadataActor {
                         tracing::error!(error = %err, "could not remove a partition");
                     }
                 }
-                join_all(starts).await;
+                start.await;
             }
             .into_actor(self),
         ))
