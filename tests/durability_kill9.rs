@@ -1,9 +1,16 @@
 //! Acknowledged records survive `kill -9` of the node. The node runs with
-//! `--log-flush-interval-messages 1` (fsync every append before acknowledging), records
-//! are produced with acks=1 by kafka-python (`tests/python/produce_acked.py`), the node is
-//! killed with SIGKILL — once after all acknowledgements, once in the middle of a stream —
-//! and restarted on the same data directory; every acknowledged record must be read back
-//! at its acknowledged offset, with nothing before it missing.
+//! `--log-flush-interval-messages 1`, records are produced with acks=1 by kafka-python
+//! (`tests/python/produce_acked.py`), the node is killed with SIGKILL — once after all
+//! acknowledgements, once in the middle of a stream — and restarted on the same data
+//! directory; every acknowledged record must be read back at its acknowledged offset, with
+//! nothing before it missing.
+//!
+//! What this proves is that a crash of the process loses nothing acknowledged. It cannot
+//! see the fsync: SIGKILL leaves the page cache to the kernel, so these tests pass with the
+//! default flush policy too (docs/runtime-semantics.md, section 5). That every
+//! acknowledgement follows an fsync with `--log-flush-interval-messages 1` is checked by
+//! `durability_fsync.rs`; a crash between the write and the acknowledgement by
+//! `durability_crash_points.rs`.
 
 mod common;
 

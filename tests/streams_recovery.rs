@@ -35,7 +35,9 @@ const LINES: usize = 600;
 const VOCABULARY: usize = 40;
 const WORDS_PER_LINE_MAX: u64 = 6;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
-/// Every acknowledged append is fsynced, as in `durability_kill9.rs`.
+/// The node fsyncs every append, as in `durability_kill9.rs`. A kill -9 keeps the page
+/// cache, so these tests would pass without it: they prove recovery from a crash of the
+/// process, not from a power loss (`durability_fsync.rs` checks the fsync itself).
 const FSYNC_EVERY_APPEND: [&str; 2] = ["--log-flush-interval-messages", "1"];
 /// How long the node stays down: long enough for every task to notice.
 const DOWNTIME: Duration = Duration::from_secs(3);
