@@ -73,10 +73,19 @@ fn broker_configs(config: &NodeConfig) -> BTreeMap<String, String> {
         "default.replication.factor".into(),
         config.default_replication_factor.to_string(),
     );
-    out.insert(
-        "socket.request.max.bytes".into(),
-        config.socket_request_max_bytes.to_string(),
-    );
+    for (name, value) in [
+        ("socket.request.max.bytes", config.socket_request_max_bytes),
+        ("queued.max.request.bytes", config.queued_max_request_bytes),
+        ("fetch.max.bytes", config.fetch_max_bytes),
+        (
+            "connections.max.idle.ms",
+            config.connections_max_idle_ms as usize,
+        ),
+        ("max.connections", config.max_connections),
+        ("max.connections.per.ip", config.max_connections_per_ip),
+    ] {
+        out.insert(name.into(), value.to_string());
+    }
     if let Some(n) = config.log_flush_interval_messages {
         out.insert("log.flush.interval.messages".into(), n.to_string());
     }
@@ -178,7 +187,9 @@ impl RunningNode {
             config.data_dir.clone(),
             actors.node.clone(),
         );
-        let broker = broker.with_storage_health(storage.clone());
+        let broker = broker
+            .with_storage_health(storage.clone())
+            .with_connection_limits(&config);
         let broker = Arc::new(match &cluster {
             Some(c) => broker.with_cluster(c.clone()),
             None => broker,
