@@ -23,9 +23,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{EddyNode, KafkaConn};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
-use kafka_protocol::messages::{ApiVersionsRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::ApiVersionsRequest;
 use topics_support::{create_topic, encode_batch, produce_ok, NewRecord};
 
 const MIB: u64 = 1024 * 1024;
@@ -54,22 +52,7 @@ fn fill(node: &EddyNode, topic: &str, mb: usize) {
 }
 
 fn big_fetch_frame(correlation_id: i32, topic: &str) -> Vec<u8> {
-    let request = FetchRequest::default()
-        .with_replica_id((-1).into())
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(50 * MIB as i32)
-        .with_isolation_level(0)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(0)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(50 * MIB as i32)])]);
+    let request = common::fetch_request(topic, 0, 0, 50 * MIB as i32, 0);
     common::encode_request(correlation_id, 11, &request)
 }
 

@@ -12,6 +12,7 @@
 //!   starts again;
 //! - fjall truncates: the node starts, logs an error naming the journal and the bytes
 //!   discarded, and saves the original journal under `journal-recovery/`, byte for byte.
+//!
 //! An intact journal across a restart reports nothing.
 
 mod common;

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{batch_headers, EddyNode, KafkaConn};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
-use kafka_protocol::messages::{ApiVersionsRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiVersionsRequest, FetchResponse};
 use topics_support::{
     create_topic, encode_batch, log_offsets, produce, produce_ok, produce_request, read_log,
     wait_for, NewRecord,
@@ -48,22 +46,7 @@ fn fetch(
     max_bytes: i32,
     max_wait_ms: i32,
 ) -> FetchResponse {
-    let request = FetchRequest::default()
-        .with_replica_id((-1).into())
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(max_bytes)
-        .with_isolation_level(0)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(offset)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(max_bytes)])]);
+    let request = common::fetch_request(topic, 0, offset, max_bytes, max_wait_ms);
     conn.request(FETCH_VERSION, &request)
 }
 

@@ -784,14 +784,20 @@ pub fn half_close(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Fetches raw record bytes of one partition from `offset` (Fetch v11, read_uncommitted).
-pub fn fetch_raw(node: &EddyNode, topic: &str, partition: i32, offset: i64) -> Bytes {
-    const FETCH_VERSION: i16 = 11;
-    let request = FetchRequest::default()
+/// A consumer's Fetch request (v4+ fields, read_uncommitted, no fetch session) for one
+/// partition, with `max_bytes` both for the response and the partition.
+pub fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+    max_wait_ms: i32,
+) -> FetchRequest {
+    FetchRequest::default()
         .with_replica_id((-1).into())
-        .with_max_wait_ms(500)
+        .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
-        .with_max_bytes(16 * 1024 * 1024)
+        .with_max_bytes(max_bytes)
         .with_isolation_level(0)
         .with_session_id(0)
         .with_session_epoch(-1)
@@ -802,7 +808,14 @@ pub fn fetch_raw(node: &EddyNode, topic: &str, partition: i32, offset: i64) -> B
                 .with_current_leader_epoch(-1)
                 .with_fetch_offset(offset)
                 .with_log_start_offset(-1)
-                .with_partition_max_bytes(8 * 1024 * 1024)])]);
+                .with_partition_max_bytes(max_bytes)])])
+}
+
+/// Fetches raw record bytes of one partition from `offset` (Fetch v11, read_uncommitted).
+pub fn fetch_raw(node: &EddyNode, topic: &str, partition: i32, offset: i64) -> Bytes {
+    const FETCH_VERSION: i16 = 11;
+    let mut request = fetch_request(topic, partition, offset, 16 * 1024 * 1024, 500);
+    request.topics[0].partitions[0].partition_max_bytes = 8 * 1024 * 1024;
     let mut conn = KafkaConn::connect(node.kafka_addr());
     let response = conn.request(FETCH_VERSION, &request);
     assert_eq!(
