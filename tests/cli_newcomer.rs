@@ -1,0 +1,192 @@
+//! The CLI as a newcomer meets it (issue 12, item 4): `eddy consume` shows binary keys and
+//! values in the format asked for and keeps their bytes under `--json`, and errors name
+//! their cause and the next step.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use common::{run_with_timeout, tail, EddyNode};
+use eddy::client::{Producer, ProducerConfig, ProducerRecord};
+
+/// Limit for one `eddy` CLI command.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Creates `topic` with one partition and writes `records` (key, value) to it through the
+/// Eddy client.
+fn produce(bootstrap: &str, topic: &str, records: &[(Vec<u8>, Vec<u8>)]) {
+    let out = eddy(&["topic", "create", topic, "-b", bootstrap]);
+    assert!(out.status.success(), "topic create: {}", tail(&out.stderr));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
+            .await
+            .expect("producer");
+        for (key, value) in records {
+            let record = ProducerRecord::new(topic, value.clone()).with_key(key.clone());
+            producer.send(record).await.expect("send");
+        }
+        producer.flush().await.expect("flush");
+    });
+}
+
+/// Runs `eddy ARGS` to completion.
+fn eddy(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    cmd.args(args);
+    run_with_timeout(&mut cmd, None, CLI_TIMEOUT)
+}
+
+/// Consumes the whole single-partition `topic` with the given extra flags; the lines.
+fn consume(node: &EddyNode, topic: &str, count: usize, flags: &[&str]) -> Vec<String> {
+    let bootstrap = node.bootstrap();
+    let max = count.to_string();
+    let mut args = vec!["consume", topic, "-b", &bootstrap, "--max-messages", &max];
+    args.extend(["--timeout-ms", "20000"]);
+    args.extend(flags);
+    let out = eddy(&args);
+    assert!(
+        out.status.success(),
+        "eddy {args:?} failed: {}\n{}",
+        out.status,
+        tail(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), count, "{stdout}");
+    lines
+}
+
+/// The `key=` and `value=` tokens of a text line (keys here contain no spaces).
+fn key_and_value(line: &str) -> (String, String) {
+    let key = line
+        .split(' ')
+        .find_map(|t| t.strip_prefix("key="))
+        .expect("key token");
+    let value = line.split_once(" value=").expect("value token").1;
+    (key.to_owned(), value.to_owned())
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn consume_round_trips_binary_keys_and_values_in_each_format() {
+    let node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    // Bytes that are not UTF-8, a NUL, and a big-endian long as a windowed store writes.
+    let binary: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (
+            vec![0xff, 0x00, 0xfe, 0x80],
+            vec![0xc3, 0x28, 0x00, 0x0a, 0x7f],
+        ),
+        (b"plain".to_vec(), (0..=255u8).collect()),
+    ];
+    produce(&bootstrap, "binary", &binary);
+
+    for format in ["hex", "base64"] {
+        let flags = ["--key-format", format, "--value-format", format];
+        let lines = consume(&node, "binary", binary.len(), &flags);
+        for (line, (key, value)) in lines.iter().zip(&binary) {
+            let (shown_key, shown_value) = key_and_value(line);
+            let decode = |text: &str| match format {
+                "hex" => unhex(text),
+                _ => BASE64.decode(text).expect("base64"),
+            };
+            assert_eq!(&decode(&shown_key), key, "{format}: {line}");
+            assert_eq!(&decode(&shown_value), value, "{format}: {line}");
+        }
+        // The same formats under --json carry the same text.
+        let lines = consume(
+            &node,
+            "binary",
+            binary.len(),
+            &[&flags[..], &["--json"]].concat(),
+        );
+        for (line, (key, value)) in lines.iter().zip(&binary) {
+            let json: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            let decode = |v: &serde_json::Value| match format {
+                "hex" => unhex(v.as_str().expect("string")),
+                _ => BASE64.decode(v.as_str().expect("string")).expect("base64"),
+            };
+            assert_eq!(&decode(&json["key"]), key, "{line}");
+            assert_eq!(&decode(&json["value"]), value, "{line}");
+        }
+    }
+
+    // The default string format under --json: exact bytes, base64 where not UTF-8.
+    let lines = consume(&node, "binary", binary.len(), &["--json"]);
+    for (line, (key, value)) in lines.iter().zip(&binary) {
+        let json: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let exact = |field: &str| match json.get(field) {
+            Some(text) => text.as_str().expect("string").as_bytes().to_vec(),
+            None => BASE64
+                .decode(
+                    json[format!("{field}_base64")]
+                        .as_str()
+                        .expect("base64 field"),
+                )
+                .expect("base64"),
+        };
+        assert_eq!(&exact("key"), key, "{line}");
+        assert_eq!(&exact("value"), value, "{line}");
+    }
+    let first: serde_json::Value = serde_json::from_str(&lines[1]).expect("JSON line");
+    assert_eq!(first["key"], "plain", "UTF-8 stays text: {}", lines[1]);
+
+    // Longs (8 bytes big-endian) and JSON documents.
+    let typed: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        ((-5i64).to_be_bytes().to_vec(), br#"{"n":[1,2]}"#.to_vec()),
+        (i64::MAX.to_be_bytes().to_vec(), b"\"text\"".to_vec()),
+    ];
+    produce(&bootstrap, "typed", &typed);
+    let flags = ["--key-format", "long", "--value-format", "json"];
+    let lines = consume(&node, "typed", typed.len(), &flags);
+    let shown: Vec<(String, String)> = lines.iter().map(|l| key_and_value(l)).collect();
+    assert_eq!(shown[0], ("-5".to_owned(), r#"{"n":[1,2]}"#.to_owned()));
+    assert_eq!(shown[1], (i64::MAX.to_string(), "\"text\"".to_owned()));
+    let lines = consume(
+        &node,
+        "typed",
+        typed.len(),
+        &[&flags[..], &["--json"]].concat(),
+    );
+    for (line, (key, value)) in lines.iter().zip(&typed) {
+        let json: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let key_back = json["key"].as_i64().expect("long").to_be_bytes().to_vec();
+        assert_eq!(&key_back, key, "{line}");
+        let value_back: serde_json::Value = serde_json::from_slice(value).expect("JSON value");
+        assert_eq!(json["value"], value_back, "{line}");
+    }
+
+    // A value that is not 8 bytes is no long: the error names the record and a way out.
+    let bootstrap = node.bootstrap();
+    let out = eddy(&[
+        "consume",
+        "binary",
+        "-b",
+        &bootstrap,
+        "--max-messages",
+        "1",
+        "--timeout-ms",
+        "20000",
+        "--value-format",
+        "long",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("offset 0") && stderr.contains("not the 8 of a long"),
+        "{stderr}"
+    );
+}
