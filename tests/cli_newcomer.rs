@@ -190,3 +190,18 @@ fn consume_round_trips_binary_keys_and_values_in_each_format() {
         "{stderr}"
     );
 }
+
+#[test]
+fn node_log_file_has_no_colour_codes() {
+    let mut node = EddyNode::start();
+    // A warning or two of its own are not needed: every line has a coloured level on a
+    // terminal, so any line shows the codes.
+    node.stop();
+    let log = std::fs::read(node.log_path()).expect("node log");
+    assert!(!log.is_empty());
+    assert!(
+        !log.contains(&0x1b),
+        "ESC in the log file:\n{}",
+        String::from_utf8_lossy(&log)
+    );
+}

@@ -176,7 +176,15 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
     let config = args.into_config()?;
     eddy_runtime::run_until_signal(config).context("the node stopped with an error")
+}
+
+/// Whether log lines on stderr get ANSI colours: only on a terminal (a log file must hold
+/// plain text), and never when `NO_COLOR` is set to anything non-empty (no-color.org).
+pub fn log_colours() -> bool {
+    let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_colour && std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
