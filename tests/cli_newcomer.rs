@@ -205,3 +205,18 @@ fn node_log_file_has_no_colour_codes() {
         String::from_utf8_lossy(&log)
     );
 }
+
+#[test]
+fn consume_at_the_admin_port_names_the_kafka_port() {
+    let node = EddyNode::start();
+    let admin = node.admin_addr().to_string();
+    let out = eddy(&["consume", "t", "-b", &admin, "--timeout-ms", "5000"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "{admin} answered HTTP: that is probably the admin port; the Kafka port is {}",
+        node.kafka_addr()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("1213486160"), "{stderr}");
+}

@@ -79,6 +79,12 @@ pub fn explain_for_topic(err: ClientError, bootstrap: &str, topic: Option<&str>)
             root_cause(&err)
         );
     }
+    if let Some(addr) = answered_http(&err) {
+        return anyhow!(
+            "{addr} answered HTTP: that is probably the admin port; the Kafka port is {}",
+            kafka_ports_of(addr)
+        );
+    }
     let topic = topic.unwrap_or("TOPIC");
     let hint = match err.kafka_error() {
         Some(ResponseError::UnknownTopicOrPartition) => Some(format!(
@@ -109,6 +115,49 @@ pub fn explain_for_topic(err: ClientError, bootstrap: &str, topic: Option<&str>)
         Some(hint) => anyhow::Error::new(err).context(hint),
         None => anyhow::Error::new(err),
     }
+}
+
+/// The address that answered a Kafka request in HTTP, if that is what went wrong.
+fn answered_http(err: &ClientError) -> Option<&str> {
+    match err {
+        ClientError::AnsweredHttp { addr, .. } => Some(addr),
+        ClientError::NoBrokerReachable { last, .. } => answered_http(last),
+        _ => None,
+    }
+}
+
+/// The limit on each step of asking an admin port for the node's Kafka listeners.
+const ADMIN_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The Kafka listeners of the cluster whose admin HTTP port is `admin` (from its
+/// `/cluster`), or where to find them when it does not say. Blocking, and only on the way
+/// out with an error, so that the explanation needs no async caller.
+fn kafka_ports_of(admin: &str) -> String {
+    let fallback = "the node's --listen address (127.0.0.1:9092 unless set)".to_owned();
+    let ask = || -> Option<Vec<String>> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(admin)
+            .ok()?
+            .next()?;
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, ADMIN_PROBE_TIMEOUT).ok()?;
+        stream.set_read_timeout(Some(ADMIN_PROBE_TIMEOUT)).ok()?;
+        stream.set_write_timeout(Some(ADMIN_PROBE_TIMEOUT)).ok()?;
+        write!(stream, "GET /cluster HTTP/1.0\r\nHost: {admin}\r\n\r\n").ok()?;
+        let mut response = Vec::new();
+        // The answer is one small JSON document; the bound keeps a stranger's stream short.
+        std::io::Read::read_to_end(&mut std::io::Read::take(stream, 1 << 20), &mut response)
+            .ok()?;
+        let start = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let cluster: serde_json::Value = serde_json::from_slice(&response[start..]).ok()?;
+        let ports: Vec<String> = cluster["members"]
+            .as_array()?
+            .iter()
+            .filter_map(|member| member["kafka"].as_str().map(str::to_owned))
+            .collect();
+        (!ports.is_empty()).then_some(ports)
+    };
+    ask().map_or(fallback, |ports| {
+        format!("{}; try -b {}", ports[0], ports.join(","))
+    })
 }
 
 /// The innermost cause of an error, e.g. "Connection refused (os error 111)".

@@ -259,6 +259,13 @@ impl Connection {
         };
         let len = match usize::try_from(size) {
             Ok(len) if len <= self.config.response_bytes_max => len,
+            // "HTTP/1.1 400 …" read as a size: the usual mistake of `-b` at an admin port.
+            _ if size.to_be_bytes() == *b"HTTP" => {
+                return Err(ClientError::AnsweredHttp {
+                    addr: self.addr.clone(),
+                    api: api_name(api),
+                })
+            }
             _ => {
                 return Err(ClientError::ResponseSize {
                     addr: self.addr.clone(),

@@ -75,6 +75,16 @@ pub enum ClientError {
         response_bytes_max: usize,
     },
 
+    /// The node answered in HTTP, not Kafka: the address is most likely a node's admin HTTP
+    /// port. Detected from a frame size whose four bytes read "HTTP".
+    #[error("{addr} answered HTTP to a Kafka {api} request: that is probably the admin port, not the Kafka port")]
+    AnsweredHttp {
+        /// The address tried.
+        addr: String,
+        /// The request in flight.
+        api: &'static str,
+    },
+
     /// A response answered another request than the one in flight.
     #[error("{api} response from {addr} has correlation id {actual}, expected {expected}")]
     CorrelationMismatch {
@@ -215,6 +225,7 @@ impl ClientError {
             Self::Delivery { source, .. } => source.is_retriable(),
             Self::InvalidBootstrap { .. }
             | Self::ResponseSize { .. }
+            | Self::AnsweredHttp { .. }
             | Self::CorrelationMismatch { .. }
             | Self::Encode { .. }
             | Self::Decode { .. }
