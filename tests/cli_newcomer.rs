@@ -220,3 +220,28 @@ fn consume_at_the_admin_port_names_the_kafka_port() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(!stderr.contains("1213486160"), "{stderr}");
 }
+
+#[test]
+fn second_start_on_a_data_dir_in_use_says_so() {
+    let mut node = EddyNode::start();
+    let data_dir = node.data_dir();
+    let data = data_dir.to_str().expect("UTF-8 path");
+    let out = eddy(&[
+        "start",
+        "--data-dir",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "data dir {data} is in use by another eddy process; stop it or choose another --data-dir"
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("Locked"), "{stderr}");
+    // The first node is untouched.
+    node.assert_healthy();
+}

@@ -70,6 +70,12 @@ impl Store {
                     dir = fjall_dir.display(),
                     recovery = dir.join(journal_guard::RECOVERY_DIR).display()
                 )),
+                // fjall holds a lock file for as long as a database is open.
+                fjall::Error::Locked => crate::error::ActorError::Storage(format!(
+                    "data dir {} is in use by another eddy process; stop it or choose another \
+                     --data-dir",
+                    dir.display()
+                )),
                 other => other.into(),
             })?;
         journal_guard::after_open(journals, dir);
