@@ -144,6 +144,22 @@ fn consume_round_trips_binary_keys_and_values_in_each_format() {
     let first: serde_json::Value = serde_json::from_str(&lines[1]).expect("JSON line");
     assert_eq!(first["key"], "plain", "UTF-8 stays text: {}", lines[1]);
 
+    // That output read back by `eddy produce --json-input` copies the records exactly.
+    let out = eddy(&["topic", "create", "copy", "-b", &bootstrap]);
+    assert!(out.status.success(), "topic create: {}", tail(&out.stderr));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    cmd.args(["produce", "copy", "--json-input", "-b", &bootstrap]);
+    let input = lines.join("\n").into_bytes();
+    let out = run_with_timeout(&mut cmd, Some(input), CLI_TIMEOUT);
+    assert!(out.status.success(), "produce: {}", tail(&out.stderr));
+    let flags = ["--key-format", "hex", "--value-format", "hex"];
+    let original = consume(&node, "binary", binary.len(), &flags);
+    let copied = consume(&node, "copy", binary.len(), &flags);
+    let shown = |lines: &[String]| -> Vec<(String, String)> {
+        lines.iter().map(|l| key_and_value(l)).collect()
+    };
+    assert_eq!(shown(&copied), shown(&original));
+
     // Longs (8 bytes big-endian) and JSON documents.
     let typed: Vec<(Vec<u8>, Vec<u8>)> = vec![
         ((-5i64).to_be_bytes().to_vec(), br#"{"n":[1,2]}"#.to_vec()),

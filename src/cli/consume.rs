@@ -52,7 +52,8 @@ pub struct ConsumeArgs {
     /// headers. Bytes are kept exact: with the string format a key or value that is not
     /// valid UTF-8 is written as "key_base64" / "value_base64" (standard base64) in place
     /// of "key" / "value", and so is a header value; hex and base64 are JSON strings, long
-    /// a JSON number, json the embedded JSON value; a null key or value is null.
+    /// a JSON number, json the embedded JSON value; a null key or value is null. With the
+    /// string formats, `eddy produce --json-input` writes these records back byte for byte.
     #[arg(long)]
     pub json: bool,
 }

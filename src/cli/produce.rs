@@ -1,12 +1,14 @@
 //! `eddy produce TOPIC`: one record per line of stdin.
 
 use anyhow::{anyhow, Context as _};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use bytes::Bytes;
 use clap::Args;
 use eddy::client::{
     Acks, Compression, Header, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::connect::{block_on, explain_for_topic, parse_key_value, print_line, BootstrapArgs};
@@ -18,8 +20,15 @@ pub struct ProduceArgs {
     /// The topic to write to.
     pub topic: String,
     /// Split each line at the first SEPARATOR into key and value (no key otherwise).
-    #[arg(long, value_name = "SEPARATOR")]
+    #[arg(long, value_name = "SEPARATOR", conflicts_with = "json_input")]
     pub key_separator: Option<String>,
+    /// Read each line as one record in the form `eddy consume --json` prints with its
+    /// default string formats: "key" or "key_base64", "value" or "value_base64" (absent or
+    /// null: none), "headers" as [{"key", "value" or "value_base64"}]; other fields are
+    /// ignored. `eddy consume A --json | eddy produce B --json-input` copies keys, values
+    /// and headers byte for byte.
+    #[arg(long)]
+    pub json_input: bool,
     /// A header added to every record, e.g. `--header source=cli` (repeatable; a repeated
     /// key keeps its last value).
     #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_key_value)]
@@ -102,6 +111,14 @@ fn to_record(
     line_number: u64,
     headers: &[Header],
 ) -> anyhow::Result<ProducerRecord> {
+    if args.json_input {
+        let mut record = json_record(&args.topic, line).with_context(|| {
+            format!("line {line_number} is not a record of `eddy consume --json`")
+        })?;
+        record.partition = args.partition;
+        record.headers.extend_from_slice(headers);
+        return Ok(record);
+    }
     let (key, value) = match &args.key_separator {
         Some(separator) => {
             let (key, value) = line.split_once(separator.as_str()).ok_or_else(|| {
@@ -116,6 +133,57 @@ fn to_record(
     record.partition = args.partition;
     record.headers = headers.to_vec();
     Ok(record)
+}
+
+/// A record from one line of `eddy consume --json` output.
+fn json_record(topic: &str, line: &str) -> anyhow::Result<ProducerRecord> {
+    let object: Map<String, Value> = serde_json::from_str(line)?;
+    let mut record = ProducerRecord::new(topic.to_owned(), Bytes::new());
+    record.key = json_bytes(&object, "key")?;
+    // A missing value is a tombstone, as a null one is.
+    record.value = json_bytes(&object, "value")?;
+    if let Some(headers) = object.get("headers").filter(|h| !h.is_null()) {
+        let headers = headers
+            .as_array()
+            .ok_or_else(|| anyhow!("\"headers\" is not an array"))?;
+        for header in headers {
+            let header = header
+                .as_object()
+                .ok_or_else(|| anyhow!("a header is not an object"))?;
+            let key = header
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("a header has no string \"key\""))?;
+            record.headers.push(Header {
+                key: key.to_owned(),
+                value: json_bytes(header, "value")?,
+            });
+        }
+    }
+    Ok(record)
+}
+
+/// The bytes under `field` (UTF-8 text) or `<field>_base64`; `None` when absent or null.
+fn json_bytes(object: &Map<String, Value>, field: &str) -> anyhow::Result<Option<Bytes>> {
+    if let Some(value) = object.get(field).filter(|v| !v.is_null()) {
+        let text = value
+            .as_str()
+            .ok_or_else(|| anyhow!("\"{field}\" is not a string"))?;
+        return Ok(Some(Bytes::from(text.to_owned())));
+    }
+    let base64_field = format!("{field}_base64");
+    match object.get(&base64_field).filter(|v| !v.is_null()) {
+        Some(value) => {
+            let text = value
+                .as_str()
+                .ok_or_else(|| anyhow!("\"{base64_field}\" is not a string"))?;
+            let bytes = BASE64
+                .decode(text)
+                .with_context(|| format!("\"{base64_field}\" is not base64"))?;
+            Ok(Some(Bytes::from(bytes)))
+        }
+        None => Ok(None),
+    }
 }
 
 fn report(
@@ -135,5 +203,24 @@ fn report(
                 .context(format!("{failed} record(s) could not be written")))
         }
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_record_of_consume_json() {
+        let line = r#"{"topic":"a","partition":0,"offset":3,"key_base64":"/wAB","value":"v",
+            "headers":[{"key":"h","value_base64":"AP8="},{"key":"n","value":null}]}"#;
+        let record = json_record("b", &line.replace('\n', "")).unwrap();
+        assert_eq!(record.key.as_deref(), Some(&[0xff, 0x00, 0x01][..]));
+        assert_eq!(record.value.as_deref(), Some(&b"v"[..]));
+        assert_eq!(record.headers[0].value.as_deref(), Some(&[0x00, 0xff][..]));
+        assert_eq!(record.headers[1].value, None);
+        let tombstone = json_record("b", r#"{"key":"k","value":null}"#).unwrap();
+        assert_eq!(tombstone.value, None);
+        assert!(json_record("b", r#"{"value_base64":"***"}"#).is_err());
     }
 }
