@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::{run_with_timeout, tail, EddyNode};
+use common::{run_kcat, run_with_timeout, tail, EddyNode};
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
 
 /// Limit for one `eddy` CLI command.
@@ -260,4 +260,62 @@ fn second_start_on_a_data_dir_in_use_says_so() {
     assert!(!stderr.contains("Locked"), "{stderr}");
     // The first node is untouched.
     node.assert_healthy();
+}
+
+/// `eddy produce` to a missing topic follows the node's `auto.create.topics.enable`, as
+/// kcat and Kafka's producers do: created with the node's defaults when it is on, refused
+/// with the topic's name (and how to create it) when it is off.
+#[test]
+fn produce_follows_the_nodes_auto_create_like_kcat() {
+    let node = EddyNode::start();
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_eddy")).args([
+            "produce",
+            "auto-created",
+            "-b",
+            &node.bootstrap(),
+        ]),
+        Some(b"one\ntwo\n".to_vec()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "produce failed: {}",
+        tail(&out.stderr)
+    );
+    let read = run_kcat(
+        &[
+            "-C",
+            "-b",
+            &node.bootstrap(),
+            "-t",
+            "auto-created",
+            "-e",
+            "-q",
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(read.lines().collect::<Vec<_>>(), vec!["one", "two"]);
+
+    let strict = EddyNode::start_with_args(&["--auto-create-topics-enable", "false"]);
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_eddy")).args([
+            "produce",
+            "not-created",
+            "-b",
+            &strict.bootstrap(),
+        ]),
+        Some(b"one\n".to_vec()),
+        Duration::from_secs(60),
+    );
+    assert!(
+        !out.status.success(),
+        "a missing topic is refused without auto-create"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not-created"),
+        "the error names the topic: {stderr}"
+    );
 }

@@ -38,7 +38,7 @@ pub enum BenchCommand {
 /// Arguments of `eddy bench produce`.
 #[derive(Args, Debug)]
 pub struct BenchProduceArgs {
-    /// The topic to write to (it must exist).
+    /// The topic to write to (created if the cluster auto-creates topics).
     #[arg(long)]
     pub topic: String,
     /// Number of records.

@@ -115,10 +115,29 @@ impl Cluster {
         self.control().await?.version(api)
     }
 
-    /// Fetches metadata for `topics` (`None`: every topic) and remembers the brokers.
+    /// Fetches metadata for `topics` (`None`: every topic) and remembers the brokers; never
+    /// asks the broker to create a missing topic (consumers and admin).
     pub(crate) async fn metadata(
         &mut self,
         topics: Option<&[&str]>,
+    ) -> Result<Metadata, ClientError> {
+        self.metadata_with(topics, false).await
+    }
+
+    /// Like [`Cluster::metadata`] for a producer: a missing topic is created if the
+    /// cluster auto-creates topics (`auto.create.topics.enable`), as Kafka's producers and
+    /// librdkafka (kcat) ask for it.
+    pub(crate) async fn metadata_creating(
+        &mut self,
+        topics: &[&str],
+    ) -> Result<Metadata, ClientError> {
+        self.metadata_with(Some(topics), true).await
+    }
+
+    async fn metadata_with(
+        &mut self,
+        topics: Option<&[&str]>,
+        allow_auto_create: bool,
     ) -> Result<Metadata, ClientError> {
         let version = self.control_version(ApiKey::Metadata).await?;
         let mut request = MetadataRequest::default();
@@ -131,10 +150,9 @@ impl Cluster {
                 })
                 .collect()
         });
-        // Auto-creation is a broker-side default in Kafka; this client never asks for it
-        // (the field exists from v4 on, earlier versions must leave it at its default).
+        // The field exists from v4 on; earlier versions leave it to the broker's setting.
         if version >= 4 {
-            request.allow_auto_topic_creation = false;
+            request.allow_auto_topic_creation = allow_auto_create;
         }
         let (response, _) = self.send_control(&request).await?;
         let metadata = Metadata::from_response(response);

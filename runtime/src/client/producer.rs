@@ -335,9 +335,10 @@ impl Producer {
             .ok_or_else(|| ClientError::kafka(format!("topic {topic}"), 3, None))
     }
 
-    /// Fetches metadata for `topics`; fails if one is unknown or has no partitions yet.
+    /// Fetches metadata for `topics` (a missing one is created where the cluster
+    /// auto-creates topics); fails if one is unknown or has no partitions yet.
     async fn refresh(&mut self, topics: &[&str]) -> Result<(), ClientError> {
-        let metadata = self.cluster.metadata(Some(topics)).await?;
+        let metadata = self.cluster.metadata_creating(topics).await?;
         for name in topics {
             let info = metadata.topic(name)?;
             if info.partitions.is_empty() {
