@@ -154,7 +154,7 @@ fn run_standalone(args: RunArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         // Colour only on a terminal: `eddy connect run` usually logs to a file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(super::start::log_colours())
         .init();
     let configs = load_configs(&args.files)?;
     let worker_id = args
