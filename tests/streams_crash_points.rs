@@ -25,6 +25,7 @@
 //! (docs/runtime-semantics.md, section 8).
 
 mod common;
+mod streams_support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -39,6 +40,7 @@ use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, St
 use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, Topology};
 use eddy_actors::fault;
+use streams_support::expected_counts;
 
 const INPUT: &str = "crash-lines";
 const OUTPUT: &str = "crash-counts";
@@ -53,8 +55,6 @@ const LINES_BEFORE_START: usize = 1_000;
 const LINES_WHILE_RUNNING: usize = 500;
 const TRICKLE_CHUNK_LINES: usize = 25;
 const TRICKLE_PAUSE: Duration = Duration::from_millis(50);
-const VOCABULARY: usize = 40;
-const WORDS_PER_LINE_MAX: u64 = 6;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// Bound of the child's life, and of every wait for counts or commits.
 const WAIT_LIMIT: Duration = Duration::from_secs(90);
@@ -86,32 +86,9 @@ fn settings(bootstrap: &str, state_dir: &Path) -> StreamsSettings {
     settings
 }
 
-/// Deterministic input: line `i` has 1..=WORDS_PER_LINE_MAX words from the vocabulary.
+/// Deterministic input (its own seed, so the two test files do not read the same lines).
 fn lines() -> Vec<String> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    (0..LINES)
-        .map(|_| {
-            let n = 1 + next() % WORDS_PER_LINE_MAX;
-            (0..n)
-                .map(|_| format!("w{:02}", next() % VOCABULARY as u64))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-fn expected_counts(lines: &[String]) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for word in lines.iter().flat_map(|l| l.split_whitespace()) {
-        *counts.entry(word.to_string()).or_insert(0) += 1;
-    }
-    counts
+    streams_support::lines(0x9e37_79b9_7f4a_7c15, LINES)
 }
 
 async fn produce(bootstrap: &str, first_index: usize, lines: &[String]) {

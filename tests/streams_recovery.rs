@@ -13,6 +13,7 @@
 //! before.
 
 mod common;
+mod streams_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, St
 use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, TaskId, Topology};
 use eddy_actors::supervision::ChildState;
+use streams_support::expected_counts;
 
 const INPUT: &str = "recovery-lines";
 const OUTPUT: &str = "recovery-counts";
@@ -32,8 +34,6 @@ const APP: &str = "recovery-wordcount";
 const PARTITIONS: i32 = 2;
 /// Lines fed in all (half before the crash, half after).
 const LINES: usize = 600;
-const VOCABULARY: usize = 40;
-const WORDS_PER_LINE_MAX: u64 = 6;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 /// The node fsyncs every append, as in `durability_kill9.rs`. A kill -9 keeps the page
 /// cache, so these tests would pass without it: they prove recovery from a crash of the
@@ -62,33 +62,9 @@ fn topology() -> Topology {
     builder.build().expect("topology builds")
 }
 
-/// Deterministic input: line `i` has 1..=WORDS_PER_LINE_MAX words from the vocabulary.
+/// Deterministic input (its own seed, so the two test files do not read the same lines).
 fn lines() -> Vec<String> {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    (0..LINES)
-        .map(|_| {
-            let n = 1 + next() % WORDS_PER_LINE_MAX;
-            (0..n)
-                .map(|_| format!("w{:02}", next() % VOCABULARY as u64))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-/// The exact counts of an uninterrupted run over `lines`.
-fn expected_counts(lines: &[String]) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for word in lines.iter().flat_map(|l| l.split_whitespace()) {
-        *counts.entry(word.to_string()).or_insert(0) += 1;
-    }
-    counts
+    streams_support::lines(0x2545_f491_4f6c_dd1d, LINES)
 }
 
 async fn produce(bootstrap: &str, first_index: usize, lines: &[String]) {
