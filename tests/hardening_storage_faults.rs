@@ -29,6 +29,7 @@ use common::{
     create_topics, encode_request, http_get, read_frame, run_with_timeout, EddyNode, FrameRead,
     KafkaConn,
 };
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::ApiVersionsRequest;
 use topics_support::{encode_batch, kcat_read, metric, now_ms, produce, wait_for, NewRecord};
 
@@ -128,8 +129,32 @@ fn batch(first: usize, count: usize, value_bytes: usize) -> (Bytes, Vec<(String,
     (encode_batch(&encoded, None), records)
 }
 
+/// Records acknowledged so far: offset → (key, value).
+type Acked = BTreeMap<i64, (String, String)>;
+
+/// Produces the next batch of `count` records (keys from `*next` on); on success records
+/// them in `acked` at their offsets and moves `*next` past them. Returns the response.
+fn produce_next(
+    conn: &mut KafkaConn,
+    topic: &str,
+    next: &mut usize,
+    count: usize,
+    value_bytes: usize,
+    acked: &mut Acked,
+) -> PartitionProduceResponse {
+    let (bytes, records) = batch(*next, count, value_bytes);
+    let response = produce(conn, topic, 0, bytes);
+    if response.error_code == 0 {
+        for (i, r) in records.into_iter().enumerate() {
+            acked.insert(response.base_offset + i as i64, r);
+        }
+        *next += count;
+    }
+    response
+}
+
 /// Every acknowledged record must be at its acknowledged offset, with its value.
-fn assert_all_acked_present(node: &EddyNode, topic: &str, acked: &BTreeMap<i64, (String, String)>) {
+fn assert_all_acked_present(node: &EddyNode, topic: &str, acked: &Acked) {
     let started = Instant::now();
     let stored: BTreeMap<i64, (String, Option<String>)> = kcat_read(node, topic, 0)
         .into_iter()
@@ -164,19 +189,21 @@ fn full_disk_fails_writes_at_once_then_exits_for_a_restart_keeping_acked_records
     let topic = "full-disk";
     create_topics(&node, &[(topic, 1)]);
     let mut conn = KafkaConn::connect(node.kafka_addr());
-    let mut acked: BTreeMap<i64, (String, String)> = BTreeMap::new();
+    let mut acked = Acked::new();
     let mut next = 0;
     for _ in 0..50 {
-        let (bytes, records) = batch(next, SMALL_BATCH_RECORDS, SMALL_VALUE_BYTES);
-        let response = produce(&mut conn, topic, 0, bytes);
+        let response = produce_next(
+            &mut conn,
+            topic,
+            &mut next,
+            SMALL_BATCH_RECORDS,
+            SMALL_VALUE_BYTES,
+            &mut acked,
+        );
         assert_eq!(
             response.error_code, 0,
             "produce before the disk filled: {response:?}"
         );
-        for (i, r) in records.into_iter().enumerate() {
-            acked.insert(response.base_offset + i as i64, r);
-        }
-        next += SMALL_BATCH_RECORDS;
     }
 
     // Take the rest of the tmpfs.
@@ -197,17 +224,19 @@ fn full_disk_fails_writes_at_once_then_exits_for_a_restart_keeping_acked_records
     // KAFKA_STORAGE_ERROR, answered without waiting for a timeout.
     let mut refusal = None;
     for _ in 0..FULL_DISK_BATCHES_MAX {
-        let (bytes, records) = batch(next, SMALL_BATCH_RECORDS, SMALL_VALUE_BYTES);
         let sent = Instant::now();
-        let response = produce(&mut conn, topic, 0, bytes);
+        let response = produce_next(
+            &mut conn,
+            topic,
+            &mut next,
+            SMALL_BATCH_RECORDS,
+            SMALL_VALUE_BYTES,
+            &mut acked,
+        );
         if response.error_code != 0 {
             refusal = Some((response.error_code, sent.elapsed()));
             break;
         }
-        for (i, r) in records.into_iter().enumerate() {
-            acked.insert(response.base_offset + i as i64, r);
-        }
-        next += SMALL_BATCH_RECORDS;
     }
     let (code, took) = refusal.expect("a write is refused once the disk is full");
     eprintln!(
@@ -413,20 +442,22 @@ fn fd_limit_refuses_clients_before_storage_runs_out_of_descriptors() {
 
     // Writes keep working at the limit, enough of them for fjall to flush a memtable.
     let tables_before = table_files(&node.data_dir());
-    let mut acked: BTreeMap<i64, (String, String)> = BTreeMap::new();
+    let mut acked = Acked::new();
     let mut next = 0;
     let produce_started = Instant::now();
     for _ in 0..FD_TEST_BATCHES {
-        let (bytes, records) = batch(next, BIG_BATCH_RECORDS, BIG_VALUE_BYTES);
-        let response = produce(&mut producer, topic, 0, bytes);
+        let response = produce_next(
+            &mut producer,
+            topic,
+            &mut next,
+            BIG_BATCH_RECORDS,
+            BIG_VALUE_BYTES,
+            &mut acked,
+        );
         assert_eq!(
             response.error_code, 0,
             "produce at the fd limit: {response:?}"
         );
-        for (i, r) in records.into_iter().enumerate() {
-            acked.insert(response.base_offset + i as i64, r);
-        }
-        next += BIG_BATCH_RECORDS;
     }
     let tables = wait_for(
         "fjall flushes a memtable (opens new files) at the fd limit",
