@@ -28,7 +28,7 @@ fn validate_batches(c: &mut Criterion) {
         let (batch, _) = common::encode_batch(size).expect("encode batch");
         let parts = split_and_validate(&batch).expect("the encoder produced an invalid batch");
         assert_eq!(parts.len(), 1, "expected exactly one batch");
-        group.throughput(Throughput::Bytes(batch.len() as u64));
+        group.throughput(Throughput::BytesDecimal(batch.len() as u64));
         group.bench_function(
             BenchmarkId::from_parameter(format!("{}KiB", size / 1024)),
             |b| b.iter(|| split_and_validate(black_box(&batch)).expect("valid batch")),
@@ -59,7 +59,7 @@ fn validate_records(c: &mut Criterion) {
         let parts = split_and_validate(&batch).expect("valid batch");
         let header = parts[0].1;
         log_validator::validate(&batch, &header, &rules).expect("valid records");
-        group.throughput(Throughput::Bytes(batch.len() as u64));
+        group.throughput(Throughput::BytesDecimal(batch.len() as u64));
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| log_validator::validate(black_box(&batch), &header, &rules).expect("valid"))
         });

@@ -71,7 +71,7 @@ fn bench_append(c: &mut Criterion, name: &str, sync: bool) {
     for size in BATCH_SIZES_BYTES {
         let (batch, records) = encode_batch(size).expect("encode batch");
         let mut batch = batch.to_vec();
-        group.throughput(Throughput::Bytes(batch.len() as u64));
+        group.throughput(Throughput::BytesDecimal(batch.len() as u64));
         group.bench_function(
             BenchmarkId::from_parameter(format!("{}KiB", size / 1024)),
             |b| b.iter(|| append(&mut log, &mut batch, records, &mut next, sync).expect("append")),
@@ -116,7 +116,7 @@ fn fetch_read(c: &mut Criterion) {
             .expect("read")
             .bytes
             .len();
-        group.throughput(Throughput::Bytes(bytes as u64));
+        group.throughput(Throughput::BytesDecimal(bytes as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
                 log.read(black_box(offset), log_end_offset, FETCH_BYTES_MAX)
