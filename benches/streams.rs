@@ -37,8 +37,8 @@ use eddy::actors::supervision::ChildState;
 use eddy::client::{
     Admin, ConsumedRecord, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset,
 };
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
-use eddy::runtime::{NodeConfig, NodeThread};
+use eddy::node::{NodeConfig, NodeThread};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, TimeWindows, Topology};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 

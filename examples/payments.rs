@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{Serdes, StreamsBuilder, TimeWindows, Topology};
 use serde::{Deserialize, Serialize};
 

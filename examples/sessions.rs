@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{SessionWindows, StreamsBuilder, Topology};
 
 const CLICKS: &str = "user-clicks";

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, Topology};
 
 const INPUT: &str = "streams-plaintext-input";

@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use eddy_runtime::kafka::dispatch::{PRODUCE_VERSION_MIN_SERVED, SUPPORTED_APIS};
+use eddy_node::kafka::dispatch::{PRODUCE_VERSION_MIN_SERVED, SUPPORTED_APIS};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -223,8 +223,8 @@ fn batch_seeds() {
 /// Frames of the simple peer requests and responses (postcard numbers enum variants, so
 /// the fuzzer finds the others from these).
 fn peer_frame_seeds() {
-    use eddy_runtime::cluster::frame::encode;
-    use eddy_runtime::cluster::messages::*;
+    use eddy_node::cluster::frame::encode;
+    use eddy_node::cluster::messages::*;
     let requests = [
         ("cluster-info", PeerRequest::ClusterInfo),
         ("heartbeat", PeerRequest::Heartbeat { node_id: 2 }),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
-use eddy::runtime::{NodeConfig, NodeThread};
+use eddy::node::{NodeConfig, NodeThread};
 
 fn config(dir: &std::path::Path) -> NodeConfig {
     NodeConfig {

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use common::{wait_bounded, EddyNode};
 use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, Topology};
 use eddy_actors::fault;
 use streams_support::expected_counts;

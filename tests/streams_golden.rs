@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::EddyNode;
 use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, Suppressed, TimeWindows, Topology};
 
 const INPUT: &str = "golden-clicks";

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eddy::client::{Admin, Producer, ProducerConfig, ProducerRecord};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, TimeWindows, Topology, WindowedValue};
 use serde_json::{json, Value};
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::EddyNode;
 use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
-use eddy::runtime::streams::{KafkaStreams, StreamsSettings};
+use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, TaskId, Topology};
 use eddy_actors::supervision::ChildState;
 use streams_support::expected_counts;

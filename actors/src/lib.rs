@@ -4,7 +4,6 @@
 //!
 //! Actors never share mutable memory: they talk by messages, and publish read-only
 //! snapshots (routing table, topic metadata) through `watch` channels.
-#![warn(missing_docs)]
 
 pub mod batch;
 pub mod cluster;

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use eddy::client::{Admin, ConsumedRecord, Consumer, ResponseError, StartOffset};
-use eddy::runtime::{NodeConfig, NodeThread};
+use eddy::node::{NodeConfig, NodeThread};
 
 /// Logs to stderr, filtered by `EDDY_LOG` (default: warnings, and the streams runner's info).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-        .unwrap_or_else(|_| "warn,eddy_runtime::streams=info".into());
+        .unwrap_or_else(|_| "warn,eddy_streams=info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -49,7 +49,7 @@ impl Cluster {
                 embedded: false,
                 state_dir: args
                     .state_dir
-                    .unwrap_or_else(eddy::runtime::streams::default_state_dir),
+                    .unwrap_or_else(eddy::streams::default_state_dir),
                 _node: None,
             });
         }
@@ -86,7 +86,7 @@ impl Cluster {
 /// Runs the application until Ctrl-C, then closes it: its tasks stop and it leaves the
 /// application's group, so other instances take its tasks over at once (and a restart of
 /// this one gets them back without waiting for the session timeout).
-pub async fn run_until_ctrl_c(streams: eddy::runtime::streams::KafkaStreams) -> anyhow::Result<()> {
+pub async fn run_until_ctrl_c(streams: eddy::streams::KafkaStreams) -> anyhow::Result<()> {
     let tasks: Vec<String> = streams.tasks().iter().map(|t| t.to_string()).collect();
     println!("running task(s) {}; Ctrl-C to stop", tasks.join(", "));
     tokio::signal::ctrl_c().await?;

@@ -11,11 +11,11 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use eddy_actors::batch::{self, BatchHeader};
 use eddy_actors::log_validator::{self, Rules};
-use eddy_runtime::cluster::frame::{self, FRAME_VERSION};
-use eddy_runtime::cluster::messages::{PeerRequest, PeerResponse};
-use eddy_runtime::connect::{parse_json, parse_properties, ConnectorConfig, CONFIG_KEYS_MAX};
-use eddy_runtime::kafka::dispatch::{decode_request, supported, PRODUCE_VERSION_MIN_SERVED};
-use eddy_runtime::NodeConfig;
+use eddy_connect::{parse_json, parse_properties, ConnectorConfig, CONFIG_KEYS_MAX};
+use eddy_node::cluster::frame::{self, FRAME_VERSION};
+use eddy_node::cluster::messages::{PeerRequest, PeerResponse};
+use eddy_node::kafka::dispatch::{decode_request, supported, PRODUCE_VERSION_MIN_SERVED};
+use eddy_node::NodeConfig;
 use kafka_protocol::messages::ApiKey;
 
 /// A harness: runs one input, panics on a finding.

@@ -73,7 +73,7 @@ pub struct DecommissionArgs {
 
 // The answers of `GET /cluster` and `GET /cluster/moves`, as the node serves them.
 use eddy::actors::cluster::rebalance::Move;
-use eddy::runtime::cluster::status::{
+use eddy::node::cluster::status::{
     ClusterStatus as Status, MemberStatus as Member, MovesStatus as Moves,
     PartitionStatus as Partition, TopicStatus as Topic,
 };

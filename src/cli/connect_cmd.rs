@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use clap::{Args, Subcommand};
-use eddy::runtime::connect::{
+use eddy::connect::{
     read_file, rest, ConnectHandle, ConnectSettings, ConnectorConfig, ConnectorInfo,
     ConnectorStatus, ConnectorType, State,
 };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use eddy_runtime::NodeConfig;
+use eddy_node::NodeConfig;
 
 /// Flags of `eddy start`. Every flag is optional so that the TOML file and the defaults
 /// show through when it is not given.
@@ -179,7 +179,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .with_ansi(log_colours())
         .init();
     let config = args.into_config()?;
-    eddy_runtime::run_until_signal(config).context("the node stopped with an error")
+    eddy_node::run_until_signal(config).context("the node stopped with an error")
 }
 
 /// Whether log lines on stderr get ANSI colours: only on a terminal (a log file must hold

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use clap::{Args, Subcommand};
 use eddy::client::GroupPartitionOffset;
-use eddy::runtime::streams::registry::{self, AppRecord};
+use eddy::streams::registry::{self, AppRecord};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -368,7 +368,7 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eddy::runtime::streams::registry::TaskRow;
+    use eddy::streams::registry::TaskRow;
 
     fn task(state: &str, restarts: u64) -> TaskRow {
         TaskRow {

@@ -1004,14 +1004,14 @@ fn dechunk(mut rest: &str, path: &str) -> String {
 /// A node inside the test process (`NodeThread`) on free loopback ports, with a data dir of
 /// its own (also where the tests' streams keep their state). The directory comes first, so
 /// a `let (dir, node)` binding stops the node before the directory goes.
-pub fn embedded_node() -> (tempfile::TempDir, eddy::runtime::NodeThread) {
+pub fn embedded_node() -> (tempfile::TempDir, eddy::node::NodeThread) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = eddy::runtime::NodeConfig {
+    let config = eddy::node::NodeConfig {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
         admin: "127.0.0.1:0".into(),
-        ..eddy::runtime::NodeConfig::default()
+        ..eddy::node::NodeConfig::default()
     };
-    let node = eddy::runtime::NodeThread::spawn(config).expect("node");
+    let node = eddy::node::NodeThread::spawn(config).expect("node");
     (dir, node)
 }

@@ -28,7 +28,6 @@
 //! assert_eq!(counts.last(), Some(&("be".to_string(), 2)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs)]
 
 mod config;
 mod describe;

@@ -1,7 +1,7 @@
 //! Cluster metadata: the replicated state and its commands (`state`, pure), and openraft's
 //! log store and state machine on fjall (`raft`), and where replicas should move when
 //! nodes join or leave (`rebalance`, pure). The peer transport and the Raft network
-//! live in the runtime crate (`runtime/src/cluster/`).
+//! live in the runtime crate (`runtime/node/src/cluster/`).
 
 pub mod raft;
 pub mod rebalance;

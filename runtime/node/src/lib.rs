@@ -1,0 +1,18 @@
+//! eddy-node: an Eddy node — its config, bootstrap and shutdown, the Kafka protocol server,
+//! cluster mode (Raft metadata quorum, replica fetchers), the admin HTTP endpoint, metrics
+//! and the storage and descriptor watchdogs. The actors it hosts are in `eddy-actors`; the
+//! Connect workers it can host are in `eddy-connect`.
+
+pub mod admin_http;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod fd_limit;
+pub mod kafka;
+pub mod metrics;
+pub mod node;
+pub mod record_codec;
+pub mod storage_health;
+
+pub use config::NodeConfig;
+pub use node::{run_until_signal, NodeThread, RunningNode};
