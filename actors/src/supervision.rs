@@ -10,6 +10,53 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// An exponential back-off: `initial`, then doubling on each failure up to `max`; `reset`
+/// after a success. The one back-off every retry loop uses (connector restarts, stream
+/// task retries, group joins, store loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// A back-off starting at `initial` and never longer than `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max: max.max(initial),
+            failures: 0,
+        }
+    }
+
+    /// The pause after the next failure: `initial · 2^(failures so far)`, at most `max`.
+    pub fn next_pause(&mut self) -> Duration {
+        let pause = self.pause_after(self.failures + 1);
+        self.failures = self.failures.saturating_add(1);
+        pause
+    }
+
+    /// The pause after failure number `failure` (from 1), without changing the state.
+    pub fn pause_after(&self, failure: u32) -> Duration {
+        let doublings = failure.saturating_sub(1).min(32);
+        self.initial
+            .checked_mul(1u32 << doublings.min(31))
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+
+    /// Failures since the last reset.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Back to `initial` (after a success, or a run long enough to call stable).
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 /// Erlang's restart policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,6 +221,24 @@ pub fn guard<T>(work: impl FnOnce() -> T) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(100), ms(1_000));
+        let pauses: Vec<Duration> = (0..6).map(|_| b.next_pause()).collect();
+        assert_eq!(
+            pauses,
+            [ms(100), ms(200), ms(400), ms(800), ms(1_000), ms(1_000)]
+        );
+        assert_eq!(b.failures(), 6);
+        b.reset();
+        assert_eq!(b.next_pause(), ms(100));
+        // Far past any shift: capped, never overflowing.
+        assert_eq!(b.pause_after(u32::MAX), ms(1_000));
+        // A cap below the start is raised to it.
+        assert_eq!(Backoff::new(ms(50), ms(10)).pause_after(3), ms(50));
+    }
 
     #[test]
     fn gives_up_after_intensity_and_forgets_old_restarts() {

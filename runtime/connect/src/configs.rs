@@ -222,9 +222,11 @@ pub(crate) fn load_retry_pause(attempt: u32) -> Option<Duration> {
     if attempt >= LOAD_ATTEMPTS_MAX {
         return None;
     }
-    let doublings = attempt.saturating_sub(1).min(16);
-    let pause_ms = (LOAD_BACKOFF_INITIAL_MS << doublings).min(LOAD_BACKOFF_MAX_MS);
-    Some(Duration::from_millis(pause_ms))
+    let backoff = eddy_actors::supervision::Backoff::new(
+        Duration::from_millis(LOAD_BACKOFF_INITIAL_MS),
+        Duration::from_millis(LOAD_BACKOFF_MAX_MS),
+    );
+    Some(backoff.pause_after(attempt))
 }
 
 /// Where a ConnectSupervisor keeps its connectors' configurations.

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use eddy_actors::supervision::{RestartDecision, RestartIntensity, RestartWindow};
+use eddy_actors::supervision::{Backoff, RestartDecision, RestartIntensity, RestartWindow};
 
 /// How failed tasks are restarted.
 #[derive(Debug, Clone, Copy)]
@@ -87,13 +87,13 @@ impl RestartPolicy {
         if history.window.on_abnormal_stop(now, self.intensity) == RestartDecision::GiveUp {
             return Verdict::GiveUp;
         }
-        let factor = 1u64 << history.consecutive.min(32);
-        let backoff = self
-            .backoff_initial_ms
-            .saturating_mul(factor)
-            .min(self.backoff_max_ms);
+        let backoff = Backoff::new(
+            Duration::from_millis(self.backoff_initial_ms),
+            Duration::from_millis(self.backoff_max_ms),
+        );
+        let pause = backoff.pause_after(history.consecutive.saturating_add(1));
         history.consecutive = history.consecutive.saturating_add(1);
-        Verdict::RestartAfter(Duration::from_millis(backoff))
+        Verdict::RestartAfter(pause)
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Addr;
+use eddy_actors::supervision::Backoff;
 use eddy_topologies::{TaskId, Topology};
 use tokio::sync::{oneshot, watch};
 
@@ -97,7 +98,10 @@ impl MemberLoop {
     /// supervisor is gone.
     pub(crate) async fn run(mut self, mut shutdown: oneshot::Receiver<()>) {
         let mut owned: Vec<TaskId> = Vec::new();
-        let mut backoff = JOIN_BACKOFF_MS_MIN;
+        let mut backoff = Backoff::new(
+            Duration::from_millis(JOIN_BACKOFF_MS_MIN),
+            Duration::from_millis(self.member.config().session_timeout_ms),
+        );
         loop {
             let joined = tokio::select! {
                 _ = &mut shutdown => break,
@@ -107,15 +111,14 @@ impl MemberLoop {
                 Ok(joined) => joined,
                 Err(err) => {
                     tracing::warn!(group = self.member.group_id(), error = %err, "could not join the application's group; retrying");
-                    let wait = Duration::from_millis(backoff);
-                    backoff = (backoff * 2).min(self.member.config().session_timeout_ms);
+                    let wait = backoff.next_pause();
                     tokio::select! {
                         _ = &mut shutdown => break,
                         _ = tokio::time::sleep(wait) => continue,
                     }
                 }
             };
-            backoff = JOIN_BACKOFF_MS_MIN;
+            backoff.reset();
             owned = info.tasks.clone();
             let names: Vec<String> = owned.iter().map(ToString::to_string).collect();
             tracing::info!(

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use eddy_actors::supervision::{guard, RestartDecision, RestartIntensity, RestartWindow};
+use eddy_actors::supervision::{guard, Backoff, RestartDecision, RestartIntensity, RestartWindow};
 use eddy_topologies::{ChangelogRecord, InputRecord, StoreLookup, Task, TaskId, Topology};
 use tokio::sync::{mpsc, oneshot};
 
@@ -95,7 +95,7 @@ pub struct StreamTask {
     restart_window: RestartWindow,
     last_error: Option<String>,
     failed: bool,
-    retry_backoff_ms: u64,
+    retry_backoff: Backoff,
     /// Where queries go to the running loop; a new channel per run, `None` once failed.
     queries: Option<mpsc::Sender<PendingQuery>>,
 }
@@ -122,7 +122,10 @@ impl StreamTask {
             restart_window: RestartWindow::default(),
             last_error: None,
             failed: false,
-            retry_backoff_ms: RETRY_BACKOFF_MS_MIN,
+            retry_backoff: Backoff::new(
+                Duration::from_millis(RETRY_BACKOFF_MS_MIN),
+                Duration::from_millis(RETRY_BACKOFF_MS_MAX),
+            ),
             queries: None,
         }
     }
@@ -156,10 +159,9 @@ impl StreamTask {
         ctx.spawn(run.into_actor(self).map(move |ended, act, ctx| match ended {
             TaskEnd::Retry(error) => {
                 if began.elapsed() >= RETRY_RESET_AFTER {
-                    act.retry_backoff_ms = RETRY_BACKOFF_MS_MIN;
+                    act.retry_backoff.reset();
                 }
-                let wait = Duration::from_millis(act.retry_backoff_ms);
-                act.retry_backoff_ms = (act.retry_backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+                let wait = act.retry_backoff.next_pause();
                 tracing::warn!(task = %act.id, %error, ?wait, "cluster unavailable; stream task retries");
                 act.supervisor.do_send(TaskEvent::Waiting { id: act.id, error });
                 ctx.run_later(wait, |act, ctx| act.run(ctx));
