@@ -25,35 +25,77 @@ const fn api(key: ApiKey, min: i16, max: i16) -> ApiRange {
     ApiRange { key, min, max }
 }
 
-/// The APIs this node implements. Produce advertises min 0 although v0–2 are refused when
-/// they arrive (as Kafka 4.0 does): librdkafka before 2.11.1 stops compressing if Produce min
-/// is 3 or more. Fetch stops at 12 (v13+ addresses topics by id).
-pub const SUPPORTED_APIS: &[ApiRange] = &[
-    api(ApiKey::Produce, 0, 9),
-    api(ApiKey::Fetch, 4, 12),
-    api(ApiKey::ListOffsets, 1, 6),
-    api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::ApiVersions, 0, 4),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
-    api(ApiKey::InitProducerId, 0, 4),
-    api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::CreatePartitions, 0, 3),
-    api(ApiKey::IncrementalAlterConfigs, 0, 1),
-    api(ApiKey::DescribeCluster, 0, 1),
-    api(ApiKey::OffsetCommit, 2, 8),
-    api(ApiKey::OffsetFetch, 1, 8),
-    api(ApiKey::FindCoordinator, 0, 4),
-    api(ApiKey::JoinGroup, 0, 7),
-    api(ApiKey::Heartbeat, 0, 4),
-    api(ApiKey::LeaveGroup, 0, 4),
-    api(ApiKey::SyncGroup, 0, 5),
-    api(ApiKey::DescribeGroups, 0, 5),
-    api(ApiKey::ListGroups, 0, 4),
-    api(ApiKey::DeleteGroups, 0, 2),
-    api(ApiKey::OffsetDelete, 0, 0),
-    api(ApiKey::DeleteRecords, 0, 2),
-];
+/// Declares every served API once: its request type, the versions served, and its handler.
+/// From this one list come [`SUPPORTED_APIS`] (what ApiVersions advertises), [`RequestBody`],
+/// the body decoder and the router, so an API cannot be advertised without a handler or
+/// routed without being advertised.
+macro_rules! served_apis {
+    ($(
+        $variant:ident($request:ident, $min:literal ..= $max:literal)
+            => $reply:ident(|$broker:ident, $header:ident, $peer:ident, $req:ident| $handle:expr);
+    )*) => {
+        /// The APIs this node implements. Produce advertises min 0 although v0–2 are refused
+        /// when they arrive (as Kafka 4.0 does): librdkafka before 2.11.1 stops compressing if
+        /// Produce min is 3 or more. Fetch stops at 12 (v13+ addresses topics by id).
+        pub const SUPPORTED_APIS: &[ApiRange] = &[$(api(ApiKey::$variant, $min, $max)),*];
+
+        /// The decoded body of a request, one variant per served API.
+        #[derive(Debug)]
+        pub enum RequestBody {
+            $(
+                #[doc = concat!("A ", stringify!($variant), " request.")]
+                $variant($request),
+            )*
+        }
+
+        /// Decodes the body of a served API.
+        fn decode_body(key: ApiKey, version: i16, body: &mut Bytes) -> Result<RequestBody, Refusal> {
+            Ok(match key {
+                $(ApiKey::$variant => RequestBody::$variant(decode(key, version, body)?),)*
+                other => return Err(Refusal::Close(format!("{other:?} is not implemented"))),
+            })
+        }
+
+        /// Runs a decoded request's handler and encodes its response.
+        async fn route(broker: &Broker, peer: SocketAddr, request: Request) -> Outcome {
+            let Request { key, header, body } = request;
+            match body {
+                $(RequestBody::$variant($req) => {
+                    #[allow(unused_variables)]
+                    let ($broker, $header, $peer) = (broker, &header, peer);
+                    $reply(key, &header, $handle)
+                })*
+            }
+        }
+    };
+}
+
+served_apis! {
+    Produce(ProduceRequest, 0..=9) => reply_unless_acks_0(|b, h, p, r| super::produce::handle(b, h, r).await);
+    Fetch(FetchRequest, 4..=12) => reply(|b, h, p, r| super::fetch::handle(b, h, r).await);
+    ListOffsets(ListOffsetsRequest, 1..=6) => reply(|b, h, p, r| super::list_offsets::handle(b, h, r).await);
+    Metadata(MetadataRequest, 0..=12) => reply(|b, h, p, r| super::metadata::handle(b, h, r).await);
+    ApiVersions(ApiVersionsRequest, 0..=4) => reply(|b, h, p, r| super::api_versions::handle(b, h, r).await);
+    CreateTopics(CreateTopicsRequest, 2..=7) => reply(|b, h, p, r| super::topics::create(b, h, r).await);
+    DeleteTopics(DeleteTopicsRequest, 1..=6) => reply(|b, h, p, r| super::topics::delete(b, h, r).await);
+    InitProducerId(InitProducerIdRequest, 0..=4) => reply(|b, h, p, r| super::producer_id::init(b, h, r).await);
+    DescribeConfigs(DescribeConfigsRequest, 1..=4) => reply(|b, h, p, r| super::configs::describe(b, h, r).await);
+    CreatePartitions(CreatePartitionsRequest, 0..=3) => reply(|b, h, p, r| super::topics::create_partitions(b, h, r).await);
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest, 0..=1) => reply(|b, h, p, r| super::configs::alter(b, h, r).await);
+    DescribeCluster(DescribeClusterRequest, 0..=1) => reply(|b, h, p, r| super::cluster::describe(b, h, r).await);
+    OffsetCommit(OffsetCommitRequest, 2..=8) => reply(|b, h, p, r| super::offsets::commit(b, h, r).await);
+    OffsetFetch(OffsetFetchRequest, 1..=8) => reply(|b, h, p, r| super::offsets::fetch(b, h, r).await);
+    FindCoordinator(FindCoordinatorRequest, 0..=4) => reply(|b, h, p, r| super::groups::find_coordinator(b, h, r).await);
+    JoinGroup(JoinGroupRequest, 0..=7) => reply(|b, h, p, r| super::groups::join(b, h, p, r).await);
+    Heartbeat(HeartbeatRequest, 0..=4) => reply(|b, h, p, r| super::groups::heartbeat(b, h, r).await);
+    LeaveGroup(LeaveGroupRequest, 0..=4) => reply(|b, h, p, r| super::groups::leave(b, h, r).await);
+    SyncGroup(SyncGroupRequest, 0..=5) => reply(|b, h, p, r| super::groups::sync(b, h, r).await);
+    DescribeGroups(DescribeGroupsRequest, 0..=5) => reply(|b, h, p, r| super::groups::describe(b, h, r).await);
+    ListGroups(ListGroupsRequest, 0..=4) => reply(|b, h, p, r| super::groups::list(b, h, r).await);
+    DeleteGroups(DeleteGroupsRequest, 0..=2) => reply(|b, h, p, r| super::groups::delete(b, h, r).await);
+    OffsetDelete(OffsetDeleteRequest, 0..=0) => reply(|b, h, p, r| super::offsets::delete(b, h, r).await);
+    DeleteRecords(DeleteRecordsRequest, 0..=2) => reply(|b, h, p, r| super::delete_records::handle(b, h, r).await);
+}
 
 /// The lowest Produce version actually served: the crate decodes v3+ (magic-2 batches only).
 pub const PRODUCE_VERSION_MIN_SERVED: i16 = 3;
@@ -81,59 +123,6 @@ pub struct Request {
     pub header: RequestHeader,
     /// The decoded body.
     pub body: RequestBody,
-}
-
-/// The decoded body of a request, one variant per served API.
-#[derive(Debug)]
-pub enum RequestBody {
-    /// Produce.
-    Produce(ProduceRequest),
-    /// Fetch.
-    Fetch(FetchRequest),
-    /// ListOffsets.
-    ListOffsets(ListOffsetsRequest),
-    /// Metadata.
-    Metadata(MetadataRequest),
-    /// ApiVersions.
-    ApiVersions(ApiVersionsRequest),
-    /// CreateTopics.
-    CreateTopics(CreateTopicsRequest),
-    /// DeleteTopics.
-    DeleteTopics(DeleteTopicsRequest),
-    /// InitProducerId.
-    InitProducerId(InitProducerIdRequest),
-    /// DescribeConfigs.
-    DescribeConfigs(DescribeConfigsRequest),
-    /// CreatePartitions.
-    CreatePartitions(CreatePartitionsRequest),
-    /// IncrementalAlterConfigs.
-    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
-    /// DescribeCluster.
-    DescribeCluster(DescribeClusterRequest),
-    /// OffsetCommit.
-    OffsetCommit(OffsetCommitRequest),
-    /// OffsetFetch.
-    OffsetFetch(OffsetFetchRequest),
-    /// FindCoordinator.
-    FindCoordinator(FindCoordinatorRequest),
-    /// JoinGroup.
-    JoinGroup(JoinGroupRequest),
-    /// Heartbeat.
-    Heartbeat(HeartbeatRequest),
-    /// LeaveGroup.
-    LeaveGroup(LeaveGroupRequest),
-    /// SyncGroup.
-    SyncGroup(SyncGroupRequest),
-    /// DescribeGroups.
-    DescribeGroups(DescribeGroupsRequest),
-    /// ListGroups.
-    ListGroups(ListGroupsRequest),
-    /// DeleteGroups.
-    DeleteGroups(DeleteGroupsRequest),
-    /// OffsetDelete.
-    OffsetDelete(OffsetDeleteRequest),
-    /// DeleteRecords.
-    DeleteRecords(DeleteRecordsRequest),
 }
 
 /// Why a request frame is not routed to a handler.
@@ -187,42 +176,6 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, Refusal> {
     Ok(Request { key, header, body })
 }
 
-/// Decodes the body of a served API.
-fn decode_body(key: ApiKey, version: i16, body: &mut Bytes) -> Result<RequestBody, Refusal> {
-    macro_rules! body {
-        ($variant:ident) => {
-            RequestBody::$variant(decode(key, version, body)?)
-        };
-    }
-    Ok(match key {
-        ApiKey::Produce => body!(Produce),
-        ApiKey::Fetch => body!(Fetch),
-        ApiKey::ListOffsets => body!(ListOffsets),
-        ApiKey::Metadata => body!(Metadata),
-        ApiKey::ApiVersions => body!(ApiVersions),
-        ApiKey::CreateTopics => body!(CreateTopics),
-        ApiKey::DeleteTopics => body!(DeleteTopics),
-        ApiKey::InitProducerId => body!(InitProducerId),
-        ApiKey::DescribeConfigs => body!(DescribeConfigs),
-        ApiKey::CreatePartitions => body!(CreatePartitions),
-        ApiKey::IncrementalAlterConfigs => body!(IncrementalAlterConfigs),
-        ApiKey::DescribeCluster => body!(DescribeCluster),
-        ApiKey::OffsetCommit => body!(OffsetCommit),
-        ApiKey::OffsetFetch => body!(OffsetFetch),
-        ApiKey::FindCoordinator => body!(FindCoordinator),
-        ApiKey::JoinGroup => body!(JoinGroup),
-        ApiKey::Heartbeat => body!(Heartbeat),
-        ApiKey::LeaveGroup => body!(LeaveGroup),
-        ApiKey::SyncGroup => body!(SyncGroup),
-        ApiKey::DescribeGroups => body!(DescribeGroups),
-        ApiKey::ListGroups => body!(ListGroups),
-        ApiKey::DeleteGroups => body!(DeleteGroups),
-        ApiKey::OffsetDelete => body!(OffsetDelete),
-        ApiKey::DeleteRecords => body!(DeleteRecords),
-        other => return Err(Refusal::Close(format!("{other:?} is not implemented"))),
-    })
-}
-
 fn decode<T: Decodable>(key: ApiKey, version: i16, body: &mut Bytes) -> Result<T, Refusal> {
     T::decode(body, version)
         .map_err(|e| Refusal::Close(format!("cannot decode {key:?} v{version} request: {e}")))
@@ -251,132 +204,26 @@ pub async fn handle_frame(broker: &Broker, peer: SocketAddr, frame: Bytes) -> Ou
     outcome
 }
 
-/// Runs a decoded request's handler and encodes its response.
-async fn route(broker: &Broker, peer: SocketAddr, request: Request) -> Outcome {
-    let Request { key, header, body } = request;
-    let header = &header;
-    match body {
-        RequestBody::ApiVersions(req) => respond(
-            key,
-            header,
-            &super::api_versions::handle(broker, header, req).await,
-        ),
-        RequestBody::Metadata(req) => respond(
-            key,
-            header,
-            &super::metadata::handle(broker, header, req).await,
-        ),
-        RequestBody::Produce(req) => match super::produce::handle(broker, header, req).await {
-            Some(resp) => respond(key, header, &resp),
-            None => Outcome::Silent,
-        },
-        RequestBody::Fetch(req) => respond(
-            key,
-            header,
-            &super::fetch::handle(broker, header, req).await,
-        ),
-        RequestBody::ListOffsets(req) => respond(
-            key,
-            header,
-            &super::list_offsets::handle(broker, header, req).await,
-        ),
-        RequestBody::CreateTopics(req) => respond(
-            key,
-            header,
-            &super::topics::create(broker, header, req).await,
-        ),
-        RequestBody::DeleteTopics(req) => respond(
-            key,
-            header,
-            &super::topics::delete(broker, header, req).await,
-        ),
-        RequestBody::CreatePartitions(req) => respond(
-            key,
-            header,
-            &super::topics::create_partitions(broker, header, req).await,
-        ),
-        RequestBody::DescribeConfigs(req) => respond(
-            key,
-            header,
-            &super::configs::describe(broker, header, req).await,
-        ),
-        RequestBody::IncrementalAlterConfigs(req) => respond(
-            key,
-            header,
-            &super::configs::alter(broker, header, req).await,
-        ),
-        RequestBody::DescribeCluster(req) => respond(
-            key,
-            header,
-            &super::cluster::describe(broker, header, req).await,
-        ),
-        RequestBody::InitProducerId(req) => respond(
-            key,
-            header,
-            &super::producer_id::init(broker, header, req).await,
-        ),
-        RequestBody::FindCoordinator(req) => respond(
-            key,
-            header,
-            &super::groups::find_coordinator(broker, header, req).await,
-        ),
-        RequestBody::JoinGroup(req) => respond(
-            key,
-            header,
-            &super::groups::join(broker, header, peer, req).await,
-        ),
-        RequestBody::SyncGroup(req) => {
-            respond(key, header, &super::groups::sync(broker, header, req).await)
-        }
-        RequestBody::Heartbeat(req) => respond(
-            key,
-            header,
-            &super::groups::heartbeat(broker, header, req).await,
-        ),
-        RequestBody::LeaveGroup(req) => respond(
-            key,
-            header,
-            &super::groups::leave(broker, header, req).await,
-        ),
-        RequestBody::ListGroups(req) => {
-            respond(key, header, &super::groups::list(broker, header, req).await)
-        }
-        RequestBody::DescribeGroups(req) => respond(
-            key,
-            header,
-            &super::groups::describe(broker, header, req).await,
-        ),
-        RequestBody::DeleteGroups(req) => respond(
-            key,
-            header,
-            &super::groups::delete(broker, header, req).await,
-        ),
-        RequestBody::OffsetCommit(req) => respond(
-            key,
-            header,
-            &super::offsets::commit(broker, header, req).await,
-        ),
-        RequestBody::OffsetFetch(req) => respond(
-            key,
-            header,
-            &super::offsets::fetch(broker, header, req).await,
-        ),
-        RequestBody::OffsetDelete(req) => respond(
-            key,
-            header,
-            &super::offsets::delete(broker, header, req).await,
-        ),
-        RequestBody::DeleteRecords(req) => respond(
-            key,
-            header,
-            &super::delete_records::handle(broker, header, req).await,
-        ),
-    }
+/// Encodes a handler's response for this request.
+fn reply<R: Encodable>(key: ApiKey, header: &RequestHeader, body: R) -> Outcome {
+    encode(
+        key,
+        header.request_api_version,
+        header.correlation_id,
+        &body,
+    )
 }
 
-/// Encodes a handler's response for this request.
-fn respond<R: Encodable>(key: ApiKey, header: &RequestHeader, body: &R) -> Outcome {
-    encode(key, header.request_api_version, header.correlation_id, body)
+/// Encodes a handler's response, or sends nothing when there is none (Produce with acks=0).
+fn reply_unless_acks_0<R: Encodable>(
+    key: ApiKey,
+    header: &RequestHeader,
+    body: Option<R>,
+) -> Outcome {
+    match body {
+        Some(body) => reply(key, header, body),
+        None => Outcome::Silent,
+    }
 }
 
 /// Encodes a response with its header and size prefix.
