@@ -155,11 +155,6 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         drop(graph);
         // A session can still grow until stream time passes its end + gap (a record within
         // the gap merges into it), so suppression waits gap + grace, as Kafka does.
-        KTable::at(
-            graph_ref,
-            node,
-            None,
-            Some(windows.gap_ms.saturating_add(windows.grace_ms)),
-        )
+        KTable::at(graph_ref, node, None, Some(windows.close_delay_ms()))
     }
 }

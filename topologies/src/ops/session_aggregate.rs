@@ -4,11 +4,13 @@
 //! A record joins every session of its key that ends at most the gap before it or starts
 //! at most the gap after it; those sessions merge into one (their aggregates combined
 //! with the merger), the old ones are deleted and forwarded as tombstones, the merged
-//! one forwarded as the new result. A record whose merged session ended before stream
-//! time minus grace is dropped and counted.
+//! one forwarded as the new result.
 //!
-//! Sessions are retained for gap + grace after their end, as in Kafka Streams: a session
-//! that ended before stream time minus gap minus grace is gone. That rule is applied
+//! A session closes gap + grace after its end, as in Kafka Streams (since KAFKA-12718,
+//! `rules::session_closed`): a record within the gap could still merge into it until
+//! then, and such a record is accepted for the grace period. A record whose merged
+//! session ended before stream time minus gap minus grace is dropped and counted, and a
+//! closed session is gone: it takes no records and is not read. That rule is applied
 //! when sessions are read, so when the physical sweep runs (which differs after a
 //! restart) never changes a result.
 
@@ -19,6 +21,7 @@ use crate::error::TaskError;
 use crate::record::Record;
 use crate::serdes::SerdeRef;
 use crate::store::{layout, StoreHandle, SCAN_PAGE_ENTRIES};
+use crate::window::rules;
 use crate::window::{SessionWindows, Window, Windowed};
 
 /// Combines the aggregates of two sessions that merge.
@@ -45,11 +48,6 @@ struct Session<VA> {
 }
 
 impl<K: Data, V: Data, VA: Data> SessionAggregate<K, V, VA> {
-    /// How long a session is kept after its end.
-    fn retention_ms(&self) -> i64 {
-        self.windows.gap_ms.saturating_add(self.windows.grace_ms)
-    }
-
     /// The sessions of `key` that a record at `t` joins.
     fn overlapping(
         &self,
@@ -61,9 +59,10 @@ impl<K: Data, V: Data, VA: Data> SessionAggregate<K, V, VA> {
         let bad = || bad_layout(ctx.node, &name);
         let prefix = layout::session_prefix(key).ok_or_else(bad)?;
         let mut from = prefix.clone();
-        let retained = ctx.stream_time.saturating_sub(self.retention_ms());
+        let (gap_ms, grace_ms) = (self.windows.gap_ms, self.windows.grace_ms);
+        let open_from = rules::sessions_open_from(ctx.stream_time, gap_ms, grace_ms);
         from.extend_from_slice(&layout::time_bytes(
-            t.saturating_sub(self.windows.gap_ms).max(retained),
+            t.saturating_sub(self.windows.gap_ms).max(open_from),
         ));
         let mut to = prefix;
         to.extend_from_slice(&[0xff; 17]);
@@ -113,16 +112,18 @@ impl<K: Data, V: Data, VA: Data> SessionAggregate<K, V, VA> {
         ctx.forward(out);
     }
 
-    /// Removes, without logging, sessions past their retention. Reads ignore them
-    /// already, so this only frees space; it runs once per retention period of stream
-    /// time to keep full scans rare.
+    /// Removes, without logging, closed sessions. Reads ignore them already, so this
+    /// only frees space; it runs once per close delay (gap + grace) of stream time to
+    /// keep full scans rare.
     fn sweep(&mut self, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        let horizon = self.retention_ms();
-        if ctx.stream_time == i64::MIN || ctx.stream_time < self.swept_at.saturating_add(horizon) {
+        let horizon = self.windows.close_delay_ms();
+        if ctx.stream_time == rules::NO_STREAM_TIME
+            || ctx.stream_time < self.swept_at.saturating_add(horizon)
+        {
             return Ok(());
         }
         self.swept_at = ctx.stream_time;
-        let cutoff = ctx.stream_time.saturating_sub(horizon);
+        let (gap_ms, grace_ms) = (self.windows.gap_ms, self.windows.grace_ms);
         let name = ctx.stores.slot(self.store)?.spec.name.clone();
         let mut from = Vec::new();
         loop {
@@ -132,7 +133,7 @@ impl<K: Data, V: Data, VA: Data> SessionAggregate<K, V, VA> {
             for (key, _) in &page {
                 let (_, _, end) =
                     layout::split_session_key(key).ok_or_else(|| bad_layout(ctx.node, &name))?;
-                if end < cutoff {
+                if rules::session_closed(end, ctx.stream_time, gap_ms, grace_ms) {
                     ctx.stores.expire(self.store, key)?;
                 }
             }
@@ -158,7 +159,8 @@ impl<K: Data, V: Data, VA: Data> Processor for SessionAggregate<K, V, VA> {
         let sessions = self.overlapping(&key_bytes, t, ctx)?;
         let start = sessions.iter().map(|s| s.window.start_ms).fold(t, i64::min);
         let end = sessions.iter().map(|s| s.window.end_ms).fold(t, i64::max);
-        if end < ctx.stream_time.saturating_sub(self.windows.grace_ms) {
+        // Kafka closes sessions at end + gap + grace (KAFKA-12718); this is end + grace.
+        if end < rules::close_time(ctx.stream_time, self.windows.grace_ms) {
             ctx.record_late_drop();
             return Ok(());
         }

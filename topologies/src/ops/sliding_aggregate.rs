@@ -10,11 +10,13 @@
 //! window right after itself (`[t + 1, t + 1 + d]`) if later records fall into that one.
 //! Records before `d` (whose windows would start before 0) share the window `[0, d]`.
 //!
-//! A window takes updates while its end is at or after stream time minus grace; updates
-//! to older windows are dropped and counted (`dropped_late_records`), and a record whose
-//! own following window has closed is dropped whole (counted once). Windows stay in the
-//! store until no record that is still accepted can read them (3 × d + grace after their
-//! start), so when they are removed never changes a result, restart or not.
+//! A window takes updates while its end is at or after stream time minus grace
+//! (`rules::sliding_window_closed`); updates to older windows are dropped and counted
+//! (`dropped_late_records`), and a record for which a window `[t, t + d]` would be
+//! closed is dropped whole, counted once (`rules::sliding_record_too_late`). Windows stay
+//! in the store until no record that is still accepted can read them (3 × d + grace after
+//! their start, `rules::sliding_windows_unread_through`), so when they are removed never
+//! changes a result, restart or not.
 
 use super::aggregate::Aggregator;
 use super::{decode, encode, stored, Ctx, Processor, Shared};
@@ -23,6 +25,7 @@ use crate::error::TaskError;
 use crate::record::Record;
 use crate::serdes::SerdeRef;
 use crate::store::{layout, StoreHandle};
+use crate::window::rules;
 use crate::window::{SlidingWindows, Window, Windowed};
 
 pub(crate) struct SlidingAggregate<K, V, VA> {
@@ -48,8 +51,6 @@ struct Update<'a, K, V> {
     key: &'a K,
     key_bytes: &'a [u8],
     value: &'a V,
-    /// Stream time minus grace: windows ending before it are closed.
-    close_ms: i64,
 }
 
 /// What the scan of the stored windows around a record found (see `process_in_order`).
@@ -108,7 +109,7 @@ impl<K: Data, V: Data, VA: Data> SlidingAggregate<K, V, VA> {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), TaskError> {
         let window = self.window(start);
-        if window.end_ms < u.close_ms {
+        if rules::sliding_window_closed(window.end_ms, ctx.stream_time, self.windows.grace_ms) {
             ctx.record_late_drop();
             return Ok(());
         }
@@ -283,9 +284,7 @@ impl<K: Data, V: Data, VA: Data> Processor for SlidingAggregate<K, V, VA> {
         let value = value.take::<V>(ctx.node)?;
         let key = record.key.get::<K>(ctx.node)?;
         let t = record.timestamp;
-        let close_ms = ctx.stream_time.saturating_sub(self.windows.grace_ms);
-        // The last window the record could still change is the one right after it.
-        if t.saturating_add(1).saturating_add(self.d()) <= close_ms {
+        if rules::sliding_record_too_late(t, self.d(), ctx.stream_time, self.windows.grace_ms) {
             ctx.record_late_drop();
             return Ok(());
         }
@@ -295,7 +294,6 @@ impl<K: Data, V: Data, VA: Data> Processor for SlidingAggregate<K, V, VA> {
             key,
             key_bytes: &key_bytes,
             value: &value,
-            close_ms,
         };
         if t < self.d() {
             self.process_early(&update, ctx)
@@ -309,16 +307,10 @@ impl<K: Data, V: Data, VA: Data> Processor for SlidingAggregate<K, V, VA> {
     }
 
     fn on_stream_time(&mut self, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        if ctx.stream_time == i64::MIN {
-            return Ok(());
+        let grace_ms = self.windows.grace_ms;
+        match rules::sliding_windows_unread_through(ctx.stream_time, self.d(), grace_ms) {
+            Some(cutoff) => stored::expire_through(ctx, self.store, cutoff),
+            None => Ok(()),
         }
-        // An accepted record is at least `stream time - grace - d` and reads windows
-        // starting from its time minus 2 × d: older windows are never read again.
-        let cutoff = ctx
-            .stream_time
-            .saturating_sub(self.windows.grace_ms)
-            .saturating_sub(self.d().saturating_mul(3))
-            .saturating_sub(1);
-        stored::expire_through(ctx, self.store, cutoff)
     }
 }

@@ -2,8 +2,9 @@
 //! each side keeps its recent records in a join buffer store (keyed by record time and
 //! key). A record is buffered, then joined with every record of the other side with the
 //! same key whose time is within the join window; the result carries the later
-//! timestamp. Records later than the window plus grace are dropped and counted; older
-//! buffered records are removed as stream time advances.
+//! timestamp. Records later than the window plus grace are dropped and counted
+//! (`rules::join_record_too_late`); older buffered records are removed as stream time
+//! advances (`rules::join_kept_from`).
 //!
 //! Left and outer joins (Kafka ≥ 3.1 semantics, without spurious results): a record of
 //! an outer side that finds no match is kept in an outer-join buffer shared by both
@@ -19,7 +20,7 @@ use crate::error::TaskError;
 use crate::record::Record;
 use crate::serdes::SerdeRef;
 use crate::store::{layout, StoreHandle, SCAN_PAGE_ENTRIES};
-use crate::window::JoinWindows;
+use crate::window::{rules, JoinWindows};
 
 pub(crate) struct StreamStreamJoin<K, VT, VX, VR> {
     pub(crate) this_store: StoreHandle,
@@ -113,9 +114,14 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> StreamStreamJoin<K, VT, VX, VR> {
 
     /// Emits, in time order, the records of the outer-join buffer that can no longer
     /// join, with no other side, and removes them.
-    fn emit_closed(&self, outer: OuterSide, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        let cutoff = ctx.stream_time.saturating_sub(self.windows.retention_ms());
-        let upper = layout::time_lower_bound(cutoff);
+    /// `kept_from`: the oldest record time still kept (`rules::join_kept_from`).
+    fn emit_closed(
+        &self,
+        outer: OuterSide,
+        kept_from: i64,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), TaskError> {
+        let upper = layout::time_lower_bound(kept_from);
         loop {
             let page = ctx
                 .stores
@@ -167,7 +173,7 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> Processor for StreamStreamJoin<K, VT
             return Ok(());
         };
         let (w, t) = (self.windows, record.timestamp);
-        if t.saturating_add(w.after_ms).saturating_add(w.grace_ms) < ctx.stream_time {
+        if rules::join_record_too_late(t, w.after_ms, w.grace_ms, ctx.stream_time) {
             ctx.record_late_drop();
             return Ok(());
         }
@@ -201,16 +207,13 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> Processor for StreamStreamJoin<K, VT
     }
 
     fn on_stream_time(&mut self, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        if ctx.stream_time == i64::MIN {
+        let Some(kept_from) = rules::join_kept_from(ctx.stream_time, self.windows.retention_ms())
+        else {
             return Ok(());
-        }
-        let cutoff = ctx
-            .stream_time
-            .saturating_sub(self.windows.retention_ms())
-            .saturating_sub(1);
-        stored::expire_through(ctx, self.this_store, cutoff)?;
+        };
+        stored::expire_through(ctx, self.this_store, kept_from.saturating_sub(1))?;
         match self.outer {
-            Some(outer) if outer.emits => self.emit_closed(outer, ctx),
+            Some(outer) if outer.emits => self.emit_closed(outer, kept_from, ctx),
             _ => Ok(()),
         }
     }

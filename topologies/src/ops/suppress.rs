@@ -1,7 +1,8 @@
 //! Suppress until the window closes, on a windowed table. Stateful: a buffer store keyed
 //! by window end and windowed key holds the latest update of every open window; when
-//! stream time reaches a window's end plus grace, its final value is emitted (in window
-//! end order) and removed. Headers do not survive the buffer.
+//! stream time reaches a window's end plus the table's close delay (grace; gap + grace
+//! for sessions), its final value is emitted (in window end order) and removed
+//! (`rules::final_through`). Headers do not survive the buffer.
 
 use super::{bad_layout, decode, encode, stored, Ctx, Processor};
 use crate::dynamic::{Data, Value};
@@ -9,18 +10,22 @@ use crate::error::TaskError;
 use crate::record::Record;
 use crate::serdes::SerdeRef;
 use crate::store::{layout, StoreHandle, SCAN_PAGE_ENTRIES};
-use crate::window::Windowed;
+use crate::window::{rules, Windowed};
 
 pub(crate) struct Suppress<K, V> {
     pub(crate) store: StoreHandle,
     pub(crate) key: SerdeRef<Windowed<K>>,
     pub(crate) value: SerdeRef<V>,
+    /// How long after a window's end its final result is emitted: the grace period, or
+    /// gap + grace for sessions.
     pub(crate) grace_ms: i64,
 }
 
 impl<K: Data, V: Data> Suppress<K, V> {
     fn evict(&self, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        let Some(end) = ctx.stream_time.saturating_sub(self.grace_ms).checked_add(1) else {
+        let Some(end) = rules::final_through(ctx.stream_time, self.grace_ms)
+            .and_then(|through| through.checked_add(1))
+        else {
             return Ok(());
         };
         let upper = layout::time_lower_bound(end);
@@ -80,9 +85,6 @@ impl<K: Data, V: Data> Processor for Suppress<K, V> {
     }
 
     fn on_stream_time(&mut self, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        if ctx.stream_time == i64::MIN {
-            return Ok(());
-        }
         self.evict(ctx)
     }
 }

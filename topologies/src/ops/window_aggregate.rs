@@ -2,9 +2,9 @@
 //! table. Stateful: a window store keyed by window start and group key.
 //!
 //! Each record updates every window it falls into, unless that window has closed: a
-//! window closes when stream time reaches its end plus the grace period; records for
-//! closed windows are dropped and counted (`dropped_late_records`). Closed windows are
-//! then removed from the store.
+//! window closes when stream time reaches its end plus the grace period
+//! (`rules::time_window_closed`); records for closed windows are dropped and counted
+//! (`dropped_late_records`). Closed windows are then removed from the store.
 
 use super::aggregate::Aggregator;
 use super::{encode, stored, Ctx, Processor, Shared};
@@ -13,6 +13,7 @@ use crate::error::TaskError;
 use crate::record::Record;
 use crate::serdes::SerdeRef;
 use crate::store::{layout, StoreHandle};
+use crate::window::rules;
 use crate::window::{TimeWindows, Window, Windowed};
 
 pub(crate) struct WindowAggregate<K, V, VA> {
@@ -60,9 +61,8 @@ impl<K: Data, V: Data, VA: Data> Processor for WindowAggregate<K, V, VA> {
             return Ok(());
         };
         let value = value.take::<V>(ctx.node)?;
-        let close_ms = ctx.stream_time.saturating_sub(self.windows.grace_ms);
         for window in self.windows.windows_for(record.timestamp) {
-            if window.end_ms <= close_ms {
+            if rules::time_window_closed(window.end_ms, ctx.stream_time, self.windows.grace_ms) {
                 ctx.record_late_drop();
                 continue;
             }
@@ -76,14 +76,10 @@ impl<K: Data, V: Data, VA: Data> Processor for WindowAggregate<K, V, VA> {
     }
 
     fn on_stream_time(&mut self, ctx: &mut Ctx<'_>) -> Result<(), TaskError> {
-        if ctx.stream_time == i64::MIN {
-            return Ok(());
+        let (size_ms, grace_ms) = (self.windows.size_ms, self.windows.grace_ms);
+        match rules::time_windows_closed_through(ctx.stream_time, size_ms, grace_ms) {
+            Some(cutoff) => stored::expire_through(ctx, self.store, cutoff),
+            None => Ok(()),
         }
-        // A window is closed once `start + size + grace <= stream time`.
-        let cutoff = ctx
-            .stream_time
-            .saturating_sub(self.windows.grace_ms)
-            .saturating_sub(self.windows.size_ms);
-        stored::expire_through(ctx, self.store, cutoff)
     }
 }

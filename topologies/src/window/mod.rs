@@ -1,12 +1,10 @@
 //! Windows: the time windows records are grouped into, windowed keys, and the windows
 //! of stream–stream joins.
 
+pub(crate) mod rules;
+
 use std::fmt;
 use std::time::Duration;
-
-/// The most windows one record may fall into (`size / advance`); a bound so a careless
-/// hopping window cannot make one record cost millions of store writes.
-pub(crate) const WINDOWS_PER_RECORD_MAX: i64 = 10_000;
 
 /// A duration in milliseconds, saturating at `i64::MAX`.
 pub(crate) fn duration_ms(d: Duration) -> i64 {
@@ -96,33 +94,27 @@ impl TimeWindows {
         }
     }
 
+    /// See `rules::check_time_windows`.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.size_ms <= 0 {
-            return Err("the window size must be at least 1 ms".into());
-        }
-        if self.advance_ms <= 0 || self.advance_ms > self.size_ms {
-            return Err(format!(
-                "the advance must be between 1 ms and the window size ({} ms), not {} ms",
-                self.size_ms, self.advance_ms
-            ));
-        }
-        if self.size_ms / self.advance_ms > WINDOWS_PER_RECORD_MAX {
-            return Err(format!(
-                "size / advance must be at most {WINDOWS_PER_RECORD_MAX} windows per record"
-            ));
-        }
-        Ok(())
+        rules::check_time_windows(self.size_ms, self.advance_ms)
     }
 
-    /// The windows a record with this timestamp falls into, oldest first (as Kafka
-    /// computes them: windows start at multiples of the advance, from 0).
+    /// The windows a record with this timestamp falls into, oldest first (as Kafka's
+    /// `TimeWindows.windowsFor` computes them: windows start at multiples of the advance,
+    /// from 0). Needs valid windows (`validate`); saturates near `i64::MAX`.
     pub(crate) fn windows_for(&self, timestamp: i64) -> Vec<Window> {
-        let first = (timestamp - self.size_ms + self.advance_ms).max(0);
+        let first = timestamp
+            .saturating_sub(self.size_ms)
+            .saturating_add(self.advance_ms)
+            .max(0);
         let mut start = first / self.advance_ms * self.advance_ms;
         let mut windows = Vec::new();
         while start <= timestamp {
             windows.push(Window::new(start, start.saturating_add(self.size_ms)));
-            start += self.advance_ms;
+            match start.checked_add(self.advance_ms) {
+                Some(next) => start = next,
+                None => break,
+            }
         }
         windows
     }
@@ -168,19 +160,11 @@ impl SlidingWindows {
         Self::of_time_difference_and_grace(difference, Duration::ZERO)
     }
 
+    /// See `rules::check_sliding_windows`.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        // Window bounds go up to three differences plus grace away from a record's time.
-        if self.difference_ms > SLIDING_DIFFERENCE_MS_MAX {
-            return Err(format!(
-                "the time difference must be at most {SLIDING_DIFFERENCE_MS_MAX} ms"
-            ));
-        }
-        Ok(())
+        rules::check_sliding_windows(self.difference_ms)
     }
 }
-
-/// The largest time difference of sliding windows: about 10 years, far from overflow.
-const SLIDING_DIFFERENCE_MS_MAX: i64 = 10 * 366 * 24 * 3_600_000;
 
 /// Session windows: a key's records belong to one session while they are at most the
 /// inactivity gap apart; a record that bridges two sessions merges them. Sessions accept
@@ -219,11 +203,15 @@ impl SessionWindows {
         }
     }
 
+    /// See `rules::check_session_windows`.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.gap_ms <= 0 {
-            return Err("the inactivity gap must be at least 1 ms".into());
-        }
-        Ok(())
+        rules::check_session_windows(self.gap_ms)
+    }
+
+    /// How long after its end a session can still change (see
+    /// `rules::session_close_delay_ms`).
+    pub(crate) fn close_delay_ms(&self) -> i64 {
+        rules::session_close_delay_ms(self.gap_ms, self.grace_ms)
     }
 }
 
@@ -278,20 +266,15 @@ impl JoinWindows {
         }
     }
 
+    /// See `rules::check_join_windows`.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.before_ms.saturating_add(self.after_ms) < 0 {
-            return Err("before + after must not be negative".into());
-        }
-        Ok(())
+        rules::check_join_windows(self.before_ms, self.after_ms)
     }
 
-    /// How long after its time a record can still find a partner: an other stream's
-    /// record up to `after` later is accepted until `before + grace` past its own time
-    /// (from that stream, `before` is the `after`). Join buffers keep records that long.
+    /// How long after its time a record can still find a partner; join buffers keep
+    /// records that long (see `rules::join_retention_ms`).
     pub(crate) fn retention_ms(&self) -> i64 {
-        self.before_ms
-            .saturating_add(self.after_ms)
-            .saturating_add(self.grace_ms)
+        rules::join_retention_ms(self.before_ms, self.after_ms, self.grace_ms)
     }
 
     /// The same windows seen from the other stream.
@@ -341,6 +324,19 @@ mod tests {
             .collect();
         assert_eq!(starts, vec![20_000, 40_000, 60_000]);
         assert_eq!(hopping.windows_for(5).len(), 1);
+    }
+
+    #[test]
+    fn windows_near_the_ends_of_time_do_not_overflow() {
+        let hopping =
+            TimeWindows::of(Duration::from_millis(10)).advance_by(Duration::from_millis(5));
+        let last = hopping.windows_for(i64::MAX);
+        assert_eq!(last.len(), 2);
+        let starts: Vec<i64> = last.iter().map(|w| w.start_ms).collect();
+        assert_eq!(starts, vec![i64::MAX - 7, i64::MAX - 2]);
+        assert!(last.iter().all(|w| w.end_ms == i64::MAX));
+        assert!(hopping.windows_for(i64::MIN).is_empty());
+        assert!(hopping.windows_for(-1).is_empty());
     }
 
     #[test]
