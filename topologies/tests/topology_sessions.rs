@@ -57,7 +57,7 @@ fn sessions_merge_and_drop_late_records_across_restarts() {
             click("u", 4_000),
             click("u", 30_000),
             click("u", 20_000),
-            // Its session would end at 4 s, before stream time (30 s) minus grace: late.
+            // Its session would end at 1 s, before stream time (30 s) minus gap and grace.
             click("u", 1_000),
             click("v", 31_000),
         ],
@@ -72,6 +72,35 @@ fn sessions_merge_and_drop_late_records_across_restarts() {
             out("v", 31_000, 31_000, Some(1), 31_000),
         ],
         dropped_late: 1,
+    });
+}
+
+/// KAFKA-12718: a session closes at its end + gap + grace, not at its end + grace. With
+/// a gap of 10 s and a grace of 5 s, stream time 30 s closes the sessions ending before
+/// 15 s. Eddy used to drop every record whose session ended before 25 s.
+#[test]
+fn kafka_12718_sessions_close_after_gap_plus_grace() {
+    check(&Case {
+        name: "sessions-close-after-gap-plus-grace",
+        topology: sessions,
+        inputs: vec![
+            click("u", 30_000),
+            // Ends at 17 s, after the close time (15 s): a new session, not late.
+            click("u", 17_000),
+            // Ends at 4 s, before the close time: late.
+            click("u", 4_000),
+            // Ends exactly at the close time: still open.
+            click("v", 15_000),
+            // Ends 1 ms before the close time: late.
+            click("w", 14_999),
+        ],
+        outputs: vec!["clicks-per-session"],
+        golden: vec![
+            out("u", 30_000, 30_000, Some(1), 30_000),
+            out("u", 17_000, 17_000, Some(1), 17_000),
+            out("v", 15_000, 15_000, Some(1), 15_000),
+        ],
+        dropped_late: 2,
     });
 }
 

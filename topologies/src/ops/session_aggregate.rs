@@ -159,8 +159,12 @@ impl<K: Data, V: Data, VA: Data> Processor for SessionAggregate<K, V, VA> {
         let sessions = self.overlapping(&key_bytes, t, ctx)?;
         let start = sessions.iter().map(|s| s.window.start_ms).fold(t, i64::min);
         let end = sessions.iter().map(|s| s.window.end_ms).fold(t, i64::max);
-        // Kafka closes sessions at end + gap + grace (KAFKA-12718); this is end + grace.
-        if end < rules::close_time(ctx.stream_time, self.windows.grace_ms) {
+        if rules::session_closed(
+            end,
+            ctx.stream_time,
+            self.windows.gap_ms,
+            self.windows.grace_ms,
+        ) {
             ctx.record_late_drop();
             return Ok(());
         }
