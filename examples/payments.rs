@@ -145,7 +145,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     settings.commit_interval = Duration::from_millis(500);
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {
-        return common::run_until_ctrl_c(streams).await;
+        return common::run_until_signal(streams).await;
     }
     feed(&cluster.bootstrap).await?;
     let quiet = Duration::from_secs(2);
@@ -193,6 +193,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    common::init_logging();
-    actix_rt::System::new().block_on(run(args))
+    // The streams runtime's log from the start, so the embedded node's warnings show too
+    // (KafkaStreams::start would install it otherwise).
+    eddy::streams::init_default_logging();
+    eddy::run(run(args))
 }

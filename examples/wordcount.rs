@@ -97,7 +97,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let streams = KafkaStreams::start(topology, settings).await?;
     if !cluster.embedded {
         print_query_hint(&streams, &args.application_id, &cluster.bootstrap);
-        return common::run_until_ctrl_c(streams).await;
+        return common::run_until_signal(streams).await;
     }
     feed(&cluster.bootstrap).await?;
     let records = common::read_until_quiet(
@@ -141,7 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     if args.application_server.is_some() {
         print_query_hint(&streams, &args.application_id, &cluster.bootstrap);
-        return common::run_until_ctrl_c(streams).await;
+        return common::run_until_signal(streams).await;
     }
     streams.close().await;
     Ok(())
@@ -149,6 +149,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    common::init_logging();
-    actix_rt::System::new().block_on(run(args))
+    // The streams runtime's log from the start, so the embedded node's warnings show too
+    // (KafkaStreams::start would install it otherwise).
+    eddy::streams::init_default_logging();
+    eddy::run(run(args))
 }

@@ -4,6 +4,35 @@
 //! [`topologies`] (the DSL and its pure execution core), [`actors`] (a node's actors and
 //! stores), [`client`] (the async Kafka client), [`streams`] (running topologies like Kafka
 //! Streams applications), [`connect`] (Kafka Connect) and [`node`] (an Eddy node).
+//!
+//! A program that runs a topology depends on `eddy` alone — no actix or tokio of its own:
+//! [`run`] makes the runtime, [`streams::KafkaStreams`] runs the application. This one
+//! upper-cases the values of `orders` into `orders-shouted` on a node at `127.0.0.1:9092`
+//! (`eddy start`) until Ctrl-C or SIGTERM, and logs what it does on stderr (`EDDY_LOG`
+//! filters it):
+//!
+//! ```no_run
+//! use eddy::streams::{KafkaStreams, StreamsSettings};
+//! use eddy::topologies::StreamsBuilder;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     eddy::run(async {
+//!         let builder = StreamsBuilder::new();
+//!         builder
+//!             .stream::<String, String>("orders")
+//!             .map_values(|order| order.to_uppercase())
+//!             .to("orders-shouted");
+//!         let settings = StreamsSettings::new("orders-shouter", "127.0.0.1:9092");
+//!         let streams = KafkaStreams::start(builder.build()?, settings).await?;
+//!         streams.run_until_signal().await;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! With `eddy = { git = "…" }` (or `path = …`) in its `Cargo.toml`, such a program builds
+//! Eddy's bounded copy of `kafka-protocol` too (`eddy-kafka-protocol`, see the repository's
+//! `vendor/README.md`).
 
 pub use eddy_actors as actors;
 pub use eddy_client as client;
@@ -11,3 +40,5 @@ pub use eddy_connect as connect;
 pub use eddy_node as node;
 pub use eddy_streams as streams;
 pub use eddy_topologies as topologies;
+
+pub use eddy_streams::run;

@@ -8,16 +8,6 @@ use anyhow::Context;
 use eddy::client::{Admin, ConsumedRecord, Consumer, ResponseError, StartOffset};
 use eddy::node::{NodeConfig, NodeThread};
 
-/// Logs to stderr, filtered by `EDDY_LOG` (default: warnings, and the streams runner's info).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-        .unwrap_or_else(|_| "warn,eddy_streams=info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 /// The options every example takes: where the cluster is, and where state stores live.
 #[derive(clap::Args)]
 pub struct ClusterArgs {
@@ -83,15 +73,13 @@ impl Cluster {
     }
 }
 
-/// Runs the application until Ctrl-C, then closes it: its tasks stop and it leaves the
-/// application's group, so other instances take its tasks over at once (and a restart of
-/// this one gets them back without waiting for the session timeout).
-pub async fn run_until_ctrl_c(streams: eddy::streams::KafkaStreams) -> anyhow::Result<()> {
+/// Runs the application until Ctrl-C or SIGTERM, then closes it (see
+/// `KafkaStreams::run_until_signal`).
+pub async fn run_until_signal(streams: eddy::streams::KafkaStreams) -> anyhow::Result<()> {
     let tasks: Vec<String> = streams.tasks().iter().map(|t| t.to_string()).collect();
     println!("running task(s) {}; Ctrl-C to stop", tasks.join(", "));
-    tokio::signal::ctrl_c().await?;
-    println!("closing: stopping the tasks and leaving the group");
-    streams.close().await;
+    let signal = streams.run_until_signal().await;
+    println!("closed on {signal}: the tasks stopped and the instance left the group");
     Ok(())
 }
 

@@ -1,36 +1,77 @@
-//! Running topologies against a Kafka cluster (an Eddy node, embedded or remote): each task
-//! of a [`Topology`] — one sub-topology for one input partition — runs as a supervised
-//! [`StreamTask`](stream_task::StreamTask) actor in the program's own actix system, reading
-//! and writing through the Kafka protocol like a Kafka Streams application, with the
-//! application id as its consumer group and internal-topic prefix.
+//! Running topologies against a Kafka cluster (an Eddy node, embedded or remote) like
+//! Kafka Streams applications: each task of a [`Topology`] — one sub-topology for one
+//! input partition — runs as a supervised actor in the program's own actix system, reading
+//! and writing through the Kafka protocol, with the application id as its consumer group
+//! and internal-topic prefix.
 //!
-//! Interactive queries, as in Kafka Streams: [`KafkaStreams::query`] reads a store's current
-//! value for a key from the task that owns the key (the partition the default partitioner
-//! picks for the key bytes); with `application.server` set, the same reads are served over
-//! HTTP (see [`query_server`]) and the address is reported to the registry, where
-//! `eddy topology query` finds it.
+//! A complete program: upper-cases the values of `orders` into `orders-shouted` until
+//! Ctrl-C or SIGTERM, against a node on `127.0.0.1:9092` (`eddy start`). [`run`] makes the
+//! runtime the tasks need, so the program depends on no async runtime of its own.
 //!
-//! State stores are on disk under `state.dir` ([`state_store`]), checkpointed at every
-//! commit and caught up from their changelog topics at every (re)start; an empty state
-//! directory is rebuilt from the whole changelogs.
+//! ```no_run
+//! use eddy_streams::{KafkaStreams, StreamsSettings};
+//! use eddy_topologies::StreamsBuilder;
 //!
-//! Instances with the same application id split the tasks through the consumer group named
-//! after it ([`membership`], [`assignment`]): each instance runs the tasks the group's
-//! leader gave it, a rebalance (an instance joining, leaving or timing out) stops every
-//! task and hands them out again. A query of a key another instance owns is answered by
-//! that instance: `query` says where (`QueryError::NotLocal`), the HTTP query server
-//! redirects there.
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     eddy_streams::run(async {
+//!         let builder = StreamsBuilder::new();
+//!         builder
+//!             .stream::<String, String>("orders")
+//!             .map_values(|order| order.to_uppercase())
+//!             .to("orders-shouted");
+//!         let topology = builder.build()?;
+//!         let settings = StreamsSettings::new("orders-shouter", "127.0.0.1:9092");
+//!         // Fails at once if `orders` does not exist (the error names it); creates
+//!         // `orders-shouted` if the cluster auto-creates topics.
+//!         let streams = KafkaStreams::start(topology, settings).await?;
+//!         // Runs until Ctrl-C or SIGTERM, then stops the tasks and leaves the group.
+//!         streams.run_until_signal().await;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! What the application does is logged without any set-up: with no global `tracing`
+//! subscriber, [`KafkaStreams::start`] installs one on stderr (see
+//! [`init_default_logging`]; `EDDY_LOG` filters it; [`StreamsSettings::default_logging`]
+//! turns it off). It says when the application starts and with which tasks, each
+//! rebalance (tasks revoked, tasks assigned), each task that fails and why, and the stop.
+//!
+//! Topics, as in Kafka Streams: a missing source topic fails the start with
+//! [`StreamsError::MissingSourceTopics`], naming every one (the check never makes the
+//! cluster create them); a missing sink topic is created the way a producer's first record
+//! would create it, where the cluster auto-creates topics, and fails the start with
+//! [`StreamsError::MissingSinkTopics`] elsewhere; repartition and changelog topics are
+//! created.
+//!
+//! Interactive queries: [`KafkaStreams::query`] reads a store's current value for a key
+//! from the task that owns the key (the partition the default partitioner picks for the
+//! key bytes); with `application.server` set, the same reads are served over HTTP
+//! (`GET /topologies/<app>/stores/<store>?key=…`) and the address is reported to the
+//! [`registry`], where `eddy topology query` finds it.
+//!
+//! State stores are on disk under `state.dir`, checkpointed at every commit and caught up
+//! from their changelog topics at every (re)start; an empty state directory is rebuilt
+//! from the whole changelogs.
+//!
+//! Instances with the same application id split the tasks through the consumer group
+//! named after it: each instance runs the tasks the group's leader gave it, a rebalance
+//! (an instance joining, leaving or timing out) stops every task and hands them out
+//! again. A query of a key another instance owns is answered by that instance: `query`
+//! says where (`QueryError::NotLocal`), the HTTP query server redirects there.
 
 pub mod admin_routes;
-pub mod assignment;
-pub mod membership;
-pub mod query_server;
+mod assignment;
+mod logging;
+mod membership;
+mod query_server;
 pub mod registry;
-pub mod state_store;
-pub mod stream_task;
-pub mod topology_supervisor;
+mod runtime;
+mod state_store;
+mod stream_task;
+mod topics;
+mod topology_supervisor;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -39,14 +80,22 @@ use std::time::Duration;
 use actix::Addr;
 use eddy_actors::supervision::RestartIntensity;
 use eddy_topologies::{
-    Data, InternalTopicKind, StoreKind, StoreLookup, StoreSerdeError, StreamsConfig, TaskError,
-    TaskId, Topology, WindowedValue,
+    Data, StoreKind, StoreLookup, StoreSerdeError, StreamsConfig, TaskError, TaskId, Topology,
+    WindowedValue,
 };
 
-use eddy_client::{partition_for_key, Admin, ClientError, GroupMembership, ResponseError};
-pub use stream_task::QueryStore;
+use eddy_client::{partition_for_key, ClientError, GroupMembership};
+use stream_task::QueryStore;
 use tokio::sync::{oneshot, watch};
-pub use topology_supervisor::{Report, TaskReport, TopologySupervisor};
+use topology_supervisor::{Report, TopologySupervisor};
+
+pub use eddy_actors::supervision::{ChildState, SupervisorReport};
+pub use logging::{init_default_logging, LOG_FILTER_DEFAULT, LOG_FILTER_ENV};
+pub use query_server::KEY_BYTES_MAX;
+pub use runtime::{run, shutdown_signal, ShutdownSignal};
+pub use state_store::StateDirError;
+pub use stream_task::QUERIES_PENDING_MAX;
+pub use topology_supervisor::TaskReport;
 
 /// Kafka Streams' default `commit.interval.ms` for at-least-once.
 pub const COMMIT_INTERVAL_MS_DEFAULT: u64 = 30_000;
@@ -79,6 +128,11 @@ pub struct StreamsSettings {
     /// `heartbeat.interval.ms`: how often the instance heartbeats, and so how soon it
     /// notices a rebalance.
     pub heartbeat_interval: Duration,
+    /// Whether `KafkaStreams::start` installs the default log subscriber
+    /// ([`init_default_logging`]) when the process has none. Default: true; a program
+    /// that wants no log at all sets it to false (one that sets its own subscriber
+    /// before the start need not: it is never replaced).
+    pub default_logging: bool,
 }
 
 impl StreamsSettings {
@@ -92,6 +146,7 @@ impl StreamsSettings {
             state_dir: default_state_dir(),
             session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS_DEFAULT),
             heartbeat_interval: Duration::from_millis(HEARTBEAT_INTERVAL_MS_DEFAULT),
+            default_logging: true,
         }
     }
 }
@@ -108,9 +163,20 @@ pub enum StreamsError {
     /// The cluster could not be reached or refused a request.
     #[error("{0}")]
     Client(#[from] ClientError),
-    /// A source topic is missing.
-    #[error("source topic '{0}' does not exist; create it first, e.g. `eddy topic create {0} --partitions 1`")]
-    MissingSourceTopic(String),
+    /// Source topics are missing (Kafka Streams' `MissingSourceTopicException`); the
+    /// start checked without asking the cluster to create them.
+    #[error("source topic(s) {} do not exist: create them first (e.g. `{}`), or correct the topology's topic names", .topics.join(", "), create_commands(.topics))]
+    MissingSourceTopics {
+        /// Every missing source topic, by name.
+        topics: Vec<String>,
+    },
+    /// Sink (output) topics are missing and the cluster does not create topics on a
+    /// producer's request (`auto.create.topics.enable=false`).
+    #[error("sink topic(s) {} do not exist and the cluster does not create topics automatically (auto.create.topics.enable=false): create them first (e.g. `{}`)", .topics.join(", "), create_commands(.topics))]
+    MissingSinkTopics {
+        /// Every missing sink topic, by name.
+        topics: Vec<String>,
+    },
     /// The state directory could not be opened (or another instance holds it).
     #[error(transparent)]
     StateDir(#[from] state_store::StateDirError),
@@ -130,6 +196,15 @@ pub enum StreamsError {
         /// Why.
         error: std::io::Error,
     },
+}
+
+/// `eddy topic create` commands for `topics`, joined with `; `.
+fn create_commands(topics: &[String]) -> String {
+    topics
+        .iter()
+        .map(|t| format!("eddy topic create {t} --partitions 1"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The least time `KafkaStreams::start` waits for the instance's first assignment (the
@@ -412,71 +487,35 @@ async fn report_loop(
     }
 }
 
-async fn partition_counts(admin: &mut Admin) -> Result<BTreeMap<String, i32>, ClientError> {
-    Ok(admin
-        .list_topics()
-        .await?
-        .into_iter()
-        .map(|t| (t.name.clone(), t.partitions.len() as i32))
-        .collect())
-}
-
 impl KafkaStreams {
-    /// Creates the internal topics, then starts one supervised task per (sub-topology,
-    /// partition). Must be called inside an actix `System`.
+    /// Checks the source topics (a missing one fails the start, naming it), creates the
+    /// missing sink topics where the cluster auto-creates topics and the internal topics,
+    /// joins the application's group and returns once this instance has its first
+    /// assignment; one supervised task runs per (sub-topology, partition) assigned. Must be
+    /// called inside an actix `System` (see [`run`]).
+    ///
+    /// With [`StreamsSettings::default_logging`] on (the default) and no global `tracing`
+    /// subscriber yet, it first installs the default one ([`init_default_logging`]).
     pub async fn start(
         topology: Topology,
         settings: StreamsSettings,
     ) -> Result<KafkaStreams, StreamsError> {
+        if settings.default_logging {
+            init_default_logging();
+        }
         let app = settings.config.application_id.clone();
-        let mut admin = Admin::connect(&settings.bootstrap).await?;
-        let mut counts = partition_counts(&mut admin).await?;
-        let internal = topology.internal_topics(&app);
-        let mut user_max = 1;
-        for s in 0..topology.subtopology_count() as u32 {
-            for topic in topology.source_topics(s, &app) {
-                if internal.iter().any(|t| t.name == topic) {
-                    continue;
-                }
-                let n = *counts
-                    .get(&topic)
-                    .ok_or_else(|| StreamsError::MissingSourceTopic(topic.clone()))?;
-                user_max = user_max.max(n);
+        let prepared = match topics::prepare(&topology, &app, &settings.bootstrap).await {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                tracing::error!(application = %app, error = %err, "the application cannot start");
+                return Err(err);
             }
+        };
+        if !prepared.created_sinks.is_empty() {
+            tracing::info!(application = %app, topics = %prepared.created_sinks.join(", "), "created the missing sink topic(s) (the cluster auto-creates topics)");
         }
-        for t in &internal {
-            if counts.contains_key(&t.name) {
-                continue;
-            }
-            let configs = match t.kind {
-                InternalTopicKind::Changelog => {
-                    vec![("cleanup.policy".to_string(), "compact".to_string())]
-                }
-                InternalTopicKind::Repartition => Vec::new(),
-            };
-            // Replication factor -1: the cluster's default.replication.factor, as Kafka
-            // Streams' `replication.factor=-1`.
-            match admin.create_topic(&t.name, user_max, -1, &configs).await {
-                Ok(()) => {}
-                Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-        counts = partition_counts(&mut admin).await?;
-        let mut tasks = Vec::new();
-        for s in 0..topology.subtopology_count() as u32 {
-            let partitions = topology
-                .source_topics(s, &app)
-                .iter()
-                .filter_map(|t| counts.get(t))
-                .copied()
-                .max()
-                .unwrap_or(1);
-            tasks.extend((0..partitions).map(|partition| TaskId {
-                subtopology: s,
-                partition,
-            }));
-        }
+        let internal = prepared.internal;
+        let tasks = prepared.tasks;
         // Bind before any task starts, so a taken address fails the start cleanly.
         let listener = match &settings.application_server {
             Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(
@@ -489,7 +528,7 @@ impl KafkaStreams {
         };
         let application_server = listener.as_ref().and_then(|l| l.local_addr().ok());
         let state = state_store::StateDirectory::open(&settings.state_dir, &app)?;
-        tracing::info!(application = %app, tasks = tasks.len(), ?application_server, "starting stream tasks");
+        tracing::debug!(application = %app, tasks = tasks.len(), ?application_server, "joining the application's group");
         let description = topology.describe().to_string();
         let internal_names = internal.iter().map(|t| t.name.clone()).collect();
         let bootstrap = settings.bootstrap.clone();
@@ -554,11 +593,22 @@ impl KafkaStreams {
         let first = tokio::time::timeout(assignment_wait, generations.wait_for(|g| *g > 0)).await;
         if !matches!(first, Ok(Ok(_))) {
             streams.close_now().await;
-            return Err(StreamsError::NoAssignment {
+            let err = StreamsError::NoAssignment {
                 application: streams.queries.application_id.clone(),
                 waited: assignment_wait,
-            });
+            };
+            tracing::error!(error = %err, "the application cannot start");
+            return Err(err);
         }
+        let assigned: Vec<String> = streams.tasks().iter().map(ToString::to_string).collect();
+        tracing::info!(
+            application = %streams.queries.application_id,
+            tasks = %assigned.join(", "),
+            application_server = ?streams.application_server,
+            "application started with {} of its {} task(s)",
+            assigned.len(),
+            streams.queries.tasks.len(),
+        );
         Ok(streams)
     }
 
@@ -566,6 +616,18 @@ impl KafkaStreams {
     /// tasks over at once rather than after the session timeout; waits until done.
     pub async fn close(mut self) {
         self.close_now().await;
+        tracing::info!(application = %self.queries.application_id, "application stopped");
+    }
+
+    /// Runs until Ctrl-C (SIGINT) or SIGTERM, then [`close`](KafkaStreams::close)s: the
+    /// tasks stop and the instance leaves the group, so the other instances take its tasks
+    /// over at once (and a restart of this one gets them back without waiting for the
+    /// session timeout). Returns the signal that stopped it.
+    pub async fn run_until_signal(self) -> ShutdownSignal {
+        let signal = shutdown_signal().await;
+        tracing::info!(application = %self.queries.application_id, %signal, "stopping: closing the tasks and leaving the group");
+        self.close().await;
+        signal
     }
 
     async fn close_now(&mut self) {

@@ -146,6 +146,12 @@ impl MemberLoop {
                 () = self.heartbeat_until_rebalance() => false,
             };
             // Eager rebalancing: every task stops before this member joins again.
+            if !stop {
+                tracing::info!(
+                    group = self.member.group_id(), generation, tasks = %names.join(", "),
+                    "stream tasks revoked for a rebalance"
+                );
+            }
             if self.supervisor.send(RevokeTasks).await.is_err() {
                 return;
             }

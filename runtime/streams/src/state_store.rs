@@ -72,11 +72,6 @@ impl StateDirectory {
             Err(error) => Err(StateDirError { path, error }),
         }
     }
-
-    /// Where the application's stores are.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl StoreSupplier for StateDirectory {

@@ -209,6 +209,9 @@ impl Handler<TaskEvent> for TopologySupervisor {
                     if !failed {
                         c.record.restarts += 1;
                     }
+                    if failed {
+                        tracing::error!(application = %self.application_id, task = %id, %error, restarts = c.record.restarts, "stream task failed past its restart intensity; it stays stopped until the next rebalance or restart");
+                    }
                     c.record.last_error = Some(error);
                     c.record.state = if failed {
                         ChildState::Failed

@@ -1,0 +1,173 @@
+//! The topics an application needs, checked and made before any task starts, as Kafka
+//! Streams does:
+//! - every source topic must exist, or the start fails naming all missing ones (Kafka's
+//!   `MissingSourceTopicException`). The check reads metadata with
+//!   `allow_auto_topic_creation` off, so a cluster that auto-creates topics does not
+//!   create a misspelt source topic behind the user's back;
+//! - a missing sink (output) topic is created the way the application's producer would
+//!   create it on its first record — through a producer's metadata request, so only where
+//!   the cluster auto-creates topics (`auto.create.topics.enable`) — and otherwise the
+//!   start fails naming it, instead of tasks retrying a topic that will never come;
+//! - repartition and changelog topics are created with as many partitions as the largest
+//!   source topic (changelogs compacted).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use eddy_client::{Admin, ClientError, Producer, ProducerConfig, ResponseError};
+use eddy_topologies::{InternalTopic, InternalTopicKind, NodeKind, TaskId, Topology};
+
+use super::StreamsError;
+
+/// How many times the sink check's producer asks for a missing topic's metadata: a topic
+/// auto-created by the first request may need another before it has partitions.
+const SINK_METADATA_RETRIES_MAX: u32 = 5;
+
+/// What `prepare` found and made.
+pub(crate) struct Prepared {
+    /// One task per (sub-topology, partition).
+    pub(crate) tasks: Vec<TaskId>,
+    /// The repartition and changelog topics.
+    pub(crate) internal: Vec<InternalTopic>,
+    /// The sink topics this start created (auto-created by the cluster).
+    pub(crate) created_sinks: Vec<String>,
+}
+
+/// Checks the source topics, creates the missing sink and internal topics, and returns
+/// the application's tasks.
+pub(crate) async fn prepare(
+    topology: &Topology,
+    app: &str,
+    bootstrap: &str,
+) -> Result<Prepared, StreamsError> {
+    let mut admin = Admin::connect(bootstrap).await?;
+    // Every topic's metadata at once: a Metadata request for all topics never creates one.
+    let mut counts = partition_counts(&mut admin).await?;
+    let internal = topology.internal_topics(app);
+    let is_internal = |topic: &str| internal.iter().any(|t| t.name == topic);
+    let sources: BTreeSet<String> = (0..topology.subtopology_count() as u32)
+        .flat_map(|s| topology.source_topics(s, app))
+        .filter(|t| !is_internal(t))
+        .collect();
+    let missing: Vec<String> = sources
+        .iter()
+        .filter(|t| !counts.contains_key(*t))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(StreamsError::MissingSourceTopics { topics: missing });
+    }
+    let user_max = sources
+        .iter()
+        .filter_map(|t| counts.get(t))
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let missing_sinks: Vec<String> = sink_topics(topology, app)
+        .into_iter()
+        .filter(|t| !is_internal(t) && !counts.contains_key(t))
+        .collect();
+    let created_sinks = create_sinks(bootstrap, &missing_sinks).await?;
+    for t in &internal {
+        if counts.contains_key(&t.name) {
+            continue;
+        }
+        let configs = match t.kind {
+            InternalTopicKind::Changelog => {
+                vec![("cleanup.policy".to_string(), "compact".to_string())]
+            }
+            InternalTopicKind::Repartition => Vec::new(),
+        };
+        // Replication factor -1: the cluster's default.replication.factor, as Kafka
+        // Streams' `replication.factor=-1`.
+        match admin.create_topic(&t.name, user_max, -1, &configs).await {
+            Ok(()) => {}
+            Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    counts = partition_counts(&mut admin).await?;
+    let mut tasks = Vec::new();
+    for s in 0..topology.subtopology_count() as u32 {
+        let partitions = topology
+            .source_topics(s, app)
+            .iter()
+            .filter_map(|t| counts.get(t))
+            .copied()
+            .max()
+            .unwrap_or(1);
+        tasks.extend((0..partitions).map(|partition| TaskId {
+            subtopology: s,
+            partition,
+        }));
+    }
+    Ok(Prepared {
+        tasks,
+        internal,
+        created_sinks,
+    })
+}
+
+/// The topics the topology's sinks write, internal ones with the application id prefix.
+fn sink_topics(topology: &Topology, app: &str) -> BTreeSet<String> {
+    let internal: BTreeSet<String> = topology
+        .internal_topics(app)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    topology
+        .describe()
+        .subtopologies
+        .into_iter()
+        .flat_map(|s| s.nodes)
+        .filter_map(|n| match n.kind {
+            // The description names internal topics without the prefix.
+            NodeKind::Sink { topic } => {
+                let prefixed = format!("{app}-{topic}");
+                Some(if internal.contains(&prefixed) {
+                    prefixed
+                } else {
+                    topic
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Asks for the missing sink topics as a producer does (so the cluster creates them if it
+/// auto-creates topics); fails naming those that still do not exist.
+async fn create_sinks(bootstrap: &str, missing: &[String]) -> Result<Vec<String>, StreamsError> {
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let config = ProducerConfig {
+        retries_max: SINK_METADATA_RETRIES_MAX,
+        ..ProducerConfig::default()
+    };
+    let mut producer = Producer::connect(bootstrap, config).await?;
+    let mut still_missing = Vec::new();
+    for topic in missing {
+        match producer.partition_count(topic).await {
+            Ok(_) => {}
+            Err(err) if err.kafka_error() == Some(ResponseError::UnknownTopicOrPartition) => {
+                still_missing.push(topic.clone());
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if !still_missing.is_empty() {
+        return Err(StreamsError::MissingSinkTopics {
+            topics: still_missing,
+        });
+    }
+    Ok(missing.to_vec())
+}
+
+async fn partition_counts(admin: &mut Admin) -> Result<BTreeMap<String, i32>, ClientError> {
+    Ok(admin
+        .list_topics()
+        .await?
+        .into_iter()
+        .map(|t| (t.name.clone(), t.partitions.len() as i32))
+        .collect())
+}
