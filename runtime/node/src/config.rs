@@ -20,110 +20,212 @@ pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: usize = 512 * 1024 * 1024;
 /// returned whole when larger, KIP-74).
 pub const FETCH_MAX_BYTES_DEFAULT: usize = 57_671_680;
 
-/// Settings of one node. Field names are the TOML keys (kebab-case in the file).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
-pub struct NodeConfig {
-    /// This node's id (`node.id`).
-    pub node_id: i32,
-    /// Where the node keeps its data.
-    pub data_dir: PathBuf,
-    /// Kafka listener address.
-    pub listen: String,
-    /// The `host:port` clients are told to connect to (defaults to `listen`).
-    pub advertised_listener: Option<String>,
-    /// Admin HTTP address.
-    pub admin: String,
-    /// `auto.create.topics.enable`.
-    pub auto_create_topics_enable: bool,
-    /// `num.partitions`: partitions of auto-created topics.
-    pub num_partitions: i32,
-    /// `default.replication.factor`.
-    pub default_replication_factor: i16,
-    /// `socket.request.max.bytes`: frames larger than this are refused before allocation.
-    pub socket_request_max_bytes: usize,
-    /// `log.flush.interval.messages`: fsync after this many records (1 = every append).
-    pub log_flush_interval_messages: Option<i64>,
-    /// `log.flush.interval.ms`: fsync at least this often.
-    pub log_flush_interval_ms: Option<i64>,
-    /// `log.retention.check.interval.ms`: how often partitions apply retention.
-    pub log_retention_check_interval_ms: u64,
-    /// `log.cleaner.backoff.ms`: how often compacted partitions consider compacting.
-    pub log_cleaner_backoff_ms: u64,
-    /// Threads (arbiters) hosting partition actors; 0 = one per core.
-    pub partition_threads: usize,
-    /// Produce requests in flight per connection before the node stops reading from it
-    /// (every other request is served one at a time per connection, as Kafka does).
-    pub inflight_requests_max: usize,
-    /// `queued.max.request.bytes`: request bytes read but not yet handled, node-wide;
-    /// connections wait (are not read) while it is used up.
-    pub queued_max_request_bytes: usize,
-    /// `fetch.max.bytes`: the most a fetch response carries, whatever the client asks.
-    pub fetch_max_bytes: usize,
-    /// `connections.max.idle.ms`: a client connection sending nothing this long is closed.
-    pub connections_max_idle_ms: u64,
-    /// A request frame must arrive whole this soon after its first bytes.
-    pub request_read_timeout_ms: u64,
-    /// A client that reads none of a response for this long is disconnected.
-    pub response_write_timeout_ms: u64,
-    /// `max.connections`: client connections open at once; more are refused.
-    pub max_connections: usize,
-    /// `max.connections.per.ip`: client connections from one address; more are refused.
-    pub max_connections_per_ip: usize,
-    /// `max.broker.partitions` (KIP-578's name; Apache Kafka has no such bound): partition
-    /// replicas this node may host. CreateTopics and CreatePartitions beyond it are refused
-    /// with INVALID_PARTITIONS naming the setting.
-    pub max_broker_partitions: usize,
-    /// Peer listener HOST:PORT (node-to-node frames). Setting it (or seeds) turns on
-    /// cluster mode: metadata in a Raft quorum, replicated partitions.
-    pub peer_listen: Option<String>,
-    /// Peer addresses of the cluster's nodes (this node's own may be among them). The node
-    /// whose peer address is first bootstraps a new cluster; the others join through any.
-    pub seeds: Vec<String>,
-    /// How many of the first nodes vote in the metadata quorum (the rest follow it).
-    pub controller_voters: usize,
-    /// `broker.session.timeout.ms`: a node silent this long is fenced.
-    pub broker_session_timeout_ms: u64,
-    /// `broker.heartbeat.interval.ms`.
-    pub broker_heartbeat_interval_ms: u64,
-    /// `replica.lag.time.max.ms`: a follower not caught up this long leaves the ISR.
-    pub replica_lag_time_max_ms: u64,
+/// Declares every node setting once — its doc (also the flag's help), type, default, flag
+/// and environment variable, and Kafka's name when DescribeConfigs reports it — and derives
+/// from that one list: [`NodeConfig`] (TOML keys in kebab-case), its `Default`,
+/// [`NodeConfigOverrides`] (the flags and `EDDY_*` variables of `eddy start`, every one
+/// optional so the file and the defaults show through) and [`NodeConfig::kafka_configs`].
+///
+/// `value` settings always have a value; `optional` ones may be unset (`Option<T>`).
+macro_rules! node_settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $field:ident: $kind:ident $ty:ty = $default:expr,
+            #[arg($($arg:tt)*)] $(kafka $kafka:literal)?;
+    )*) => {
+        /// Settings of one node. Field names are the TOML keys (kebab-case in the file).
+        #[derive(Debug, Clone, Deserialize, PartialEq)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+        pub struct NodeConfig {
+            $($(#[doc = $doc])* pub $field: setting_type!($kind $ty),)*
+        }
+
+        impl Default for NodeConfig {
+            fn default() -> Self {
+                NodeConfig { $($field: $default,)* }
+            }
+        }
+
+        /// The settings given on the command line or in `EDDY_*` variables: each one that
+        /// is present overrides the TOML file and the defaults.
+        #[derive(Debug, Default, Clone, clap::Args)]
+        pub struct NodeConfigOverrides {
+            $(
+                $(#[doc = $doc])*
+                #[arg($($arg)*)]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl NodeConfigOverrides {
+            /// Writes every setting present here over `config`.
+            pub fn apply_to(self, config: &mut NodeConfig) {
+                $(if let Some(v) = self.$field { config.$field = setting_value!($kind v); })*
+            }
+        }
+
+        impl NodeConfig {
+            /// The settings Kafka knows, by Kafka's names, as DescribeConfigs reports them
+            /// for the broker (unset optional settings are left out).
+            pub fn kafka_configs(&self) -> BTreeMap<String, String> {
+                #[allow(unused_mut)]
+                let mut out = BTreeMap::new();
+                $($(
+                    if let Some(v) = ConfigText::text(&self.$field) {
+                        out.insert($kafka.to_string(), v);
+                    }
+                )?)*
+                out
+            }
+        }
+    };
 }
 
-impl Default for NodeConfig {
-    fn default() -> Self {
-        NodeConfig {
-            node_id: 1,
-            data_dir: PathBuf::from("./eddy-data"),
-            listen: "127.0.0.1:9092".into(),
-            advertised_listener: None,
-            admin: "127.0.0.1:9644".into(),
-            auto_create_topics_enable: true,
-            num_partitions: 1,
-            default_replication_factor: 1,
-            socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
-            log_flush_interval_messages: None,
-            log_flush_interval_ms: None,
-            log_retention_check_interval_ms: 300_000,
-            log_cleaner_backoff_ms: 15_000,
-            partition_threads: 0,
-            inflight_requests_max: 1000,
-            queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
-            fetch_max_bytes: FETCH_MAX_BYTES_DEFAULT,
-            connections_max_idle_ms: 600_000,
-            request_read_timeout_ms: 30_000,
-            response_write_timeout_ms: 30_000,
-            max_connections: i32::MAX as usize,
-            max_connections_per_ip: i32::MAX as usize,
-            max_broker_partitions: eddy_actors::metadata::BROKER_PARTITIONS_MAX_DEFAULT,
-            peer_listen: None,
-            seeds: Vec::new(),
-            controller_voters: 3,
-            broker_session_timeout_ms: 9_000,
-            broker_heartbeat_interval_ms: 2_000,
-            replica_lag_time_max_ms: 30_000,
+macro_rules! setting_type {
+    (value $ty:ty) => { $ty };
+    (optional $ty:ty) => { Option<$ty> };
+}
+
+macro_rules! setting_value {
+    (value $v:expr) => {
+        $v
+    };
+    (optional $v:expr) => {
+        Some($v)
+    };
+}
+
+/// A setting's value as DescribeConfigs reports it.
+trait ConfigText {
+    fn text(&self) -> Option<String>;
+}
+
+macro_rules! config_text_display {
+    ($($ty:ty),*) => {$(
+        impl ConfigText for $ty {
+            fn text(&self) -> Option<String> {
+                Some(self.to_string())
+            }
         }
+    )*};
+}
+config_text_display!(i16, i32, i64, u64, usize, bool, String);
+
+impl<T: ConfigText> ConfigText for Option<T> {
+    fn text(&self) -> Option<String> {
+        self.as_ref().and_then(ConfigText::text)
     }
+}
+
+node_settings! {
+    /// This node's id.
+    node_id: value i32 = 1,
+        #[arg(long, env = "EDDY_NODE_ID")] kafka "node.id";
+    /// Where the node keeps its data [default: ./eddy-data].
+    data_dir: value PathBuf = PathBuf::from("./eddy-data"),
+        #[arg(long, env = "EDDY_DATA_DIR")];
+    /// Kafka listener HOST:PORT [default: 127.0.0.1:9092].
+    listen: value String = "127.0.0.1:9092".into(),
+        #[arg(long, env = "EDDY_LISTEN")];
+    /// HOST:PORT that clients are told to connect to [default: the listen address].
+    advertised_listener: optional String = None,
+        #[arg(long, env = "EDDY_ADVERTISED_LISTENER")];
+    /// Admin HTTP HOST:PORT [default: 127.0.0.1:9644].
+    admin: value String = "127.0.0.1:9644".into(),
+        #[arg(long, env = "EDDY_ADMIN")];
+    /// auto.create.topics.enable [default: true].
+    auto_create_topics_enable: value bool = true,
+        #[arg(long, env = "EDDY_AUTO_CREATE_TOPICS_ENABLE")] kafka "auto.create.topics.enable";
+    /// num.partitions: partitions of auto-created topics [default: 1].
+    num_partitions: value i32 = 1,
+        #[arg(long, env = "EDDY_NUM_PARTITIONS")] kafka "num.partitions";
+    /// default.replication.factor for auto-created topics [default: 1].
+    default_replication_factor: value i16 = 1,
+        #[arg(long, env = "EDDY_DEFAULT_REPLICATION_FACTOR")] kafka "default.replication.factor";
+    /// socket.request.max.bytes: frames larger than this are refused before allocation
+    /// [default: 104857600].
+    socket_request_max_bytes: value usize = SOCKET_REQUEST_MAX_BYTES_DEFAULT,
+        #[arg(long, env = "EDDY_SOCKET_REQUEST_MAX_BYTES")] kafka "socket.request.max.bytes";
+    /// log.flush.interval.messages: fsync after this many records; 1 = before every
+    /// acknowledgement [default: never, as Kafka]. An acknowledged record is in the OS
+    /// page cache at once, so it survives a crash of the eddy process (kill -9, panic)
+    /// whatever this says; only fsynced records survive a power loss or kernel crash. With
+    /// 1, every acknowledged record does; otherwise those since the last fsync may be lost
+    /// (in a cluster, acks=all records are also on every in-sync replica).
+    log_flush_interval_messages: optional i64 = None,
+        #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MESSAGES")] kafka "log.flush.interval.messages";
+    /// log.flush.interval.ms: fsync at least this often [default: never, as Kafka]. Bounds
+    /// what a power loss can take to about this many ms of acknowledged records; a process
+    /// crash loses nothing acknowledged either way. See docs/runtime-semantics.md §5.
+    log_flush_interval_ms: optional i64 = None,
+        #[arg(long, env = "EDDY_LOG_FLUSH_INTERVAL_MS")] kafka "log.flush.interval.ms";
+    /// log.retention.check.interval.ms: how often partitions apply retention
+    /// [default: 300000].
+    log_retention_check_interval_ms: value u64 = 300_000,
+        #[arg(long, env = "EDDY_LOG_RETENTION_CHECK_INTERVAL_MS")]
+        kafka "log.retention.check.interval.ms";
+    /// log.cleaner.backoff.ms: how often compacted partitions consider compacting
+    /// [default: 15000].
+    log_cleaner_backoff_ms: value u64 = 15_000,
+        #[arg(long, env = "EDDY_LOG_CLEANER_BACKOFF_MS")] kafka "log.cleaner.backoff.ms";
+    /// Threads hosting partition actors; 0 = one per core [default: 0].
+    partition_threads: value usize = 0,
+        #[arg(long, env = "EDDY_PARTITION_THREADS")];
+    /// Produce requests handled at once per connection before it is no longer read (every
+    /// other request is served one at a time per connection, as Kafka does)
+    /// [default: 1000].
+    inflight_requests_max: value usize = 1000,
+        #[arg(long, env = "EDDY_INFLIGHT_REQUESTS_MAX")];
+    /// queued.max.request.bytes: request bytes read but not yet handled, node-wide; clients
+    /// wait (are not read) while it is used up [default: 536870912].
+    queued_max_request_bytes: value usize = QUEUED_MAX_REQUEST_BYTES_DEFAULT,
+        #[arg(long, env = "EDDY_QUEUED_MAX_REQUEST_BYTES")] kafka "queued.max.request.bytes";
+    /// fetch.max.bytes: the most one fetch response carries, whatever the client asks
+    /// [default: 57671680].
+    fetch_max_bytes: value usize = FETCH_MAX_BYTES_DEFAULT,
+        #[arg(long, env = "EDDY_FETCH_MAX_BYTES")] kafka "fetch.max.bytes";
+    /// connections.max.idle.ms: close client connections idle this long [default: 600000].
+    connections_max_idle_ms: value u64 = 600_000,
+        #[arg(long, env = "EDDY_CONNECTIONS_MAX_IDLE_MS")] kafka "connections.max.idle.ms";
+    /// A request must arrive whole this soon after its first bytes [default: 30000].
+    request_read_timeout_ms: value u64 = 30_000,
+        #[arg(long, env = "EDDY_REQUEST_READ_TIMEOUT_MS")];
+    /// Disconnect a client that reads none of a response for this long [default: 30000].
+    response_write_timeout_ms: value u64 = 30_000,
+        #[arg(long, env = "EDDY_RESPONSE_WRITE_TIMEOUT_MS")];
+    /// max.connections: client connections open at once [default: 2147483647, and never
+    /// more than the open-file limit leaves after storage's reserve].
+    max_connections: value usize = i32::MAX as usize,
+        #[arg(long, env = "EDDY_MAX_CONNECTIONS")] kafka "max.connections";
+    /// max.connections.per.ip: client connections from one address [default: 2147483647].
+    max_connections_per_ip: value usize = i32::MAX as usize,
+        #[arg(long, env = "EDDY_MAX_CONNECTIONS_PER_IP")] kafka "max.connections.per.ip";
+    /// max.broker.partitions (KIP-578's name; Apache Kafka has no such bound): partition
+    /// replicas this node may host; CreateTopics and CreatePartitions beyond it are refused
+    /// with INVALID_PARTITIONS naming the setting [default: 100000].
+    max_broker_partitions: value usize = eddy_actors::metadata::BROKER_PARTITIONS_MAX_DEFAULT,
+        #[arg(long, env = "EDDY_MAX_BROKER_PARTITIONS")];
+    /// Peer listener HOST:PORT for node-to-node traffic; turns on cluster mode (metadata in
+    /// a Raft quorum, replicated partitions).
+    peer_listen: optional String = None,
+        #[arg(long, env = "EDDY_PEER_LISTEN")];
+    /// Comma-separated peer addresses of the cluster's nodes (the same list on every node,
+    /// this node's own may be among them; the first one bootstraps a new cluster).
+    seeds: value Vec<String> = Vec::new(),
+        #[arg(long, env = "EDDY_SEEDS", value_delimiter = ',')];
+    /// How many of the first nodes vote in the metadata quorum [default: 3].
+    controller_voters: value usize = 3,
+        #[arg(long, env = "EDDY_CONTROLLER_VOTERS")];
+    /// broker.session.timeout.ms: a silent node is fenced after this [default: 9000].
+    broker_session_timeout_ms: value u64 = 9_000,
+        #[arg(long, env = "EDDY_BROKER_SESSION_TIMEOUT_MS")];
+    /// broker.heartbeat.interval.ms [default: 2000].
+    broker_heartbeat_interval_ms: value u64 = 2_000,
+        #[arg(long, env = "EDDY_BROKER_HEARTBEAT_INTERVAL_MS")];
+    /// replica.lag.time.max.ms: a follower not caught up this long leaves the ISR
+    /// [default: 30000].
+    replica_lag_time_max_ms: value u64 = 30_000,
+        #[arg(long, env = "EDDY_REPLICA_LAG_TIME_MAX_MS")];
 }
 
 impl NodeConfig {
@@ -323,6 +425,54 @@ mod tests {
         assert_eq!(c.node_id, 3);
         assert_eq!(c.admin, "127.0.0.1:9644");
         assert!(toml::from_str::<NodeConfig>("no-such-key = 1").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_leave_the_rest() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: NodeConfigOverrides,
+        }
+        let mut c: NodeConfig = toml::from_str("node-id = 3\nnum-partitions = 4").expect("parse");
+        let cli = Cli::try_parse_from([
+            "eddy",
+            "--num-partitions",
+            "6",
+            "--seeds",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--log-flush-interval-messages",
+            "1",
+        ])
+        .expect("flags parse");
+        cli.settings.apply_to(&mut c);
+        assert_eq!(c.node_id, 3, "the file's value shows through");
+        assert_eq!(c.num_partitions, 6, "the flag wins over the file");
+        assert_eq!(c.seeds, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(c.log_flush_interval_messages, Some(1));
+        assert_eq!(c.admin, NodeConfig::default().admin);
+    }
+
+    #[test]
+    fn kafka_configs_use_kafkas_names_and_skip_unset_settings() {
+        let c = NodeConfig {
+            log_flush_interval_ms: Some(250),
+            ..NodeConfig::default()
+        };
+        let configs = c.kafka_configs();
+        assert_eq!(configs["node.id"], "1");
+        assert_eq!(configs["auto.create.topics.enable"], "true");
+        assert_eq!(configs["log.flush.interval.ms"], "250");
+        assert_eq!(
+            configs["fetch.max.bytes"],
+            FETCH_MAX_BYTES_DEFAULT.to_string()
+        );
+        assert!(!configs.contains_key("log.flush.interval.messages"));
+        assert!(
+            configs.keys().all(|k| !k.contains('-') && !k.contains('_')),
+            "{configs:?}"
+        );
     }
 
     #[test]

@@ -25,12 +25,14 @@ use eddy_actors::node_supervisor::{
 use eddy_actors::partition_supervisor::SubscribeRoutes;
 use eddy_actors::store::Store;
 use eddy_actors::supervision::{ChildState, RestartIntensity};
+use futures::FutureExt as _;
 use tokio::net::TcpListener;
 
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::kafka::{serve_listener, Broker};
+use crate::services::spawn_service;
 use eddy_connect::{ConnectHandle, ConnectSettings};
 
 /// A node running inside the current actix `System`.
@@ -62,45 +64,7 @@ async fn bind(addr: &str, flag: &'static str) -> Result<TcpListener, NodeError> 
 }
 
 fn broker_configs(config: &NodeConfig) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    out.insert("node.id".into(), config.node_id.to_string());
-    out.insert(
-        "auto.create.topics.enable".into(),
-        config.auto_create_topics_enable.to_string(),
-    );
-    out.insert("num.partitions".into(), config.num_partitions.to_string());
-    out.insert(
-        "default.replication.factor".into(),
-        config.default_replication_factor.to_string(),
-    );
-    for (name, value) in [
-        ("socket.request.max.bytes", config.socket_request_max_bytes),
-        ("queued.max.request.bytes", config.queued_max_request_bytes),
-        ("fetch.max.bytes", config.fetch_max_bytes),
-        (
-            "connections.max.idle.ms",
-            config.connections_max_idle_ms as usize,
-        ),
-        ("max.connections", config.max_connections),
-        ("max.connections.per.ip", config.max_connections_per_ip),
-    ] {
-        out.insert(name.into(), value.to_string());
-    }
-    if let Some(n) = config.log_flush_interval_messages {
-        out.insert("log.flush.interval.messages".into(), n.to_string());
-    }
-    if let Some(ms) = config.log_flush_interval_ms {
-        out.insert("log.flush.interval.ms".into(), ms.to_string());
-    }
-    out.insert(
-        "log.cleaner.backoff.ms".into(),
-        config.log_cleaner_backoff_ms.to_string(),
-    );
-    out.insert(
-        "log.retention.check.interval.ms".into(),
-        config.log_retention_check_interval_ms.to_string(),
-    );
-    out
+    config.kafka_configs()
 }
 
 impl RunningNode {
@@ -169,6 +133,12 @@ impl RunningNode {
             advertised.1 = i32::from(kafka_addr.port());
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let mut configs = broker_configs(&config);
+        // Known once bound (port 0 binds an ephemeral port): how the CLI finds the admin port.
+        configs.insert(
+            crate::admin_http::ADMIN_ADDRESS_CONFIG.into(),
+            crate::admin_http::advertised_admin_address(admin_addr, &advertised.0),
+        );
         let broker = Broker::new(
             config.node_id,
             advertised.clone(),
@@ -176,7 +146,7 @@ impl RunningNode {
             config.auto_create_topics_enable,
             config.socket_request_max_bytes,
             config.inflight_requests_max,
-            broker_configs(&config),
+            configs,
             actors.clone(),
             routes,
             metadata,
@@ -200,44 +170,43 @@ impl RunningNode {
         // The supervisor reads `connect-configs` through the Kafka listener once it runs.
         connect_settings.config_owner = Some(config.node_id);
         let connect = ConnectHandle::start(connect_settings);
+        let spawn = |name, service| spawn_service(actors.node.clone(), name, service);
         let mut tasks = vec![
             storage_watchdog,
-            actix_rt::spawn(serve_listener(kafka, broker.clone())),
-            actix_rt::spawn(crate::admin_http::serve_admin(
-                admin,
-                broker.clone(),
-                metrics,
-                connect.clone(),
-                local.clone(),
-            )),
+            spawn(
+                "kafka-listener",
+                serve_listener(kafka, broker.clone()).boxed_local(),
+            ),
+            spawn(
+                "admin-http",
+                crate::admin_http::serve_admin(
+                    admin,
+                    broker.clone(),
+                    metrics,
+                    connect.clone(),
+                    local.clone(),
+                )
+                .boxed_local(),
+            ),
         ];
         if let (Some(c), Some(peer)) = (&cluster, peer) {
-            tasks.push(actix_rt::spawn(crate::cluster::serve_peers(
-                peer,
-                c.clone(),
-                broker.clone(),
-            )));
-            tasks.extend(c.start_services(broker.clone(), cluster_id.clone(), isr_rx));
-            for name in [
+            tasks.push(spawn(
                 "peer-listener",
-                "metadata-quorum",
-                "cluster-controller",
-                "replica-fetchers",
-            ] {
-                actors.node.do_send(ServiceState {
-                    name: name.into(),
-                    state: ChildState::Running,
-                    error: None,
-                });
+                crate::cluster::serve_peers(peer, c.clone(), broker.clone()).boxed_local(),
+            ));
+            let (join, services) = c.start_services(broker.clone(), cluster_id.clone(), isr_rx);
+            tasks.push(join);
+            for (name, service) in services {
+                tasks.push(spawn_service(actors.node.clone(), name, service));
             }
         }
-        for name in ["kafka-listener", "admin-http", "connect"] {
-            actors.node.do_send(ServiceState {
-                name: name.into(),
-                state: ChildState::Running,
-                error: None,
-            });
-        }
+        // Connect is the ConnectSupervisor actor; `/supervisors` grafts its own report (its
+        // connectors and tasks) under this child.
+        actors.node.do_send(ServiceState {
+            name: "connect".into(),
+            state: ChildState::Running,
+            error: None,
+        });
         tracing::info!(
             "eddy node {} listening: kafka={} (advertised {}:{}) admin=http://{} data={} topics={}",
             config.node_id,
