@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod node;
 pub mod record_codec;
+pub mod services;
 pub mod storage_health;
 
 pub use config::NodeConfig;

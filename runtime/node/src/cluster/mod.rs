@@ -90,6 +90,12 @@ impl ClusterSettings {
     }
 }
 
+/// A service future and the name the supervision tree shows it under.
+pub type NamedService = (
+    &'static str,
+    futures::future::LocalBoxFuture<'static, Result<(), String>>,
+);
+
 /// The cluster layer of one node.
 pub struct Cluster {
     settings: ClusterSettings,
@@ -501,22 +507,58 @@ impl Cluster {
             .clone()
     }
 
-    /// Starts the background work: heartbeats, the controller, ISR forwarding, applying
-    /// states to the actor tree, and the replica fetchers.
+    /// Starts joining (or bootstrapping) the cluster, and returns the services to run,
+    /// named as the supervision tree shows them: the quorum watch, heartbeats, the
+    /// controller, ISR forwarding, applying states to the actor tree, the replica fetchers.
     pub fn start_services(
         self: &Arc<Self>,
         broker: Arc<crate::kafka::Broker>,
         cluster_id: String,
         isr_proposals: tokio::sync::mpsc::UnboundedReceiver<eddy_actors::partition::IsrProposal>,
-    ) -> Vec<actix_rt::task::JoinHandle<()>> {
-        vec![
-            actix_rt::spawn(self.clone().bootstrap_or_join(cluster_id)),
-            actix_rt::spawn(controller::heartbeat_loop(self.clone())),
-            actix_rt::spawn(controller::controller_loop(self.clone())),
-            actix_rt::spawn(controller::forward_isr_changes(self.clone(), isr_proposals)),
-            actix_rt::spawn(controller::apply_states(self.clone(), broker.clone())),
-            actix_rt::spawn(replica_fetcher::run_fetchers(self.clone(), broker)),
-        ]
+    ) -> (actix_rt::task::JoinHandle<()>, Vec<NamedService>) {
+        use futures::FutureExt as _;
+        // Joining ends once joined (it retries until then), so it is not a service.
+        let join = actix_rt::spawn(self.clone().bootstrap_or_join(cluster_id));
+        let forever =
+            |f: futures::future::LocalBoxFuture<'static, ()>| f.map(|()| Ok(())).boxed_local();
+        let services = vec![
+            ("metadata-quorum", self.clone().quorum_watch().boxed_local()),
+            (
+                "cluster-heartbeat",
+                forever(controller::heartbeat_loop(self.clone()).boxed_local()),
+            ),
+            (
+                "cluster-controller",
+                forever(controller::controller_loop(self.clone()).boxed_local()),
+            ),
+            (
+                "isr-proposals",
+                forever(controller::forward_isr_changes(self.clone(), isr_proposals).boxed_local()),
+            ),
+            (
+                "cluster-state",
+                forever(controller::apply_states(self.clone(), broker.clone()).boxed_local()),
+            ),
+            (
+                "replica-fetchers",
+                forever(replica_fetcher::run_fetchers(self.clone(), broker).boxed_local()),
+            ),
+        ];
+        (join, services)
+    }
+
+    /// Ends, with openraft's reason, only when the Raft core stops with a fatal error (it
+    /// then refuses every proposal until the node restarts).
+    async fn quorum_watch(self: Arc<Self>) -> Result<(), String> {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow().running_state {
+                return Err(format!("the Raft core stopped: {fatal}"));
+            }
+            if metrics.changed().await.is_err() {
+                return Err("the Raft core stopped".into());
+            }
+        }
     }
 
     /// Stops the Raft core.
