@@ -23,10 +23,11 @@ const CLIENT: AdminClient = AdminClient {
     serves: "the admin endpoint",
     request_timeout: Duration::from_secs(10),
     response_bytes_max: 32 * 1024 * 1024,
-    unreachable_hint: |_| {
-        "is a node running? start one with `eddy start`, or pass --admin HOST:PORT of a \
-         running node's admin endpoint"
-            .to_owned()
+    unreachable_hint: |admin| {
+        format!(
+            "is a node running with `eddy start --admin {admin}`? (-b finds the admin \
+             address the node advertises; --admin HOST:PORT sets it)"
+        )
     },
 };
 
@@ -109,7 +110,8 @@ fn rebalance_usage_error() -> ! {
     .exit()
 }
 
-async fn status(args: StatusArgs) -> anyhow::Result<()> {
+async fn status(mut args: StatusArgs) -> anyhow::Result<()> {
+    args.admin.resolve().await?;
     let body = call(&args.admin.admin, Method::GET, "/cluster").await?;
     if args.admin.json {
         println!("{}", String::from_utf8_lossy(&body));
@@ -120,7 +122,8 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn rebalance(admin: AdminArgs) -> anyhow::Result<()> {
+async fn rebalance(mut admin: AdminArgs) -> anyhow::Result<()> {
+    admin.resolve().await?;
     let body = call(&admin.admin, Method::GET, "/cluster/moves").await?;
     if admin.json {
         println!("{}", String::from_utf8_lossy(&body));
@@ -131,7 +134,8 @@ async fn rebalance(admin: AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn decommission(args: DecommissionArgs) -> anyhow::Result<()> {
+async fn decommission(mut args: DecommissionArgs) -> anyhow::Result<()> {
+    args.admin.resolve().await?;
     let path = format!("/cluster/decommission/{}", args.node_id);
     let body = call(&args.admin.admin, Method::POST, &path).await?;
     if args.admin.json {

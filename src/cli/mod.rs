@@ -13,3 +13,5 @@ pub mod start;
 pub mod supervisors;
 pub mod topic;
 pub mod topology;
+
+pub use connect::block_on;

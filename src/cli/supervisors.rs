@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::admin_client::AdminClient;
@@ -19,7 +19,7 @@ const CLIENT: AdminClient = AdminClient {
 /// The deepest tree printed; deeper children are summarised.
 const TREE_DEPTH_MAX: usize = 32;
 
-/// Arguments of `eddy supervisors`: the admin address and `--json`.
+/// Arguments of `eddy supervisors`: `-b` (or the admin address) and `--json`.
 pub type SupervisorsArgs = super::connect::AdminArgs;
 
 /// The `/supervisors` document.
@@ -47,8 +47,9 @@ struct SupervisorNode {
 }
 
 /// Runs `eddy supervisors`.
-pub fn run(args: SupervisorsArgs) -> anyhow::Result<()> {
+pub fn run(mut args: SupervisorsArgs) -> anyhow::Result<()> {
     block_on(async move {
+        args.resolve().await?;
         let body = fetch(&args.admin).await?;
         if args.json {
             println!("{}", String::from_utf8_lossy(&body));
@@ -80,14 +81,31 @@ async fn fetch(admin: &str) -> anyhow::Result<Vec<u8>> {
     let answer = CLIENT
         .send(admin, Method::GET, "/supervisors", None)
         .await?;
-    if !answer.status.is_success() {
+    if answer.status == StatusCode::NOT_FOUND && serves_connect_only(admin).await {
         return Err(anyhow!(
-            "{} answered {}: is {admin} an Eddy admin endpoint?",
-            answer.request,
-            answer.status
+            "{admin} serves the Connect REST API only (an `eddy connect run --admin` worker?), \
+             not a node's admin endpoint, so it has no supervision tree: give the node's Kafka \
+             address with -b HOST:PORT (its admin port is found from it), or its admin \
+             address with --admin HOST:PORT; `eddy connect list --admin {admin}` shows \
+             that worker's connectors"
         ));
     }
+    if !answer.status.is_success() {
+        return Err(answer.refusal(&format!("is {admin} an Eddy node's admin endpoint?")));
+    }
     Ok(answer.body)
+}
+
+/// Whether `admin` answers the Connect REST API (`GET /connectors`), as a standalone
+/// Connect worker does, having answered 404 to `/supervisors`.
+async fn serves_connect_only(admin: &str) -> bool {
+    match CLIENT.send(admin, Method::GET, "/connectors", None).await {
+        Ok(answer) => {
+            answer.status.is_success()
+                && serde_json::from_slice::<serde_json::Value>(&answer.body).is_ok()
+        }
+        Err(_) => false,
+    }
 }
 
 /// Adds `node` and its children, drawing the tree in the name column.

@@ -28,6 +28,8 @@ use super::metadata::{ClusterInfo, Metadata, TopicInfo};
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
 /// Kafka's resource type for a topic in DescribeConfigs.
 const RESOURCE_TYPE_TOPIC: i8 = 2;
+/// Kafka's resource type for a broker in DescribeConfigs.
+const RESOURCE_TYPE_BROKER: i8 = 4;
 
 /// Where a config value comes from (Kafka's `ConfigSource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,8 +197,24 @@ impl Admin {
     pub async fn describe_topic(&mut self, name: &str) -> Result<TopicDescription, ClientError> {
         let metadata = self.cluster.metadata(Some(&[name])).await?;
         let topic = metadata.topic(name)?.clone();
+        let configs = self.describe_configs(RESOURCE_TYPE_TOPIC, name).await?;
+        Ok(TopicDescription { topic, configs })
+    }
+
+    /// The settings of the node the control connection reached (DescribeConfigs of the
+    /// broker resource named "", which a node answers for itself), sorted by name.
+    pub async fn describe_node_configs(&mut self) -> Result<Vec<ConfigEntry>, ClientError> {
+        self.describe_configs(RESOURCE_TYPE_BROKER, "").await
+    }
+
+    /// Every config of one resource, sorted by name.
+    async fn describe_configs(
+        &mut self,
+        resource_type: i8,
+        name: &str,
+    ) -> Result<Vec<ConfigEntry>, ClientError> {
         let resource = DescribeConfigsResource::default()
-            .with_resource_type(RESOURCE_TYPE_TOPIC)
+            .with_resource_type(resource_type)
             .with_resource_name(StrBytes::from_string(name.to_owned()))
             .with_configuration_keys(None);
         let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
@@ -224,7 +242,7 @@ impl Admin {
             })
             .collect();
         configs.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(TopicDescription { topic, configs })
+        Ok(configs)
     }
 
     /// The cluster id, controller and nodes.

@@ -3,13 +3,19 @@
 //! `/cluster` (members, quorum, placement), plus
 //! Kafka Connect's REST API and the streams applications' reports and interactive queries
 //! (`/topologies…`, see `streams::admin_routes`).
+//!
+//! Every error answer is JSON in the shape of Kafka Connect's REST API,
+//! `{"error_code":404,"message":"…"}`: the handlers write their own, and [`json_errors`]
+//! turns the rest (an unknown route, a method not allowed, a malformed path) into it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::Path;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -20,6 +26,20 @@ use crate::kafka::Broker;
 use eddy_actors::node_supervisor::Report;
 use eddy_actors::supervision::{ChildRecord, ChildState};
 use eddy_connect::ConnectHandle;
+
+/// The read-only broker config (DescribeConfigs, broker resource) in which a node
+/// advertises its admin HTTP address, so that the CLI needs only the Kafka address (`-b`).
+pub const ADMIN_ADDRESS_CONFIG: &str = "eddy.admin.address";
+
+/// The admin address a node advertises: the bound address, with the Kafka advertised host
+/// in place of an unspecified IP (`0.0.0.0` or `::`), which no client can connect to.
+pub fn advertised_admin_address(bound: SocketAddr, advertised_host: &str) -> String {
+    if bound.ip().is_unspecified() {
+        format!("{advertised_host}:{}", bound.port())
+    } else {
+        bound.to_string()
+    }
+}
 
 #[derive(Clone)]
 struct AdminState {
@@ -53,10 +73,65 @@ pub async fn serve_admin(
             kafka_listener: kafka_listener.clone(),
         })
         .merge(eddy_connect::rest::router(connect))
-        .merge(eddy_streams::admin_routes::router(kafka_listener));
+        .merge(eddy_streams::admin_routes::router(kafka_listener))
+        // After the merges: this endpoint's own answer to an unknown route, in place of
+        // the Connect router's (which names no route, as Kafka Connect's does).
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(json_errors));
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "admin HTTP server stopped");
     }
+}
+
+/// The largest error body [`json_errors`] reads to put into its message.
+const ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// An error answer: `{"error_code": <status>, "message": …}`.
+fn error_response(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    let body = serde_json::json!({ "error_code": status.as_u16(), "message": message.to_string() });
+    (status, Json(body)).into_response()
+}
+
+/// Turns every error answer that is not JSON already (axum's own: an unknown route, a
+/// method not allowed, a path that does not parse) into `{"error_code", "message"}`,
+/// with a message that names the request and what to do.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let target = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), ERROR_BODY_BYTES_MAX)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match status {
+        // axum adds the `Allow` header to the answer after this layer has run.
+        StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{target}: method not allowed here (the Allow header lists those that are)")
+        }
+        _ if text.is_empty() => format!("{target}: {status}"),
+        _ => format!("{target}: {text}"),
+    };
+    error_response(status, message)
+}
+
+/// An unknown route: what this endpoint serves.
+async fn not_found(request: Request) -> Response {
+    let message = format!(
+        "{} {}: no such route on this node's admin endpoint; it serves /health, \
+         /supervisors, /metrics, /topics, /cluster, /cluster/moves, \
+         /cluster/decommission/NODE_ID, /connectors… and /topologies…",
+        request.method(),
+        request.uri().path()
+    );
+    error_response(StatusCode::NOT_FOUND, message)
 }
 
 /// `ok` while the node can do its work; 503 with the storage fault as JSON once the
@@ -64,11 +139,16 @@ pub async fn serve_admin(
 async fn health(State(state): State<AdminState>) -> axum::response::Response {
     match state.broker.storage_fault() {
         None => "ok".into_response(),
-        Some(fault) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "failed", "storage": &*fault })),
-        )
-            .into_response(),
+        Some(fault) => {
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            let body = serde_json::json!({
+                "error_code": status.as_u16(),
+                "message": format!("storage failed: {}", fault.summary()),
+                "status": "failed",
+                "storage": &*fault,
+            });
+            (status, Json(body)).into_response()
+        }
     }
 }
 
@@ -97,11 +177,10 @@ async fn supervisors(State(state): State<AdminState>) -> impl IntoResponse {
             }
             Json(report).into_response()
         }
-        Err(err) => (
+        Err(err) => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("node supervisor unavailable: {err}"),
-        )
-            .into_response(),
+        ),
     }
 }
 
@@ -115,11 +194,10 @@ async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
             handle.render(),
         )
             .into_response(),
-        None => (
+        None => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics recorder not installed in this process",
-        )
-            .into_response(),
+        ),
     }
 }
 
@@ -156,10 +234,19 @@ async fn cluster_moves(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn decommission(
     State(state): State<AdminState>,
-    Path(node_id): Path<i32>,
+    node_id: Result<Path<i32>, PathRejection>,
 ) -> impl IntoResponse {
-    let error = |status: StatusCode, message: String| {
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    let error = error_response;
+    let Path(node_id) = match node_id {
+        Ok(id) => id,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                "the node id must be an integer, as `eddy cluster status` lists them ({rejection})"
+            ),
+            )
+        }
     };
     let Some(cluster) = &state.broker.cluster else {
         return error(
@@ -178,5 +265,27 @@ async fn decommission(
             Json(serde_json::json!({ "node_id": node_id, "decommissioning": true })).into_response()
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advertised_admin_address_is_one_a_client_can_reach() {
+        let bound = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            advertised_admin_address(bound("0.0.0.0:9644"), "kafka-1.example"),
+            "kafka-1.example:9644"
+        );
+        assert_eq!(
+            advertised_admin_address(bound("[::]:9644"), "kafka-1.example"),
+            "kafka-1.example:9644"
+        );
+        assert_eq!(
+            advertised_admin_address(bound("127.0.0.1:41000"), "kafka-1.example"),
+            "127.0.0.1:41000"
+        );
     }
 }
