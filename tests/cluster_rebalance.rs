@@ -224,7 +224,7 @@ fn wait_for_progress(checker: &mut CheckerProducer, budget: &Budget, after: &str
     );
 }
 
-/// `POST /cluster/decommission/99` answers 404 with a JSON `error`.
+/// `POST /cluster/decommission/99` answers 404 with a JSON `message`.
 fn assert_unknown_node_is_not_found(cluster: &Cluster) {
     let path = format!("/cluster/decommission/{UNKNOWN_NODE}");
     let (status, body) = cluster
@@ -235,7 +235,7 @@ fn assert_unknown_node_is_not_found(cluster: &Cluster) {
     let json: Value = serde_json::from_str(&body)
         .unwrap_or_else(|err| panic!("POST {path} answered no JSON ({err}): {body}"));
     assert!(
-        json["error"].as_str().is_some_and(|e| !e.is_empty()),
+        json["message"].as_str().is_some_and(|e| !e.is_empty()),
         "POST {path} must answer a JSON error message: {body}"
     );
 }

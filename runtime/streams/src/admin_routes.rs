@@ -1,13 +1,15 @@
 //! The node's admin HTTP view of the streams applications reporting to its cluster (read
 //! from the registry, see [`registry`](super::registry)):
 //!
-//! - `GET /topologies`: every application's latest report (live instances merged), as
-//!   JSON, by application id;
+//! - `GET /topologies`: every application's latest report (live instances merged), as a
+//!   JSON list of objects sorted by `application_id` (as `/topics` lists topics);
 //! - `GET /topologies/<app>`: one application's report; 404 if it never reported;
 //! - `GET /topologies/<app>/stores/<store>?key=…` (or `key_hex=…`): an interactive query,
 //!   answered by a 307 redirect to the same path on the application's `application.server`
 //!   (which redirects again if another instance owns the key); 404 for an unknown
 //!   application, 503 if it serves no queries.
+//!
+//! Errors are `{"error_code": <status>, "message": …}`, as everywhere on the admin port.
 //!
 //! [`supervision`] turns the same reports into supervision-tree rows, which the node grafts
 //! into `GET /supervisors` (and so `eddy supervisors`) as its `topologies` child.
@@ -103,8 +105,11 @@ pub fn router(bootstrap: String) -> Router {
         .with_state(bootstrap)
 }
 
+/// An error answer in the shape of every admin HTTP error (Kafka Connect's):
+/// `{"error_code": <status>, "message": …}`.
 fn failure(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
+    let body = json!({ "error_code": status.as_u16(), "message": message.to_string() });
+    (status, Json(body)).into_response()
 }
 
 async fn read(bootstrap: &str) -> Result<BTreeMap<String, AppRecord>, Response> {
@@ -125,7 +130,7 @@ async fn find(bootstrap: &str, application: &str) -> Result<AppRecord, Response>
 
 async fn list(State(bootstrap): State<String>) -> Response {
     match read(&bootstrap).await {
-        Ok(apps) => Json(apps).into_response(),
+        Ok(apps) => Json(apps.into_values().collect::<Vec<_>>()).into_response(),
         Err(response) => response,
     }
 }
