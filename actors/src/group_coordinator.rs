@@ -7,6 +7,12 @@
 //! permanent. A panic in a handler is caught and stops the actor; on restart the group is
 //! rebuilt from fjall (generation, protocol type, offsets) with no members: parked requests
 //! are dropped (their clients get COORDINATOR_NOT_AVAILABLE and retry) and members rejoin.
+//!
+//! A deleted group (DeleteGroups) ends its coordinator: it tells the GroupSupervisor, which
+//! forgets it (so it leaves the supervision tree), stops its timers, and answers what still
+//! reaches it as a dead group (COORDINATOR_NOT_AVAILABLE for joins and commits, so clients
+//! find the coordinator again); actix ends it once no address to it is left. A group used
+//! again later gets a new coordinator, which starts afresh from the store, as in Kafka.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -47,6 +53,8 @@ pub struct GroupCoordinator {
     syncs: HashMap<String, oneshot::Sender<SyncOutcome>>,
     /// Cluster mode: offsets live in the quorum.
     replicated: Option<crate::cluster::ReplicatedOffsets>,
+    /// The tick and lag timers, cancelled when the group is deleted.
+    timers: Vec<SpawnHandle>,
 }
 
 fn now_ms() -> i64 {
@@ -80,6 +88,7 @@ impl GroupCoordinator {
             joins: HashMap::new(),
             syncs: HashMap::new(),
             replicated: None,
+            timers: Vec::new(),
         }
     }
 
@@ -191,13 +200,6 @@ impl GroupCoordinator {
         }
     }
 
-    /// A deleted group used again (a join or a commit) starts afresh, as in Kafka.
-    fn revive_if_deleted(&mut self) {
-        if self.group.state == GroupState::Dead {
-            self.group = Group::new(&self.group_id, self.group.generation_id, None);
-        }
-    }
-
     fn tick(&mut self) {
         let mut replies = Vec::new();
         self.group.poll(Instant::now(), &mut replies);
@@ -241,10 +243,12 @@ impl Actor for GroupCoordinator {
         if let Err(err) = self.load() {
             tracing::error!(group = %self.group_id, error = %err, "cannot load group");
         }
-        ctx.run_interval(Duration::from_millis(TICK_MS), |act, _| act.tick());
-        ctx.run_interval(Duration::from_millis(LAG_REFRESH_MS), |act, ctx| {
-            act.refresh_lag(ctx)
-        });
+        self.timers = vec![
+            ctx.run_interval(Duration::from_millis(TICK_MS), |act, _| act.tick()),
+            ctx.run_interval(Duration::from_millis(LAG_REFRESH_MS), |act, ctx| {
+                act.refresh_lag(ctx)
+            }),
+        ];
         self.supervisor.do_send(GroupEvent::Running {
             group_id: self.group_id.clone(),
         });
@@ -277,7 +281,6 @@ impl Handler<Join> for GroupCoordinator {
     fn handle(&mut self, msg: Join, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         self.supervised(ctx, (), move |act| {
-            act.revive_if_deleted();
             let mut replies = Vec::new();
             match act.group.join(msg.0, Instant::now(), &mut replies) {
                 Step::Now(outcome) => {
@@ -438,7 +441,6 @@ impl Handler<CommitOffsets> for GroupCoordinator {
                     .collect(),
             };
             let propose = checked.map(|()| (r.proposer)(cmd));
-            self.revive_if_deleted();
             return AtomicResponse::new(Box::pin(
                 async move {
                     match propose {
@@ -459,7 +461,6 @@ impl Handler<CommitOffsets> for GroupCoordinator {
             ));
         }
         let result = self.supervised(ctx, Err(GroupError::CoordinatorNotAvailable), |act| {
-            act.revive_if_deleted();
             act.group.check_commit(
                 &msg.member_id,
                 msg.generation_id,
@@ -656,7 +657,7 @@ pub struct DeleteGroup;
 impl Handler<DeleteGroup> for GroupCoordinator {
     type Result = Result<(), GroupError>;
 
-    fn handle(&mut self, _msg: DeleteGroup, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _msg: DeleteGroup, ctx: &mut Self::Context) -> Self::Result {
         self.group.delete()?;
         if self.store.delete_group(&self.group_id).is_err() {
             return Err(GroupError::CoordinatorNotAvailable);
@@ -664,6 +665,14 @@ impl Handler<DeleteGroup> for GroupCoordinator {
         self.offsets.clear();
         self.persisted_generation = self.group.generation_id;
         self.forget_replicated(None);
+        // The end of this coordinator (see the module doc): sent before the reply, so the
+        // supervisor forgets it before the client can ask for the group again.
+        for timer in self.timers.drain(..) {
+            ctx.cancel_future(timer);
+        }
+        self.supervisor.do_send(GroupEvent::Deleted {
+            group_id: self.group_id.clone(),
+        });
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! GroupSupervisor: starts one GroupCoordinator per consumer group on demand (and, at node
 //! start, for every group with stored state), keeps their supervision records, and hands
-//! out coordinator addresses. Strategy one-for-one; a coordinator that exceeds the restart
+//! out coordinator addresses; a deleted group's coordinator is forgotten (it ends, see
+//! `group_coordinator`). Strategy one-for-one; a coordinator that exceeds the restart
 //! intensity is reported failed and escalated to the NodeSupervisor. Group coordinators
 //! are placed on this node today; with a cluster the PlacementActor will place them by
 //! group id, like partitions.
@@ -199,6 +200,12 @@ pub enum GroupEvent {
         /// Gave up.
         failed: bool,
     },
+    /// The group was deleted: its coordinator ends, and a later use of the group id starts
+    /// a new one.
+    Deleted {
+        /// Group id.
+        group_id: String,
+    },
 }
 
 impl Handler<GroupEvent> for GroupSupervisor {
@@ -235,6 +242,11 @@ impl Handler<GroupEvent> for GroupSupervisor {
                 } else {
                     c.record.state = ChildState::Restarting;
                 }
+            }
+            GroupEvent::Deleted { group_id } => {
+                // Dropping the address lets the coordinator end once its last requests
+                // are answered.
+                self.children.remove(&group_id);
             }
         }
     }
