@@ -1,14 +1,23 @@
 //! The admin HTTP endpoint of a real `eddy` node: `/health`, the supervision tree at
-//! `/supervisors` (partition actors appear under it once a topic exists), and Prometheus
-//! text at `/metrics`.
+//! `/supervisors` (partition actors appear under it once a topic exists, a consumer group's
+//! coordinator until the group is deleted), Prometheus text at `/metrics` (every metric
+//! with its `# HELP`), lists of objects at `/topics` and `/topologies`, and JSON error
+//! bodies `{"error_code", "message"}` on every error.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use common::{create_topics, http_get, run_kcat, EddyNode};
+use eddy::client::{Admin, GroupOffsets};
+
+/// Limit for one raw HTTP exchange.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks that `node` has the shape of a supervisor report, recursively; returns the
 /// names of every node in the tree.
@@ -129,4 +138,232 @@ fn admin_http_health_supervisors_and_metrics() {
     let missing = http_get(node.admin_addr(), "/no-such-page");
     assert_eq!(missing.status, 404, "GET /no-such-page: {missing:?}");
     node.assert_healthy();
+}
+
+/// Sends `METHOD path` (no body) over HTTP/1.1 and returns the status and the body (the
+/// answers here are small and not chunked).
+fn http_request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).expect("connect");
+    stream
+        .set_read_timeout(Some(HTTP_TIMEOUT))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("end of headers");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_owned())
+}
+
+/// Asserts that `METHOD path` answers `status` with `{"error_code": status, "message": …}`
+/// whose message contains `words`.
+fn assert_json_error(node: &EddyNode, method: &str, path: &str, status: u16, words: &str) {
+    let (got, body) = http_request(node.admin_addr(), method, path);
+    assert_eq!(got, status, "{method} {path}: {body}");
+    let json: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|err| panic!("{method} {path} answered no JSON ({err}): {body}"));
+    assert_eq!(json["error_code"], status, "{method} {path}: {body}");
+    let message = json["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{method} {path}: {body}");
+}
+
+#[test]
+fn every_error_is_a_json_body() {
+    let node = EddyNode::start();
+    assert_json_error(
+        &node,
+        "GET",
+        "/no-such-page",
+        404,
+        "GET /no-such-page: no such route",
+    );
+    assert_json_error(
+        &node,
+        "POST",
+        "/health",
+        405,
+        "POST /health: method not allowed",
+    );
+    assert_json_error(
+        &node,
+        "DELETE",
+        "/topics",
+        405,
+        "DELETE /topics: method not allowed",
+    );
+    assert_json_error(
+        &node,
+        "POST",
+        "/cluster/decommission/seven",
+        400,
+        "the node id must be an integer",
+    );
+    assert_json_error(
+        &node,
+        "POST",
+        "/cluster/decommission/1",
+        400,
+        "this node runs alone",
+    );
+    assert_json_error(
+        &node,
+        "GET",
+        "/topologies/never-ran",
+        404,
+        "no streams application 'never-ran'",
+    );
+    assert_json_error(&node, "GET", "/connectors/nothing/status", 404, "nothing");
+}
+
+#[test]
+fn lists_are_lists_of_objects() {
+    let node = EddyNode::start();
+    create_topics(&node, &[("listed", 2)]);
+    for (path, key, present) in [
+        ("/topics", "name", Some("listed")),
+        ("/topologies", "application_id", None),
+    ] {
+        let response = http_get(node.admin_addr(), path);
+        assert_eq!(response.status, 200, "GET {path}: {response:?}");
+        let list: Vec<Value> = serde_json::from_str(&response.body)
+            .unwrap_or_else(|err| panic!("GET {path} is no JSON list ({err}): {}", response.body));
+        assert!(
+            list.iter().all(|item| item[key].is_string()),
+            "GET {path}: every item is an object with `{key}`: {}",
+            response.body
+        );
+        if let Some(name) = present {
+            assert!(
+                list.iter().any(|item| item[key] == name),
+                "{}",
+                response.body
+            );
+        }
+    }
+}
+
+#[test]
+fn a_deleted_group_leaves_the_supervision_tree() {
+    let node = EddyNode::start();
+    create_topics(&node, &[("grouped", 1)]);
+    let bootstrap = node.bootstrap();
+    let commit = |group: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            let mut offsets = GroupOffsets::connect(&bootstrap, group)
+                .await
+                .expect("client");
+            let commit = BTreeMap::from([(("grouped".to_owned(), 0), 0)]);
+            offsets.commit_offsets(&commit).await.expect("commit");
+        });
+    };
+    let delete = |group: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            let mut admin = Admin::connect(&bootstrap).await.expect("admin");
+            admin.delete_group(group).await.expect("delete group");
+        });
+    };
+    commit("short-lived");
+    commit("kept");
+    let (_, names) = supervisor_names(&node);
+    assert!(names.contains(&"group short-lived".to_owned()), "{names:?}");
+
+    delete("short-lived");
+    // The coordinator told its supervisor before DeleteGroups was answered.
+    let (_, names) = supervisor_names(&node);
+    assert!(
+        !names.contains(&"group short-lived".to_owned()),
+        "deleted group still in the tree: {names:?}"
+    );
+    assert!(names.contains(&"group kept".to_owned()), "{names:?}");
+
+    // The group used again gets a new coordinator, which starts afresh.
+    commit("short-lived");
+    let (tree, names) = supervisor_names(&node);
+    assert!(names.contains(&"group short-lived".to_owned()), "{tree}");
+    node_has_one_row_per_group(&tree);
+}
+
+/// No group appears twice under the group supervisor (a deleted coordinator and its
+/// successor both running would).
+fn node_has_one_row_per_group(tree: &Value) {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![&tree["root"]];
+    while let Some(node) = stack.pop() {
+        let name = node["name"].as_str().unwrap_or_default();
+        if name.starts_with("group ") {
+            assert!(seen.insert(name.to_owned()), "{name} twice: {tree}");
+        }
+        stack.extend(node["children"].as_array().into_iter().flatten());
+    }
+}
+
+#[test]
+fn every_metric_has_help() {
+    let node = EddyNode::start();
+    create_topics(&node, &[("helped", 1)]);
+    let bootstrap = node.bootstrap();
+    run_kcat(
+        &[
+            "-P",
+            "-b",
+            &bootstrap,
+            "-t",
+            "helped",
+            "-X",
+            "message.timeout.ms=30000",
+        ],
+        Some(b"a\nb\n".to_vec()),
+        Duration::from_secs(60),
+    );
+    run_kcat(
+        &["-C", "-b", &bootstrap, "-t", "helped", "-e", "-q"],
+        None,
+        Duration::from_secs(60),
+    );
+    let metrics = http_get(node.admin_addr(), "/metrics");
+    assert_eq!(metrics.status, 200, "GET /metrics: {metrics:?}");
+    let names_after = |prefix: &str| -> BTreeSet<String> {
+        metrics
+            .body
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let typed = names_after("# TYPE ");
+    let helped = names_after("# HELP ");
+    for name in [
+        "eddy_requests_total",
+        "eddy_bytes_in_total",
+        "eddy_connections_active",
+    ] {
+        assert!(
+            typed.contains(name),
+            "{name} not rendered:\n{}",
+            metrics.body
+        );
+    }
+    let missing: Vec<&String> = typed.difference(&helped).collect();
+    assert!(
+        missing.is_empty(),
+        "metrics without # HELP: {missing:?}\n{}",
+        metrics.body
+    );
 }
