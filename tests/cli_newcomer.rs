@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::{run_kcat, run_with_timeout, tail, EddyNode};
+use common::{run_kcat, run_python, run_with_timeout, tail, EddyNode};
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
 
 /// Limit for one `eddy` CLI command.
@@ -205,6 +205,116 @@ fn consume_round_trips_binary_keys_and_values_in_each_format() {
         stderr.contains("offset 0") && stderr.contains("not the 8 of a long"),
         "{stderr}"
     );
+}
+
+/// A record's key and value, `None` for null.
+type Record = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `records` (`None` for a null key or value) to partition 0 of a new `topic`
+/// through kafka-python, a client that is not Eddy's.
+fn produce_with_kafka_python(bootstrap: &str, topic: &str, records: &[Record]) {
+    let out = eddy(&["topic", "create", topic, "-b", bootstrap]);
+    assert!(out.status.success(), "topic create: {}", tail(&out.stderr));
+    let side = |bytes: &Option<Vec<u8>>| bytes.as_deref().map_or("-".to_owned(), hex);
+    let mut args = vec![bootstrap.to_owned(), topic.to_owned()];
+    args.extend(
+        records
+            .iter()
+            .map(|(k, v)| format!("{}:{}", side(k), side(v))),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_python("produce_bytes.py", &args, CLI_TIMEOUT);
+    assert_eq!(out.trim(), format!("PRODUCED {}", records.len()));
+}
+
+/// Bytes kafka-python wrote come back exactly in every format: the text line shows each
+/// key and value as the format writes it (`null` for none), and `--json` carries the same.
+#[test]
+fn consume_shows_what_kafka_python_wrote_exactly_in_each_format() {
+    let node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    let binary = vec![
+        (
+            Some(vec![0x00, 0xff, 0x80, 0x0a]),
+            Some(vec![0xc3, 0x28, 0x00, 0x20, 0x7f]),
+        ),
+        (None, Some(Vec::new())),
+        (Some(b"k".to_vec()), None),
+    ];
+    let utf8 = vec![(
+        Some("clé ✓".as_bytes().to_vec()),
+        Some("héllo wörld".as_bytes().to_vec()),
+    )];
+    let longs = vec![
+        (
+            Some(i64::MIN.to_be_bytes().to_vec()),
+            Some((-1i64).to_be_bytes().to_vec()),
+        ),
+        (
+            Some(0i64.to_be_bytes().to_vec()),
+            Some(42i64.to_be_bytes().to_vec()),
+        ),
+    ];
+    let documents = vec![(
+        Some(br#""id-1""#.to_vec()),
+        Some(br#"{"b":[1,2.5,null],"a":"\u00e9"}"#.to_vec()),
+    )];
+    let long = |b: &[u8]| i64::from_be_bytes(b.try_into().expect("8 bytes")).to_string();
+    let document = |b: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(b)
+            .expect("JSON")
+            .to_string()
+    };
+    type Show = Box<dyn Fn(&[u8]) -> String>;
+    let cases: Vec<(&str, &[Record], Show)> = vec![
+        ("hex", &binary, Box::new(hex)),
+        ("base64", &binary, Box::new(|b| BASE64.encode(b))),
+        (
+            "string",
+            &utf8,
+            Box::new(|b| String::from_utf8(b.to_vec()).expect("UTF-8")),
+        ),
+        ("long", &longs, Box::new(long)),
+        ("json", &documents, Box::new(document)),
+    ];
+    for (format, records, show) in cases {
+        let topic = format!("py-{format}");
+        produce_with_kafka_python(&bootstrap, &topic, records);
+        let flags = ["--key-format", format, "--value-format", format];
+        let lines = consume(&node, &topic, records.len(), &flags);
+        for (line, (key, value)) in lines.iter().zip(records) {
+            let token = |bytes: &Option<Vec<u8>>| bytes.as_deref().map_or("null".to_owned(), &show);
+            let expected_key = format!(" key={} ", token(key));
+            let expected_value = format!(" value={}", token(value));
+            assert!(
+                line.contains(&expected_key),
+                "{format}: {line}, want{expected_key}"
+            );
+            assert!(
+                line.ends_with(&expected_value),
+                "{format}: {line}, want{expected_value}"
+            );
+        }
+        let json_flags = [&flags[..], &["--json"]].concat();
+        let lines = consume(&node, &topic, records.len(), &json_flags);
+        for (line, (key, value)) in lines.iter().zip(records) {
+            let json: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            let field = |bytes: &Option<Vec<u8>>| match (bytes, format) {
+                (None, _) => serde_json::Value::Null,
+                (Some(b), "long") => serde_json::json!(i64::from_be_bytes(
+                    b.as_slice().try_into().expect("8 bytes")
+                )),
+                (Some(b), "json") => serde_json::from_slice(b).expect("JSON"),
+                (Some(b), _) => serde_json::Value::String(show(b)),
+            };
+            assert_eq!(json["key"], field(key), "{format}: {line}");
+            assert_eq!(json["value"], field(value), "{format}: {line}");
+        }
+    }
 }
 
 #[test]
