@@ -14,7 +14,12 @@ const CLIENT: AdminClient = AdminClient {
     serves: "the admin endpoint",
     request_timeout: Duration::from_secs(10),
     response_bytes_max: 8 * 1024 * 1024,
-    unreachable_hint: |admin| format!("is a node running with `eddy start --admin {admin}`?"),
+    unreachable_hint: |admin| {
+        format!(
+            "is a node running with `eddy start --admin {admin}`? (-b finds the admin \
+             address the node advertises; --admin HOST:PORT sets it)"
+        )
+    },
 };
 /// The deepest tree printed; deeper children are summarised.
 const TREE_DEPTH_MAX: usize = 32;
