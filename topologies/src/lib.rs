@@ -36,6 +36,7 @@ mod dsl;
 mod dynamic;
 mod error;
 mod graph;
+pub mod nexmark;
 mod ops;
 mod record;
 mod serdes;
