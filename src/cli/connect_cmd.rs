@@ -10,13 +10,13 @@ use anyhow::{anyhow, Context as _};
 use clap::{Args, Subcommand};
 use eddy::connect::{
     read_file, rest, ConnectHandle, ConnectSettings, ConnectorConfig, ConnectorInfo,
-    ConnectorStatus, ConnectorType, State,
+    ConnectorStatus, ConnectorType, OffsetFile, OffsetStorage, State, WorkerConfig, WorkerDefaults,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::admin_client::AdminClient;
-use super::connect::{block_on, table, AdminArgs, BootstrapArgs};
+use super::connect::{block_on, table, AdminArgs};
 
 /// The Connect REST API as these commands call it (a delete waits for tasks to commit,
 /// hence the longer timeout).
@@ -35,7 +35,8 @@ const CLIENT: AdminClient = AdminClient {
 #[derive(Subcommand, Debug)]
 pub enum ConnectCommand {
     /// Run connectors from .properties or .json files in this process, against a
-    /// cluster, until Ctrl-C (Kafka's connect-standalone).
+    /// cluster, until Ctrl-C (Kafka's connect-standalone: `eddy connect run
+    /// worker.properties connector1.properties …`).
     Run(RunArgs),
     /// Create a connector on a node from a .properties or .json file.
     Create(CreateArgs),
@@ -53,15 +54,28 @@ pub enum ConnectCommand {
     Delete(NameArgs),
 }
 
+/// The cluster `eddy connect run` uses when neither `-b` nor the worker file names one.
+const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+
 /// Arguments of `eddy connect run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Connector configurations: Kafka Connect .properties files, or .json files in the
-    /// REST form {"name": …, "config": {…}}.
+    /// As Kafka's connect-standalone: a worker file (connect-standalone.properties, told
+    /// apart by its worker keys and no connector.class), then connector configurations
+    /// (.properties, or .json in the REST form {"name": …, "config": {…}}). Without a
+    /// worker file, connector files alone run with StringConverter and keep source
+    /// offsets in the cluster's connect-offsets topic.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    #[command(flatten)]
-    pub bootstrap: BootstrapArgs,
+    /// Kafka address(es) of the cluster: HOST:PORT[,HOST:PORT...]; overrides the worker
+    /// file's bootstrap.servers [default: 127.0.0.1:9092].
+    #[arg(
+        long = "bootstrap-server",
+        short = 'b',
+        env = "EDDY_BOOTSTRAP_SERVER",
+        value_name = "HOST:PORT[,...]"
+    )]
+    pub bootstrap_server: Option<String>,
     /// Also serve the Connect REST API on this address, for `eddy connect status` and
     /// friends.
     #[arg(long, value_name = "HOST:PORT")]
@@ -123,13 +137,29 @@ pub fn run(command: ConnectCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The worker file of `files`, if the first one is one, and the connector files.
+fn split_worker(files: &[PathBuf]) -> anyhow::Result<(Option<WorkerConfig>, &[PathBuf])> {
+    let Some((first, rest)) = files.split_first() else {
+        return Ok((None, files));
+    };
+    let raw = read_file(first).map_err(|err| anyhow!("{err}"))?;
+    if !WorkerConfig::is_worker_file(&raw) {
+        return Ok((None, files));
+    }
+    let worker = WorkerConfig::validate(raw).map_err(|err| anyhow!("{err}"))?;
+    Ok((Some(worker), rest))
+}
+
 /// Reads and validates every file; the error lists every problem of every file.
-fn load_configs(files: &[PathBuf]) -> anyhow::Result<Vec<ConnectorConfig>> {
+fn load_configs(
+    files: &[PathBuf],
+    defaults: &WorkerDefaults,
+) -> anyhow::Result<Vec<ConnectorConfig>> {
     let mut configs = Vec::new();
     let mut problems = Vec::new();
     let mut names = BTreeSet::new();
     for file in files {
-        match read_file(file).and_then(ConnectorConfig::validate) {
+        match read_file(file).and_then(|raw| ConnectorConfig::validate_for(raw, defaults)) {
             Ok(config) if !names.insert(config.name.clone()) => problems.push(format!(
                 "{}: connector name `{}` is used by another file",
                 file.display(),
@@ -156,12 +186,32 @@ fn run_standalone(args: RunArgs) -> anyhow::Result<()> {
         // Colour only on a terminal: `eddy connect run` usually logs to a file.
         .with_ansi(super::start::log_colours())
         .init();
-    let configs = load_configs(&args.files)?;
+    let (worker, connector_files) = split_worker(&args.files)?;
+    let defaults = worker.as_ref().map(|w| w.defaults).unwrap_or_default();
+    let configs = load_configs(connector_files, &defaults)?;
+    let bootstrap = args
+        .bootstrap_server
+        .clone()
+        .or_else(|| worker.as_ref().and_then(|w| w.bootstrap_servers.clone()))
+        .unwrap_or_else(|| DEFAULT_BOOTSTRAP.to_owned());
     let worker_id = args
         .admin
         .clone()
         .unwrap_or_else(|| "standalone".to_owned());
-    let settings = ConnectSettings::new(args.bootstrap.bootstrap_server.clone(), worker_id);
+    let mut settings = ConnectSettings::new(bootstrap.clone(), worker_id);
+    settings.defaults = defaults;
+    match &worker {
+        Some(worker) => {
+            log_worker_notes(worker, args.bootstrap_server.as_deref());
+            let file =
+                OffsetFile::open(&worker.offset_storage_file).map_err(|err| anyhow!("{err}"))?;
+            tracing::info!(file = %worker.offset_storage_file.display(), "source offsets are kept in the worker's offsets file (offset.storage.file.filename)");
+            settings.offsets = OffsetStorage::File(file);
+        }
+        None => tracing::info!(
+            "no worker file: source offsets are kept in the cluster's connect-offsets topic"
+        ),
+    }
     let system = actix_rt::System::new();
     system.block_on(async move {
         let handle = ConnectHandle::start(settings);
@@ -181,7 +231,7 @@ fn run_standalone(args: RunArgs) -> anyhow::Result<()> {
                 .create(config)
                 .await
                 .with_context(|| format!("cannot start connector {name}"))?;
-            tracing::info!(connector = %name, tasks = info.tasks.len(), "connector running against {}", args.bootstrap.bootstrap_server);
+            tracing::info!(connector = %name, tasks = info.tasks.len(), "connector running against {bootstrap}");
         }
         wait_for_signal().await;
         tracing::info!("signal received: stopping connectors (each commits its progress)");
@@ -191,6 +241,33 @@ fn run_standalone(args: RunArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Logs what a worker file asks that Eddy ignores, and which `bootstrap.servers` won.
+fn log_worker_notes(worker: &WorkerConfig, flag: Option<&str>) {
+    for (key, why) in &worker.ignored {
+        tracing::info!("worker config {key} is ignored: {why}");
+    }
+    if !worker.unknown.is_empty() {
+        let hint = if worker
+            .unknown
+            .iter()
+            .any(|k| k == "listeners" || k.starts_with("rest."))
+        {
+            " (serve the REST API with --admin HOST:PORT)"
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "unknown worker configs ignored: {}{hint}",
+            worker.unknown.join(", ")
+        );
+    }
+    if let (Some(flag), Some(file)) = (flag, &worker.bootstrap_servers) {
+        if flag != file {
+            tracing::info!("-b {flag} overrides the worker file's bootstrap.servers={file}");
+        }
+    }
 }
 
 async fn wait_for_signal() {
@@ -391,7 +468,9 @@ mod tests {
         .unwrap();
         let twin = dir.path().join("twin.json");
         std::fs::copy(&good, &twin).unwrap();
-        let err = load_configs(&[bad, good, twin]).unwrap_err().to_string();
+        let err = load_configs(&[bad, good, twin], &WorkerDefaults::default())
+            .unwrap_err()
+            .to_string();
         for expected in [
             "tasks.max",
             "file",
@@ -401,5 +480,45 @@ mod tests {
         ] {
             assert!(err.contains(expected), "{expected} missing from: {err}");
         }
+    }
+
+    #[test]
+    fn a_worker_file_first_is_told_apart_from_connector_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let worker = dir.path().join("connect-standalone.properties");
+        std::fs::write(
+            &worker,
+            "bootstrap.servers=localhost:9092
+\
+             value.converter=org.apache.kafka.connect.json.JsonConverter
+\
+             offset.storage.file.filename=/tmp/connect.offsets
+",
+        )
+        .unwrap();
+        let source = dir.path().join("connect-file-source.properties");
+        std::fs::write(
+            &source,
+            "name=local-file-source\nconnector.class=FileStreamSource\nfile=test.txt\n\
+             topic=connect-test",
+        )
+        .unwrap();
+        let files = [worker, source.clone()];
+        let (found, connectors) = split_worker(&files).unwrap();
+        let found = found.expect("the worker file");
+        assert_eq!(found.bootstrap_servers.as_deref(), Some("localhost:9092"));
+        assert_eq!(connectors, [source.clone()]);
+        let configs = load_configs(connectors, &found.defaults).unwrap();
+        assert_eq!(
+            configs[0].value_converter,
+            eddy::connect::Converter::Json {
+                schemas_enable: true
+            }
+        );
+        // The old form: connector files alone.
+        let alone = [source];
+        let (none, connectors) = split_worker(&alone).unwrap();
+        assert!(none.is_none());
+        assert_eq!(connectors.len(), 1);
     }
 }

@@ -39,14 +39,34 @@ impl ConnectProcess {
     /// Runs the connectors of `files` against `node`, with the REST API on `admin`; waits
     /// until the REST API answers.
     pub fn start(node: &EddyNode, admin: SocketAddr, files: &[&Path], log: PathBuf) -> Self {
+        let bootstrap = node.bootstrap();
+        let args = ["--bootstrap-server", bootstrap.as_str()];
+        Self::start_in(None, &args, admin, files, log)
+    }
+
+    /// Runs `eddy connect run ARGS --admin ADMIN FILES…` in `cwd` (the test's own by
+    /// default), as Kafka's quickstart runs connect-standalone from its directory; waits
+    /// until the REST API answers.
+    pub fn start_in(
+        cwd: Option<&Path>,
+        args: &[&str],
+        admin: SocketAddr,
+        files: &[&Path],
+        log: PathBuf,
+    ) -> Self {
         let out = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("open the connect log");
         let err = out.try_clone().expect("clone the connect log handle");
-        let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-            .args(["connect", "run", "--bootstrap-server", &node.bootstrap()])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let child = command
+            .args(["connect", "run"])
+            .args(args)
             .args(["--admin", &admin.to_string()])
             .args(files)
             .env_remove("EDDY_BOOTSTRAP_SERVER")
@@ -101,6 +121,11 @@ impl ConnectProcess {
             );
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL: nothing is committed on the way out.

@@ -17,10 +17,13 @@
 //! - `file` is required (Kafka falls back to stdin/stdout, which a node does not have).
 //! - `errors.tolerance=all` on a sink requires `errors.deadletterqueue.topic.name`: a bad
 //!   record is never dropped silently.
-//! - `offset.flush.interval.ms` (a worker setting in Kafka, 60 s there) is per connector,
-//!   1 s by default; 0 commits after every batch.
-//! - The default converters are `StringConverter` (there is no worker file to inherit
-//!   from), so a file's lines travel unchanged.
+//! - `offset.flush.interval.ms` (a worker setting in Kafka, 60 s there) may also be set
+//!   per connector; it defaults to the worker's (`worker.rs`), 1 s on a node; 0 commits
+//!   after every batch.
+//! - Converters default to the worker's (`worker.rs`, as in Kafka); a node, which has no
+//!   worker file, defaults to `StringConverter`, so a file's lines travel unchanged. As in
+//!   Kafka, a connector's `*.converter.schemas.enable` applies only to a converter the
+//!   connector sets itself (without it, it is ignored with a warning).
 //! - Unknown keys are errors, with the closest known key suggested; `topics.regex` is
 //!   reported as not supported yet.
 //!
@@ -37,6 +40,7 @@ use super::error::{ConfigProblem, ConfigProblems, ConnectError};
 use super::postgres_sink::{self, InsertMode, PostgresSinkConfig};
 use super::properties::RawConfig;
 use super::transforms::{is_chain_key, TransformChain};
+use super::worker::WorkerDefaults;
 
 /// The most tasks one connector may run.
 pub const TASKS_MAX: u32 = 64;
@@ -52,9 +56,10 @@ const TOPIC_NAME_BYTES_MAX: usize = 249;
 const CONNECTOR_NAME_BYTES_MAX: usize = 200;
 
 /// Defaults.
-const DEFAULT_SOURCE_BATCH_SIZE: usize = 2_000;
-const DEFAULT_SINK_BATCH_SIZE: usize = 500;
-const DEFAULT_OFFSET_FLUSH_INTERVAL_MS: u64 = 1_000;
+pub(crate) const DEFAULT_SOURCE_BATCH_SIZE: usize = 2_000;
+pub(crate) const DEFAULT_SINK_BATCH_SIZE: usize = 500;
+/// `offset.flush.interval.ms` when neither the connector nor its worker sets it.
+pub(crate) const DEFAULT_OFFSET_FLUSH_INTERVAL_MS: u64 = 1_000;
 const DEFAULT_RECORDS_PER_SECOND: u64 = 1_000;
 
 /// Whether a connector reads into Kafka or writes out of it.
@@ -114,6 +119,16 @@ impl ConnectorClass {
         }
     }
 
+    /// The class of its tasks as Kafka names it (`GET /connectors/<name>/tasks`).
+    pub fn task_class_name(self) -> &'static str {
+        match self {
+            Self::FileStreamSource => "org.apache.kafka.connect.file.FileStreamSourceTask",
+            Self::FileStreamSink => "org.apache.kafka.connect.file.FileStreamSinkTask",
+            Self::Generator => "generatorTask",
+            Self::PostgresSink => "PostgresSinkTask",
+        }
+    }
+
     /// Source or sink.
     pub fn connector_type(self) -> ConnectorType {
         match self {
@@ -123,7 +138,7 @@ impl ConnectorClass {
     }
 
     /// The keys this class takes on top of the common ones.
-    fn keys(self) -> &'static [&'static str] {
+    pub(crate) fn keys(self) -> &'static [&'static str] {
         match self {
             Self::FileStreamSource => &["file", "topic", TOPIC_PARTITIONS, TOPIC_REPLICATION],
             Self::FileStreamSink => &["file", "topics"],
@@ -155,7 +170,7 @@ const TOPIC_PARTITIONS: &str = "topic.creation.default.partitions";
 const TOPIC_REPLICATION: &str = "topic.creation.default.replication.factor";
 
 /// Keys of every connector.
-const COMMON_KEYS: &[&str] = &[
+pub(crate) const COMMON_KEYS: &[&str] = &[
     "name",
     "connector.class",
     "tasks.max",
@@ -283,11 +298,18 @@ pub struct ConnectorConfig {
 }
 
 impl ConnectorConfig {
-    /// Validates `raw`; the error lists every faulty key (syntax problems included).
+    /// Validates `raw` for a node (no worker file: [`WorkerDefaults::default`]); the error
+    /// lists every faulty key (syntax problems included).
     pub fn validate(raw: RawConfig) -> Result<Self, ConnectError> {
+        Self::validate_for(raw, &WorkerDefaults::default())
+    }
+
+    /// Validates `raw` for a worker whose connectors inherit `defaults`.
+    pub fn validate_for(raw: RawConfig, defaults: &WorkerDefaults) -> Result<Self, ConnectError> {
         let mut v = Validator {
             raw: &raw.entries,
             problems: raw.problems.clone(),
+            defaults,
         };
         let config = v.config();
         match config {
@@ -330,6 +352,7 @@ impl ConnectorConfig {
 struct Validator<'a> {
     raw: &'a BTreeMap<String, String>,
     problems: Vec<ConfigProblem>,
+    defaults: &'a WorkerDefaults,
 }
 
 impl Validator<'_> {
@@ -342,7 +365,7 @@ impl Validator<'_> {
         let value_converter = self.converter("value");
         let offset_flush_interval_ms = self.integer(
             "offset.flush.interval.ms",
-            DEFAULT_OFFSET_FLUSH_INTERVAL_MS,
+            self.defaults.offset_flush_interval_ms,
             0,
             OFFSET_FLUSH_INTERVAL_MS_MAX,
         );
@@ -507,9 +530,19 @@ impl Validator<'_> {
 
     fn converter(&mut self, which: &str) -> Option<Converter> {
         let key = format!("{which}.converter");
-        let schemas_enable = self.boolean(&format!("{key}.schemas.enable"), true);
+        let schemas_key = format!("{key}.schemas.enable");
+        let schemas_enable = self.boolean(&schemas_key, true);
         let Some(class) = self.get(&key).map(str::to_owned) else {
-            return Some(Converter::String);
+            if self.raw.contains_key(&schemas_key) {
+                tracing::warn!(
+                    "{schemas_key} is ignored: without {key} the connector uses its worker's \
+                     converter with the worker's settings, as in Kafka"
+                );
+            }
+            return Some(match which {
+                "key" => self.defaults.key_converter,
+                _ => self.defaults.value_converter,
+            });
         };
         match Converter::parse(&class, schemas_enable) {
             Ok(converter) => Some(converter),

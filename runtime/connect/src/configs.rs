@@ -1,7 +1,7 @@
 //! Connector configurations kept in the cluster, in the compacted topic `connect-configs`,
 //! the way Kafka Connect's distributed mode keeps them (`config.storage.topic`): one
 //! partition, so all changes have one order; key the connector's name; value
-//! `{"config":{…},"state":"RUNNING"|"PAUSED","node":<id>}` in compact JSON — the
+//! `{"config":{…},"state":"RUNNING"|"PAUSED"|"STOPPED","node":<id>}` in compact JSON — the
 //! configuration as given, the target state (Kafka's `connector-<name>` and
 //! `target-state-<name>` records in one) and the node that runs it; a tombstone once the
 //! connector is deleted. Compaction keeps the latest record of each connector. Connector
@@ -33,6 +33,7 @@ use super::config::ConnectorConfig;
 use super::error::ConnectError;
 use super::properties::RawConfig;
 use super::topics::{ensure_topic, read_to_end, topic_exists};
+use super::worker::WorkerDefaults;
 
 /// The topic that holds connector configurations (Kafka's usual `config.storage.topic`).
 pub const CONFIGS_TOPIC: &str = "connect-configs";
@@ -58,6 +59,8 @@ pub(crate) enum TargetState {
     Running,
     /// Its tasks are paused.
     Paused,
+    /// It runs no task (KIP-875's STOPPED: its offsets may be altered or reset).
+    Stopped,
 }
 
 /// One connector as stored.
@@ -72,17 +75,16 @@ pub(crate) struct StoredConnector {
 }
 
 impl StoredConnector {
-    /// Whether it is stored paused.
-    pub fn paused(&self) -> bool {
-        self.state == TargetState::Paused
-    }
-
     /// Validates the configuration stored under `name` again: this version of Eddy may
     /// refuse what an older one accepted.
-    pub fn validate(&self, name: &str) -> Result<ConnectorConfig, ConnectError> {
+    pub fn validate(
+        &self,
+        name: &str,
+        defaults: &WorkerDefaults,
+    ) -> Result<ConnectorConfig, ConnectError> {
         let source_name = format!("{CONFIGS_TOPIC} record {name}");
         let raw = RawConfig::from_pairs(&source_name, self.config.clone());
-        let config = ConnectorConfig::validate(raw)?;
+        let config = ConnectorConfig::validate_for(raw, defaults)?;
         if config.name != name {
             return Err(ConnectError::Configs {
                 reason: format!("the record of {name} names connector {}", config.name),
@@ -243,18 +245,13 @@ pub(crate) enum ConfigStorage {
 }
 
 impl ConfigStorage {
-    /// Stores `config` in `paused` or running state; resolves once it is stored (at once
+    /// Stores `config` in target state `state`; resolves once it is stored (at once
     /// without storage), or fails if it cannot be.
     pub fn put(
         &self,
         config: &ConnectorConfig,
-        paused: bool,
+        state: TargetState,
     ) -> impl Future<Output = Result<(), ConnectError>> + 'static {
-        let state = if paused {
-            TargetState::Paused
-        } else {
-            TargetState::Running
-        };
         self.write(&config.name, Some((config.raw.clone(), state)))
     }
 
@@ -348,10 +345,15 @@ mod tests {
         let text = r#"{"config":{"connector.class":"generator","name":"gen","topic":"t"},"state":"PAUSED","node":1}"#;
         let record: StoredConnector = serde_json::from_str(text).unwrap();
         assert_eq!(record.config, generator("gen").raw);
-        assert!(record.paused());
+        assert_eq!(record.state, TargetState::Paused);
         assert_eq!(serde_json::to_string(&record).unwrap(), text);
-        assert_eq!(record.validate("gen").unwrap(), generator("gen"));
-        let renamed = record.validate("other").unwrap_err();
+        assert_eq!(
+            record.validate("gen", &WorkerDefaults::default()).unwrap(),
+            generator("gen")
+        );
+        let renamed = record
+            .validate("other", &WorkerDefaults::default())
+            .unwrap_err();
         assert!(!renamed.is_retriable(), "{renamed}");
     }
 
@@ -364,8 +366,12 @@ mod tests {
         apply(&mut stored, &consumed("b", Some(running)));
         apply(&mut stored, &consumed("a", Some(paused)));
         apply(&mut stored, &consumed("b", Some("not json")));
-        assert!(stored["a"].paused());
-        assert!(!stored["b"].paused(), "a malformed record is skipped");
+        assert_eq!(stored["a"].state, TargetState::Paused);
+        assert_eq!(
+            stored["b"].state,
+            TargetState::Running,
+            "a malformed record is skipped"
+        );
         apply(&mut stored, &consumed("b", None));
         assert_eq!(stored.keys().collect::<Vec<_>>(), ["a"]);
     }
@@ -384,7 +390,7 @@ mod tests {
     async fn changes_wait_for_the_store() {
         assert!(ConfigStorage::Off.remove("a").await.is_ok());
         let loading = ConfigStorage::Loading
-            .put(&generator("a"), false)
+            .put(&generator("a"), TargetState::Running)
             .await
             .unwrap_err();
         assert_eq!(loading.http_status(), 503, "{loading}");

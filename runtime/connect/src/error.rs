@@ -179,6 +179,28 @@ pub enum ConnectError {
         line_bytes_max: usize,
     },
 
+    /// A file source's stored offset was recorded for another file than the one at its
+    /// path now: resuming would start in the middle of unrelated data.
+    #[error(
+        "FileStreamSource: refusing to resume {file} ({path}) at byte {position}: the stored \
+         offset was recorded for {recorded}, and {path} is a different file ({reason}). To read \
+         it from its start, stop the connector and reset its offsets (PUT \
+         /connectors/<name>/stop, then DELETE /connectors/<name>/offsets), or give the \
+         connector another name"
+    )]
+    SourceFileChanged {
+        /// The file as configured.
+        file: String,
+        /// Its absolute path now.
+        path: String,
+        /// The absolute path the offset was recorded for.
+        recorded: String,
+        /// The stored position.
+        position: u64,
+        /// How the file differs.
+        reason: String,
+    },
+
     /// Stored offsets could not be read back in time or were malformed.
     #[error("connect offsets: {reason}")]
     Offsets {
@@ -202,13 +224,21 @@ pub enum ConnectError {
     #[error("task panicked: {0}")]
     Panic(String),
 
-    /// No connector has this name.
-    #[error("connector {0} not found")]
+    /// No connector has this name (Kafka's words).
+    #[error("Connector {0} not found")]
     NotFound(String),
 
-    /// A connector with this name exists already.
-    #[error("connector {0} already exists")]
+    /// A connector with this name exists already (Kafka's words).
+    #[error("Connector {0} already exists")]
     AlreadyExists(String),
+
+    /// No connector class has this name (Kafka's words).
+    #[error("Failed to find any class that implements Connector and which name matches {0}")]
+    NotFoundPlugin(String),
+
+    /// A REST request that cannot be carried out as asked; the message says why.
+    #[error("{0}")]
+    BadRequest(String),
 
     /// The task number is out of range.
     #[error("connector {connector} has no task {task}")]
@@ -246,8 +276,11 @@ impl ConnectError {
             | Self::Conversion { .. }
             | Self::Transform { .. }
             | Self::LineTooLong { .. }
+            | Self::SourceFileChanged { .. }
             | Self::NotFound(_)
             | Self::AlreadyExists(_)
+            | Self::BadRequest(_)
+            | Self::NotFoundPlugin(_)
             | Self::TaskNotFound { .. }
             | Self::TooManyConnectors(_)
             | Self::Unavailable => false,
@@ -257,8 +290,8 @@ impl ConnectError {
     /// The HTTP status Kafka Connect's REST API answers this error with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidConfig { .. } | Self::Unreadable { .. } => 400,
-            Self::NotFound(_) | Self::TaskNotFound { .. } => 404,
+            Self::InvalidConfig { .. } | Self::Unreadable { .. } | Self::BadRequest(_) => 400,
+            Self::NotFound(_) | Self::TaskNotFound { .. } | Self::NotFoundPlugin(_) => 404,
             Self::AlreadyExists(_) => 409,
             Self::TooManyConnectors(_) => 429,
             Self::Unavailable

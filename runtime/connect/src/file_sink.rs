@@ -3,9 +3,10 @@
 //! `\n`.
 //!
 //! A value that holds a line break would become two lines, so `check` refuses it (a bad
-//! record: dead-letter topic or task failure, never a silently split line). `flush`
-//! writes the buffer and fsyncs the file, so the runner commits the group offsets only of
-//! lines that are on disk. The file is opened in append mode; lines written after the
+//! record: dead-letter topic or task failure, never a silently split line). Each `put`
+//! hands its lines to the operating system (so they show in the file at once, as with
+//! Kafka's sink, whatever the commit interval); `flush` also fsyncs the file, so the
+//! runner commits the group offsets only of lines that are on disk. The file is opened in append mode; lines written after the
 //! last commit are written again after a restart (at-least-once).
 
 use std::path::PathBuf;
@@ -68,7 +69,10 @@ impl FileStreamSink {
                 .await
                 .map_err(|err| ConnectError::io(context.clone(), err))?;
         }
-        Ok(())
+        writer
+            .flush()
+            .await
+            .map_err(|err| ConnectError::io(context, err))
     }
 
     async fn sync(&mut self) -> Result<(), ConnectError> {

@@ -8,9 +8,22 @@
 //! others travel as bytes, unchanged.
 //!
 //! A file that does not exist yet is waited for; a file that became shorter than the
-//! position read so far (truncated, or replaced by a new file, as log rotation does) is
-//! read again from its start, like `tail -F`. Reading goes through tokio's file API, which
-//! runs the reads on the blocking pool, never on the task's arbiter.
+//! position read so far (truncated, or replaced by a new file, as log rotation does) while
+//! the task reads it is read again from its start, like `tail -F`. Reading goes through
+//! tokio's file API, which runs the reads on the blocking pool, never on the task's arbiter.
+//!
+//! The offset also records the file's identity: its absolute path (`path`) and a
+//! fingerprint of its head, the CRC-32C of its first `head.bytes` bytes (the bytes before
+//! the position, at most `HEAD_BYTES_MAX`). A task that resumes checks that the file it
+//! opens starts with those bytes and is at least as long as the position, and otherwise
+//! fails, naming both files, instead of resuming at a byte of another file (Kafka's task
+//! skips to the position in whatever file it finds; with a relative `file` read from two
+//! working directories under one connector name, that is the middle of a line of another
+//! file). The fingerprint is of content, not of the inode: an inode changes when a file
+//! is copied, restored or saved by an editor that writes a new file, without the bytes
+//! read so far changing, and a deleted file's inode may be reused by an unrelated one.
+//! Offsets without a fingerprint (written by Kafka, or altered through the REST API) are
+//! trusted, as Kafka trusts them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,9 +48,17 @@ const IDLE_WAIT_MS: u64 = 100;
 /// How long a poll waits for a file that does not exist yet.
 const MISSING_FILE_WAIT_MS: u64 = 1_000;
 
+/// The most bytes of a file's head its fingerprint covers.
+const HEAD_BYTES_MAX: usize = 4096;
+
 /// The key of the source partition and offset, as Kafka's FileStreamSource names them.
 const FILENAME_FIELD: &str = "filename";
 const POSITION_FIELD: &str = "position";
+/// The identity fields Eddy adds to the offset: the absolute path it was read at, and
+/// how many of its first bytes the fingerprint covers, with their CRC-32C.
+const PATH_FIELD: &str = "path";
+const HEAD_BYTES_FIELD: &str = "head.bytes";
+const HEAD_CRC_FIELD: &str = "head.crc32c";
 
 /// Tails one file.
 #[derive(Debug)]
@@ -53,6 +74,12 @@ pub struct FileStreamSource {
     pending: Vec<u8>,
     /// Whether the missing file was reported already (reported once, not every poll).
     reported_missing: bool,
+    /// The file's absolute path, for the offset and error messages.
+    absolute: PathBuf,
+    /// The file's first `min(position, HEAD_BYTES_MAX)` bytes: what the fingerprint covers.
+    head: Vec<u8>,
+    /// The stored offset to check the file against when it is first opened.
+    resume: Option<SourceOffset>,
 }
 
 impl FileStreamSource {
@@ -63,6 +90,7 @@ impl FileStreamSource {
             FILENAME_FIELD.to_owned(),
             Value::String(file.display().to_string()),
         );
+        let absolute = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
         Self {
             file,
             topic,
@@ -72,6 +100,9 @@ impl FileStreamSource {
             position: 0,
             pending: Vec::new(),
             reported_missing: false,
+            absolute,
+            head: Vec::new(),
+            resume: None,
         }
     }
 
@@ -103,19 +134,88 @@ impl FileStreamSource {
             .await
             .map_err(|err| ConnectError::io(self.context("cannot stat"), err))?
             .len();
-        if len < self.position {
+        if let Some(stored) = self.resume.take() {
+            self.check_identity(&mut file, len, &stored).await?;
+        } else if len < self.position {
             tracing::warn!(
                 file = %self.file.display(), len, position = self.position,
-                "source file is shorter than the stored position (truncated or replaced); reading it from the start"
+                "source file is shorter than the position read (truncated or replaced); reading it from the start"
             );
             self.position = 0;
         }
+        self.head = self.read_head(&mut file).await?;
         file.seek(std::io::SeekFrom::Start(self.position))
             .await
             .map_err(|err| ConnectError::io(self.context("cannot seek in"), err))?;
         self.pending.clear();
         self.reader = Some(file);
         Ok(true)
+    }
+
+    /// The file's first `min(position, HEAD_BYTES_MAX)` bytes.
+    async fn read_head(&self, file: &mut tokio::fs::File) -> Result<Vec<u8>, ConnectError> {
+        let len = head_len(self.position);
+        let mut head = vec![0u8; len];
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|err| ConnectError::io(self.context("cannot seek in"), err))?;
+        file.read_exact(&mut head)
+            .await
+            .map_err(|err| ConnectError::io(self.context("cannot read the head of"), err))?;
+        Ok(head)
+    }
+
+    /// Fails unless the file just opened (`len` bytes long) is the one `stored` was
+    /// recorded for: at least as long as the position, starting with the fingerprinted
+    /// bytes.
+    async fn check_identity(
+        &self,
+        file: &mut tokio::fs::File,
+        len: u64,
+        stored: &SourceOffset,
+    ) -> Result<(), ConnectError> {
+        let recorded = stored.get(PATH_FIELD).and_then(Value::as_str);
+        let fingerprint = stored
+            .get(HEAD_BYTES_FIELD)
+            .and_then(Value::as_u64)
+            .zip(stored.get(HEAD_CRC_FIELD).and_then(Value::as_u64));
+        let changed = |reason: String| ConnectError::SourceFileChanged {
+            file: self.file.display().to_string(),
+            path: self.absolute.display().to_string(),
+            recorded: recorded.unwrap_or("an unrecorded path").to_owned(),
+            position: self.position,
+            reason,
+        };
+        if len < self.position {
+            return Err(changed(format!(
+                "it is {len} bytes long, shorter than the position"
+            )));
+        }
+        let Some((head_bytes, head_crc)) = fingerprint else {
+            tracing::info!(file = %self.file.display(), position = self.position, "the stored offset has no fingerprint (written by Kafka or through the REST API); resuming at its position");
+            return Ok(());
+        };
+        let Ok(head_bytes) = usize::try_from(head_bytes) else {
+            return Err(changed(format!(
+                "its recorded head of {head_bytes} bytes is too long"
+            )));
+        };
+        let mut head = vec![0u8; head_bytes];
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|err| ConnectError::io(self.context("cannot seek in"), err))?;
+        file.read_exact(&mut head)
+            .await
+            .map_err(|err| ConnectError::io(self.context("cannot read the head of"), err))?;
+        if u64::from(crc32c::crc32c(&head)) != head_crc {
+            return Err(changed(format!(
+                "its first {head_bytes} bytes differ from those read before"
+            )));
+        }
+        if recorded.is_some_and(|r| r != self.absolute.display().to_string()) {
+            tracing::info!(file = %self.absolute.display(), recorded, "the file moved, but starts with the bytes read before; resuming");
+        }
+        Ok(())
     }
 
     /// Whether the file on disk is no longer the one being read, or became shorter.
@@ -161,8 +261,7 @@ impl FileStreamSource {
             if lines.len() >= self.batch_size {
                 break;
             }
-            self.pending.drain(..consumed);
-            self.position += consumed as u64;
+            self.advance(consumed);
             consumed = 0;
             if self.pending.len() > LINE_BYTES_MAX {
                 return Err(ConnectError::LineTooLong {
@@ -185,9 +284,17 @@ impl FileStreamSource {
             }
             self.pending.extend_from_slice(&chunk[..read]);
         }
+        self.advance(consumed);
+        Ok(())
+    }
+
+    /// Moves the position past the first `consumed` bytes of `pending`, keeping the head.
+    fn advance(&mut self, consumed: usize) {
+        debug_assert_eq!(self.head.len(), head_len(self.position));
+        let wanted = HEAD_BYTES_MAX.saturating_sub(self.head.len()).min(consumed);
+        self.head.extend_from_slice(&self.pending[..wanted]);
         self.pending.drain(..consumed);
         self.position += consumed as u64;
-        Ok(())
     }
 
     fn record(&self, line: &[u8]) -> SourceRecord {
@@ -207,6 +314,12 @@ impl FileStreamSource {
     fn offset(&self) -> SourceOffset {
         let mut offset = SourceOffset::new();
         offset.insert(POSITION_FIELD.to_owned(), json!(self.position));
+        offset.insert(
+            PATH_FIELD.to_owned(),
+            json!(self.absolute.display().to_string()),
+        );
+        offset.insert(HEAD_BYTES_FIELD.to_owned(), json!(self.head.len()));
+        offset.insert(HEAD_CRC_FIELD.to_owned(), json!(crc32c::crc32c(&self.head)));
         offset
     }
 
@@ -246,11 +359,12 @@ impl Source for FileStreamSource {
         offsets: &'a StoredOffsets,
     ) -> BoxFuture<'a, Result<(), ConnectError>> {
         async move {
-            self.position = offsets
-                .get(&self.partition)
+            let stored = offsets.get(&self.partition);
+            self.position = stored
                 .and_then(|o| o.get(POSITION_FIELD))
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
+            self.resume = stored.cloned();
             tracing::info!(file = %self.file.display(), position = self.position, "FileStreamSource starts");
             Ok(())
         }
@@ -260,6 +374,11 @@ impl Source for FileStreamSource {
     fn poll(&mut self) -> BoxFuture<'_, Result<SourceBatch, ConnectError>> {
         self.poll_batch().boxed()
     }
+}
+
+/// How many bytes of a file's head the fingerprint covers at `position`.
+fn head_len(position: u64) -> usize {
+    usize::try_from(position).map_or(HEAD_BYTES_MAX, |p| p.min(HEAD_BYTES_MAX))
 }
 
 #[cfg(test)]
@@ -341,6 +460,58 @@ mod tests {
         std::fs::write(&path, "c\n").unwrap();
         assert!(source.poll().await.unwrap().records.is_empty());
         assert_eq!(values(&source.poll().await.unwrap()), ["c"]);
+    }
+
+    #[tokio::test]
+    async fn refuses_to_resume_into_a_different_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.txt");
+        std::fs::write(&path, "the first file's line\nsecond\n").unwrap();
+        let mut source = FileStreamSource::new(path.clone(), "t".into(), 1);
+        source.start(&StoredOffsets::default()).await.unwrap();
+        let batch = source.poll().await.unwrap();
+        let offset = batch.offsets[0].1.clone();
+        assert_eq!(offset[POSITION_FIELD], json!(22));
+        assert_eq!(offset[HEAD_BYTES_FIELD], json!(22));
+        assert_eq!(offset[PATH_FIELD], json!(path.display().to_string()));
+        let mut stored = StoredOffsets::default();
+        stored.insert(source.partition(), Some(offset.clone()));
+
+        // The same file resumes at the next line.
+        let mut same = FileStreamSource::new(path.clone(), "t".into(), 10);
+        same.start(&stored).await.unwrap();
+        assert_eq!(values(&same.poll().await.unwrap()), ["second"]);
+
+        // Another file under the same name (longer, other bytes) is refused.
+        std::fs::write(&path, "another file, longer than the first one\nmore\n").unwrap();
+        let mut other = FileStreamSource::new(path.clone(), "t".into(), 10);
+        other.start(&stored).await.unwrap();
+        let err = other.poll().await.unwrap_err();
+        assert!(
+            matches!(err, ConnectError::SourceFileChanged { .. }),
+            "{err}"
+        );
+        assert!(!err.is_retriable());
+        let text = err.to_string();
+        assert!(text.contains("first 22 bytes differ"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+
+        // A file shorter than the position is refused too.
+        std::fs::write(&path, "short\n").unwrap();
+        let mut short = FileStreamSource::new(path.clone(), "t".into(), 10);
+        short.start(&stored).await.unwrap();
+        let text = short.poll().await.unwrap_err().to_string();
+        assert!(text.contains("shorter than the position"), "{text}");
+
+        // An offset without a fingerprint (Kafka's) is trusted.
+        std::fs::write(&path, "0123456789abcdefghijklmnopqrstu\nnext\n").unwrap();
+        let mut kafkas = StoredOffsets::default();
+        let mut position = SourceOffset::new();
+        position.insert(POSITION_FIELD.to_owned(), json!(32));
+        kafkas.insert(source.partition(), Some(position));
+        let mut trusted = FileStreamSource::new(path, "t".into(), 10);
+        trusted.start(&kafkas).await.unwrap();
+        assert_eq!(values(&trusted.poll().await.unwrap()), ["next"]);
     }
 
     #[tokio::test]

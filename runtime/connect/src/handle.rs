@@ -5,18 +5,26 @@
 use actix::prelude::*;
 use eddy_actors::supervision::SupervisorReport;
 
+use std::sync::Arc;
+
 use super::config::ConnectorConfig;
 use super::error::ConnectError;
+use super::offset_admin::{ConnectorOffset, ConnectorOffsets};
 use super::status::{ConnectorInfo, ConnectorStatus};
 use super::supervisor::{
-    ConnectSettings, ConnectSupervisor, CreateConnector, DeleteConnector, GetConnector, GetStatus,
-    ListConnectors, PutConnector, ReportConnectors, RestartConnector, SetPaused, StopConnectors,
+    ConnectSettings, ConnectSupervisor, CreateConnector, DeleteConnector, GetConnector, GetOffsets,
+    GetStatus, GetTopics, ListConnectors, ModifyOffsets, PutConnector, ReportConnectors,
+    RestartConnector, SetTarget, StopConnectors, Target,
 };
+use super::worker::WorkerDefaults;
 
 /// A cheap, cloneable reference to a running ConnectSupervisor.
 #[derive(Clone)]
 pub struct ConnectHandle {
     addr: Addr<ConnectSupervisor>,
+    /// The supervisor's settings, for what the REST API answers without asking it (the
+    /// defaults a configuration is validated with, the cluster to ask for its id).
+    settings: Arc<ConnectSettings>,
 }
 
 impl std::fmt::Debug for ConnectHandle {
@@ -30,13 +38,27 @@ impl ConnectHandle {
     /// `System`.
     pub fn start(settings: ConnectSettings) -> Self {
         Self {
-            addr: ConnectSupervisor::new(settings).start(),
+            addr: ConnectSupervisor::new(settings.clone()).start(),
+            settings: Arc::new(settings),
         }
     }
 
-    /// A handle on a supervisor started elsewhere.
-    pub fn from_addr(addr: Addr<ConnectSupervisor>) -> Self {
-        Self { addr }
+    /// A handle on a supervisor started elsewhere with `settings`.
+    pub fn from_addr(addr: Addr<ConnectSupervisor>, settings: ConnectSettings) -> Self {
+        Self {
+            addr,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The Kafka address of the cluster the connectors use.
+    pub fn bootstrap(&self) -> &str {
+        &self.settings.bootstrap
+    }
+
+    /// What the supervisor's connectors inherit.
+    pub fn defaults(&self) -> &WorkerDefaults {
+        &self.settings.defaults
     }
 
     /// The supervisor's address.
@@ -75,12 +97,42 @@ impl ConnectHandle {
 
     /// Pauses a connector: its tasks commit their progress and read nothing until resumed.
     pub async fn pause(&self, name: &str) -> Result<(), ConnectError> {
-        self.set_paused(name, true).await
+        self.set_target(name, Target::Paused).await
     }
 
-    /// Resumes a paused connector.
+    /// Resumes a paused or stopped connector.
     pub async fn resume(&self, name: &str) -> Result<(), ConnectError> {
-        self.set_paused(name, false).await
+        self.set_target(name, Target::Running).await
+    }
+
+    /// Stops a connector (KIP-875): its tasks commit their progress and end; it keeps its
+    /// configuration and runs nothing until resumed.
+    pub async fn stop(&self, name: &str) -> Result<(), ConnectError> {
+        self.set_target(name, Target::Stopped).await
+    }
+
+    /// The topics a connector's tasks have used (KIP-558).
+    pub async fn topics(&self, name: &str) -> Result<Vec<String>, ConnectError> {
+        self.ask(GetTopics(name.to_owned())).await?
+    }
+
+    /// A connector's stored offsets (KIP-875).
+    pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, ConnectError> {
+        self.ask(GetOffsets(name.to_owned())).await?
+    }
+
+    /// Alters a stopped connector's offsets (`Some`) or resets them (`None`); answers
+    /// Kafka's message.
+    pub async fn modify_offsets(
+        &self,
+        name: &str,
+        offsets: Option<Vec<ConnectorOffset>>,
+    ) -> Result<String, ConnectError> {
+        self.ask(ModifyOffsets {
+            name: name.to_owned(),
+            offsets,
+        })
+        .await?
     }
 
     /// Restarts a connector's tasks (one task if `task` is set; only FAILED ones if
@@ -116,10 +168,10 @@ impl ConnectHandle {
         let _ = self.ask(StopConnectors).await;
     }
 
-    async fn set_paused(&self, name: &str, paused: bool) -> Result<(), ConnectError> {
-        self.ask(SetPaused {
+    async fn set_target(&self, name: &str, target: Target) -> Result<(), ConnectError> {
+        self.ask(SetTarget {
             name: name.to_owned(),
-            paused,
+            target,
         })
         .await?
     }

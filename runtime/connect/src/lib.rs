@@ -15,7 +15,9 @@
 //! them (every faulty key listed at once), `converter` turns data into record bytes and
 //! back; `source` and `sink` are the traits, `file_source`, `file_sink`, `generator` and
 //! `postgres_sink` the built-in classes (`plugins` picks one per configuration);
-//! `offsets` stores source offsets, `configs` a node's connectors (`connect-configs`),
+//! `worker` reads a standalone worker's file (what its connectors inherit),
+//! `offsets` stores source offsets (in `connect-offsets`, or in a standalone worker's
+//! local file: `offset_file`), `configs` a node's connectors (`connect-configs`),
 //! `topics` creates the topics connectors need and reads them back,
 //! `dead_letter` is a sink's dead-letter topic; `source_runner` and `sink_runner` are a
 //! task's work, `task` the actor around it, `restart` the pure restart decision,
@@ -52,11 +54,14 @@ mod file_sink;
 mod file_source;
 mod generator;
 mod handle;
+mod offset_admin;
+mod offset_file;
 mod offsets;
 mod plugins;
 mod postgres_sink;
 mod properties;
 pub mod rest;
+mod rest_validate;
 mod restart;
 mod sink;
 mod sink_runner;
@@ -67,6 +72,7 @@ mod supervisor;
 mod task;
 mod topics;
 mod transforms;
+mod worker;
 
 pub use config::{
     topic_name_problem, ClassConfig, ConnectorClass, ConnectorConfig, ConnectorType, ErrorHandling,
@@ -80,7 +86,11 @@ pub use file_sink::FileStreamSink;
 pub use file_source::{FileStreamSource, LINE_BYTES_MAX};
 pub use generator::{Generator, GeneratorSettings};
 pub use handle::ConnectHandle;
-pub use offsets::{offset_key, OffsetStore, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
+pub use offset_admin::{ConnectorOffset, ConnectorOffsets};
+pub use offset_file::OffsetFile;
+pub use offsets::{
+    offset_key, OffsetStorage, OffsetStore, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS,
+};
 pub use postgres_sink::{InsertMode, PostgresSink, PostgresSinkConfig};
 pub use properties::{
     from_json, parse_json, parse_properties, read_file, RawConfig, CONFIG_BYTES_MAX,
@@ -91,9 +101,10 @@ pub use sink::{Sink, SinkRecord};
 pub use source::{Source, SourceBatch, SourceOffset, SourcePartition, SourceRecord, StoredOffsets};
 pub use status::{ConnectorInfo, ConnectorState, ConnectorStatus, State, TaskRef, TaskStatus};
 pub use supervisor::{
-    ConnectSettings, ConnectSupervisor, CreateConnector, DeleteConnector, GetConnector, GetStatus,
-    ListConnectors, PutConnector, ReportConnectors, RestartConnector, SetPaused, StopConnectors,
-    CONNECTORS_MAX,
+    ConnectSettings, ConnectSupervisor, CreateConnector, DeleteConnector, GetConnector, GetOffsets,
+    GetStatus, GetTopics, ListConnectors, ModifyOffsets, PutConnector, ReportConnectors,
+    RestartConnector, SetTarget, StopConnectors, Target, CONNECTORS_MAX,
 };
 pub use task::ConnectorTask;
 pub use transforms::{TransformChain, TransformError, PREDICATES_MAX, TRANSFORMS_MAX};
+pub use worker::{WorkerConfig, WorkerDefaults, WORKER_KEYS};

@@ -8,6 +8,11 @@
 //! log end offsets it had when reading began, keeping the latest offset per source
 //! partition of this connector. `write` sends offsets with acks=all and waits for them.
 //! Records of other connectors, and keys that are not Connect's, are skipped.
+//!
+//! A standalone worker with Kafka's worker file keeps its offsets in a local file instead
+//! (`offset_file.rs`); [`OffsetStorage`] says which, and `SourceOffsets` is a source task's
+//! view of either. The REST API's offsets endpoints (KIP-875) read and change them through
+//! `read_source_offsets` and `alter_source_offsets`.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -15,8 +20,9 @@ use serde_json::Value;
 use eddy_client::{Acks, ConsumedRecord, Producer, ProducerConfig, ProducerRecord};
 
 use super::error::ConnectError;
+use super::offset_file::OffsetFile;
 use super::source::{SourceOffset, SourcePartition, StoredOffsets};
-use super::topics::{ensure_topic, read_to_end};
+use super::topics::{ensure_topic, read_to_end, topic_exists};
 
 /// The topic that holds source offsets (Kafka's default `offset.storage.topic`).
 pub const OFFSETS_TOPIC: &str = "connect-offsets";
@@ -68,17 +74,30 @@ impl OffsetStore {
         &mut self,
         offsets: &[(SourcePartition, SourceOffset)],
     ) -> Result<(), ConnectError> {
+        let changes: Vec<(SourcePartition, Option<SourceOffset>)> = offsets
+            .iter()
+            .map(|(partition, offset)| (partition.clone(), Some(offset.clone())))
+            .collect();
+        self.write_changes(&changes).await
+    }
+
+    /// Stores `offsets`, a tombstone where the offset is `None`, and waits until the
+    /// cluster acknowledged them.
+    async fn write_changes(
+        &mut self,
+        offsets: &[(SourcePartition, Option<SourceOffset>)],
+    ) -> Result<(), ConnectError> {
         if offsets.is_empty() {
             return Ok(());
         }
         let context = || format!("store source offsets of connector {}", self.connector);
         let mut receipts = Vec::with_capacity(offsets.len());
         for (partition, offset) in offsets {
-            let record = ProducerRecord::new(
-                OFFSETS_TOPIC,
-                Bytes::from(Value::Object(offset.clone()).to_string()),
-            )
-            .with_key(offset_key(&self.connector, partition));
+            let mut record = ProducerRecord::new(OFFSETS_TOPIC, Bytes::new())
+                .with_key(offset_key(&self.connector, partition));
+            record.value = offset
+                .as_ref()
+                .map(|offset| Bytes::from(Value::Object(offset.clone()).to_string()));
             let receipt = self
                 .producer
                 .send(record)
@@ -97,6 +116,105 @@ impl OffsetStore {
                 .map_err(|err| ConnectError::client(context(), err))?;
         }
         Ok(())
+    }
+}
+
+/// Where a worker keeps its source connectors' offsets.
+#[derive(Debug, Clone, Default)]
+pub enum OffsetStorage {
+    /// The cluster's compacted `connect-offsets` topic: a node's connectors, and `eddy
+    /// connect run` given connector files alone.
+    #[default]
+    Topic,
+    /// A local file: a standalone worker's `offset.storage.file.filename`.
+    File(OffsetFile),
+}
+
+/// A source task's offsets, wherever its worker keeps them.
+#[derive(Debug)]
+pub(crate) enum SourceOffsets {
+    /// In `connect-offsets` (boxed: a producer is much larger than a file handle).
+    Topic(Box<OffsetStore>),
+    /// In the worker's offsets file.
+    File {
+        /// The file.
+        file: OffsetFile,
+        /// The connector whose offsets these are.
+        connector: String,
+    },
+}
+
+impl SourceOffsets {
+    /// Opens `connector`'s offsets in `storage`, with the offsets stored so far.
+    pub(crate) async fn open(
+        storage: &OffsetStorage,
+        bootstrap: &str,
+        connector: &str,
+    ) -> Result<(Self, StoredOffsets), ConnectError> {
+        match storage {
+            OffsetStorage::Topic => {
+                let (store, stored) = OffsetStore::open(bootstrap, connector).await?;
+                Ok((Self::Topic(Box::new(store)), stored))
+            }
+            OffsetStorage::File(file) => {
+                let stored = file.read(connector).await;
+                let offsets = Self::File {
+                    file: file.clone(),
+                    connector: connector.to_owned(),
+                };
+                Ok((offsets, stored))
+            }
+        }
+    }
+
+    /// Stores `offsets` durably.
+    pub(crate) async fn write(
+        &mut self,
+        offsets: &[(SourcePartition, SourceOffset)],
+    ) -> Result<(), ConnectError> {
+        match self {
+            Self::Topic(store) => store.write(offsets).await,
+            Self::File { file, connector } => {
+                let changes: Vec<(SourcePartition, Option<SourceOffset>)> = offsets
+                    .iter()
+                    .map(|(partition, offset)| (partition.clone(), Some(offset.clone())))
+                    .collect();
+                file.write(connector, &changes).await
+            }
+        }
+    }
+}
+
+/// The offsets stored for `connector` in `storage` (none if `connect-offsets` does not
+/// exist yet).
+pub(crate) async fn read_source_offsets(
+    storage: &OffsetStorage,
+    bootstrap: &str,
+    connector: &str,
+) -> Result<StoredOffsets, ConnectError> {
+    match storage {
+        OffsetStorage::File(file) => Ok(file.read(connector).await),
+        OffsetStorage::Topic if !topic_exists(bootstrap, OFFSETS_TOPIC).await? => {
+            Ok(StoredOffsets::default())
+        }
+        OffsetStorage::Topic => read_offsets(bootstrap, connector).await,
+    }
+}
+
+/// Stores `changes` for `connector` in `storage`: an offset per partition, `None` to
+/// forget one.
+pub(crate) async fn alter_source_offsets(
+    storage: &OffsetStorage,
+    bootstrap: &str,
+    connector: &str,
+    changes: &[(SourcePartition, Option<SourceOffset>)],
+) -> Result<(), ConnectError> {
+    match storage {
+        OffsetStorage::File(file) => file.write(connector, changes).await,
+        OffsetStorage::Topic => {
+            let (mut store, _) = OffsetStore::open(bootstrap, connector).await?;
+            store.write_changes(changes).await
+        }
     }
 }
 

@@ -17,7 +17,7 @@
 //! it again, so the task is FAILED at once, until someone fixes the data or the
 //! configuration and restarts it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use eddy_client::{
@@ -69,6 +69,8 @@ pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
         last_commit: Instant::now(),
     };
     context.reporter.send(TaskEventKind::Running);
+    // The topics read so far, reported once each (KIP-558); bounded by `topics`.
+    let mut active_topics = HashSet::new();
     loop {
         match context.control() {
             Control::Stop => break,
@@ -85,6 +87,14 @@ pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
             .poll(Duration::from_millis(POLL_WAIT_MS))
             .await
             .map_err(client("read its topics"))?;
+        for record in &records {
+            if !active_topics.contains(&record.topic) {
+                active_topics.insert(record.topic.clone());
+                context
+                    .reporter
+                    .send(TaskEventKind::Topic(record.topic.clone()));
+            }
+        }
         for batch in records.chunks(config.batch_size) {
             runner.handle(batch).await?;
             if runner.commit_due() {

@@ -55,7 +55,8 @@ pub struct SourceBatch {
 /// The offsets stored for a connector, looked up by source partition.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoredOffsets {
-    offsets: HashMap<String, SourceOffset>,
+    /// By the partition's canonical text: the partition and its offset.
+    offsets: HashMap<String, (SourcePartition, SourceOffset)>,
 }
 
 impl StoredOffsets {
@@ -64,7 +65,7 @@ impl StoredOffsets {
         let key = partition_key(partition);
         match offset {
             Some(offset) => {
-                self.offsets.insert(key, offset);
+                self.offsets.insert(key, (partition.clone(), offset));
             }
             None => {
                 self.offsets.remove(&key);
@@ -74,7 +75,18 @@ impl StoredOffsets {
 
     /// The stored offset of `partition`, if any.
     pub fn get(&self, partition: &SourcePartition) -> Option<&SourceOffset> {
-        self.offsets.get(&partition_key(partition))
+        self.offsets.get(&partition_key(partition)).map(|(_, o)| o)
+    }
+
+    /// Every partition with its offset, sorted by the partition's canonical text.
+    pub fn entries(&self) -> Vec<(SourcePartition, SourceOffset)> {
+        let mut entries: Vec<(&String, &(SourcePartition, SourceOffset))> =
+            self.offsets.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        entries
+            .into_iter()
+            .map(|(_, entry)| entry.clone())
+            .collect()
     }
 
     /// How many partitions have an offset.

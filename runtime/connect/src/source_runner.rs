@@ -2,7 +2,7 @@
 //!
 //! Each batch is produced with acks=all and the runner waits until the cluster
 //! acknowledged every record of it; only then are the batch's source offsets due for the
-//! `connect-offsets` topic, written every `offset.flush.interval.ms` (0: after every
+//! `connect-offsets` topic (or a standalone worker's offsets file), written every `offset.flush.interval.ms` (0: after every
 //! batch), at a pause and at a stop. So after a failure — of the task, the process or the
 //! node — the next incarnation re-reads at most the batches acknowledged since the last
 //! offset commit plus the one in flight: duplicates bounded by the commit interval, no
@@ -22,10 +22,10 @@ use eddy_client::{Acks, Producer, ProducerConfig, ProducerRecord};
 
 use super::config::{ClassConfig, ConnectorConfig};
 use super::error::ConnectError;
-use super::offsets::OffsetStore;
+use super::offsets::SourceOffsets;
 use super::plugins::source_task;
 use super::source::{SourceOffset, SourcePartition, SourceRecord};
-use super::task::{Control, RunContext, TaskEventKind};
+use super::task::{Control, Reporter, RunContext, TaskEventKind};
 use super::topics::ensure_topic;
 
 /// The most topics a source task remembers as existing; past it the memory is cleared
@@ -50,7 +50,7 @@ pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
         &[],
     )
     .await?;
-    let (store, stored) = OffsetStore::open(&bootstrap, &config.name).await?;
+    let (store, stored) = SourceOffsets::open(&context.offsets, &bootstrap, &config.name).await?;
     source.start(&stored).await?;
     let producer_config = ProducerConfig {
         acks: Acks::All,
@@ -67,6 +67,8 @@ pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
         last_commit: Instant::now(),
         bootstrap: bootstrap.clone(),
         known_topics: HashSet::from([topic]),
+        reporter: context.reporter.clone(),
+        active_topics: HashSet::new(),
     };
     context.reporter.send(TaskEventKind::Running);
     loop {
@@ -105,13 +107,17 @@ pub(crate) async fn run(mut context: RunContext) -> Result<(), ConnectError> {
 struct Progress<'a> {
     config: &'a ConnectorConfig,
     producer: Producer,
-    store: OffsetStore,
+    store: SourceOffsets,
     /// The latest offset of each source partition, keyed by its canonical text.
     pending: BTreeMap<String, (SourcePartition, SourceOffset)>,
     last_commit: Instant,
     bootstrap: String,
     /// Topics known to exist: the connector's, and those its transforms routed to.
     known_topics: HashSet<String>,
+    /// Tells the supervisor of the topics written to (KIP-558).
+    reporter: Reporter,
+    /// The topics written to and reported (a bounded set: those known to exist).
+    active_topics: HashSet<String>,
 }
 
 impl Progress<'_> {
@@ -147,6 +153,10 @@ impl Progress<'_> {
                 .wait()
                 .await
                 .map_err(|err| ConnectError::client(context(&topic), err))?;
+            if self.active_topics.len() < KNOWN_TOPICS_MAX && !self.active_topics.contains(&topic) {
+                self.active_topics.insert(topic.clone());
+                self.reporter.send(TaskEventKind::Topic(topic));
+            }
         }
         metrics::counter!("eddy_connect_source_records_total", "connector" => self.config.name.clone())
             .increment(receipts_count);

@@ -11,6 +11,9 @@
 //!      └──back-off── RESTARTING ──too often / not retriable──▶ FAILED
 //! FAILED ──restart (user)──▶ UNASSIGNED
 //! ```
+//!
+//! A connector (not a task) may also be STOPPED (KIP-875): it has no task at all until it
+//! is resumed or paused, and only then may its offsets be altered or reset.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +35,8 @@ pub enum State {
     Failed,
     /// Failed and waiting for its restart back-off.
     Restarting,
+    /// A connector stopped by a user: no task runs (KIP-875).
+    Stopped,
 }
 
 /// The state of a connector as a whole.

@@ -2,6 +2,11 @@
 //! process) — their configurations, their target state (running or paused) and one
 //! supervised ConnectorTask per task.
 //!
+//! A connector's target state is RUNNING, PAUSED (tasks alive, reading nothing) or STOPPED
+//! (KIP-875: no task at all, so its offsets may be altered or reset through
+//! `offset_admin.rs`); the topics its tasks have used (KIP-558) are reported by the tasks
+//! and kept in memory.
+//!
 //! Supervised by the NodeSupervisor on a node; in standalone mode it is the root. Strategy
 //! one-for-one: a failed task is restarted alone, after the back-off `restart.rs` decides,
 //! as a new incarnation; a task that keeps failing, or fails with an error a restart
@@ -17,7 +22,7 @@
 //! of a task carries its incarnation; reports of replaced incarnations are ignored, so a
 //! late "exited" of an old incarnation can never fail or restart the new one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,14 +32,17 @@ use futures::future::join_all;
 
 use super::config::ConnectorConfig;
 use super::configs::{
-    load_retry_pause, ConfigStorage, ConfigStore, StoredConnectors, CONFIGS_TOPIC,
+    load_retry_pause, ConfigStorage, ConfigStore, StoredConnectors, TargetState, CONFIGS_TOPIC,
 };
 use super::error::ConnectError;
+use super::offset_admin::{self, ConnectorOffset, ConnectorOffsets, OffsetsPlace};
+use super::offsets::OffsetStorage;
 use super::restart::{RestartHistory, RestartPolicy, Verdict};
 use super::status::{ConnectorInfo, ConnectorState, ConnectorStatus, State, TaskRef, TaskStatus};
 use super::task::{
     AbortTask, ConnectorTask, Control, SetControl, StopTask, TaskEvent, TaskEventKind,
 };
+use super::worker::WorkerDefaults;
 
 /// The most connectors one supervisor runs.
 pub const CONNECTORS_MAX: usize = 1_000;
@@ -56,6 +64,10 @@ pub struct ConnectSettings {
     /// topic and restores from it at start (a node's own id); `None` keeps them in memory
     /// only (`eddy connect run`, which its files configure).
     pub config_owner: Option<i32>,
+    /// What connectors inherit (a standalone worker file's settings; a node's defaults).
+    pub defaults: WorkerDefaults,
+    /// Where source connectors keep their offsets.
+    pub offsets: OffsetStorage,
 }
 
 impl ConnectSettings {
@@ -68,6 +80,8 @@ impl ConnectSettings {
             stop_timeout_ms: 10_000,
             connectors_max: CONNECTORS_MAX,
             config_owner: None,
+            defaults: WorkerDefaults::default(),
+            offsets: OffsetStorage::Topic,
         }
     }
 }
@@ -86,17 +100,37 @@ struct TaskSlot {
 /// One connector.
 struct Connector {
     config: Arc<ConnectorConfig>,
-    paused: bool,
+    target: TargetState,
     deleting: bool,
     tasks: Vec<TaskSlot>,
     created: Instant,
+    /// The topics its tasks have written or read (KIP-558's active topics).
+    topics: BTreeSet<String>,
+}
+
+/// The supervision records of the `count` tasks of connector `name`, not started yet.
+fn task_slots(name: &str, count: u32) -> Vec<TaskSlot> {
+    (0..count)
+        .map(|task| TaskSlot {
+            state: State::Unassigned,
+            addr: None,
+            incarnation: 0,
+            record: ChildRecord::starting(format!("task {name}-{task}")),
+            history: RestartHistory::default(),
+            trace: None,
+            started: Instant::now(),
+        })
+        .collect()
 }
 
 impl Connector {
-    /// The connector's own state: PAUSED, FAILED once every task failed, RUNNING otherwise.
+    /// The connector's own state: PAUSED, STOPPED, FAILED once every task failed, RUNNING
+    /// otherwise.
     fn state(&self) -> (State, Option<String>) {
-        if self.paused {
-            return (State::Paused, None);
+        match self.target {
+            TargetState::Paused => return (State::Paused, None),
+            TargetState::Stopped => return (State::Stopped, None),
+            TargetState::Running => {}
         }
         let all_failed =
             !self.tasks.is_empty() && self.tasks.iter().all(|t| t.state == State::Failed);
@@ -179,7 +213,7 @@ fn child_state(state: State) -> ChildState {
     match state {
         State::Unassigned => ChildState::Starting,
         State::Running => ChildState::Running,
-        State::Paused => ChildState::Stopped,
+        State::Paused | State::Stopped => ChildState::Stopped,
         State::Failed => ChildState::Failed,
         State::Restarting => ChildState::Restarting,
     }
@@ -217,27 +251,21 @@ impl ConnectSupervisor {
     fn add_connector(
         &mut self,
         config: ConnectorConfig,
-        paused: bool,
+        target: TargetState,
         ctx: &mut Context<Self>,
     ) -> ConnectorInfo {
         let name = config.name.clone();
-        let tasks = (0..config.task_count())
-            .map(|task| TaskSlot {
-                state: State::Unassigned,
-                addr: None,
-                incarnation: 0,
-                record: ChildRecord::starting(format!("task {name}-{task}")),
-                history: RestartHistory::default(),
-                trace: None,
-                started: Instant::now(),
-            })
-            .collect();
+        let tasks = match target {
+            TargetState::Stopped => Vec::new(),
+            TargetState::Running | TargetState::Paused => task_slots(&name, config.task_count()),
+        };
         let connector = Connector {
             config: Arc::new(config),
-            paused,
+            target,
             deleting: false,
             tasks,
             created: Instant::now(),
+            topics: BTreeSet::new(),
         };
         let info = connector.info();
         let count = connector.tasks.len() as u32;
@@ -245,20 +273,20 @@ impl ConnectSupervisor {
         for task in 0..count {
             self.start_task(&name, task, ctx);
         }
-        tracing::info!(connector = %name, tasks = count, paused, "connector started");
+        tracing::info!(connector = %name, tasks = count, ?target, "connector started");
         info
     }
 
-    /// Writes `config` as `paused` (or running), then stops the tasks of the connector it
+    /// Writes `config` in target state `target`, then stops the tasks of the connector it
     /// replaces, if any, and starts the new ones; answers the new connector's details.
     /// Meant for an atomic handler: nothing else may change the connector meanwhile.
     fn put(
         &mut self,
         config: ConnectorConfig,
-        paused: bool,
+        target: TargetState,
     ) -> ResponseActFuture<Self, Result<ConnectorInfo, ConnectError>> {
         let name = config.name.clone();
-        let write = self.configs.put(&config, paused);
+        let write = self.configs.put(&config, target);
         Box::pin(write.into_actor(self).then(move |written, act, _ctx| {
             let old = match (&written, act.connectors.get_mut(&name)) {
                 (Ok(()), Some(connector)) => connector.take_addrs(),
@@ -267,7 +295,7 @@ impl ConnectSupervisor {
             act.stop_all(old).into_actor(act).map(move |(), act, ctx| {
                 written?;
                 act.connectors.remove(&name);
-                Ok(act.add_connector(config, paused, ctx))
+                Ok(act.add_connector(config, target, ctx))
             })
         }))
     }
@@ -313,9 +341,9 @@ impl ConnectSupervisor {
                 tracing::error!(connector = %name, "not restored: already {} connectors", self.connectors.len());
                 continue;
             }
-            match connector.validate(&name) {
+            match connector.validate(&name, &self.settings.defaults) {
                 Ok(config) => {
-                    self.add_connector(config, connector.paused(), ctx);
+                    self.add_connector(config, connector.state, ctx);
                 }
                 Err(err) => {
                     tracing::error!(connector = %name, error = %err, "stored connector not restored")
@@ -329,22 +357,43 @@ impl ConnectSupervisor {
         self.configs = ConfigStorage::Ready(store);
     }
 
-    /// Tells the tasks of a connector to pause or to run.
-    fn set_paused(&mut self, msg: &SetPaused) -> Result<(), ConnectError> {
-        let connector = self.connector_mut(&msg.name)?;
-        connector.paused = msg.paused;
-        let control = if msg.paused {
-            Control::Pause
-        } else {
-            Control::Run
-        };
-        for slot in &connector.tasks {
-            if let Some(addr) = &slot.addr {
-                addr.do_send(SetControl(control));
+    /// Moves a connector to `target`: from STOPPED its tasks are created and started (paused
+    /// or running); to STOPPED they commit, stop and are dropped; between RUNNING and
+    /// PAUSED they are told. Resolves once done.
+    fn set_target(
+        &mut self,
+        name: &str,
+        target: TargetState,
+        ctx: &mut Context<Self>,
+    ) -> Result<Vec<Addr<ConnectorTask>>, ConnectError> {
+        let connector = self.connector_mut(name)?;
+        let previous = connector.target;
+        connector.target = target;
+        tracing::info!(connector = %name, ?previous, ?target, "connector target state changed");
+        match (previous, target) {
+            (TargetState::Stopped, TargetState::Stopped) => Ok(Vec::new()),
+            (TargetState::Stopped, _) => {
+                connector.tasks = task_slots(name, connector.config.task_count());
+                for task in 0..connector.tasks.len() as u32 {
+                    self.start_task(name, task, ctx);
+                }
+                Ok(Vec::new())
+            }
+            (_, TargetState::Stopped) => Ok(connector.take_addrs()),
+            (_, running_or_paused) => {
+                let control = if running_or_paused == TargetState::Paused {
+                    Control::Pause
+                } else {
+                    Control::Run
+                };
+                for slot in &connector.tasks {
+                    if let Some(addr) = &slot.addr {
+                        addr.do_send(SetControl(control));
+                    }
+                }
+                Ok(Vec::new())
             }
         }
-        tracing::info!(connector = %msg.name, paused = msg.paused, "connector {}", if msg.paused { "paused" } else { "resumed" });
-        Ok(())
     }
 
     fn connector(&self, name: &str) -> Result<&Connector, ConnectError> {
@@ -361,6 +410,13 @@ impl ConnectSupervisor {
             .ok_or_else(|| ConnectError::NotFound(name.to_owned()))
     }
 
+    fn offsets_place(&self) -> OffsetsPlace {
+        OffsetsPlace {
+            bootstrap: self.settings.bootstrap.clone(),
+            storage: self.settings.offsets.clone(),
+        }
+    }
+
     fn incarnation(&mut self) -> u64 {
         self.next_incarnation += 1;
         self.next_incarnation
@@ -370,6 +426,7 @@ impl ConnectSupervisor {
     fn start_task(&mut self, name: &str, task: u32, ctx: &mut Context<Self>) {
         let incarnation = self.incarnation();
         let bootstrap = self.settings.bootstrap.clone();
+        let offsets = self.settings.offsets.clone();
         let recipient = ctx.address().recipient();
         let Some(connector) = self.connectors.get_mut(name) else {
             return;
@@ -378,13 +435,21 @@ impl ConnectSupervisor {
             return;
         };
         let config = connector.config.clone();
-        let initial = if connector.paused {
+        let initial = if connector.target == TargetState::Paused {
             Control::Pause
         } else {
             Control::Run
         };
         let make = move |_: &mut Context<ConnectorTask>| {
-            ConnectorTask::new(config, task, bootstrap, initial, recipient, incarnation)
+            ConnectorTask::new(
+                config,
+                task,
+                bootstrap,
+                offsets,
+                initial,
+                recipient,
+                incarnation,
+            )
         };
         let addr = match &self.arbiter {
             Some(arbiter) => ConnectorTask::start_in_arbiter(&arbiter.handle(), make),
@@ -534,6 +599,11 @@ impl Handler<TaskEvent> for ConnectSupervisor {
             TaskEventKind::Exited(result) => {
                 self.on_exit(&event.connector, event.task, result, ctx)
             }
+            TaskEventKind::Topic(topic) => {
+                if let Some(connector) = self.connectors.get_mut(&event.connector) {
+                    connector.topics.insert(topic);
+                }
+            }
             kind => {
                 let Some(slot) = self
                     .connectors
@@ -575,7 +645,7 @@ impl Handler<CreateConnector> for ConnectSupervisor {
         };
         match refused {
             Some(err) => AtomicResponse::new(Box::pin(fut::ready(Err(err)))),
-            None => AtomicResponse::new(self.put(config, false)),
+            None => AtomicResponse::new(self.put(config, TargetState::Running)),
         }
     }
 }
@@ -592,12 +662,12 @@ impl Handler<PutConnector> for ConnectSupervisor {
 
     fn handle(&mut self, msg: PutConnector, _ctx: &mut Self::Context) -> Self::Result {
         let config = msg.0;
-        let existing = self.connector(&config.name).map(|c| c.paused).ok();
+        let existing = self.connector(&config.name).map(|c| c.target).ok();
         if existing.is_none() && self.connectors.len() >= self.settings.connectors_max {
             let err = ConnectError::TooManyConnectors(self.connectors.len());
             return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         }
-        let put = self.put(config, existing.unwrap_or(false));
+        let put = self.put(config, existing.unwrap_or(TargetState::Running));
         let created = existing.is_none();
         AtomicResponse::new(Box::pin(
             put.map(move |result, _act, _ctx| result.map(|info| (created, info))),
@@ -648,33 +718,148 @@ impl Handler<GetStatus> for ConnectSupervisor {
     }
 }
 
-/// Pauses (`true`) or resumes (`false`) a connector's tasks.
-#[derive(Message)]
-#[rtype(result = "Result<(), ConnectError>")]
-pub struct SetPaused {
-    /// The connector.
-    pub name: String,
-    /// Pause or resume.
-    pub paused: bool,
+/// A connector's target state, as the REST API asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `PUT /connectors/<name>/resume`.
+    Running,
+    /// `PUT /connectors/<name>/pause`.
+    Paused,
+    /// `PUT /connectors/<name>/stop` (KIP-875).
+    Stopped,
 }
 
-impl Handler<SetPaused> for ConnectSupervisor {
+/// Moves a connector to a target state: answered once stored and, for a stop, once its
+/// tasks have committed their progress and ended.
+#[derive(Message)]
+#[rtype(result = "Result<(), ConnectError>")]
+pub struct SetTarget {
+    /// The connector.
+    pub name: String,
+    /// Where it goes.
+    pub target: Target,
+}
+
+impl Handler<SetTarget> for ConnectSupervisor {
     type Result = AtomicResponse<Self, Result<(), ConnectError>>;
 
-    fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SetTarget, _ctx: &mut Self::Context) -> Self::Result {
+        let target = match msg.target {
+            Target::Running => TargetState::Running,
+            Target::Paused => TargetState::Paused,
+            Target::Stopped => TargetState::Stopped,
+        };
         let record = self
             .connector(&msg.name)
-            .map(|c| self.configs.put(&c.config, msg.paused));
+            .map(|c| self.configs.put(&c.config, target));
         let write = match record {
             Ok(write) => write,
             Err(err) => return AtomicResponse::new(Box::pin(fut::ready(Err(err)))),
         };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(
-            move |written, act, _ctx| {
-                written?;
-                act.set_paused(&msg)
+        let name = msg.name;
+        AtomicResponse::new(Box::pin(write.into_actor(self).then(
+            move |written, act, ctx| {
+                let (stopping, result) =
+                    match written.and_then(|()| act.set_target(&name, target, ctx)) {
+                        Ok(addrs) => (addrs, Ok(())),
+                        Err(err) => (Vec::new(), Err(err)),
+                    };
+                act.stop_all(stopping)
+                    .into_actor(act)
+                    .map(move |(), act, _ctx| {
+                        if let Some(connector) = act.connectors.get_mut(&name) {
+                            if connector.target == TargetState::Stopped {
+                                connector.tasks.clear();
+                            }
+                        }
+                        result
+                    })
             },
         )))
+    }
+}
+
+/// The topics a connector's tasks have used since it was created (KIP-558).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, ConnectError>")]
+pub struct GetTopics(pub String);
+
+impl Handler<GetTopics> for ConnectSupervisor {
+    type Result = Result<Vec<String>, ConnectError>;
+
+    fn handle(&mut self, msg: GetTopics, _ctx: &mut Self::Context) -> Self::Result {
+        Ok(self.connector(&msg.0)?.topics.iter().cloned().collect())
+    }
+}
+
+/// A connector's stored offsets (KIP-875), in any state.
+#[derive(Message)]
+#[rtype(result = "Result<ConnectorOffsets, ConnectError>")]
+pub struct GetOffsets(pub String);
+
+impl Handler<GetOffsets> for ConnectSupervisor {
+    type Result = ResponseFuture<Result<ConnectorOffsets, ConnectError>>;
+
+    fn handle(&mut self, msg: GetOffsets, _ctx: &mut Self::Context) -> Self::Result {
+        let config = match self.connector(&msg.0) {
+            Ok(connector) => connector.config.clone(),
+            Err(err) => return Box::pin(async move { Err(err) }),
+        };
+        let place = self.offsets_place();
+        Box::pin(async move { offset_admin::list(&place, &config).await })
+    }
+}
+
+/// Alters (`Some`, KIP-875's PATCH) or resets (`None`, its DELETE) a STOPPED connector's
+/// offsets; answered with Kafka's message.
+#[derive(Message)]
+#[rtype(result = "Result<String, ConnectError>")]
+pub struct ModifyOffsets {
+    /// The connector.
+    pub name: String,
+    /// The offsets to store, or `None` to forget them all.
+    pub offsets: Option<Vec<ConnectorOffset>>,
+}
+
+impl Handler<ModifyOffsets> for ConnectSupervisor {
+    type Result = AtomicResponse<Self, Result<String, ConnectError>>;
+
+    fn handle(&mut self, msg: ModifyOffsets, _ctx: &mut Self::Context) -> Self::Result {
+        let checked = self.connector(&msg.name).and_then(|c| {
+            if c.target == TargetState::Stopped && c.tasks.iter().all(|t| t.addr.is_none()) {
+                Ok(c.config.clone())
+            } else {
+                Err(ConnectError::BadRequest(format!(
+                    "Connectors must be in the STOPPED state before their offsets can be \
+                     modified. This can be done for the specified connector by issuing a 'PUT' \
+                     request to the '/connectors/{}/stop' endpoint",
+                    msg.name
+                )))
+            }
+        });
+        let config = match checked {
+            Ok(config) => config,
+            Err(err) => return AtomicResponse::new(Box::pin(fut::ready(Err(err)))),
+        };
+        let place = self.offsets_place();
+        let work = async move {
+            let kind = match msg.offsets {
+                Some(offsets) => {
+                    offset_admin::alter(&place, &config, offsets).await?;
+                    "altered"
+                }
+                None => {
+                    offset_admin::reset(&place, &config).await?;
+                    "reset"
+                }
+            };
+            Ok(format!(
+                "The Connect framework-managed offsets for this connector have been {kind} \
+                 successfully. However, if this connector manages offsets externally, they will \
+                 need to be manually {kind} in the system that the connector uses."
+            ))
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
 }
 

@@ -28,6 +28,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::config::{ConnectorConfig, ConnectorType};
 use super::error::ConnectError;
+use super::offsets::OffsetStorage;
 use super::{sink_runner, source_runner};
 
 /// What the supervisor asks of a running task; the work reads it between batches.
@@ -48,6 +49,8 @@ pub(crate) enum TaskEventKind {
     Running,
     /// Paused.
     Paused,
+    /// Wrote to or read from this topic for the first time (KIP-558's active topics).
+    Topic(String),
     /// The work ended: `Ok` when it was told to stop, `Err` when it failed.
     Exited(Result<(), ConnectError>),
 }
@@ -87,6 +90,8 @@ pub(crate) struct RunContext {
     pub(crate) config: Arc<ConnectorConfig>,
     pub(crate) task: u32,
     pub(crate) bootstrap: String,
+    /// Where a source task keeps its offsets.
+    pub(crate) offsets: OffsetStorage,
     pub(crate) control: watch::Receiver<Control>,
     pub(crate) reporter: Reporter,
 }
@@ -168,6 +173,7 @@ impl ConnectorTask {
         config: Arc<ConnectorConfig>,
         task: u32,
         bootstrap: String,
+        offsets: OffsetStorage,
         initial: Control,
         supervisor: Recipient<TaskEvent>,
         incarnation: u64,
@@ -183,6 +189,7 @@ impl ConnectorTask {
             config,
             task,
             bootstrap,
+            offsets,
             control: receiver,
             reporter: reporter.clone(),
         };
