@@ -363,8 +363,10 @@ fn second_start_on_a_data_dir_in_use_says_so() {
     ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let pid = node.pid().expect("the first node's pid");
     let expected = format!(
-        "data dir {data} is in use by another eddy process; stop it or choose another --data-dir"
+        "data dir {data} is in use by another eddy process (pid {pid}); stop it or choose \
+         another --data-dir"
     );
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(!stderr.contains("Locked"), "{stderr}");

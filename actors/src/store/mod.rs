@@ -34,6 +34,21 @@ pub const CACHED_FILES_DEFAULT: usize = 900;
 /// The fewest cached files fjall accepts (it panics below 10); a little above that.
 pub const CACHED_FILES_MIN: usize = 16;
 
+/// The file in the data dir that names the process holding it (as `pid N`).
+pub const PID_FILE: &str = "eddy.pid";
+
+/// The process holding `dir`, as the lock holder wrote it: `process (pid 1234)`, or
+/// `process` when its pid file cannot be read.
+fn holder(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(PID_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .map_or_else(
+            || "process".to_owned(),
+            |pid| format!("process (pid {pid})"),
+        )
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir`, with fjall's default file cache.
     pub fn open(dir: &Path) -> ActorResult<Self> {
@@ -72,13 +87,20 @@ impl Store {
                 )),
                 // fjall holds a lock file for as long as a database is open.
                 fjall::Error::Locked => crate::error::ActorError::Storage(format!(
-                    "data dir {} is in use by another eddy process; stop it or choose another \
+                    "data dir {} is in use by another eddy {}; stop it or choose another \
                      --data-dir",
-                    dir.display()
+                    dir.display(),
+                    holder(dir)
                 )),
                 other => other.into(),
             })?;
         journal_guard::after_open(journals, dir);
+        // Who holds the lock, for the message of the next process that tries (`holder`).
+        // Written after the lock is taken, so a process that finds it locked reads the
+        // holder's pid; a failure to write costs only that message its pid.
+        if let Err(err) = std::fs::write(dir.join(PID_FILE), std::process::id().to_string()) {
+            tracing::warn!(error = %err, "cannot write {PID_FILE} in the data dir");
+        }
         let logs = db.keyspace("logs", fjall::KeyspaceCreateOptions::default)?;
         let partition_state =
             db.keyspace("partition_state", fjall::KeyspaceCreateOptions::default)?;
