@@ -1,6 +1,7 @@
 //! `eddy connect`: run Kafka Connect connectors standalone from their configuration files
-//! (`run`), or manage the connectors of a node through its Connect REST API (`create`,
-//! `list`, `status`, `pause`, `resume`, `restart`, `delete`).
+//! (`run`, with Kafka's worker file first), or manage the connectors of a node through
+//! its Connect REST API (`create`, `list`, `status`, `pause`, `resume`, `restart`,
+//! `delete`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ pub enum ConnectCommand {
     Status(NameArgs),
     /// Pause a connector: its tasks commit their progress and stop reading.
     Pause(NameArgs),
-    /// Resume a paused connector.
+    /// Resume a paused or stopped connector.
     Resume(NameArgs),
     /// Restart a connector's tasks (all, one, or only the failed ones).
     Restart(RestartArgs),
