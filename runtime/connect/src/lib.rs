@@ -4,12 +4,12 @@
 //! A `ConnectSupervisor` (started through [`ConnectHandle::start`]) owns connectors; each
 //! task of a connector is a `ConnectorTask` actor that runs a [`Source`] or a [`Sink`]
 //! against the cluster with the project's client — a source's offsets go to the compacted
-//! topic `connect-offsets`, a sink's progress is committed as the offsets of group
+//! topic `connect-offsets` (a standalone worker's, to its local offsets file), a sink's progress is committed as the offsets of group
 //! `connect-<name>`; a node keeps its connectors in the compacted topic `connect-configs`
 //! and starts them again when it restarts. Failed tasks are restarted with exponential
 //! back-off; one that keeps failing is FAILED with its last error. [`rest::router`] serves
 //! Kafka Connect's REST API over a handle; `eddy connect run` runs connectors standalone
-//! from files.
+//! from files, Kafka's worker file first.
 //!
 //! Code map: `properties` reads `.properties` and JSON configurations, `config` validates
 //! them (every faulty key listed at once), `converter` turns data into record bytes and
@@ -22,7 +22,8 @@
 //! `dead_letter` is a sink's dead-letter topic; `source_runner` and `sink_runner` are a
 //! task's work, `task` the actor around it, `restart` the pure restart decision,
 //! `supervisor` the ConnectSupervisor, `status` what it reports, `handle` its typed front,
-//! `rest` the HTTP routes;
+//! `rest` the HTTP routes (`rest_validate` the config validation, `offset_admin` the
+//! offsets endpoints' reads and changes);
 //! `transforms` is the single message transforms (`transforms`, `predicates`), which both
 //! runners apply to each record.
 //!
