@@ -48,20 +48,35 @@ fn bids(events: &[TimestampedEvent]) -> Vec<Bid> {
         .collect()
 }
 
-/// Runs `topology` over `events` and reads `topic`.
-fn run<K: Data, V: Data>(
-    topology: Topology,
+/// Runs `topology` over `events` and reads `topic`: straight through, and again with a
+/// restart (stores rebuilt from their changelogs) halfway; both runs must agree.
+fn run<K: Data + PartialEq + std::fmt::Debug, V: Data + PartialEq + std::fmt::Debug>(
+    topology: impl Fn() -> Topology,
     events: &[TimestampedEvent],
     topic: &str,
 ) -> Vec<(K, V)> {
-    let mut driver = TopologyTestDriver::new(topology, StreamsConfig::new("nexmark")).unwrap();
-    for e in events {
-        driver
-            .pipe_input(EVENTS_TOPIC, e.event.key(), e.event.clone(), e.timestamp_ms)
-            .unwrap();
-    }
-    assert_eq!(driver.dropped_late_records(), 0);
-    driver.read_key_values::<K, V>(topic).unwrap()
+    let once = |restart_at: Option<usize>| {
+        let config = StreamsConfig::new("nexmark");
+        let mut driver = TopologyTestDriver::new(topology(), config).unwrap();
+        for (i, e) in events.iter().enumerate() {
+            if restart_at == Some(i) {
+                driver.restart().unwrap();
+            }
+            let (key, value) = (e.event.key(), e.event.clone());
+            driver
+                .pipe_input(EVENTS_TOPIC, key, value, e.timestamp_ms)
+                .unwrap();
+        }
+        assert_eq!(driver.dropped_late_records(), 0);
+        driver.read_key_values::<K, V>(topic).unwrap()
+    };
+    let straight = once(None);
+    assert_eq!(
+        once(Some(events.len() / 2)),
+        straight,
+        "{topic} after a restart"
+    );
+    straight
 }
 
 /// The last value written per key.
@@ -77,7 +92,7 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
 #[test]
 fn q0_passes_every_event_through() {
     let events = input();
-    let out = run::<u64, Event>(nexmark::q0().unwrap(), &events, "nexmark-q0");
+    let out = run::<u64, Event>(|| nexmark::q0().unwrap(), &events, "nexmark-q0");
     let expected: Vec<(u64, Event)> = events
         .iter()
         .map(|e| (e.event.key(), e.event.clone()))
@@ -88,7 +103,11 @@ fn q0_passes_every_event_through() {
 #[test]
 fn q1_converts_every_bid_price() {
     let events = input();
-    let out = run::<u64, Bid>(nexmark::q1(&query_config()).unwrap(), &events, "nexmark-q1");
+    let out = run::<u64, Bid>(
+        || nexmark::q1(&query_config()).unwrap(),
+        &events,
+        "nexmark-q1",
+    );
     let expected: Vec<(u64, Bid)> = bids(&events)
         .into_iter()
         .map(|b| {
@@ -106,7 +125,11 @@ fn q1_converts_every_bid_price() {
 #[test]
 fn q2_selects_the_bids_on_every_123rd_auction() {
     let events = input();
-    let out = run::<u64, u64>(nexmark::q2(&query_config()).unwrap(), &events, "nexmark-q2");
+    let out = run::<u64, u64>(
+        || nexmark::q2(&query_config()).unwrap(),
+        &events,
+        "nexmark-q2",
+    );
     let expected: Vec<(u64, u64)> = bids(&events)
         .into_iter()
         .filter(|b| b.auction % 123 == 0)
@@ -119,7 +142,11 @@ fn q2_selects_the_bids_on_every_123rd_auction() {
 #[test]
 fn q3_joins_local_sellers_with_their_category_10_auctions() {
     let events = input();
-    let out = run::<u64, LocalItem>(nexmark::q3(&query_config()).unwrap(), &events, "nexmark-q3");
+    let out = run::<u64, LocalItem>(
+        || nexmark::q3(&query_config()).unwrap(),
+        &events,
+        "nexmark-q3",
+    );
     // Flink's q3: an unbounded inner join, whatever the order of person and auction.
     let mut expected = Vec::new();
     for p in people(&events) {
@@ -176,7 +203,11 @@ fn highest_bids(events: &[TimestampedEvent]) -> BTreeMap<u64, (Auction, u64)> {
 #[test]
 fn q4_averages_the_highest_bid_per_auction_by_category() {
     let events = input();
-    let out = run::<u64, u64>(nexmark::q4(&query_config()).unwrap(), &events, "nexmark-q4");
+    let out = run::<u64, u64>(
+        || nexmark::q4(&query_config()).unwrap(),
+        &events,
+        "nexmark-q4",
+    );
     let mut per_category: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (a, price) in highest_bids(&events).into_values() {
         per_category.entry(a.category).or_default().push(price);
@@ -193,7 +224,7 @@ fn q4_averages_the_highest_bid_per_auction_by_category() {
 fn q5_finds_the_auctions_with_most_bids_per_hopping_window() {
     let events = input();
     let config = query_config();
-    let out = run::<i64, HotItems>(nexmark::q5(&config).unwrap(), &events, "nexmark-q5");
+    let out = run::<i64, HotItems>(|| nexmark::q5(&config).unwrap(), &events, "nexmark-q5");
     let mut counts: BTreeMap<(i64, u64), u64> = BTreeMap::new();
     for b in bids(&events) {
         let mut start = b.date_time - b.date_time % config.window_period_ms;
@@ -221,7 +252,11 @@ fn q5_finds_the_auctions_with_most_bids_per_hopping_window() {
 #[test]
 fn q6_averages_the_latest_ten_auctions_per_seller() {
     let events = input();
-    let out = run::<u64, u64>(nexmark::q6(&query_config()).unwrap(), &events, "nexmark-q6");
+    let out = run::<u64, u64>(
+        || nexmark::q6(&query_config()).unwrap(),
+        &events,
+        "nexmark-q6",
+    );
     let mut per_seller: BTreeMap<u64, BTreeMap<u64, u64>> = BTreeMap::new();
     for (auction, (a, price)) in highest_bids(&events) {
         per_seller
@@ -251,7 +286,7 @@ fn q6_averages_the_latest_ten_auctions_per_seller() {
 fn q7_finds_the_highest_bid_per_tumbling_window() {
     let events = input();
     let config = query_config();
-    let out = run::<i64, HighestBids>(nexmark::q7(&config).unwrap(), &events, "nexmark-q7");
+    let out = run::<i64, HighestBids>(|| nexmark::q7(&config).unwrap(), &events, "nexmark-q7");
     let mut expected: BTreeMap<i64, HighestBids> = BTreeMap::new();
     for b in bids(&events) {
         let start = b.date_time - b.date_time % config.window_ms;
@@ -273,7 +308,7 @@ fn q7_finds_the_highest_bid_per_tumbling_window() {
 fn q8_finds_people_who_sell_in_the_window_they_joined() {
     let events = input();
     let config = query_config();
-    let out = run::<u64, NewUser>(nexmark::q8(&config).unwrap(), &events, "nexmark-q8");
+    let out = run::<u64, NewUser>(|| nexmark::q8(&config).unwrap(), &events, "nexmark-q8");
     let start = |t: i64| t - t % config.window_ms;
     let sellers: BTreeSet<(u64, i64)> = auctions(&events)
         .iter()

@@ -179,6 +179,8 @@ fn events() -> (StreamsBuilder, KStream<u64, Event>) {
         .default_serde::<LocalItem>(Serdes::json())
         .default_serde::<WinningBid>(Serdes::json())
         .default_serde::<AuctionPrices>(Serdes::json())
+        .default_serde::<OpenAuction>(Serdes::json())
+        .default_serde::<BidPrice>(Serdes::json())
         .default_serde::<AuctionCount>(Serdes::json())
         .default_serde::<HotItems>(Serdes::json())
         .default_serde::<HighestBids>(Serdes::json())
@@ -265,12 +267,43 @@ pub fn q3(config: &QueryConfig) -> Result<Topology, TopologyError> {
     builder.build()
 }
 
+/// The fields of an auction that q4 and q6 use: the join buffers keep only these (a
+/// whole auction is ~500 bytes of JSON; this is ~80).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OpenAuction {
+    id: u64,
+    seller: u64,
+    category: u64,
+    date_time: i64,
+    expires: i64,
+}
+
+/// The fields of a bid that q4 and q6 use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BidPrice {
+    price: u64,
+    date_time: i64,
+}
+
 /// The highest bid on each auction among the bids made while it was open
 /// (`date_time <= bid time <= expires`, Flink's q4 condition): a stream of updates
 /// keyed by auction, each the auction's new highest bid.
 fn winning_bids(events: &KStream<u64, Event>, config: &QueryConfig) -> KStream<u64, WinningBid> {
-    let auctions = events.flat_map_values(Event::auction);
-    let bids = events.flat_map_values(Event::bid);
+    let auctions = events.flat_map_values(|e: Event| {
+        e.auction().map(|a| OpenAuction {
+            id: a.id,
+            seller: a.seller,
+            category: a.category,
+            date_time: a.date_time,
+            expires: a.expires,
+        })
+    });
+    let bids = events.flat_map_values(|e: Event| {
+        e.bid().map(|b| BidPrice {
+            price: b.price,
+            date_time: b.date_time,
+        })
+    });
     // A bid joins only an auction opened before it: nothing to look for after it.
     let windows = JoinWindows::of(ms(config.auction_window_ms)).before(Duration::ZERO);
     auctions
