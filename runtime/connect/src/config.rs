@@ -929,6 +929,39 @@ mod tests {
     }
 
     #[test]
+    fn converters_default_to_the_workers_and_a_connector_may_override_them() {
+        let json = |schemas_enable| Converter::Json { schemas_enable };
+        let worker = WorkerDefaults {
+            key_converter: json(true),
+            value_converter: json(true),
+            offset_flush_interval_ms: 10_000,
+        };
+        let base = "name=s\nconnector.class=FileStreamSource\nfile=/tmp/x\ntopic=t\n";
+        let inherit = |text: &str| {
+            ConnectorConfig::validate_for(parse_properties("c", text), &worker).unwrap()
+        };
+        let config = inherit(base);
+        assert_eq!(
+            (config.key_converter, config.value_converter),
+            (json(true), json(true))
+        );
+        assert_eq!(config.offset_flush_interval_ms, 10_000);
+        // A connector's own converter takes its own settings (schemas.enable defaults true).
+        let config = inherit(&format!(
+            "{base}value.converter=StringConverter\nkey.converter=JsonConverter\n\
+             key.converter.schemas.enable=false\noffset.flush.interval.ms=0\n"
+        ));
+        assert_eq!(config.value_converter, Converter::String);
+        assert_eq!(config.key_converter, json(false));
+        assert_eq!(config.offset_flush_interval_ms, 0);
+        // Without its own converter, a connector's schemas.enable is ignored, as in Kafka.
+        let config = inherit(&format!("{base}value.converter.schemas.enable=false\n"));
+        assert_eq!(config.value_converter, json(true));
+        // A node's connectors keep StringConverter.
+        assert_eq!(validate(base).unwrap().value_converter, Converter::String);
+    }
+
+    #[test]
     fn every_faulty_key_is_listed() {
         let err = validate(
             "name=broken\nconnector.class=FileStreamSource\ntasks.max=zero\n\
