@@ -147,3 +147,20 @@ fn events_encode_as_json_objects_named_after_their_kind() {
     assert!((450..700).contains(&mean(|e| matches!(e, Event::Auction(_)))));
     assert!((100..200).contains(&mean(|e| matches!(e, Event::Bid(_)))));
 }
+
+#[test]
+fn ids_follow_beams_rules() {
+    use eddy_topologies::nexmark::{last_base0_auction_id, last_base0_person_id};
+    // Event ids 0, 50, 100… are people; 1–3, 51–53… auctions; the rest bids.
+    let people: Vec<u64> = [0, 1, 4, 49, 50, 99, 100].map(last_base0_person_id).into();
+    assert_eq!(people, [0, 0, 0, 0, 1, 1, 2]);
+    let auctions: Vec<i64> = [0, 1, 2, 3, 4, 49, 50, 51, 53]
+        .map(last_base0_auction_id)
+        .into();
+    assert_eq!(auctions, [-1, 0, 1, 2, 2, 2, 2, 3, 5]);
+    let config = GeneratorConfig::with_seed(0).at_rate(1_000);
+    assert_eq!(config.inter_event_delay_us, 1_000);
+    assert_eq!(config.timestamp_of(2_500), 2_500);
+    // An auction lasts on average until 100 more auctions exist: 1,666 events, 1.666 s.
+    assert_eq!(config.max_auction_duration_ms(), 2 * (1_666 + 1));
+}

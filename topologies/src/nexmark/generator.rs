@@ -121,6 +121,15 @@ impl GeneratorConfig {
         }
     }
 
+    /// This configuration at `events_per_second` (of event time; at least 1): sets
+    /// the inter-event delay, as Beam's `firstEventRate` does.
+    pub fn at_rate(self, events_per_second: u64) -> Self {
+        GeneratorConfig {
+            inter_event_delay_us: (1_000_000 / events_per_second.max(1)).max(1),
+            ..self
+        }
+    }
+
     /// The event time of event number `n`.
     pub fn timestamp_of(&self, n: u64) -> i64 {
         let offset_ms = (u128::from(n) * u128::from(self.inter_event_delay_us) / 1000) as i64;

@@ -46,6 +46,10 @@ pub struct QueryConfig {
     pub window_period_ms: i64,
     /// q6: how many of a seller's latest auctions are averaged.
     pub seller_auctions: usize,
+    /// q3–q8: how late (behind stream time) a record may arrive and still count, for
+    /// the windows and join buffers: with several partitions, records reach an
+    /// aggregation or join slightly out of order. 0 for the generator's ordered output.
+    pub grace_ms: i64,
 }
 
 impl Default for QueryConfig {
@@ -73,6 +77,7 @@ impl QueryConfig {
             window_ms: 10_000,
             window_period_ms: 5_000,
             seller_auctions: 10,
+            grace_ms: 1_000,
         }
     }
 }
@@ -254,7 +259,7 @@ pub fn q3(config: &QueryConfig) -> Result<Topology, TopologyError> {
     people
         .join_stream(
             &auctions,
-            JoinWindows::of(ms(config.seller_window_ms)),
+            JoinWindows::of(ms(config.seller_window_ms)).grace(ms(config.grace_ms)),
             |p, a| LocalItem {
                 name: p.name.clone(),
                 city: p.city.clone(),
@@ -305,7 +310,9 @@ fn winning_bids(events: &KStream<u64, Event>, config: &QueryConfig) -> KStream<u
         })
     });
     // A bid joins only an auction opened before it: nothing to look for after it.
-    let windows = JoinWindows::of(ms(config.auction_window_ms)).before(Duration::ZERO);
+    let windows = JoinWindows::of(ms(config.auction_window_ms))
+        .before(Duration::ZERO)
+        .grace(ms(config.grace_ms));
     auctions
         .join_stream(&bids, windows, |a, b| {
             (a.date_time <= b.date_time && b.date_time <= a.expires).then_some(WinningBid {
@@ -356,7 +363,9 @@ pub fn q4(config: &QueryConfig) -> Result<Topology, TopologyError> {
 /// store per window); repartitions by window.
 pub fn q5(config: &QueryConfig) -> Result<Topology, TopologyError> {
     let (builder, events) = events();
-    let windows = TimeWindows::of(ms(config.window_ms)).advance_by(ms(config.window_period_ms));
+    let windows = TimeWindows::of(ms(config.window_ms))
+        .advance_by(ms(config.window_period_ms))
+        .grace(ms(config.grace_ms));
     events
         .flat_map_values(Event::bid)
         .group_by_key()
@@ -423,7 +432,7 @@ pub fn q7(config: &QueryConfig) -> Result<Topology, TopologyError> {
     events
         .flat_map_values(Event::bid)
         .group_by(|_, _| 0u64)
-        .windowed_by(TimeWindows::of(ms(config.window_ms)))
+        .windowed_by(TimeWindows::of(ms(config.window_ms)).grace(ms(config.grace_ms)))
         .aggregate(HighestBids::default, |_, bid, mut best| {
             if best.bids.is_empty() || bid.price > best.price {
                 best.price = bid.price;
@@ -458,7 +467,11 @@ pub fn q8(config: &QueryConfig) -> Result<Topology, TopologyError> {
     let auctions = events
         .flat_map(move |_, e: Event| e.auction().map(|a| ((a.seller, start(a.date_time)), a.id)));
     people
-        .join_stream(&auctions, JoinWindows::of(ms(size)), |name, _| name.clone())
+        .join_stream(
+            &auctions,
+            JoinWindows::of(ms(size)).grace(ms(config.grace_ms)),
+            |name, _| name.clone(),
+        )
         .named("q8-new-sellers")
         .map(|(id, window_start), name| {
             let user = NewUser {
