@@ -21,7 +21,8 @@
 //! `topics` creates the topics connectors need and reads them back,
 //! `dead_letter` is a sink's dead-letter topic; `source_runner` and `sink_runner` are a
 //! task's work, `task` the actor around it, `restart` the pure restart decision,
-//! `supervisor` the ConnectSupervisor, `status` what it reports, `handle` its typed front,
+//! `supervisor` the ConnectSupervisor (`connector_record` its record of a connector),
+//! `status` what it reports, `handle` its typed front,
 //! `rest` the HTTP routes (`rest_validate` the config validation, `offset_admin` the
 //! offsets endpoints' reads and changes);
 //! `transforms` is the single message transforms (`transforms`, `predicates`), which both
@@ -48,6 +49,7 @@
 
 mod config;
 mod configs;
+mod connector_record;
 mod converter;
 mod dead_letter;
 mod error;

@@ -27,18 +27,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use eddy_actors::supervision::{ChildRecord, ChildState, SupervisorReport};
+use eddy_actors::supervision::{ChildState, SupervisorReport};
 use futures::future::join_all;
 
 use super::config::ConnectorConfig;
 use super::configs::{
     load_retry_pause, ConfigStorage, ConfigStore, StoredConnectors, TargetState, CONFIGS_TOPIC,
 };
+use super::connector_record::{task_slots, Connector};
 use super::error::ConnectError;
 use super::offset_admin::{self, ConnectorOffset, ConnectorOffsets, OffsetsPlace};
 use super::offsets::OffsetStorage;
-use super::restart::{RestartHistory, RestartPolicy, Verdict};
-use super::status::{ConnectorInfo, ConnectorState, ConnectorStatus, State, TaskRef, TaskStatus};
+use super::restart::{RestartPolicy, Verdict};
+use super::status::{ConnectorInfo, ConnectorStatus, State};
 use super::task::{
     AbortTask, ConnectorTask, Control, SetControl, StopTask, TaskEvent, TaskEventKind,
 };
@@ -83,139 +84,6 @@ impl ConnectSettings {
             defaults: WorkerDefaults::default(),
             offsets: OffsetStorage::Topic,
         }
-    }
-}
-
-/// One task's supervision record.
-struct TaskSlot {
-    state: State,
-    addr: Option<Addr<ConnectorTask>>,
-    incarnation: u64,
-    record: ChildRecord,
-    history: RestartHistory,
-    trace: Option<String>,
-    started: Instant,
-}
-
-/// One connector.
-struct Connector {
-    config: Arc<ConnectorConfig>,
-    target: TargetState,
-    deleting: bool,
-    tasks: Vec<TaskSlot>,
-    created: Instant,
-    /// The topics its tasks have written or read (KIP-558's active topics).
-    topics: BTreeSet<String>,
-}
-
-/// The supervision records of the `count` tasks of connector `name`, not started yet.
-fn task_slots(name: &str, count: u32) -> Vec<TaskSlot> {
-    (0..count)
-        .map(|task| TaskSlot {
-            state: State::Unassigned,
-            addr: None,
-            incarnation: 0,
-            record: ChildRecord::starting(format!("task {name}-{task}")),
-            history: RestartHistory::default(),
-            trace: None,
-            started: Instant::now(),
-        })
-        .collect()
-}
-
-impl Connector {
-    /// The connector's own state: PAUSED, STOPPED, FAILED once every task failed, RUNNING
-    /// otherwise.
-    fn state(&self) -> (State, Option<String>) {
-        match self.target {
-            TargetState::Paused => return (State::Paused, None),
-            TargetState::Stopped => return (State::Stopped, None),
-            TargetState::Running => {}
-        }
-        let all_failed =
-            !self.tasks.is_empty() && self.tasks.iter().all(|t| t.state == State::Failed);
-        if all_failed {
-            let trace = self.tasks.iter().find_map(|t| t.trace.clone());
-            (State::Failed, trace)
-        } else {
-            (State::Running, None)
-        }
-    }
-
-    fn info(&self) -> ConnectorInfo {
-        ConnectorInfo {
-            name: self.config.name.clone(),
-            config: self.config.raw.clone(),
-            tasks: (0..self.tasks.len() as u32)
-                .map(|task| TaskRef {
-                    connector: self.config.name.clone(),
-                    task,
-                })
-                .collect(),
-            connector_type: self.config.connector_type(),
-        }
-    }
-
-    fn status(&self, worker_id: &str) -> ConnectorStatus {
-        let (state, trace) = self.state();
-        ConnectorStatus {
-            name: self.config.name.clone(),
-            connector: ConnectorState {
-                state,
-                worker_id: worker_id.to_owned(),
-                trace,
-            },
-            tasks: self
-                .tasks
-                .iter()
-                .enumerate()
-                .map(|(id, t)| TaskStatus {
-                    id: id as u32,
-                    state: t.state,
-                    worker_id: worker_id.to_owned(),
-                    trace: t.trace.clone(),
-                    restarts: t.record.restarts,
-                })
-                .collect(),
-            connector_type: self.config.connector_type(),
-        }
-    }
-
-    fn report(&self) -> SupervisorReport {
-        let (state, trace) = self.state();
-        let children: Vec<SupervisorReport> = self
-            .tasks
-            .iter()
-            .map(|t| t.record.report(0, Vec::new()))
-            .collect();
-        SupervisorReport {
-            name: format!("connector {}", self.config.name),
-            state: child_state(state),
-            restarts: self.tasks.iter().map(|t| t.record.restarts).sum(),
-            last_error: trace.or_else(|| self.tasks.iter().find_map(|t| t.trace.clone())),
-            mailbox_depth: 0,
-            uptime_ms: self.created.elapsed().as_millis() as u64,
-            children,
-        }
-    }
-
-    /// The addresses of the running incarnations, taken out of their slots.
-    fn take_addrs(&mut self) -> Vec<Addr<ConnectorTask>> {
-        self.tasks
-            .iter_mut()
-            .filter_map(|t| t.addr.take())
-            .collect()
-    }
-}
-
-/// The supervision tree's words for a Connect state (a paused task is reported stopped).
-fn child_state(state: State) -> ChildState {
-    match state {
-        State::Unassigned => ChildState::Starting,
-        State::Running => ChildState::Running,
-        State::Paused | State::Stopped => ChildState::Stopped,
-        State::Failed => ChildState::Failed,
-        State::Restarting => ChildState::Restarting,
     }
 }
 
