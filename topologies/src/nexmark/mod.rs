@@ -46,5 +46,5 @@ pub use generator::{
 pub use model::{Auction, Bid, Event, Person};
 pub use queries::{
     output_topic, q0, q1, q2, q3, q4, q5, q6, q7, q8, query, HighestBids, HotItems, LocalItem,
-    NewUser, QueryConfig, WinningBid, EVENTS_TOPIC, QUERY_NAMES,
+    NewUser, QueryConfig, EVENTS_TOPIC, QUERY_NAMES,
 };

@@ -111,17 +111,24 @@ pub struct LocalItem {
     pub auction: u64,
 }
 
-/// The highest bid so far on an auction, made while it was open (q4, q6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WinningBid {
-    /// The auction's id.
-    pub auction: u64,
-    /// The auction's seller.
-    pub seller: u64,
-    /// The auction's category.
-    pub category: u64,
-    /// The highest price bid.
-    pub price: u64,
+/// A bid on an auction made while it was open, then (after the per-auction
+/// aggregation) the auction's highest bid so far and the highest before this update
+/// (q4, q6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WinningBid {
+    auction: u64,
+    seller: u64,
+    category: u64,
+    price: u64,
+    /// The auction's highest price before this update; `None` for its first bid.
+    previous: Option<u64>,
+}
+
+/// Per category, the sum and number of the auctions' highest bids (q4).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct PriceSum {
+    sum: u64,
+    count: u64,
 }
 
 /// q5's result for one window: the auctions with the most bids, and how many.
@@ -160,8 +167,7 @@ struct AuctionCount {
     count: u64,
 }
 
-/// Per group, the current highest bid of each auction (q4: all of the category's
-/// auctions; q6: the seller's latest `seller_auctions`).
+/// Per seller, the current highest bid of each of their latest `seller_auctions` (q6).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AuctionPrices(BTreeMap<u64, u64>);
 
@@ -184,6 +190,8 @@ fn events() -> (StreamsBuilder, KStream<u64, Event>) {
         .default_serde::<LocalItem>(Serdes::json())
         .default_serde::<WinningBid>(Serdes::json())
         .default_serde::<AuctionPrices>(Serdes::json())
+        .default_serde::<PriceSum>(Serdes::json())
+        .default_serde::<Option<WinningBid>>(Serdes::json())
         .default_serde::<OpenAuction>(Serdes::json())
         .default_serde::<BidPrice>(Serdes::json())
         .default_serde::<AuctionCount>(Serdes::json())
@@ -292,7 +300,7 @@ struct BidPrice {
 
 /// The highest bid on each auction among the bids made while it was open
 /// (`date_time <= bid time <= expires`, Flink's q4 condition): a stream of updates
-/// keyed by auction, each the auction's new highest bid.
+/// keyed by auction, each the auction's highest bid so far with the one before.
 fn winning_bids(events: &KStream<u64, Event>, config: &QueryConfig) -> KStream<u64, WinningBid> {
     let auctions = events.flat_map_values(|e: Event| {
         e.auction().map(|a| OpenAuction {
@@ -320,14 +328,28 @@ fn winning_bids(events: &KStream<u64, Event>, config: &QueryConfig) -> KStream<u
                 seller: a.seller,
                 category: a.category,
                 price: b.price,
+                previous: None,
             })
         })
         .named("auction-bids")
         .flat_map_values(|w| w)
         .group_by_key()
-        .reduce(|best, w| if w.price > best.price { w } else { best })
+        .aggregate(
+            || None,
+            |_, w, best: Option<WinningBid>| {
+                Some(match best {
+                    None => w,
+                    Some(best) => WinningBid {
+                        price: best.price.max(w.price),
+                        previous: Some(best.price),
+                        ..best
+                    },
+                })
+            },
+        )
         .named("highest-bids")
         .to_stream()
+        .flat_map_values(|w| w)
 }
 
 /// q4, average price per category (Flink's q4): per category, the integer mean over its
@@ -338,19 +360,26 @@ fn winning_bids(events: &KStream<u64, Event>, config: &QueryConfig) -> KStream<u
 /// Variant of Beam's Query4, which averages only closed auctions' winning bids (at or
 /// above the reserve) in sliding windows: the DSL cannot close an auction at its own
 /// `expires` time. Stateful: join buffers, the highest bid per auction, and per
-/// category the highest bid of each of its auctions (the table aggregation with
-/// subtraction Flink uses is missing from the DSL, so the per-auction maxima are kept
-/// in the category's aggregate). Repartitions by category.
+/// category a sum and a count. The DSL has no table re-aggregation with a subtractor
+/// (Kafka's `KTable.groupBy().aggregate(adder, subtractor)`), so each per-auction update
+/// carries the auction's previous highest bid and the category adds the difference.
+/// Repartitions by category.
 pub fn q4(config: &QueryConfig) -> Result<Topology, TopologyError> {
     let (builder, events) = events();
     winning_bids(&events, config)
         .group_by(|_, w| w.category)
-        .aggregate(AuctionPrices::default, |_, w, mut prices| {
-            prices.0.insert(w.auction, w.price);
-            prices
+        .aggregate(PriceSum::default, |_, w, mut total| {
+            match w.previous {
+                None => {
+                    total.sum += w.price;
+                    total.count += 1;
+                }
+                Some(previous) => total.sum += w.price - previous,
+            }
+            total
         })
         .named("q4-category-prices")
-        .map_values(|prices| prices.average())
+        .map_values(|total| total.sum / total.count.max(1))
         .to_stream()
         .to(output_topic("q4"));
     builder.build()
