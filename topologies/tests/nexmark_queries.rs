@@ -11,12 +11,15 @@ use eddy_topologies::{Data, StreamsConfig, Topology, TopologyTestDriver};
 
 const EVENTS: usize = 4_000;
 
-/// 100 events per second: 4,000 events span 40 s, several 10 s windows.
+/// 100 events per second: 4,000 events span 40 s, several 10 s windows. The seed is 42,
+/// or `SEED` (printed, so that a failure shows how to replay it).
 fn generator_config() -> GeneratorConfig {
-    GeneratorConfig {
-        inter_event_delay_us: 10_000,
-        ..GeneratorConfig::with_seed(42)
-    }
+    let seed = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(42);
+    eprintln!("nexmark events from SEED={seed}");
+    GeneratorConfig::with_seed(seed).at_rate(100)
 }
 
 fn query_config() -> QueryConfig {
