@@ -18,7 +18,7 @@
 //! 4. The same connector run from another directory, where `test.txt` is another file,
 //!    refuses to resume into it: its task is FAILED with an error naming both files, and
 //!    no record of the other file reaches the topic. (Its REST API answers an unknown
-//!    route with Kafka's JSON 404.)
+//!    route and a wrong method with Kafka's JSON 404 and 405.)
 
 mod common;
 mod connect_support;
@@ -247,6 +247,12 @@ fn a_file_source_refuses_to_resume_into_another_file() {
     assert_eq!(
         serde_json::from_str::<Value>(&body).expect("a JSON error body"),
         serde_json::json!({"error_code": 404, "message": "HTTP 404 Not Found"})
+    );
+    let (code, body) = http(admin, "DELETE", "/connectors/local-file-source/status", "");
+    assert_eq!(code, 405);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("a JSON error body"),
+        serde_json::json!({"error_code": 405, "message": "HTTP 405 Method Not Allowed"})
     );
     worker.stop();
 

@@ -81,19 +81,15 @@ fn rest_endpoints_answer_in_kafkas_shapes() {
             json!({"error_code": 404, "message": "Connector missing not found"})
         )
     );
-    // The node's admin port answers an unknown route with its own JSON body (listing
-    // what it serves); `eddy connect run --admin` answers Jersey's (connect_quickstart.rs).
+    // An unknown route and a wrong method answer JSON errors (the node's admin port may
+    // word them its own way; `eddy connect run --admin` answers Jersey's words exactly,
+    // connect_quickstart.rs checks them).
     let (status, body) = call(admin, "GET", "/no/such/route", "");
     assert_eq!((status, &body["error_code"]), (404, &json!(404)), "{body}");
     assert!(body["message"].is_string(), "{body}");
     let (status, body) = call(admin, "POST", "/connectors/missing/status", "");
-    assert_eq!(
-        (status, body),
-        (
-            405,
-            json!({"error_code": 405, "message": "HTTP 405 Method Not Allowed"})
-        )
-    );
+    assert_eq!((status, &body["error_code"]), (405, &json!(405)), "{body}");
+    assert!(body["message"].is_string(), "{body}");
 
     // A running source: its tasks, topics and offsets.
     let input = dir.join("in.txt");
