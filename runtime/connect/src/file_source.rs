@@ -195,10 +195,13 @@ impl FileStreamSource {
             tracing::info!(file = %self.file.display(), position = self.position, "the stored offset has no fingerprint (written by Kafka or through the REST API); resuming at its position");
             return Ok(());
         };
-        let Ok(head_bytes) = usize::try_from(head_bytes) else {
-            return Err(changed(format!(
-                "its recorded head of {head_bytes} bytes is too long"
-            )));
+        let head_bytes = match usize::try_from(head_bytes) {
+            Ok(n) if head_bytes <= len => n,
+            _ => {
+                return Err(changed(format!(
+                    "it is {len} bytes long, shorter than the {head_bytes} bytes read before"
+                )))
+            }
         };
         let mut head = vec![0u8; head_bytes];
         file.seek(std::io::SeekFrom::Start(0))

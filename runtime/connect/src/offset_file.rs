@@ -250,6 +250,36 @@ mod tests {
         assert_eq!(again.read("b").await.len(), 1);
     }
 
+    /// Version 1 of the file, frozen: a later Eddy must still read what this one wrote.
+    #[tokio::test]
+    async fn the_version_1_layout_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connect.offsets");
+        let v1 = r#"{
+  "format": "eddy-connect-offsets",
+  "offsets": [
+    {
+      "connector": "local-file-source",
+      "offset": {"head.bytes": 8, "head.crc32c": 1474927885, "path": "/tmp/qs/test.txt", "position": 8},
+      "partition": {"filename": "test.txt"}
+    }
+  ],
+  "version": 1
+}
+"#;
+        std::fs::write(&path, v1).unwrap();
+        let file = OffsetFile::open(&path).unwrap();
+        let stored = file.read("local-file-source").await;
+        let partition = object(json!({"filename": "test.txt"}));
+        assert_eq!(stored.get(&partition).unwrap()["position"], json!(8));
+        let broken = v1
+            .replace("\"offset\": {", "\"offset\": [{")
+            .replace("8},", "8}],");
+        std::fs::write(&path, broken).unwrap();
+        let err = OffsetFile::open(&path).unwrap_err().to_string();
+        assert!(err.contains("malformed entry"), "{err}");
+    }
+
     #[test]
     fn a_foreign_file_is_refused_with_its_name() {
         let dir = tempfile::tempdir().unwrap();
