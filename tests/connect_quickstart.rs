@@ -19,6 +19,8 @@
 //!    refuses to resume into it: its task is FAILED with an error naming both files, and
 //!    no record of the other file reaches the topic. (Its REST API answers an unknown
 //!    route and a wrong method with Kafka's JSON 404 and 405.)
+//! 5. A worker killed with SIGKILL mid-stream resumes from its offsets file (rewritten
+//!    atomically at every commit): no line lost, duplicates within one batch per task.
 
 mod common;
 mod connect_support;
@@ -30,7 +32,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{free_port, http_get, run_kcat, EddyNode};
-use connect_support::{connector_status, file_lines, http, wait_for, ConnectProcess};
+use connect_support::{
+    check_lines, connector_status, distinct, file_lines, http, wait_for, ConnectProcess,
+};
 use serde_json::Value;
 
 /// How long the connectors may take to reach what a wait expects.
@@ -291,5 +295,90 @@ fn a_file_source_refuses_to_resume_into_another_file() {
         values,
         [envelope("the first file, line one"), envelope("line two")],
         "a record of the other file reached the topic"
+    );
+}
+
+/// Lines of the crash test: written before the kill, and after it.
+const CRASH_LINES: usize = 20_000;
+/// `batch.size` of the crash test's connectors: the most one task delivers again.
+const CRASH_BATCH_LINES: usize = 1_000;
+
+fn crash_line(i: usize) -> String {
+    format!("line {i:05} of the standalone crash test")
+}
+
+#[test]
+fn a_killed_standalone_worker_resumes_from_its_offsets_file() {
+    let node = EddyNode::start();
+    let dir = node.scratch_dir().to_path_buf();
+    let (input, output) = (dir.join("in.txt"), dir.join("out.txt"));
+    let worker = dir.join("worker.properties");
+    fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers={}\n\
+             key.converter=org.apache.kafka.connect.json.JsonConverter\n\
+             value.converter=org.apache.kafka.connect.json.JsonConverter\n\
+             offset.storage.file.filename={}\n\
+             offset.flush.interval.ms=0\n",
+            node.bootstrap(),
+            dir.join("connect.offsets").display()
+        ),
+    )
+    .expect("write the worker file");
+    let source = dir.join("source.properties");
+    fs::write(
+        &source,
+        format!(
+            "name=crash-source\nconnector.class=FileStreamSource\nfile={}\ntopic=crash\n\
+             batch.size={CRASH_BATCH_LINES}\n",
+            input.display()
+        ),
+    )
+    .expect("write the source");
+    let sink = dir.join("sink.properties");
+    fs::write(
+        &sink,
+        format!(
+            "name=crash-sink\nconnector.class=FileStreamSink\nfile={}\ntopics=crash\n\
+             batch.size={CRASH_BATCH_LINES}\n",
+            output.display()
+        ),
+    )
+    .expect("write the sink");
+    let half = CRASH_LINES / 2;
+    let text: String = (0..half).map(|i| crash_line(i) + "\n").collect();
+    fs::write(&input, text).expect("write the input");
+    let files = [worker.as_path(), source.as_path(), sink.as_path()];
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut connect = ConnectProcess::start_in(None, &[], admin, &files, dir.join("crash-1.log"));
+    wait_for(
+        WAIT_TIMEOUT_MS,
+        "a quarter of the lines in the output",
+        || {
+            connect.assert_running();
+            file_lines(&output).len() >= CRASH_LINES / 4
+        },
+    );
+    // SIGKILL: the offsets file is all the next worker has.
+    connect.kill9();
+    let more: String = (half..CRASH_LINES).map(|i| crash_line(i) + "\n").collect();
+    append(&input, &more);
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut connect = ConnectProcess::start_in(None, &[], admin, &files, dir.join("crash-2.log"));
+    wait_for(WAIT_TIMEOUT_MS, "every line in the output", || {
+        connect.assert_running();
+        distinct(&file_lines(&output)) >= CRASH_LINES
+    });
+    connect.stop();
+    let duplicates = check_lines(&file_lines(&output), CRASH_LINES, crash_line);
+    eprintln!("{CRASH_LINES} lines across a SIGKILL of the worker: {duplicates} duplicates");
+    assert!(
+        duplicates <= 2 * CRASH_BATCH_LINES,
+        "{duplicates} duplicates: more than one batch per task delivered again"
+    );
+    assert!(
+        !topic_names(&node).iter().any(|t| t == "connect-offsets"),
+        "a standalone worker with an offsets file wrote to the cluster's connect-offsets"
     );
 }
