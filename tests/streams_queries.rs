@@ -187,13 +187,14 @@ fn stores_answer_in_process_over_http_and_through_the_cli() {
         );
         let (status, body) = get(&format!("{base}/counts?key=zzz")).await;
         assert_eq!(status, 404, "{body}");
-        assert!(body["error"].as_str().is_some_and(|e| e.contains("'zzz'")), "{body}");
+        assert!(body["message"].as_str().is_some_and(|e| e.contains("'zzz'")), "{body}");
+        assert_eq!(body["error_code"], 404, "{body}");
         let (status, body) = get(&format!("{base}/per-minute?key=zzz")).await;
         assert_eq!(status, 404, "{body}");
         let (status, body) = get(&format!("{base}/no-such-store?key=kafka")).await;
         assert_eq!(status, 404, "{body}");
         assert!(
-            body["error"].as_str().is_some_and(|e| e.contains("no state store 'no-such-store'")),
+            body["message"].as_str().is_some_and(|e| e.contains("no state store 'no-such-store'")),
             "{body}"
         );
         let (status, _) = get(&format!("http://{server}/topologies/other-app/stores/counts?key=a")).await;

@@ -8,7 +8,9 @@
 //! - 200, key-value store: `{"key": …, "value": …, "value_hex": "…"}`;
 //!   window or session store: `{"key": …, "windows": [{"start", "end", "value",
 //!   "value_hex"}, …]}` by start time.
-//! - 404 `{"error": …}`: another application, an unknown store, a missing key (or a key
+//! Errors are JSON in the shape of every Eddy admin error and of Kafka Connect's REST API,
+//! `{"error_code": <status>, "message": …, "retriable": bool}`:
+//! - 404: another application, an unknown store, a missing key (or a key
 //!   with no window); 400: a malformed request or a store that cannot be queried (an
 //!   operator's buffer); 503 (with `"retriable": true`): the owning task is restoring,
 //!   restarting or busy; 500: the store failed.
@@ -53,7 +55,11 @@ pub(crate) async fn serve(listener: TcpListener, queries: StoreQueries) {
 fn error(status: StatusCode, message: impl std::fmt::Display, retriable: bool) -> Answer {
     (
         status,
-        Json(json!({ "error": message.to_string(), "retriable": retriable })),
+        Json(json!({
+            "error_code": status.as_u16(),
+            "message": message.to_string(),
+            "retriable": retriable,
+        })),
     )
 }
 
