@@ -11,6 +11,14 @@
 //! tasks can be sent there. The consumer-protocol partitions of each assignment are the
 //! source partitions of the member's tasks, so `eddy group describe` and Kafka's tools
 //! show who reads what.
+//!
+//! Rebalancing is cooperative (Kafka's KIP-429, as Kafka Streams does since 2.4, over the
+//! same classic JoinGroup/SyncGroup protocol): members keep running their tasks while
+//! they rejoin, and [`assign_cooperative`] hands out the balanced, sticky target of
+//! [`assign_tasks`] except the tasks that another member still runs. Such a task is only
+//! revoked from its owner in this generation; the owner stops it (committing its
+//! progress), rejoins at once, and the follow-up rebalance gives it to its new member. A
+//! task never runs in two members at once, and tasks that do not move never stop.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,6 +137,55 @@ pub fn assign_tasks(
     assigned
 }
 
+/// One generation's assignment under cooperative rebalancing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CooperativeAssignment {
+    /// Each member's tasks in this generation: its part of the target that no other
+    /// member runs now.
+    pub tasks: BTreeMap<String, Vec<TaskId>>,
+    /// Tasks the target gives to another member than the one running them: in nobody's
+    /// assignment this generation. Their owners revoke them and rejoin; the follow-up
+    /// rebalance assigns them.
+    pub moving: BTreeSet<TaskId>,
+}
+
+/// The leader's cooperative assignment (KIP-429): the balanced, sticky target of
+/// [`assign_tasks`], except that a task claimed by a member other than its target member
+/// is withheld (`moving`) until no other member claims it. A member's own tasks missing
+/// from its assignment are the ones it must revoke ([`changes`]). Tasks of members that
+/// left (or died) are claimed by nobody and are assigned at once.
+pub fn assign_cooperative(
+    tasks: &[TaskId],
+    members: &BTreeMap<String, Vec<TaskId>>,
+) -> CooperativeAssignment {
+    let target = assign_tasks(tasks, members);
+    let mut out = CooperativeAssignment::default();
+    for (member, member_tasks) in target {
+        let (free, moving): (Vec<TaskId>, Vec<TaskId>) =
+            member_tasks.into_iter().partition(|task| {
+                !members
+                    .iter()
+                    .any(|(other, owned)| *other != member && owned.contains(task))
+            });
+        out.moving.extend(moving);
+        out.tasks.insert(member, free);
+    }
+    out
+}
+
+/// What a member does with a new assignment, given the tasks it ran: the tasks to revoke
+/// (it ran them, they are not in its assignment) and the tasks to start (in its
+/// assignment, it did not run them), each sorted. A member that revoked anything rejoins
+/// at once: its revoked tasks go to their new members in the follow-up rebalance.
+pub fn changes(owned: &[TaskId], assigned: &[TaskId]) -> (Vec<TaskId>, Vec<TaskId>) {
+    let owned: BTreeSet<TaskId> = owned.iter().copied().collect();
+    let assigned: BTreeSet<TaskId> = assigned.iter().copied().collect();
+    (
+        owned.difference(&assigned).copied().collect(),
+        assigned.difference(&owned).copied().collect(),
+    )
+}
+
 /// A task ordered by partition, then sub-topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ByPartition(TaskId);
@@ -242,6 +299,168 @@ mod tests {
         check_complete_and_balanced(&all, &out);
         assert_eq!(out["a"], vec![t(0, 0)]);
         assert_eq!(out["b"], vec![t(0, 1)]);
+    }
+
+    /// Every task in at most one assignment, and none in a member's assignment while
+    /// another member claims it.
+    fn check_no_task_given_while_owned(
+        claims: &BTreeMap<String, Vec<TaskId>>,
+        out: &CooperativeAssignment,
+    ) {
+        let mut seen = BTreeSet::new();
+        for (member, tasks) in &out.tasks {
+            for task in tasks {
+                assert!(seen.insert(*task), "{task} assigned twice: {out:?}");
+                assert!(!out.moving.contains(task), "{task} both moving and given");
+                for (other, owned) in claims {
+                    assert!(
+                        other == member || !owned.contains(task),
+                        "{task} given to {member} while {other} runs it: {out:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Plays the members' side: each revokes what it lost and keeps what it was given.
+    fn after_revocations(out: &CooperativeAssignment) -> BTreeMap<String, Vec<TaskId>> {
+        out.tasks.clone()
+    }
+
+    #[test]
+    fn a_joining_member_gets_moved_tasks_only_after_their_owner_revoked_them() {
+        let all = tasks(2, 4); // 8 tasks
+        let first_claims = members(&[("a", all.clone()), ("b", Vec::new())]);
+        let first = assign_cooperative(&all, &first_claims);
+        check_no_task_given_while_owned(&first_claims, &first);
+        let target = assign_tasks(&all, &first_claims);
+        // a keeps exactly its part of the target; b gets nothing yet.
+        assert_eq!(first.tasks["a"], target["a"], "{first:?}");
+        assert!(first.tasks["b"].is_empty(), "{first:?}");
+        assert_eq!(
+            first.moving,
+            target["b"].iter().copied().collect::<BTreeSet<_>>()
+        );
+        // a revokes only what must move, and starts nothing.
+        let (revoked, started) = changes(&first_claims["a"], &first.tasks["a"]);
+        assert_eq!(revoked, target["b"], "only the moving tasks are revoked");
+        assert!(started.is_empty());
+        assert_eq!(revoked.len(), 4);
+
+        // The follow-up: a rejoins without them, b gets them, a keeps its own.
+        let follow_claims = after_revocations(&first);
+        let follow = assign_cooperative(&all, &follow_claims);
+        check_no_task_given_while_owned(&follow_claims, &follow);
+        assert!(follow.moving.is_empty(), "{follow:?}");
+        assert_eq!(follow.tasks, target, "the follow-up reaches the target");
+        check_complete_and_balanced(&all, &follow.tasks);
+        let (revoked, started) = changes(&follow_claims["a"], &follow.tasks["a"]);
+        assert!(
+            revoked.is_empty() && started.is_empty(),
+            "a never stops a task"
+        );
+        let (revoked, started) = changes(&follow_claims["b"], &follow.tasks["b"]);
+        assert!(revoked.is_empty());
+        assert_eq!(started, target["b"]);
+
+        // Stable: a third assignment changes nothing.
+        let again = assign_cooperative(&all, &follow.tasks);
+        assert_eq!(again.tasks, follow.tasks);
+        assert!(again.moving.is_empty());
+    }
+
+    #[test]
+    fn a_departed_members_tasks_are_assigned_at_once() {
+        let all = tasks(2, 4);
+        let before = members(&[
+            ("a", vec![t(0, 0), t(1, 0), t(0, 1), t(1, 1)]),
+            ("b", vec![t(0, 2), t(1, 2), t(0, 3), t(1, 3)]),
+        ]);
+        let stable = assign_cooperative(&all, &before);
+        for (m, owned) in &before {
+            let mut owned = owned.clone();
+            owned.sort();
+            assert_eq!(
+                stable.tasks[m], owned,
+                "a stable group keeps its assignment"
+            );
+        }
+        assert!(stable.moving.is_empty());
+        // b left (or died): nobody claims its tasks, so a gets them without a follow-up.
+        let left = members(&[("a", before["a"].clone())]);
+        let out = assign_cooperative(&all, &left);
+        assert!(out.moving.is_empty(), "{out:?}");
+        assert_eq!(out.tasks["a"], all);
+        let (revoked, started) = changes(&left["a"], &out.tasks["a"]);
+        assert!(revoked.is_empty(), "a keeps its own tasks running");
+        let mut of_b = before["b"].clone();
+        of_b.sort();
+        assert_eq!(started, of_b);
+
+        // Of three members, one leaves: the two others split its tasks at once, each
+        // keeping its own.
+        let three = members(&[
+            ("a", vec![t(0, 0), t(1, 0), t(0, 1)]),
+            ("b", vec![t(1, 1), t(0, 2), t(1, 2)]),
+        ]);
+        let out = assign_cooperative(&all, &three);
+        assert!(out.moving.is_empty(), "{out:?}");
+        check_complete_and_balanced(&all, &out.tasks);
+        for m in ["a", "b"] {
+            assert!(three[m].iter().all(|t| out.tasks[m].contains(t)), "{out:?}");
+        }
+    }
+
+    /// Groups of up to five members with every kind of claim (one member ran everything,
+    /// members joined, left, or claim the same task) reach a complete, balanced target in
+    /// at most two rounds, never give a task another member runs, and never revoke a
+    /// task that stays with its owner.
+    #[test]
+    fn cooperative_rounds_converge_without_overlap() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        for round in 0..500 {
+            let all = tasks(1 + next(3) as u32, 1 + next(6) as i32);
+            let count = 1 + next(5) as usize;
+            let mut claims: BTreeMap<String, Vec<TaskId>> = BTreeMap::new();
+            for i in 0..count {
+                let owned: Vec<TaskId> = all.iter().copied().filter(|_| next(3) == 0).collect();
+                claims.insert(format!("m{i}"), owned);
+            }
+            let first = assign_cooperative(&all, &claims);
+            check_no_task_given_while_owned(&claims, &first);
+            let target = assign_tasks(&all, &claims);
+            for (member, owned) in &claims {
+                let (revoked, _) = changes(owned, &first.tasks[member]);
+                // A task two members claim (a stale claim) is withheld from both.
+                for task in revoked {
+                    let contested = claims
+                        .iter()
+                        .any(|(other, o)| other != member && o.contains(&task));
+                    assert!(
+                        contested || !target[member].contains(&task),
+                        "round {round}: {member} revokes {task} the target leaves it"
+                    );
+                }
+            }
+            let follow_claims = after_revocations(&first);
+            let follow = assign_cooperative(&all, &follow_claims);
+            check_no_task_given_while_owned(&follow_claims, &follow);
+            assert!(follow.moving.is_empty(), "round {round}: {follow:?}");
+            check_complete_and_balanced(&all, &follow.tasks);
+            for (member, owned) in &follow_claims {
+                let (revoked, _) = changes(owned, &follow.tasks[member]);
+                assert!(
+                    revoked.is_empty(),
+                    "round {round}: {member} revokes {revoked:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -55,9 +55,10 @@
 //! from the whole changelogs.
 //!
 //! Instances with the same application id split the tasks through the consumer group
-//! named after it: each instance runs the tasks the group's leader gave it, a rebalance
-//! (an instance joining, leaving or timing out) stops every task and hands them out
-//! again. A query of a key another instance owns is answered by that instance: `query`
+//! named after it: each instance runs the tasks the group's leader gave it. Rebalances
+//! (an instance joining, leaving or timing out) are cooperative: only the tasks that move
+//! stop (committing first), and their new instance gets them in a follow-up rebalance. A
+//! query of a key another instance owns is answered by that instance: `query`
 //! says where (`QueryError::NotLocal`), the HTTP query server redirects there.
 
 pub mod admin_routes;
@@ -712,7 +713,8 @@ impl KafkaStreams {
         }
     }
 
-    /// The tasks the group assigned to this instance (empty while it rebalances).
+    /// The tasks the group assigned to this instance; they keep running while it
+    /// rebalances (cooperative rebalancing stops only the tasks that move).
     pub fn tasks(&self) -> Vec<TaskId> {
         self.assigned.lock().map(|t| t.clone()).unwrap_or_default()
     }

@@ -1,12 +1,26 @@
 //! The instance's membership in its application's consumer group: the loop that joins the
 //! group named after the application id, hands the tasks the leader assigned to the
-//! TopologySupervisor, heartbeats, and on a rebalance stops every task before joining
-//! again (Kafka's eager protocol), so a task never runs in two instances at once. See
+//! TopologySupervisor, heartbeats, and rejoins when the group rebalances. See
 //! [`assignment`](super::assignment) for what the members exchange.
 //!
-//! Tasks commit their input offsets as this member of the current generation; a commit
-//! from a generation the group has left behind is refused by the coordinator, so a task
-//! that outlived its assignment cannot overwrite its successor's progress.
+//! Rebalancing is cooperative (Kafka's KIP-429): the instance keeps running its tasks while
+//! it rejoins and sends them as the tasks it owns. After each generation's assignment it
+//! revokes only the tasks it lost — each commits its progress, then stops — starts the
+//! ones it gained, and, if it revoked anything, rejoins at once (Kafka's
+//! `ConsumerCoordinator#onJoinComplete` requesting a rejoin): the follow-up rebalance gives
+//! the revoked tasks to their new members, which cannot get them before this instance
+//! stopped them, so a task never runs in two instances at once. Tasks it keeps never stop.
+//!
+//! An instance the group dropped (a heartbeat or a join answered UNKNOWN_MEMBER_ID or
+//! ILLEGAL_GENERATION, or a join that failed) has lost its tasks, as Kafka's
+//! `onPartitionsLost`: they may run elsewhere already, so they stop without committing and
+//! the instance rejoins owning nothing.
+//!
+//! Tasks commit their input offsets as this member of the current generation, which they
+//! read from [`Membership`] at each commit (so a task kept across a rebalance commits as
+//! the new generation); a commit from a generation the group has left behind is refused by
+//! the coordinator, so a task that outlived its assignment cannot overwrite its successor's
+//! progress.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,19 +35,59 @@ use super::assignment::{self, AssignmentInfo, MemberInfo};
 use super::topology_supervisor::{AssignTasks, RevokeTasks, TopologySupervisor};
 use eddy_client::{
     Assignment, ClientError, GroupMembership, HeartbeatOutcome, JoinedMember, MemberConfig,
-    Subscription,
+    ResponseError, Subscription,
 };
 
 /// Waits after a failed join before the next, doubling up to the session timeout.
 const JOIN_BACKOFF_MS_MIN: u64 = 200;
 
-/// Who the instance is in the group's current generation: what its tasks commit as.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who the instance is in the group's current generation: what its tasks commit as. One
+/// value shared by the membership loop, which moves it to each new generation, and the
+/// running tasks, which read it at each commit.
+#[derive(Debug, Clone)]
 pub struct Membership {
-    /// The member id the coordinator gave the instance.
-    pub member_id: String,
-    /// The generation the tasks were assigned in.
-    pub generation_id: i32,
+    // A lock rather than a channel: tasks only ever want the latest value, once per
+    // commit; the loop holds it only to overwrite it.
+    current: Arc<Mutex<(String, i32)>>,
+}
+
+impl Default for Membership {
+    fn default() -> Self {
+        Membership {
+            current: Arc::new(Mutex::new((String::new(), NO_GENERATION))),
+        }
+    }
+}
+
+impl Membership {
+    /// The member id and generation to commit as now (`("", -1)` before the first
+    /// generation).
+    pub fn current(&self) -> (String, i32) {
+        self.current
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// The instance entered generation `generation_id` as `member_id`.
+    fn enter(&self, member_id: &str, generation_id: i32) {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = (member_id.to_string(), generation_id);
+    }
+}
+
+/// The generation of an instance outside the group.
+const NO_GENERATION: i32 = -1;
+
+/// Why the instance rejoins.
+enum Rejoin {
+    /// The group rebalances: the instance keeps its tasks and rejoins with them.
+    Rebalance,
+    /// The group no longer counts the instance in its generation: its tasks are lost.
+    Lost(String),
 }
 
 /// The tasks of the application and the source partitions each reads.
@@ -94,10 +148,11 @@ pub(crate) struct MemberLoop {
 }
 
 impl MemberLoop {
-    /// Runs until `shutdown` fires (then stops the tasks and leaves the group) or the
-    /// supervisor is gone.
+    /// Runs until `shutdown` fires (then commits and stops the tasks and leaves the group)
+    /// or the supervisor is gone.
     pub(crate) async fn run(mut self, mut shutdown: oneshot::Receiver<()>) {
         let mut owned: Vec<TaskId> = Vec::new();
+        let membership = Membership::default();
         let mut backoff = Backoff::new(
             Duration::from_millis(JOIN_BACKOFF_MS_MIN),
             Duration::from_millis(self.member.config().session_timeout_ms),
@@ -111,6 +166,10 @@ impl MemberLoop {
                 Ok(joined) => joined,
                 Err(err) => {
                     tracing::warn!(group = self.member.group_id(), error = %err, "could not join the application's group; retrying");
+                    // The group may have gone on without this member.
+                    if !self.lose(&mut owned, "the join failed").await {
+                        return;
+                    }
                     let wait = backoff.next_pause();
                     tokio::select! {
                         _ = &mut shutdown => break,
@@ -119,53 +178,110 @@ impl MemberLoop {
                 }
             };
             backoff.reset();
-            owned = info.tasks.clone();
-            let names: Vec<String> = owned.iter().map(ToString::to_string).collect();
-            tracing::info!(
-                group = self.member.group_id(), generation, tasks = %names.join(", "),
-                "stream tasks assigned"
-            );
-            let membership = Membership {
-                member_id: self.member.member_id().to_string(),
-                generation_id: generation,
-            };
-            let assign = AssignTasks {
-                tasks: owned.clone(),
-                hosts: info.hosts,
-                membership,
-            };
-            if self.supervisor.send(assign).await.is_err() {
+            membership.enter(self.member.member_id(), generation);
+            let Some(revoked) = self.apply(generation, &mut owned, info, &membership).await else {
                 return;
-            }
-            if let Ok(mut assigned) = self.assigned.lock() {
-                assigned.clone_from(&owned);
-            }
-            self.generations.send_modify(|g| *g += 1);
-            let stop = tokio::select! {
-                _ = &mut shutdown => true,
-                () = self.heartbeat_until_rebalance() => false,
             };
-            // Eager rebalancing: every task stops before this member joins again.
-            if !stop {
+            if !revoked.is_empty() {
+                // KIP-429's follow-up rebalance: the revoked tasks are stopped and
+                // committed; rejoining now lets the leader give them to their new members.
                 tracing::info!(
-                    group = self.member.group_id(), generation, tasks = %names.join(", "),
-                    "stream tasks revoked for a rebalance"
+                    group = self.member.group_id(),
+                    generation,
+                    revoked = revoked.len(),
+                    "rejoining at once so the revoked tasks go to their new owners"
                 );
+                continue;
             }
-            if self.supervisor.send(RevokeTasks).await.is_err() {
-                return;
-            }
-            if let Ok(mut assigned) = self.assigned.lock() {
-                assigned.clear();
-            }
-            if stop {
-                break;
+            let rejoin = tokio::select! {
+                _ = &mut shutdown => break,
+                rejoin = self.heartbeat_until_rebalance() => rejoin,
+            };
+            if let Rejoin::Lost(why) = rejoin {
+                if !self.lose(&mut owned, &why).await {
+                    return;
+                }
             }
         }
-        let _ = self.supervisor.send(RevokeTasks).await;
+        // Closing: the tasks commit their progress and stop, then the instance leaves, so
+        // the others take the tasks over at once, from where these left off.
+        if !owned.is_empty() {
+            let names = names(&owned);
+            tracing::info!(group = self.member.group_id(), tasks = %names, "stream tasks revoked: the instance closes");
+        }
+        let revoke = RevokeTasks {
+            tasks: owned,
+            commit: true,
+        };
+        let _ = self.supervisor.send(revoke).await;
+        if let Ok(mut assigned) = self.assigned.lock() {
+            assigned.clear();
+        }
         if let Err(err) = self.member.leave().await {
             tracing::debug!(error = %err, "could not leave the application's group");
         }
+    }
+
+    /// Carries out this member's part of a new generation: revokes (commit, then stop)
+    /// the tasks it lost, starts the ones it gained, and keeps the rest running. Returns
+    /// the revoked tasks, or `None` if the supervisor is gone.
+    async fn apply(
+        &mut self,
+        generation: i32,
+        owned: &mut Vec<TaskId>,
+        info: AssignmentInfo,
+        membership: &Membership,
+    ) -> Option<Vec<TaskId>> {
+        let (revoked, added) = assignment::changes(owned, &info.tasks);
+        let group = self.member.group_id().to_string();
+        if !revoked.is_empty() {
+            tracing::info!(
+                group, generation, tasks = %names(&revoked),
+                "stream tasks revoked for a rebalance"
+            );
+            let revoke = RevokeTasks {
+                tasks: revoked.clone(),
+                commit: true,
+            };
+            self.supervisor.send(revoke).await.ok()?;
+        }
+        tracing::info!(
+            group, generation, tasks = %names(&info.tasks), added = %names(&added),
+            "stream tasks assigned"
+        );
+        let assign = AssignTasks {
+            tasks: info.tasks.clone(),
+            hosts: info.hosts,
+            membership: membership.clone(),
+        };
+        self.supervisor.send(assign).await.ok()?;
+        *owned = info.tasks;
+        if let Ok(mut assigned) = self.assigned.lock() {
+            assigned.clone_from(owned);
+        }
+        self.generations.send_modify(|g| *g += 1);
+        Some(revoked)
+    }
+
+    /// The group dropped this member (or may have): its tasks may already run elsewhere,
+    /// so they stop without committing (a commit would be refused anyway) and the member
+    /// rejoins owning nothing. `false` if the supervisor is gone.
+    async fn lose(&mut self, owned: &mut Vec<TaskId>, why: &str) -> bool {
+        if owned.is_empty() {
+            return true;
+        }
+        tracing::warn!(
+            group = self.member.group_id(), tasks = %names(owned), reason = why,
+            "stream tasks lost: the group may have given them to other instances"
+        );
+        let revoke = RevokeTasks {
+            tasks: std::mem::take(owned),
+            commit: false,
+        };
+        if let Ok(mut assigned) = self.assigned.lock() {
+            assigned.clear();
+        }
+        self.supervisor.send(revoke).await.is_ok()
     }
 
     /// Joins the group; as leader, assigns the tasks. Returns the generation and this
@@ -187,11 +303,11 @@ impl MemberLoop {
         Ok((generation.generation_id, info))
     }
 
-    /// Heartbeats every `heartbeat.interval.ms` until the group rebalances. An unreachable
-    /// coordinator is not a rebalance: the tasks go on (they wait for the cluster
-    /// themselves) and the heartbeats retry; if the session expires meanwhile, the next
-    /// answer says so.
-    async fn heartbeat_until_rebalance(&mut self) {
+    /// Heartbeats every `heartbeat.interval.ms` until the group rebalances or drops this
+    /// member. An unreachable coordinator is neither: the tasks go on (they wait for the
+    /// cluster themselves) and the heartbeats retry; if the session expires meanwhile, the
+    /// next answer says so.
+    async fn heartbeat_until_rebalance(&mut self) -> Rejoin {
         let interval = Duration::from_millis(self.member.config().heartbeat_interval_ms);
         loop {
             tokio::time::sleep(interval).await;
@@ -203,22 +319,34 @@ impl MemberLoop {
                         ?reason,
                         "the application's group rebalances"
                     );
-                    return;
+                    // Only REBALANCE_IN_PROGRESS keeps this member in the generation; the
+                    // others say it was left behind (Kafka resets the generation then).
+                    return match reason {
+                        ResponseError::RebalanceInProgress => Rejoin::Rebalance,
+                        other => Rejoin::Lost(format!("heartbeat answered {other:?}")),
+                    };
                 }
                 Err(err) if err.is_retriable() || err.is_unreachable() => {
                     tracing::debug!(error = %err, "heartbeat failed; retrying");
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "heartbeat refused; rejoining the group");
-                    return;
+                    return Rejoin::Lost(format!("heartbeat refused: {err}"));
                 }
             }
         }
     }
 }
 
-/// The leader's side: every task to one member (see `assignment::assign_tasks`), with the
-/// hosts of all tasks in every member's assignment.
+/// Task ids as a comma-separated list, for logs.
+fn names(tasks: &[TaskId]) -> String {
+    let names: Vec<String> = tasks.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+/// The leader's side: every task to at most one member (see
+/// `assignment::assign_cooperative`), with the hosts of all assigned tasks in every
+/// member's assignment.
 fn leader_assignment(plan: &TaskPlan, members: &[JoinedMember]) -> BTreeMap<String, Assignment> {
     let infos: BTreeMap<String, Option<MemberInfo>> = members
         .iter()
@@ -236,7 +364,17 @@ fn leader_assignment(plan: &TaskPlan, members: &[JoinedMember]) -> BTreeMap<Stri
             )
         })
         .collect();
-    let tasks = assignment::assign_tasks(&plan.ids(), &owned);
+    let cooperative = assignment::assign_cooperative(&plan.ids(), &owned);
+    if !cooperative.moving.is_empty() {
+        let moving: Vec<TaskId> = cooperative.moving.iter().copied().collect();
+        tracing::info!(
+            tasks = %names(&moving),
+            "tasks move to other instances: revoked now, assigned in the follow-up rebalance"
+        );
+    }
+    let tasks = cooperative.tasks;
+    // Tasks on the move are in no member's hosts: queries of their keys are refused as
+    // rebalancing until the follow-up generation.
     let mut hosts = BTreeMap::new();
     for (member, member_tasks) in &tasks {
         let server = infos

@@ -67,6 +67,8 @@ pub enum TaskEnd {
     /// User code panicked or failed, or something a retry cannot fix: the actor stops and
     /// its supervisor restarts it (counted against the restart intensity).
     Crash(String),
+    /// The group revoked the task (`RevokeTask`): it committed what it processed and ends.
+    Revoked,
 }
 
 impl TaskEnd {
@@ -98,6 +100,8 @@ pub struct StreamTask {
     retry_backoff: Backoff,
     /// Where queries go to the running loop; a new channel per run, `None` once failed.
     queries: Option<mpsc::Sender<PendingQuery>>,
+    /// Asks the running loop to commit and end (`RevokeTask`); a new channel per run.
+    revoke: Option<oneshot::Sender<oneshot::Sender<()>>>,
 }
 
 impl StreamTask {
@@ -127,6 +131,7 @@ impl StreamTask {
                 Duration::from_millis(RETRY_BACKOFF_MS_MAX),
             ),
             queries: None,
+            revoke: None,
         }
     }
 }
@@ -147,6 +152,8 @@ impl StreamTask {
         let began = Instant::now();
         let (queries, pending) = mpsc::channel(QUERIES_PENDING_MAX);
         self.queries = Some(queries);
+        let (revoke, revoked) = oneshot::channel();
+        self.revoke = Some(revoke);
         let run = run_task(
             self.id,
             self.topology.clone(),
@@ -154,7 +161,7 @@ impl StreamTask {
             self.state.clone(),
             self.membership.clone(),
             self.supervisor.clone(),
-            pending,
+            (pending, revoked),
         );
         ctx.spawn(run.into_actor(self).map(move |ended, act, ctx| match ended {
             TaskEnd::Retry(error) => {
@@ -171,6 +178,8 @@ impl StreamTask {
                 act.last_error = Some(error);
                 ctx.stop();
             }
+            // The supervisor stops the actor (`StopTask`) once the revocation answered.
+            TaskEnd::Revoked => act.queries = None,
         }));
     }
 }
@@ -204,6 +213,37 @@ impl Handler<StopTask> for StreamTask {
     fn handle(&mut self, _msg: StopTask, ctx: &mut Self::Context) {
         self.queries = None;
         ctx.stop();
+    }
+}
+
+/// How long a revoked task may take to commit before it is stopped anyway (its successor
+/// then reprocesses from the last commit): one commit's flush and round trips.
+const REVOKE_COMMIT_WAIT_MS: u64 = 10_000;
+
+/// The group revoked the task (cooperative rebalancing): the running loop commits what it
+/// processed and ends, then this answers; the supervisor stops the actor next
+/// (`StopTask`). Without a running loop (waiting for the cluster, failed) it answers at
+/// once: nothing of the current run is left to commit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeTask;
+
+impl Handler<RevokeTask> for StreamTask {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: RevokeTask, _ctx: &mut Self::Context) -> Self::Result {
+        let (done, committed) = oneshot::channel();
+        let asked = self.revoke.take().is_some_and(|r| r.send(done).is_ok());
+        let task = self.id;
+        Box::pin(async move {
+            if !asked {
+                return;
+            }
+            let wait = Duration::from_millis(REVOKE_COMMIT_WAIT_MS);
+            if tokio::time::timeout(wait, committed).await.is_err() {
+                tracing::warn!(%task, ?wait, "revoked stream task did not commit in time; stopping it anyway");
+            }
+        })
     }
 }
 
@@ -469,11 +509,13 @@ struct Writers {
 }
 
 /// Receipts of the writes not yet acknowledged: outputs, and changelog records (whose
-/// offsets become the stores' checkpoints).
+/// offsets become the stores' checkpoints), with the changelog ends acknowledged but not
+/// yet checkpointed (a refused commit keeps them for the next).
 #[derive(Default)]
 struct Receipts {
     outputs: Vec<DeliveryReceipt>,
     changelog: Vec<DeliveryReceipt>,
+    changelog_ends: BTreeMap<String, i64>,
 }
 
 /// Writes a task's outputs and changelog records; keeps their receipts.
@@ -543,14 +585,16 @@ fn committed_stream_time(
 /// Flushes both producers, waits for every write, commits the input positions, then
 /// checkpoints the stores at the changelog offsets just acknowledged. A crash before the
 /// checkpoint leaves the stores at the previous one, and restoration replays the changelog
-/// records in between.
+/// records in between. `false` if the coordinator refused the commit because the group is
+/// between generations: the task goes on and commits the positions next time, as the
+/// generation it is then in (cooperative rebalancing keeps tasks running meanwhile).
 async fn commit(
     task: &mut Task,
     writers: &mut Writers,
     receipts: &mut Receipts,
     (group, membership): (&mut GroupOffsets, &Membership),
     positions: &BTreeMap<(String, i32), i64>,
-) -> Result<(), TaskEnd> {
+) -> Result<bool, TaskEnd> {
     writers.outputs.flush().await.map_err(TaskEnd::client)?;
     writers.changelog.flush().await.map_err(TaskEnd::client)?;
     for receipt in receipts.outputs.drain(..) {
@@ -565,34 +609,36 @@ async fn commit(
             .collect(),
         None => BTreeMap::new(),
     };
-    let mut changelog_ends: BTreeMap<String, i64> = BTreeMap::new();
     for receipt in receipts.changelog.drain(..) {
         let written = receipt.wait().await.map_err(TaskEnd::client)?;
-        let end = changelog_ends.entry(written.topic).or_insert(0);
+        let end = receipts.changelog_ends.entry(written.topic).or_insert(0);
         *end = (*end).max(written.offset + 1);
     }
     // Outputs and changelog records are acknowledged; the input is not committed yet.
     eddy_actors::fault::point(eddy_actors::fault::STREAMS_AFTER_CHANGELOG);
-    group
-        .commit_offsets_with_metadata_as(
-            positions,
-            &metadata,
-            &membership.member_id,
-            membership.generation_id,
-        )
-        .await
-        .map_err(|err| match err.kafka_error() {
-            // The group moved on: this task is about to be stopped and its input handed
-            // out again; until then it retries rather than crash.
+    let (member_id, generation_id) = membership.current();
+    let committed = group
+        .commit_offsets_with_metadata_as(positions, &metadata, &member_id, generation_id)
+        .await;
+    if let Err(err) = committed {
+        return match err.kafka_error() {
+            // The group is between generations, or moved on without this instance (whose
+            // membership loop then stops the task): nothing is committed, the task goes on.
             Some(
                 ResponseError::RebalanceInProgress
                 | ResponseError::IllegalGeneration
                 | ResponseError::UnknownMemberId,
-            ) => TaskEnd::Retry(err.to_string()),
-            _ => TaskEnd::client(err),
-        })?;
+            ) => {
+                tracing::debug!(task = %task.id(), error = %err, "commit refused while the group rebalances; retrying at the next commit");
+                Ok(false)
+            }
+            _ => Err(TaskEnd::client(err)),
+        };
+    }
     eddy_actors::fault::point(eddy_actors::fault::STREAMS_BEFORE_CHECKPOINT);
-    task.checkpoint(&changelog_ends).map_err(TaskEnd::crash)
+    let ends = std::mem::take(&mut receipts.changelog_ends);
+    task.checkpoint(&ends).map_err(TaskEnd::crash)?;
+    Ok(true)
 }
 
 /// Runs the task until it ends (a panic in user code included), saying how it ended.
@@ -603,26 +649,30 @@ async fn run_task(
     state: StateDirectory,
     membership: Membership,
     supervisor: Addr<TopologySupervisor>,
-    mut pending: mpsc::Receiver<PendingQuery>,
+    (mut pending, mut revoke): (mpsc::Receiver<PendingQuery>, Revocation),
 ) -> TaskEnd {
     let group = Group {
         membership,
         settings,
     };
-    match task_loop(id, topology, group, state, supervisor, &mut pending).await {
+    let asks = (&mut pending, &mut revoke);
+    match task_loop(id, topology, group, state, supervisor, asks).await {
         Ok(never) => match never {},
         Err(end) => end,
     }
 }
 
-/// The task loop proper: it never returns but with an error.
+/// Where a `RevokeTask` reaches the loop, with where it answers.
+type Revocation = oneshot::Receiver<oneshot::Sender<()>>;
+
+/// The task loop proper: it never returns but with an error (or `TaskEnd::Revoked`).
 async fn task_loop(
     id: TaskId,
     topology: Topology,
     group: Group,
     state: StateDirectory,
     supervisor: Addr<TopologySupervisor>,
-    pending: &mut mpsc::Receiver<PendingQuery>,
+    (pending, revoke): (&mut mpsc::Receiver<PendingQuery>, &mut Revocation),
 ) -> Result<std::convert::Infallible, TaskEnd> {
     let Group {
         membership,
@@ -735,17 +785,28 @@ async fn task_loop(
                 .increment(count as u64);
         }
         answer_queries(&task, pending);
-        if !positions.is_empty() && last_commit.elapsed() >= settings.commit_interval {
+        let revoked = revoke.try_recv().ok();
+        let due = last_commit.elapsed() >= settings.commit_interval || revoked.is_some();
+        if !positions.is_empty() && due {
             let member = (&mut group, &membership);
-            commit(&mut task, &mut writers, &mut receipts, member, &positions).await?;
-            let late = task.metrics();
-            supervisor.do_send(TaskEvent::Progress {
-                id,
-                committed: positions.clone(),
-                metrics: late,
-            });
-            positions.clear();
+            let committed = commit(&mut task, &mut writers, &mut receipts, member, &positions);
+            if committed.await? {
+                let late = task.metrics();
+                supervisor.do_send(TaskEvent::Progress {
+                    id,
+                    committed: positions.clone(),
+                    metrics: late,
+                });
+                positions.clear();
+            }
             last_commit = Instant::now();
+        }
+        if let Some(done) = revoked {
+            if !positions.is_empty() {
+                tracing::warn!(task = %id, "revoked stream task could not commit; its next owner reprocesses from the last commit");
+            }
+            let _ = done.send(());
+            return Err(TaskEnd::Revoked);
         }
     }
 }

@@ -1,8 +1,11 @@
 //! TopologySupervisor: runs one StreamTask per (sub-topology, input partition) the
-//! application's group assigned to this instance (`AssignTasks`; `RevokeTasks` stops them
-//! all before a rebalance) and keeps their supervision records (state, restarts, last error, uptime)
-//! plus progress (committed offsets, processed and late-dropped records). Strategy
-//! one-for-one with restart intensity; a task past it is marked failed and stays stopped.
+//! application's group assigned to this instance and keeps their supervision records
+//! (state, restarts, last error, uptime) plus progress (committed offsets, processed and
+//! late-dropped records). Rebalances are cooperative: `AssignTasks` starts the tasks this
+//! instance gained and leaves the ones it keeps running; `RevokeTasks` stops only the
+//! tasks it lost, each committing its progress first (or, when the group dropped the
+//! instance, at once). Strategy one-for-one with restart intensity; a task past it is
+//! marked failed and stays stopped until the next generation that assigns it.
 //! Interactive queries (`QueryStore`) pass through it to the task they name.
 
 use std::collections::BTreeMap;
@@ -16,7 +19,7 @@ use serde::Serialize;
 
 use super::membership::Membership;
 use super::state_store::StateDirectory;
-use super::stream_task::{QueryStore, StopTask, StreamTask};
+use super::stream_task::{QueryStore, RevokeTask, StopTask, StreamTask};
 use super::{QueryError, StreamsSettings};
 
 struct Child {
@@ -39,8 +42,11 @@ pub struct TopologySupervisor {
     intensity: RestartIntensity,
     children: BTreeMap<TaskId, Child>,
     /// Where every task of the application runs (`application.server` of its instance),
-    /// as the group's leader last said; empty between two generations.
+    /// as the group's leader last said; tasks on the move are absent.
     hosts: BTreeMap<TaskId, Option<String>>,
+    /// How many times each task was started here for an assignment (restarts after
+    /// failures not counted): a task kept across rebalances is started once.
+    starts: BTreeMap<TaskId, u64>,
 }
 
 impl TopologySupervisor {
@@ -62,6 +68,7 @@ impl TopologySupervisor {
             intensity,
             children: BTreeMap::new(),
             hosts: BTreeMap::new(),
+            starts: BTreeMap::new(),
         }
         .start()
     }
@@ -80,14 +87,7 @@ impl TopologySupervisor {
             addr,
         };
         self.children.insert(id, child);
-    }
-
-    /// Stops every task for good: `StopTask` is queued, then the address dropped, so
-    /// actix's `Supervisor` does not restart it.
-    fn stop_all(&mut self) {
-        for (_, child) in std::mem::take(&mut self.children) {
-            child.addr.do_send(StopTask);
-        }
+        *self.starts.entry(id).or_insert(0) += 1;
     }
 }
 
@@ -95,8 +95,9 @@ impl Actor for TopologySupervisor {
     type Context = Context<Self>;
 }
 
-/// The tasks the group assigned to this instance in a new generation; any task still
-/// running is stopped first.
+/// The tasks the group assigned to this instance in a new generation: tasks not running
+/// yet start, running ones go on (a failed one starts afresh). Tasks it no longer has
+/// were revoked before (`RevokeTasks`); any still running is stopped at once.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AssignTasks {
@@ -104,7 +105,7 @@ pub struct AssignTasks {
     pub tasks: Vec<TaskId>,
     /// Where every task of the application runs.
     pub hosts: BTreeMap<TaskId, Option<String>>,
-    /// What the tasks commit as.
+    /// What the tasks commit as (shared: kept tasks commit as the new generation).
     pub membership: Membership,
 }
 
@@ -112,25 +113,66 @@ impl Handler<AssignTasks> for TopologySupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: AssignTasks, ctx: &mut Self::Context) {
-        self.stop_all();
         self.hosts = msg.hosts;
+        let stale: Vec<TaskId> = self
+            .children
+            .iter()
+            .filter(|(id, c)| !msg.tasks.contains(id) || c.record.state == ChildState::Failed)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            if let Some(child) = self.children.remove(&id) {
+                // Dropping the address after `StopTask` keeps actix's `Supervisor` from
+                // restarting it.
+                child.addr.do_send(StopTask);
+            }
+        }
         for id in msg.tasks {
-            self.start_task(id, msg.membership.clone(), ctx.address());
+            if !self.children.contains_key(&id) {
+                self.start_task(id, msg.membership.clone(), ctx.address());
+            }
         }
     }
 }
 
-/// The group rebalances (or the instance closes): stop every task.
+/// Stops `tasks` for good: the group revoked them (a rebalance moves them, or the
+/// instance closes) or the instance lost them (the group dropped it). Answers once they
+/// are stopped, so the membership loop rejoins only after.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RevokeTasks;
+pub struct RevokeTasks {
+    /// The tasks to stop.
+    pub tasks: Vec<TaskId>,
+    /// Whether each running task first commits what it processed (a revocation); a lost
+    /// task stops at once, since its commit would be refused.
+    pub commit: bool,
+}
 
 impl Handler<RevokeTasks> for TopologySupervisor {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _msg: RevokeTasks, _ctx: &mut Self::Context) {
-        self.stop_all();
-        self.hosts.clear();
+    fn handle(&mut self, msg: RevokeTasks, _ctx: &mut Self::Context) -> Self::Result {
+        let mut revoking = Vec::new();
+        for id in msg.tasks {
+            self.hosts.remove(&id);
+            let Some(child) = self.children.remove(&id) else {
+                continue;
+            };
+            // Only a task that reached its loop has processed anything to commit; one
+            // restoring, waiting for the cluster or failed stops at once.
+            if msg.commit && child.record.state == ChildState::Running {
+                revoking.push((child.addr.send(RevokeTask), child.addr));
+            } else {
+                child.addr.do_send(StopTask);
+            }
+        }
+        Box::pin(async move {
+            for (revoked, addr) in revoking {
+                // The task answers once it committed (or gave up within its bound).
+                let _ = revoked.await;
+                addr.do_send(StopTask);
+            }
+        })
     }
 }
 
@@ -239,6 +281,9 @@ pub struct TaskReport {
     /// Changelog records the current run replayed into its stores before processing:
     /// those after the stores' checkpoints, or the whole changelogs without local state.
     pub restored_records: u64,
+    /// How many times this instance started the task for an assignment (restarts after
+    /// failures not counted): 1 for a task it kept through every rebalance.
+    pub starts: u64,
 }
 
 /// The application's tasks.
@@ -252,13 +297,14 @@ impl Handler<Report> for TopologySupervisor {
     fn handle(&mut self, _msg: Report, _ctx: &mut Self::Context) -> Self::Result {
         let tasks: Vec<TaskReport> = self
             .children
-            .values()
-            .map(|c| TaskReport {
+            .iter()
+            .map(|(id, c)| TaskReport {
                 supervision: c.record.report(0, Vec::new()),
                 committed: c.committed.clone(),
                 processed_records: c.metrics.processed_records,
                 dropped_late_records: c.metrics.dropped_late_records,
                 restored_records: c.restored,
+                starts: self.starts.get(id).copied().unwrap_or(0),
             })
             .collect();
         let mut root = ChildRecord::starting(format!("topology {}", self.application_id));

@@ -1,0 +1,311 @@
+//! Cooperative rebalancing of a streams application (Kafka's KIP-429) against a real node:
+//! a word count on a 4-partition input (8 tasks: before and after the repartition) runs in
+//! instance A; instance B joins while A processes input. Only the tasks that move to B stop
+//! in A — the ones A keeps are started once and never again (the supervisor counts each
+//! task's starts, restarts after failures aside) — the moved ones run in B, each task runs
+//! in exactly one instance, queries of B's keys made to A name B's `application.server`,
+//! and the counts are exact (never over). Then B closes: its tasks return to A at once,
+//! again without A's own tasks stopping, and the counts stay exact.
+//!
+//! Both instances run in the test process, in one actix system, each with its own state
+//! directory; the node is the real `eddy` binary (`EddyNode`). No timed assertion: every
+//! wait is bounded and checks a state.
+
+mod common;
+mod streams_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::EddyNode;
+use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
+use eddy::streams::{KafkaStreams, QueryError, StreamsSettings};
+use eddy::topologies::{StreamsBuilder, Topology};
+use eddy_actors::supervision::ChildState;
+use streams_support::expected_counts;
+
+const INPUT: &str = "coop-lines";
+const OUTPUT: &str = "coop-counts";
+const APP: &str = "coop-wordcount";
+const STORE: &str = "counts";
+const PARTITIONS: i32 = 4;
+/// Lines fed in all, in three equal parts: A alone, while B joins, while B leaves.
+const LINES: usize = 900;
+const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// Bound of every wait for counts or tasks.
+const WAIT_LIMIT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(200);
+
+fn topology() -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(INPUT)
+        .flat_map_values(|line| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .group_by(|_, word| word.clone())
+        .count()
+        .named(STORE)
+        .to_stream()
+        .to(OUTPUT);
+    builder.build().expect("topology builds")
+}
+
+fn lines() -> Vec<String> {
+    streams_support::lines(0x51_7cc1_b727_220a, LINES)
+}
+
+fn settings(bootstrap: &str, state_dir: &Path) -> StreamsSettings {
+    let mut settings = StreamsSettings::new(APP, bootstrap);
+    settings.commit_interval = COMMIT_INTERVAL;
+    settings.state_dir = state_dir.to_path_buf();
+    settings.application_server = Some("127.0.0.1:0".into());
+    settings.session_timeout = Duration::from_secs(6);
+    settings.heartbeat_interval = Duration::from_millis(300);
+    settings
+}
+
+async fn produce(bootstrap: &str, first_index: usize, lines: &[String]) {
+    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
+        .await
+        .expect("producer connects");
+    for (i, line) in lines.iter().enumerate() {
+        let record =
+            ProducerRecord::new(INPUT, line.clone()).with_key(format!("line-{}", first_index + i));
+        producer.send(record).await.expect("send a line");
+    }
+    producer.flush().await.expect("flush the lines");
+}
+
+/// The latest count per word in the output topic (all partitions, read to their end).
+async fn latest_counts(bootstrap: &str) -> Result<BTreeMap<String, u64>, String> {
+    let mut consumer = Consumer::connect(bootstrap)
+        .await
+        .map_err(|e| e.to_string())?;
+    let partitions: Vec<i32> = (0..PARTITIONS).collect();
+    consumer
+        .assign(OUTPUT, &partitions, StartOffset::Earliest)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for r in consumer.poll(POLL).await.map_err(|e| e.to_string())? {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+            let value = r
+                .value
+                .as_deref()
+                .and_then(|v| v.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| format!("output value of {key} is not an 8-byte count"))?;
+            counts.insert(key, value);
+        }
+        let caught_up = partitions.iter().all(|p| {
+            consumer.position(OUTPUT, *p).unwrap_or(0)
+                >= consumer.high_watermark(OUTPUT, *p).unwrap_or(i64::MAX)
+        });
+        if caught_up {
+            return Ok(counts);
+        }
+        if Instant::now() >= deadline {
+            return Err("the output topic was not read to its end in time".into());
+        }
+    }
+}
+
+/// Waits until the output shows exactly `expected`; fails at once on an over-count (input
+/// processed twice, as a moved task restarting from an older commit would).
+async fn wait_for_counts(bootstrap: &str, expected: &BTreeMap<String, u64>, what: &str) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let mut last = Err("not read yet".to_string());
+    while Instant::now() < deadline {
+        last = latest_counts(bootstrap).await;
+        if let Ok(counts) = &last {
+            if counts == expected {
+                return;
+            }
+            let over: Vec<_> = counts
+                .iter()
+                .filter(|(w, c)| **c > expected.get(*w).copied().unwrap_or(0))
+                .collect();
+            assert!(
+                over.is_empty(),
+                "{what}: words counted more often than they occur: {over:?}"
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("{what}: counts did not reach the expected ones within {WAIT_LIMIT:?}\nexpected {expected:?}\nlast read {last:?}");
+}
+
+/// One task as the test looks at it in an instance's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TaskView {
+    state: ChildState,
+    starts: u64,
+    restarts: u64,
+}
+
+/// The instance's tasks by id (`0_1`), from its supervisor's report.
+async fn task_views(streams: &KafkaStreams) -> BTreeMap<String, TaskView> {
+    let (_, tasks) = streams.report().await.expect("the supervisor answers");
+    tasks
+        .into_iter()
+        .map(|t| {
+            let id = t
+                .supervision
+                .name
+                .strip_prefix("task ")
+                .unwrap_or(&t.supervision.name)
+                .to_string();
+            let view = TaskView {
+                state: t.supervision.state,
+                starts: t.starts,
+                restarts: t.supervision.restarts,
+            };
+            (id, view)
+        })
+        .collect()
+}
+
+fn ids(streams: &KafkaStreams) -> BTreeSet<String> {
+    streams.tasks().iter().map(ToString::to_string).collect()
+}
+
+/// Waits until the instances' assignments are `counts` (tasks per instance), cover every
+/// task, and every task runs. Returns each instance's tasks.
+async fn wait_for_split(instances: &[&KafkaStreams], counts: &[usize]) -> Vec<BTreeSet<String>> {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let sets: Vec<BTreeSet<String>> = instances.iter().map(|s| ids(s)).collect();
+        let sizes: Vec<usize> = sets.iter().map(BTreeSet::len).collect();
+        let mut running = true;
+        for (streams, set) in instances.iter().zip(&sets) {
+            let views = task_views(streams).await;
+            let live: BTreeSet<String> = views
+                .iter()
+                .filter(|(_, v)| v.state == ChildState::Running)
+                .map(|(id, _)| id.clone())
+                .collect();
+            running &= live == *set && views.len() == set.len();
+        }
+        if sizes == counts && running {
+            return sets;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tasks did not settle to {counts:?} running within {WAIT_LIMIT:?}: {sets:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Asserts every task of `tasks` in `streams` ran without a stop: started `starts` times
+/// for assignments, never restarted.
+async fn assert_started(streams: &KafkaStreams, tasks: &BTreeSet<String>, starts: u64, what: &str) {
+    let views = task_views(streams).await;
+    for id in tasks {
+        let view = views
+            .get(id)
+            .unwrap_or_else(|| panic!("{what}: task {id} is not running: {views:?}"));
+        assert_eq!(
+            (view.starts, view.restarts),
+            (starts, 0),
+            "{what}: task {id} was started {} time(s), restarted {} (all: {views:?})",
+            view.starts,
+            view.restarts
+        );
+    }
+}
+
+#[test]
+fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
+    let node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    let all = lines();
+    let third = LINES / 3;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    actix_rt::System::new().block_on(async {
+        let mut admin = Admin::connect(&bootstrap).await.expect("admin connects");
+        for topic in [INPUT, OUTPUT] {
+            admin
+                .create_topic(topic, PARTITIONS, 1, &[])
+                .await
+                .unwrap_or_else(|err| panic!("create topic {topic}: {err}"));
+        }
+
+        // A alone runs all 8 tasks.
+        let a = KafkaStreams::start(topology(), settings(&bootstrap, a_dir.path()))
+            .await
+            .expect("A starts");
+        let every = wait_for_split(&[&a], &[8]).await.remove(0);
+        assert_started(&a, &every, 1, "A alone").await;
+        produce(&bootstrap, 0, &all[..third]).await;
+        wait_for_counts(&bootstrap, &expected_counts(&all[..third]), "A alone").await;
+
+        // B joins while A has input to process.
+        produce(&bootstrap, third, &all[third..2 * third]).await;
+        let b = KafkaStreams::start(topology(), settings(&bootstrap, b_dir.path()))
+            .await
+            .expect("B starts");
+        let split = wait_for_split(&[&a, &b], &[4, 4]).await;
+        let (kept, moved) = (split[0].clone(), split[1].clone());
+        assert!(
+            kept.is_disjoint(&moved),
+            "a task in both: {kept:?} {moved:?}"
+        );
+        let union: BTreeSet<String> = kept.union(&moved).cloned().collect();
+        assert_eq!(union, every, "every task runs somewhere");
+        // The tasks A kept were never stopped; B started each of its tasks once.
+        assert_started(&a, &kept, 1, "A after B joined").await;
+        assert_started(&b, &moved, 1, "B after it joined").await;
+        let first_two = expected_counts(&all[..2 * third]);
+        wait_for_counts(&bootstrap, &first_two, "while B joined").await;
+
+        // Queries: each word is answered by the instance that counts it; A names B's
+        // application.server for the words B counts.
+        let b_server = b
+            .application_server()
+            .expect("B serves queries")
+            .to_string();
+        let (mut on_a, mut on_b) = (0, 0);
+        for (word, count) in &first_two {
+            match a.query_typed::<String, u64>(STORE, word).await {
+                Ok(found) => {
+                    assert_eq!(found, Some(*count), "A's count of {word}");
+                    on_a += 1;
+                }
+                Err(QueryError::NotLocal { task, host }) => {
+                    assert!(moved.contains(&task.to_string()), "{word}: {task} not B's");
+                    assert_eq!(host.as_deref(), Some(b_server.as_str()), "{word}");
+                    let found = b.query_typed::<String, u64>(STORE, word).await;
+                    assert_eq!(
+                        found.expect("B answers"),
+                        Some(*count),
+                        "B's count of {word}"
+                    );
+                    on_b += 1;
+                }
+                Err(err) => panic!("query of {word} through A: {err}"),
+            }
+        }
+        assert!(on_a > 0 && on_b > 0, "words on A: {on_a}, on B: {on_b}");
+
+        // B closes (committing, then leaving): its tasks return to A at once, and A's own
+        // tasks go on.
+        produce(&bootstrap, 2 * third, &all[2 * third..]).await;
+        b.close().await;
+        let back = wait_for_split(&[&a], &[8]).await.remove(0);
+        assert_eq!(back, every);
+        assert_started(&a, &kept, 1, "A after B left").await;
+        assert_started(&a, &moved, 2, "A after B left (tasks back from B)").await;
+        wait_for_counts(&bootstrap, &expected_counts(&all), "after B left").await;
+        a.close().await;
+    });
+    let mut node = node;
+    node.assert_healthy();
+}
