@@ -848,14 +848,21 @@ impl Group {
         Ok(())
     }
 
-    /// Marks the group deleted; fails if it still has members.
-    pub fn delete(&mut self) -> Result<(), GroupError> {
+    /// Whether the group may be deleted (it exists and has no members), without changing
+    /// it: the deletion is stored first, then `delete` marks it.
+    pub fn check_delete(&self) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::GroupIdNotFound);
         }
         if !self.members.is_empty() {
             return Err(GroupError::NonEmptyGroup);
         }
+        Ok(())
+    }
+
+    /// Marks the group deleted; fails if it still has members.
+    pub fn delete(&mut self) -> Result<(), GroupError> {
+        self.check_delete()?;
         self.state = GroupState::Dead;
         Ok(())
     }

@@ -655,16 +655,54 @@ impl Handler<Describe> for GroupCoordinator {
 pub struct DeleteGroup;
 
 impl Handler<DeleteGroup> for GroupCoordinator {
-    type Result = Result<(), GroupError>;
+    type Result = AtomicResponse<Self, Result<(), GroupError>>;
 
-    fn handle(&mut self, _msg: DeleteGroup, ctx: &mut Self::Context) -> Self::Result {
-        self.group.delete()?;
-        if self.store.delete_group(&self.group_id).is_err() {
+    /// Nothing changes until the deletion is stored: in cluster mode the quorum's
+    /// `DeleteOffsets` is awaited first (else a coordinator rebuilt for the group would read
+    /// the offsets back from the quorum), then the local record goes, and only then is the
+    /// group marked dead. A failure at either step leaves the group as it was and answers
+    /// COORDINATOR_NOT_AVAILABLE, so the client's retry can succeed.
+    fn handle(&mut self, _msg: DeleteGroup, _ctx: &mut Self::Context) -> Self::Result {
+        if let Err(err) = self.group.check_delete() {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+        }
+        let replicated = self.replicated.as_ref().map(|r| {
+            (r.proposer)(crate::cluster::Command::DeleteOffsets {
+                group: self.group_id.clone(),
+                partitions: None,
+            })
+        });
+        AtomicResponse::new(Box::pin(
+            async move {
+                match replicated {
+                    Some(propose) => propose.await.map(|_| ()).map_err(|err| {
+                        tracing::warn!(error = %err, "group deletion not replicated");
+                        GroupError::CoordinatorNotAvailable
+                    }),
+                    None => Ok(()),
+                }
+            }
+            .into_actor(self)
+            .map(|replicated, act, ctx| {
+                replicated?;
+                act.finish_delete(ctx)
+            }),
+        ))
+    }
+}
+
+impl GroupCoordinator {
+    /// The local half of a deletion, once the quorum (in cluster mode) has it: the stored
+    /// record, then the in-memory group, then the end of this coordinator.
+    fn finish_delete(&mut self, ctx: &mut Context<Self>) -> Result<(), GroupError> {
+        self.group.check_delete()?;
+        if let Err(err) = self.store.delete_group(&self.group_id) {
+            tracing::error!(group = %self.group_id, error = %err, "group deletion not stored");
             return Err(GroupError::CoordinatorNotAvailable);
         }
+        self.group.delete()?;
         self.offsets.clear();
         self.persisted_generation = self.group.generation_id;
-        self.forget_replicated(None);
         // The end of this coordinator (see the module doc): sent before the reply, so the
         // supervisor forgets it before the client can ask for the group again.
         for timer in self.timers.drain(..) {
