@@ -200,6 +200,28 @@ fn only_the_stores_open_fjall() {
 }
 
 #[test]
+fn streams_and_connect_take_only_supervision_from_the_actors() {
+    // They run in any program; from eddy-actors they use only its supervision bookkeeping
+    // and fault points, never a node's actors or stores.
+    for name in ["eddy-streams", "eddy-connect"] {
+        let m = member(name);
+        for file in rust_files(&m.dir.join("src")) {
+            let text = std::fs::read_to_string(&file).expect("read source");
+            for (at, _) in text.match_indices("eddy_actors::") {
+                let rest = &text[at + "eddy_actors::".len()..];
+                assert!(
+                    rest.starts_with("supervision") || rest.starts_with("fault"),
+                    "{}: {name} uses eddy_actors::{}; it may use only \
+                     eddy_actors::supervision and eddy_actors::fault",
+                    file.display(),
+                    rest.chars().take(40).collect::<String>()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn topologies_do_no_io_and_no_async() {
     let dir = member("eddy-topologies").dir.join("src");
     for file in rust_files(&dir) {

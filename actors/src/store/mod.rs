@@ -34,7 +34,7 @@ pub const CACHED_FILES_DEFAULT: usize = 900;
 /// The fewest cached files fjall accepts (it panics below 10); a little above that.
 pub const CACHED_FILES_MIN: usize = 16;
 
-/// The file in the data dir that names the process holding it (as `pid N`).
+/// The file in the data dir that names the process holding it (its pid, a bare number).
 pub const PID_FILE: &str = "eddy.pid";
 
 /// The process holding `dir`, as the lock holder wrote it: `process (pid 1234)`, or

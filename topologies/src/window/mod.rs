@@ -167,9 +167,9 @@ impl SlidingWindows {
 }
 
 /// Session windows: a key's records belong to one session while they are at most the
-/// inactivity gap apart; a record that bridges two sessions merges them. Sessions accept
-/// late records for a grace period after their end, and are kept for gap + grace after
-/// their end (as in Kafka Streams).
+/// inactivity gap apart; a record that bridges two sessions merges them. A session accepts
+/// late records until stream time passes its end + gap + grace, and is kept that long
+/// (as in Kafka Streams since KAFKA-12718).
 ///
 /// A session's `Window` runs from its first to its last record's timestamp, both
 /// included (as in Kafka: `end_ms` is the last record's time, not one past it).
@@ -195,7 +195,7 @@ impl SessionWindows {
         }
     }
 
-    /// How long after its end a session still accepts records.
+    /// How long after its end + gap a session still accepts records.
     pub fn grace(self, grace: Duration) -> Self {
         SessionWindows {
             grace_ms: duration_ms(grace),
