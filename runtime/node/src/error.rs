@@ -80,14 +80,6 @@ pub fn kafka_error(err: &ActorError) -> ResponseError {
     }
 }
 
-/// The error code (0 for success) of a result.
-pub fn code_of<T>(result: &Result<T, ActorError>) -> i16 {
-    match result {
-        Ok(_) => 0,
-        Err(err) => kafka_error(err).code(),
-    }
-}
-
 /// The Kafka error code for a group protocol error.
 pub fn group_error(err: GroupError) -> ResponseError {
     match err {

@@ -6,14 +6,15 @@
 pub mod admin_http;
 pub mod cluster;
 pub mod config;
-pub mod error;
-pub mod fd_limit;
+mod error;
+mod fd_limit;
 pub mod kafka;
-pub mod metrics;
+mod metrics;
 pub mod node;
-pub mod record_codec;
-pub mod services;
-pub mod storage_health;
+mod record_codec;
+mod services;
+mod storage_health;
 
-pub use config::NodeConfig;
+pub use config::{NodeConfig, NodeConfigOverrides};
+pub use error::{ConfigError, NodeError};
 pub use node::{run_until_signal, NodeThread, RunningNode};
