@@ -7,9 +7,14 @@
 //! and the counts are exact (never over). Then B closes: its tasks return to A at once,
 //! again without A's own tasks stopping, and the counts stay exact.
 //!
-//! Both instances run in the test process, in one actix system, each with its own state
-//! directory; the node is the real `eddy` binary (`EddyNode`). No timed assertion: every
-//! wait is bounded and checks a state.
+//! When B crashes instead (its actix system ends: no last commit, no LeaveGroup), its
+//! tasks go to A as soon as the group drops B, in one rebalance (no follow-up: nobody owns
+//! them any more), and A's own tasks again never stop.
+//!
+//! The instances run in the test process, each with its own state directory (in one actix
+//! system, or B in a thread and system of its own to crash it); the node is the real
+//! `eddy` binary (`EddyNode`). No timed assertion: every wait is bounded and checks a
+//! state.
 
 mod common;
 mod streams_support;
@@ -221,6 +226,50 @@ async fn assert_started(streams: &KafkaStreams, tasks: &BTreeSet<String>, starts
     }
 }
 
+async fn create_topics(bootstrap: &str) {
+    let mut admin = Admin::connect(bootstrap).await.expect("admin connects");
+    for topic in [INPUT, OUTPUT] {
+        admin
+            .create_topic(topic, PARTITIONS, 1, &[])
+            .await
+            .unwrap_or_else(|err| panic!("create topic {topic}: {err}"));
+    }
+}
+
+async fn start(bootstrap: &str, state_dir: &Path, name: &str) -> KafkaStreams {
+    KafkaStreams::start(topology(), settings(bootstrap, state_dir))
+        .await
+        .unwrap_or_else(|err| panic!("{name} starts: {err}"))
+}
+
+/// Waits until the application's group has committed `input_records` of the input and no
+/// committed partition (input and repartition topic) lags.
+async fn wait_for_commits(bootstrap: &str, input_records: i64) {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match Admin::connect(bootstrap).await {
+            Ok(mut admin) => match admin.group_offsets(APP).await {
+                Ok(offsets) => {
+                    let input: i64 = offsets
+                        .iter()
+                        .filter(|o| o.topic == INPUT)
+                        .map(|o| o.committed_offset)
+                        .sum();
+                    if input == input_records && offsets.iter().all(|o| o.lag == Some(0)) {
+                        return;
+                    }
+                    last = format!("{offsets:?}");
+                }
+                Err(err) => last = err.to_string(),
+            },
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("the application did not commit its input within {WAIT_LIMIT:?}; last: {last}");
+}
+
 #[test]
 fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
     let node = EddyNode::start();
@@ -230,18 +279,10 @@ fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
     actix_rt::System::new().block_on(async {
-        let mut admin = Admin::connect(&bootstrap).await.expect("admin connects");
-        for topic in [INPUT, OUTPUT] {
-            admin
-                .create_topic(topic, PARTITIONS, 1, &[])
-                .await
-                .unwrap_or_else(|err| panic!("create topic {topic}: {err}"));
-        }
+        create_topics(&bootstrap).await;
 
         // A alone runs all 8 tasks.
-        let a = KafkaStreams::start(topology(), settings(&bootstrap, a_dir.path()))
-            .await
-            .expect("A starts");
+        let a = start(&bootstrap, a_dir.path(), "A").await;
         let every = wait_for_split(&[&a], &[8]).await.remove(0);
         assert_started(&a, &every, 1, "A alone").await;
         produce(&bootstrap, 0, &all[..third]).await;
@@ -249,9 +290,7 @@ fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
 
         // B joins while A has input to process.
         produce(&bootstrap, third, &all[third..2 * third]).await;
-        let b = KafkaStreams::start(topology(), settings(&bootstrap, b_dir.path()))
-            .await
-            .expect("B starts");
+        let b = start(&bootstrap, b_dir.path(), "B").await;
         let split = wait_for_split(&[&a, &b], &[4, 4]).await;
         let (kept, moved) = (split[0].clone(), split[1].clone());
         assert!(
@@ -304,6 +343,65 @@ fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
         assert_started(&a, &kept, 1, "A after B left").await;
         assert_started(&a, &moved, 2, "A after B left (tasks back from B)").await;
         wait_for_counts(&bootstrap, &expected_counts(&all), "after B left").await;
+        a.close().await;
+    });
+    let mut node = node;
+    node.assert_healthy();
+}
+
+#[test]
+fn a_crashed_instances_tasks_go_to_the_other_without_stopping_its_own() {
+    let node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    let all = lines();
+    let half = LINES / 2;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    actix_rt::System::new().block_on(async {
+        create_topics(&bootstrap).await;
+        let a = start(&bootstrap, a_dir.path(), "A").await;
+        let every = wait_for_split(&[&a], &[8]).await.remove(0);
+
+        // B in a thread and actix system of its own, until told to crash.
+        let (b_started, b_tasks) = tokio::sync::oneshot::channel();
+        let (crash, crashed) = tokio::sync::oneshot::channel::<()>();
+        let b_bootstrap = bootstrap.clone();
+        let b_state = b_dir.path().to_path_buf();
+        let b = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let b = start(&b_bootstrap, &b_state, "B").await;
+                let tasks = wait_for_split(&[&b], &[4]).await.remove(0);
+                assert_started(&b, &tasks, 1, "B after it joined").await;
+                let _ = b_started.send(tasks);
+                let _ = crashed.await;
+                // Returning ends the system with B's tasks and membership in it.
+                std::mem::forget(b);
+            })
+        });
+        let moved = b_tasks.await.expect("B started");
+        let kept = wait_for_split(&[&a], &[4]).await.remove(0);
+        assert!(
+            kept.is_disjoint(&moved),
+            "a task in both: {kept:?} {moved:?}"
+        );
+        assert_eq!(kept.union(&moved).cloned().collect::<BTreeSet<_>>(), every);
+        assert_started(&a, &kept, 1, "A after B joined").await;
+
+        produce(&bootstrap, 0, &all[..half]).await;
+        wait_for_counts(&bootstrap, &expected_counts(&all[..half]), "two instances").await;
+        // Everything committed: B's crash loses no progress the test could count twice.
+        wait_for_commits(&bootstrap, half as i64).await;
+
+        let _ = crash.send(());
+        b.join().expect("B's thread");
+        // Once the group drops B (its session times out), A takes B's tasks in one
+        // rebalance and keeps its own running.
+        let back = wait_for_split(&[&a], &[8]).await.remove(0);
+        assert_eq!(back, every);
+        assert_started(&a, &kept, 1, "A after B crashed").await;
+        assert_started(&a, &moved, 2, "A after B crashed (tasks back from B)").await;
+        produce(&bootstrap, half, &all[half..]).await;
+        wait_for_counts(&bootstrap, &expected_counts(&all), "after B crashed").await;
         a.close().await;
     });
     let mut node = node;
