@@ -8,8 +8,8 @@
 //! - 200, key-value store: `{"key": …, "value": …, "value_hex": "…"}`;
 //!   window or session store: `{"key": …, "windows": [{"start", "end", "value",
 //!   "value_hex"}, …]}` by start time.
-//! Errors are JSON in the shape of every Eddy admin error and of Kafka Connect's REST API,
-//! `{"error_code": <status>, "message": …, "retriable": bool}`:
+//! - Errors, JSON in the shape of every Eddy admin error and of Kafka Connect's REST API,
+//!   `{"error_code": <status>, "message": …, "retriable": bool}`.
 //! - 404: another application, an unknown store, a missing key (or a key
 //!   with no window); 400: a malformed request or a store that cannot be queried (an
 //!   operator's buffer); 503 (with `"retriable": true`): the owning task is restoring,
