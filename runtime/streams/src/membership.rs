@@ -158,6 +158,7 @@ impl MemberLoop {
             Duration::from_millis(self.member.config().session_timeout_ms),
         );
         loop {
+            let member_before = self.member.member_id().to_string();
             let joined = tokio::select! {
                 _ = &mut shutdown => break,
                 joined = self.join(&owned) => joined,
@@ -178,6 +179,15 @@ impl MemberLoop {
                 }
             };
             backoff.reset();
+            // The coordinator forgot this member during the join (UNKNOWN_MEMBER_ID) and it
+            // joined again as a new one: the group went on without it, so the tasks it
+            // claimed may have run elsewhere meanwhile. They are lost — their progress is
+            // not committed — and whatever it was given starts afresh.
+            let dropped = !member_before.is_empty() && member_before != self.member.member_id();
+            let why = "the group dropped this member while it rejoined";
+            if dropped && !self.lose(&mut owned, why).await {
+                return;
+            }
             membership.enter(self.member.member_id(), generation);
             let Some(revoked) = self.apply(generation, &mut owned, info, &membership).await else {
                 return;
