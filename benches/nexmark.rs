@@ -24,9 +24,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use eddy::client::{Admin, Producer, ProducerConfig, ProducerRecord};
-use eddy::node::{NodeConfig, NodeThread};
 use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::nexmark::{self, Generator, GeneratorConfig, QueryConfig, EVENTS_TOPIC};
+use embedded::{cpu_time, embedded_node, peak_rss_kib, run_size};
+
+mod embedded;
 
 const EVENTS_DEFAULT: u64 = 1_000_000;
 /// Events per query under `cargo test --benches`, which only checks that it runs.
@@ -153,37 +155,10 @@ async fn caught_up(admin: &mut Admin, app: &str, events: u64) -> bool {
         .all(|(tp, end)| *end == 0 || committed.get(tp) == Some(end))
 }
 
-/// The process's CPU time so far, user plus system, every thread.
-fn cpu_time() -> Option<Duration> {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return None;
-    }
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Some(Duration::from_micros(
-        micros(usage.ru_utime) + micros(usage.ru_stime),
-    ))
-}
-
-/// The process's peak resident set (VmHWM), in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Runs one query on a node of its own, in an actix system of its own.
 fn on_fresh_node(query: &str, events: u64) -> Figures {
     let records = encode_events(events);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = NodeConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        admin: "127.0.0.1:0".into(),
-        ..NodeConfig::default()
-    };
-    let node = NodeThread::spawn(config).expect("embedded node");
+    let (dir, node) = embedded_node();
     let bootstrap = node.kafka_addr.to_string();
     let state = dir.path().join("streams-state");
     let figures = actix_rt::System::new().block_on(run(query, records, &bootstrap, &state));
@@ -192,16 +167,7 @@ fn on_fresh_node(query: &str, events: u64) -> Figures {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` runs it without: keep it tiny.
-    let benching = std::env::args().any(|a| a == "--bench");
-    let events = std::env::var("EDDY_BENCH_NEXMARK_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if benching {
-            EVENTS_DEFAULT
-        } else {
-            EVENTS_TEST
-        });
+    let events = run_size("EDDY_BENCH_NEXMARK_EVENTS", EVENTS_DEFAULT, EVENTS_TEST);
     let queries: Vec<String> = match std::env::var("EDDY_BENCH_NEXMARK_QUERIES") {
         Ok(list) => list.split(',').map(|q| q.trim().to_string()).collect(),
         Err(_) => nexmark::QUERY_NAMES.iter().map(|q| q.to_string()).collect(),

@@ -37,10 +37,12 @@ use eddy::actors::supervision::ChildState;
 use eddy::client::{
     Admin, ConsumedRecord, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset,
 };
-use eddy::node::{NodeConfig, NodeThread};
 use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, TimeWindows, Topology};
+use embedded::{cpu_time, embedded_node, run_size};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+mod embedded;
 
 const RECORDS_DEFAULT: usize = 1_000_000;
 /// Input records per workload under `cargo test --benches`, which only checks that it runs.
@@ -349,20 +351,6 @@ impl Workload for Windowed {
         let key = (event.user, window_start(event.timestamp_ms));
         (Self::record(&event), key)
     }
-}
-
-/// The process's CPU time so far, user plus system (`getrusage(RUSAGE_SELF)`: every thread,
-/// the embedded broker's included). `None` if the call fails.
-fn cpu_time() -> Option<Duration> {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return None;
-    }
-    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Some(Duration::from_micros(
-        micros(usage.ru_utime) + micros(usage.ru_stime),
-    ))
 }
 
 /// Which output keys show their final value, updated one output record at a time.
@@ -725,14 +713,7 @@ impl Figures {
 /// Runs one workload on a node of its own, in an actix system of its own, so that the
 /// previous workload's node and tasks are gone.
 fn on_fresh_node<W: Workload>(workload: W) -> Figures {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = NodeConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        admin: "127.0.0.1:0".into(),
-        ..NodeConfig::default()
-    };
-    let node = NodeThread::spawn(config).expect("embedded node");
+    let (dir, node) = embedded_node();
     let bootstrap = node.kafka_addr.to_string();
     let state_dir = dir.path().join("streams-state");
     let figures = actix_rt::System::new().block_on(run(workload, bootstrap, state_dir));
@@ -747,17 +728,7 @@ fn on_fresh_node<W: Workload>(workload: W) -> Figures {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` runs it with no such flag: keep
-    // that run tiny.
-    let benching = std::env::args().any(|a| a == "--bench");
-    let records = std::env::var("EDDY_BENCH_STREAMS_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if benching {
-            RECORDS_DEFAULT
-        } else {
-            RECORDS_TEST
-        });
+    let records = run_size("EDDY_BENCH_STREAMS_RECORDS", RECORDS_DEFAULT, RECORDS_TEST);
     let workload = std::env::var("EDDY_BENCH_STREAMS_WORKLOAD").unwrap_or_else(|_| "all".into());
     let (wordcount, windowed) = match workload.as_str() {
         "wordcount" => (true, false),
