@@ -35,9 +35,10 @@ pub(crate) fn write<T>(
     ctx.write(store, key, Some(&bytes), timestamp)
 }
 
-/// The values of a `time ‖ key` store (window stores, join buffers) stored for `key` at
-/// times in `[from, to]`, oldest first, with their times. The store is ordered by time
-/// first, so this scans every key in the range and keeps `key`'s entries.
+/// The values of a `time ‖ key` store (window stores) stored for `key` at times in
+/// `[from, to]`, oldest first, with their times. The store is ordered by time first, so
+/// this scans every key in the range and keeps `key`'s entries (a time-indexed store is
+/// read with `key_range` instead).
 pub(crate) fn time_range(
     stores: &StoreSlots,
     store: StoreHandle,
@@ -67,8 +68,44 @@ pub(crate) fn time_range(
     }
 }
 
+/// The values of a time-indexed store (join buffers, `StoreKind::time_indexed`) stored
+/// for `key` at times in `[from, to]`, oldest first, with their times: the store is
+/// ordered by key first, so this reads only `key`'s entries in the range.
+pub(crate) fn key_range(
+    stores: &StoreSlots,
+    store: StoreHandle,
+    key: &[u8],
+    (from, to): (i64, i64),
+    node: &str,
+) -> Result<Vec<(i64, Vec<u8>)>, TaskError> {
+    let name = &stores.slot(store)?.spec.name;
+    let bad = || bad_layout(node, name);
+    if from > to {
+        return Ok(Vec::new());
+    }
+    let (mut lower, upper) = layout::keyed_time_bounds(key, from, to).ok_or_else(bad)?;
+    let mut found = Vec::new();
+    loop {
+        let page = stores.range(store, &lower, Some(&upper), SCAN_PAGE_ENTRIES)?;
+        let full = page.len() == SCAN_PAGE_ENTRIES;
+        let next = page.last().map(|(last, _)| last.clone());
+        for (k, v) in page {
+            let (_, t) = layout::split_keyed_time_key(&k).ok_or_else(bad)?;
+            found.push((t, v));
+        }
+        match next {
+            Some(mut last) if full => {
+                last.push(0);
+                lower = last;
+            }
+            _ => return Ok(found),
+        }
+    }
+}
+
 /// Deletes, without logging, every entry of a time-keyed store whose time is at or
-/// before `cutoff`, a page at a time. The scan starts after the previous cutoff (nothing
+/// before `cutoff`, a page at a time. A time-indexed store is read through its index,
+/// and each expired entry leaves with its index entry. The scan starts after the previous cutoff (nothing
 /// is written at or before a cutoff, which only grows), so a cutoff that did not move
 /// costs nothing and a store that keeps deletions as tombstones (fjall) is not walked
 /// from its start for every record.
@@ -84,16 +121,27 @@ pub(crate) fn expire_through(
     if previous.is_some_and(|p| p >= cutoff) {
         return Ok(());
     }
-    let upper = layout::time_lower_bound(end);
-    let mut lower = previous
-        .and_then(|p| p.checked_add(1))
-        .map_or_else(Vec::new, layout::time_lower_bound);
+    let indexed = ctx.stores.slot(store)?.spec.kind.time_indexed();
+    let bound = |t: Option<i64>| match (indexed, t) {
+        (true, t) => layout::time_index_lower_bound(t),
+        (false, Some(t)) => layout::time_lower_bound(t),
+        (false, None) => Vec::new(),
+    };
+    let upper = bound(Some(end));
+    let mut lower = bound(previous.and_then(|p| p.checked_add(1)));
     loop {
         let page = ctx
             .stores
             .range(store, &lower, Some(&upper), SCAN_PAGE_ENTRIES)?;
         for (key, _) in &page {
-            ctx.stores.expire(store, key)?;
+            if indexed {
+                let Some(primary) = layout::indexed_primary(key) else {
+                    return Err(bad_layout(ctx.node, &ctx.stores.slot(store)?.spec.name));
+                };
+                ctx.stores.expire(store, &primary)?;
+            } else {
+                ctx.stores.expire(store, key)?;
+            }
         }
         match page.last() {
             Some((last, _)) if page.len() == SCAN_PAGE_ENTRIES => {

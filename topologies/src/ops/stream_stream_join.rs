@@ -1,8 +1,10 @@
 //! Windowed stream–stream join (inner, left, outer), one operator per side. Stateful:
-//! each side keeps its recent records in a join buffer store (keyed by record time and
-//! key). A record is buffered, then joined with every record of the other side with the
-//! same key whose time is within the join window; the result carries the later
-//! timestamp. Records later than the window plus grace are dropped and counted
+//! each side keeps its recent records in a join buffer store (keyed by key, then record
+//! time, with an index by time for expiry: `StoreKind::JoinBuffer`), so looking up the
+//! other side's records of one key reads only that key's entries, as Kafka's
+//! `otherWindowStore.fetch(key, timeFrom, timeTo)`. A record is buffered, then joined
+//! with every record of the other side with the same key whose time is within the join
+//! window; the result carries the later timestamp. Records later than the window plus grace are dropped and counted
 //! (`rules::join_record_too_late`); older buffered records are removed as stream time
 //! advances (`rules::join_kept_from`).
 //!
@@ -80,7 +82,7 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> StreamStreamJoin<K, VT, VX, VR> {
     ) -> Result<Vec<(i64, VX)>, TaskError> {
         let name = &ctx.stores.slot(self.other_store)?.spec.name;
         let mut found = Vec::new();
-        for (t, list) in stored::time_range(ctx.stores, self.other_store, key, range, ctx.node)? {
+        for (t, list) in stored::key_range(ctx.stores, self.other_store, key, range, ctx.node)? {
             for item in layout::list_items(&list).ok_or_else(|| bad_layout(ctx.node, name))? {
                 found.push((t, decode(&self.other_value, item, ctx.node, name)?));
             }
@@ -179,7 +181,12 @@ impl<K: Data, VT: Data, VX: Data, VR: Data> Processor for StreamStreamJoin<K, VT
         }
         let key_bytes = encode(&self.key, key, ctx.node, "key")?;
         let value_bytes = encode(&self.this_value, value, ctx.node, "value")?;
-        let buffer_key = layout::time_key(t, &key_bytes);
+        let Some(buffer_key) = layout::keyed_time_key(&key_bytes, t) else {
+            return Err(bad_layout(
+                ctx.node,
+                &ctx.stores.slot(self.this_store)?.spec.name,
+            ));
+        };
         self.buffer((self.this_store, &buffer_key), &value_bytes, t, ctx)?;
         let range = (t.saturating_sub(w.before_ms), t.saturating_add(w.after_ms));
         let matches = self.matches(&key_bytes, range, ctx)?;

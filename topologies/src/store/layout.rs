@@ -48,6 +48,90 @@ pub(crate) fn time_lower_bound(t: i64) -> Vec<u8> {
     time_bytes(t).to_vec()
 }
 
+/// The tag of a time-indexed store's primary entries: `0 ‖ len ‖ key ‖ time`.
+const KEYED_TAG: u8 = 0;
+/// The tag of a time-indexed store's index entries: `1 ‖ time ‖ key`.
+const INDEX_TAG: u8 = 1;
+
+/// `0 ‖ len ‖ key`: the prefix of every primary entry of `key` in a time-indexed store.
+fn keyed_prefix(key: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(key.len()).ok()?;
+    let mut bytes = Vec::with_capacity(1 + LEN_BYTES + key.len() + TIME_BYTES);
+    bytes.push(KEYED_TAG);
+    bytes.extend_from_slice(&len.to_be_bytes());
+    bytes.extend_from_slice(key);
+    Some(bytes)
+}
+
+/// `0 ‖ len ‖ key ‖ time`: a primary key of a time-indexed store (join buffers). The
+/// entries of one key are contiguous and in time order, so a lookup of one key over a
+/// time range reads only that key's entries.
+pub(crate) fn keyed_time_key(key: &[u8], t: i64) -> Option<Vec<u8>> {
+    let mut bytes = keyed_prefix(key)?;
+    bytes.extend_from_slice(&time_bytes(t));
+    Some(bytes)
+}
+
+/// Splits a primary key of a time-indexed store into key bytes and time.
+pub(crate) fn split_keyed_time_key(bytes: &[u8]) -> Option<(&[u8], i64)> {
+    let (&tag, rest) = bytes.split_first()?;
+    if tag != KEYED_TAG {
+        return None;
+    }
+    let raw: [u8; LEN_BYTES] = rest.get(..LEN_BYTES)?.try_into().ok()?;
+    let key_end = LEN_BYTES.checked_add(usize::try_from(u32::from_be_bytes(raw)).ok()?)?;
+    let key = rest.get(LEN_BYTES..key_end)?;
+    let time = rest.get(key_end..)?;
+    if time.len() != TIME_BYTES {
+        return None;
+    }
+    Some((key, read_time(time)?))
+}
+
+/// The bounds `[lower, upper)` of the primary keys of `key` with times in `[from, to]`.
+pub(crate) fn keyed_time_bounds(key: &[u8], from: i64, to: i64) -> Option<(Vec<u8>, Vec<u8>)> {
+    let prefix = keyed_prefix(key)?;
+    let mut lower = prefix.clone();
+    lower.extend_from_slice(&time_bytes(from));
+    // `prefix ‖ time(to) ‖ 0` follows `key`'s entry at `to` and precedes every later one.
+    let mut upper = prefix;
+    upper.extend_from_slice(&time_bytes(to));
+    upper.push(0);
+    Some((lower, upper))
+}
+
+/// The time-index key `1 ‖ time ‖ key` of a time-indexed store's primary key; `None` if
+/// `primary` is not one.
+pub(crate) fn time_index_key(primary: &[u8]) -> Option<Vec<u8>> {
+    let (key, t) = split_keyed_time_key(primary)?;
+    let mut bytes = Vec::with_capacity(1 + TIME_BYTES + key.len());
+    bytes.push(INDEX_TAG);
+    bytes.extend_from_slice(&time_bytes(t));
+    bytes.extend_from_slice(key);
+    Some(bytes)
+}
+
+/// The primary key a time-index key points to; `None` if `index` is not one.
+pub(crate) fn indexed_primary(index: &[u8]) -> Option<Vec<u8>> {
+    let (&tag, rest) = index.split_first()?;
+    if tag != INDEX_TAG {
+        return None;
+    }
+    let (t, key) = split_time_key(rest)?;
+    keyed_time_key(key, t)
+}
+
+/// The first time-index key of all entries with a time at or after `t` (`None`: the
+/// first of all).
+pub(crate) fn time_index_lower_bound(t: Option<i64>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + TIME_BYTES);
+    bytes.push(INDEX_TAG);
+    if let Some(t) = t {
+        bytes.extend_from_slice(&time_bytes(t));
+    }
+    bytes
+}
+
 /// The prefix of all session keys of one record key: `len ‖ key`.
 pub(crate) fn session_prefix(key: &[u8]) -> Option<Vec<u8>> {
     let len = u32::try_from(key.len()).ok()?;
@@ -127,6 +211,41 @@ mod tests {
         let key = time_side_key(7, 1, b"k");
         assert_eq!(split_time_side_key(&key), Some((7, 1, &b"k"[..])));
         assert_eq!(split_time_side_key(&time_bytes(7)), None);
+    }
+
+    #[test]
+    fn time_indexed_keys_group_by_key_and_index_by_time() {
+        let primary = keyed_time_key(b"ab", -3).unwrap();
+        assert_eq!(split_keyed_time_key(&primary), Some((&b"ab"[..], -3)));
+        let index = time_index_key(&primary).unwrap();
+        assert_eq!(index[0], INDEX_TAG);
+        assert_eq!(split_time_key(&index[1..]), Some((-3, &b"ab"[..])));
+        assert_eq!(indexed_primary(&index), Some(primary.clone()));
+        assert_eq!(time_index_key(&index), None);
+        assert_eq!(indexed_primary(&primary), None);
+        // Every primary key sorts before every index key.
+        assert!(primary < time_index_lower_bound(None));
+        assert!(time_index_lower_bound(None) < time_index_lower_bound(Some(i64::MIN)));
+        assert!(time_index_lower_bound(Some(-3)) <= index);
+        assert!(index < time_index_lower_bound(Some(-2)));
+        // A key's bounds hold exactly its entries in the range: not a key that extends it,
+        // nor a shorter key, nor times outside.
+        let (lower, upper) = keyed_time_bounds(b"ab", -3, 5).unwrap();
+        let inside = |k: &Vec<u8>| lower <= *k && *k < upper;
+        for t in [-3, 0, 5] {
+            assert!(inside(&keyed_time_key(b"ab", t).unwrap()));
+        }
+        for t in [i64::MIN, -4, 6, i64::MAX] {
+            assert!(!inside(&keyed_time_key(b"ab", t).unwrap()));
+        }
+        for other in [&b"a"[..], b"abc", b"ab\0", b"b", b""] {
+            for t in [i64::MIN, -3, 0, 5, i64::MAX] {
+                assert!(!inside(&keyed_time_key(other, t).unwrap()));
+            }
+        }
+        let (_, upper) = keyed_time_bounds(b"ab", 0, i64::MAX).unwrap();
+        assert!(keyed_time_key(b"ab", i64::MAX).unwrap() < upper);
+        assert_eq!(split_keyed_time_key(&primary[..primary.len() - 1]), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! The operators lay their data out in it (see `StoreKind`), so a backend — the in-memory
 //! one here, the runtime's fjall one — only has to store and scan bytes. Every write an
 //! operator makes is also returned as a `ChangelogRecord`, so a store can be rebuilt
-//! from its changelog topic.
+//! from its changelog topic (a join buffer's index by time is not logged: the task
+//! derives it from each entry's key, on writes and on restores alike).
 
 pub(crate) mod layout;
 mod memory;
@@ -100,8 +101,14 @@ pub enum StoreKind {
     /// Window end (flipped) ‖ windowed key bytes → timestamped value: a suppression
     /// buffer, emptied as windows close.
     SuppressionBuffer,
-    /// Record time (flipped) ‖ key serde bytes → a list of values, each as a 4-byte
-    /// big-endian length and the value bytes: one side of a stream–stream join.
+    /// One side of a stream–stream join, key first with a time index (as Kafka's window
+    /// key schema, so a lookup of one key over a time range reads only that key's
+    /// entries):
+    /// - `0 ‖ key length (4 big-endian bytes) ‖ key serde bytes ‖ record time (flipped)` →
+    ///   a list of values, each as a 4-byte big-endian length and the value bytes;
+    /// - `1 ‖ record time (flipped) ‖ key serde bytes` → nothing: the index by time that
+    ///   expiry reads. The task keeps it with every write and restore of an entry; it is
+    ///   not in the changelog.
     JoinBuffer {
         /// How long records are kept after their time, in milliseconds.
         retention_ms: i64,
@@ -114,6 +121,14 @@ pub enum StoreKind {
         /// How long a record waits for a match after its time, in milliseconds.
         retention_ms: i64,
     },
+}
+
+impl StoreKind {
+    /// Whether the store's entries are key first with an index by time that the task
+    /// maintains (see `JoinBuffer`).
+    pub(crate) fn time_indexed(&self) -> bool {
+        matches!(self, StoreKind::JoinBuffer { .. })
+    }
 }
 
 /// A store a task needs, as given to `StoreSupplier::open`.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{StateStore, StoreEntry, StoreSpec};
+use super::{layout, StateStore, StoreEntry, StoreSpec};
 use crate::error::{StoreError, TaskError};
 use crate::record::ChangelogRecord;
 
@@ -45,11 +45,15 @@ impl StoreSlots {
     }
 
     fn slot_mut(&mut self, handle: StoreHandle) -> Result<&mut StoreSlot, TaskError> {
-        let unknown = self.unknown(format!("#{handle}"));
+        // The error is built only when there is no slot: this runs for every write.
+        let task = &self.task;
         self.slots
             .get_mut(handle)
             .and_then(Option::as_mut)
-            .ok_or(unknown)
+            .ok_or_else(|| TaskError::UnknownStore {
+                task: task.clone(),
+                store: format!("#{handle}"),
+            })
     }
 
     fn unknown(&self, store: String) -> TaskError {
@@ -122,7 +126,7 @@ impl StoreSlots {
     /// Removes a key without a changelog record: expiry of closed windows, which a
     /// restored store repeats on its own since the same windows are closed again.
     pub(crate) fn expire(&mut self, handle: StoreHandle, key: &[u8]) -> Result<(), TaskError> {
-        Ok(self.slot_mut(handle)?.store.delete(key)?)
+        apply(self.slot_mut(handle)?, key, None)
     }
 
     /// The time through which the time-keyed store `handle` has been expired, if any.
@@ -187,10 +191,28 @@ impl StoreSlots {
     }
 }
 
+/// Writes or deletes `key`; in a time-indexed store (`StoreKind::time_indexed`), its index
+/// entry too, which is derived from the key and so never logged: writes, restores and
+/// expiry all keep it. A key that is not a primary key of such a store is refused (a
+/// changelog in another layout cannot be restored into it).
 fn apply(slot: &mut StoreSlot, key: &[u8], value: Option<&[u8]>) -> Result<(), TaskError> {
+    let index = if slot.spec.kind.time_indexed() {
+        let index = layout::time_index_key(key)
+            .ok_or_else(|| crate::ops::bad_layout("store", &slot.spec.name))?;
+        Some(index)
+    } else {
+        None
+    };
     let result: Result<(), StoreError> = match value {
         Some(value) => slot.store.put(key, value),
         None => slot.store.delete(key),
     };
-    Ok(result?)
+    result?;
+    if let Some(index) = index {
+        match value {
+            Some(_) => slot.store.put(&index, &[])?,
+            None => slot.store.delete(&index)?,
+        }
+    }
+    Ok(())
 }
