@@ -427,3 +427,88 @@ pub(crate) fn member_config(
     config.connection.client_id = instance.to_string();
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(subtopology: u32, partition: i32) -> TaskId {
+        TaskId {
+            subtopology,
+            partition,
+        }
+    }
+
+    fn joined(id: &str, server: &str, owned: Vec<TaskId>) -> JoinedMember {
+        let info = MemberInfo::new(Some(server.to_string()), owned);
+        JoinedMember {
+            member_id: id.to_string(),
+            subscription: Subscription {
+                topics: vec!["in".into()],
+                user_data: assignment::encode(&info),
+            },
+        }
+    }
+
+    fn decoded(assignments: &BTreeMap<String, Assignment>, id: &str) -> AssignmentInfo {
+        assignment::decode(&assignments[id].user_data).expect("an assignment info")
+    }
+
+    /// One sub-topology reading `in`, two partitions.
+    fn plan() -> TaskPlan {
+        let tasks = [t(0, 0), t(0, 1)]
+            .into_iter()
+            .map(|task| (task, vec!["in".to_string()]))
+            .collect();
+        TaskPlan { tasks }
+    }
+
+    #[test]
+    fn the_leader_withholds_moving_tasks_from_everyone_and_from_the_hosts() {
+        let members = [
+            joined("a", "a:1", vec![t(0, 0), t(0, 1)]),
+            joined("b", "b:1", Vec::new()),
+        ];
+        let out = leader_assignment(&plan(), &members);
+        let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
+        assert_eq!(a.tasks, [t(0, 0)], "a keeps its share");
+        assert!(b.tasks.is_empty(), "b waits for a's revocation");
+        let hosts: BTreeMap<TaskId, Option<String>> = [(t(0, 0), Some("a:1".into()))].into();
+        assert_eq!(a.hosts, hosts, "the moving task has no host yet");
+        assert_eq!(b.hosts, hosts);
+        assert_eq!(out["a"].partitions, [("in".to_string(), vec![0])].into());
+        assert!(out["b"].partitions.is_empty());
+
+        // The follow-up, after a revoked 0_1.
+        let members = [
+            joined("a", "a:1", vec![t(0, 0)]),
+            joined("b", "b:1", Vec::new()),
+        ];
+        let out = leader_assignment(&plan(), &members);
+        let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
+        assert_eq!((a.tasks, b.tasks), (vec![t(0, 0)], vec![t(0, 1)]));
+        let hosts: BTreeMap<TaskId, Option<String>> =
+            [(t(0, 0), Some("a:1".into())), (t(0, 1), Some("b:1".into()))].into();
+        assert_eq!(a.hosts, hosts);
+        assert_eq!(out["b"].partitions, [("in".to_string(), vec![1])].into());
+    }
+
+    #[test]
+    fn a_member_of_another_assignor_claims_nothing() {
+        let mut foreign = joined("b", "b:1", Vec::new());
+        foreign.subscription.user_data = vec![0xff, 0xff, 0xff];
+        let members = [joined("a", "a:1", vec![t(0, 0)]), foreign];
+        let out = leader_assignment(&plan(), &members);
+        assert_eq!(decoded(&out, "a").tasks, [t(0, 0)]);
+        assert_eq!(
+            decoded(&out, "b").tasks,
+            [t(0, 1)],
+            "0_1 is free: nobody runs it"
+        );
+        assert_eq!(
+            decoded(&out, "b").hosts[&t(0, 1)],
+            None,
+            "b serves no queries"
+        );
+    }
+}
