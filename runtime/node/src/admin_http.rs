@@ -16,7 +16,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -25,20 +25,68 @@ use tokio::net::TcpListener;
 use crate::kafka::Broker;
 use eddy_actors::node_supervisor::Report;
 use eddy_actors::supervision::{ChildRecord, ChildState};
-use eddy_connect::ConnectHandle;
+use eddy_connect::{ConnectHandle, ReportConnectors};
 
 /// The read-only broker config (DescribeConfigs, broker resource) in which a node
 /// advertises its admin HTTP address, so that the CLI needs only the Kafka address (`-b`).
 pub const ADMIN_ADDRESS_CONFIG: &str = "eddy.admin.address";
 
 /// The admin address a node advertises: the bound address, with the Kafka advertised host
-/// in place of an unspecified IP (`0.0.0.0` or `::`), which no client can connect to.
+/// in place of an unspecified IP (`0.0.0.0` or `::`), which no client can connect to. An
+/// IPv6 literal host is bracketed (`[::1]:9644`). This is the one place the unspecified
+/// host is replaced: the CLI uses the address as advertised.
 pub fn advertised_admin_address(bound: SocketAddr, advertised_host: &str) -> String {
-    if bound.ip().is_unspecified() {
-        format!("{advertised_host}:{}", bound.port())
-    } else {
-        bound.to_string()
+    if !bound.ip().is_unspecified() {
+        return bound.to_string();
     }
+    let port = bound.port();
+    let bare = advertised_host
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{bare}]:{port}")
+    } else {
+        format!("{advertised_host}:{port}")
+    }
+}
+
+/// The routes of this endpoint's own router: the one list that both builds the router and
+/// names the routes in the answer to an unknown one.
+fn own_routes() -> Vec<(&'static str, MethodRouter<AdminState>)> {
+    vec![
+        ("/health", get(health)),
+        ("/supervisors", get(supervisors)),
+        ("/metrics", get(render_metrics)),
+        ("/topics", get(topics)),
+        ("/cluster", get(cluster)),
+        ("/cluster/moves", get(cluster_moves)),
+        ("/cluster/decommission/{node_id}", post(decommission)),
+    ]
+}
+
+/// The route prefixes of the routers merged in: Kafka Connect's REST API and the streams
+/// applications'.
+const MERGED_ROUTE_PREFIXES: [&str; 2] = ["/connectors…", "/topologies…"];
+
+/// What the answer to an unknown route lists: every route, a path parameter such as
+/// `{node_id}` written `NODE_ID`.
+fn served_routes(own: &[&str]) -> String {
+    let shown: Vec<String> = own
+        .iter()
+        .map(|path| {
+            path.split('/')
+                .map(
+                    |part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                        Some(param) => param.to_uppercase(),
+                        None => part.to_owned(),
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    let [connect, topologies] = MERGED_ROUTE_PREFIXES;
+    format!("{}, {connect} and {topologies}", shown.join(", "))
 }
 
 #[derive(Clone)]
@@ -49,7 +97,8 @@ struct AdminState {
     kafka_listener: String,
 }
 
-/// Serves the admin endpoint until the task is dropped.
+/// Serves the admin endpoint until the task is dropped; `Err` with the reason if the
+/// server stops (the supervision tree shows it as the `admin-http` service's error).
 /// Kafka Connect's REST API (`/connectors…`) is served here too.
 pub async fn serve_admin(
     listener: TcpListener,
@@ -57,15 +106,15 @@ pub async fn serve_admin(
     metrics: Option<PrometheusHandle>,
     connect: ConnectHandle,
     kafka_listener: String,
-) {
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/supervisors", get(supervisors))
-        .route("/metrics", get(render_metrics))
-        .route("/topics", get(topics))
-        .route("/cluster", get(cluster))
-        .route("/cluster/moves", get(cluster_moves))
-        .route("/cluster/decommission/{node_id}", post(decommission))
+) -> Result<(), String> {
+    let routes = own_routes();
+    let paths: Vec<&str> = routes.iter().map(|(path, _)| *path).collect();
+    let not_found_message = Arc::new(served_routes(&paths));
+    let app = routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| {
+            router.route(path, method)
+        })
         .with_state(AdminState {
             broker,
             metrics,
@@ -76,11 +125,12 @@ pub async fn serve_admin(
         .merge(eddy_streams::admin_routes::router(kafka_listener))
         // After the merges: this endpoint's own answer to an unknown route, in place of
         // the Connect router's (which names no route, as Kafka Connect's does).
-        .fallback(not_found)
+        .fallback(move |request: Request| not_found(request, not_found_message.clone()))
         .layer(axum::middleware::from_fn(json_errors));
-    if let Err(err) = axum::serve(listener, app).await {
+    axum::serve(listener, app).await.map_err(|err| {
         tracing::error!(error = %err, "admin HTTP server stopped");
-    }
+        format!("admin HTTP server stopped: {err}")
+    })
 }
 
 /// The largest error body [`json_errors`] reads to put into its message.
@@ -122,12 +172,10 @@ async fn json_errors(request: Request, next: Next) -> Response {
     error_response(status, message)
 }
 
-/// An unknown route: what this endpoint serves.
-async fn not_found(request: Request) -> Response {
+/// An unknown route: what this endpoint serves (`routes`, from [`served_routes`]).
+async fn not_found(request: Request, routes: Arc<String>) -> Response {
     let message = format!(
-        "{} {}: no such route on this node's admin endpoint; it serves /health, \
-         /supervisors, /metrics, /topics, /cluster, /cluster/moves, \
-         /cluster/decommission/NODE_ID, /connectors… and /topologies…",
+        "{} {}: no such route on this node's admin endpoint; it serves {routes}",
         request.method(),
         request.uri().path()
     );
@@ -156,16 +204,29 @@ async fn supervisors(State(state): State<AdminState>) -> impl IntoResponse {
     match state.broker.actors.node.send(Report).await {
         Ok(mut report) => {
             // Connectors are supervised by the node's ConnectSupervisor, outside the actor
-            // tree of eddy-actors: graft its report in as the "connect" child.
-            let connectors = state.connect.report().await;
+            // tree of eddy-actors: graft its report in as the "connect" child, failed with
+            // the reason when the supervisor no longer answers.
+            let (connectors, failure) = match state.connect.addr().send(ReportConnectors).await {
+                Ok(connectors) => (connectors, None),
+                Err(err) => (
+                    Vec::new(),
+                    Some(format!("the Connect supervisor does not answer: {err}")),
+                ),
+            };
             let children = &mut report.root.children;
-            match children.iter_mut().find(|c| c.name == "connect") {
-                Some(child) => child.children = connectors,
+            let child = match children.iter_mut().position(|c| c.name == "connect") {
+                Some(at) => &mut children[at],
                 None => {
                     let mut record = ChildRecord::starting("connect".into());
                     record.state = ChildState::Running;
-                    children.push(record.report(0, connectors));
+                    children.push(record.report(0, Vec::new()));
+                    children.last_mut().expect("just pushed")
                 }
+            };
+            child.children = connectors;
+            if let Some(reason) = failure {
+                child.state = ChildState::Failed;
+                child.last_error = Some(reason);
             }
             // Stream tasks run in the applications' own processes; their instances report
             // to the cluster, and those reports are shown as the "topologies" child.
@@ -286,6 +347,32 @@ mod tests {
         assert_eq!(
             advertised_admin_address(bound("127.0.0.1:41000"), "kafka-1.example"),
             "127.0.0.1:41000"
+        );
+        assert_eq!(
+            advertised_admin_address(bound("[::]:9644"), "::1"),
+            "[::1]:9644"
+        );
+        assert_eq!(
+            advertised_admin_address(bound("[::]:9644"), "[2001:db8::5]"),
+            "[2001:db8::5]:9644"
+        );
+        assert_eq!(
+            advertised_admin_address(bound("0.0.0.0:9644"), "10.0.0.5"),
+            "10.0.0.5:9644"
+        );
+        assert_eq!(
+            advertised_admin_address(bound("[::1]:9644"), "ignored"),
+            "[::1]:9644"
+        );
+    }
+
+    #[test]
+    fn the_unknown_route_answer_names_every_route_of_the_router() {
+        let paths: Vec<&str> = own_routes().iter().map(|(path, _)| *path).collect();
+        assert_eq!(
+            served_routes(&paths),
+            "/health, /supervisors, /metrics, /topics, /cluster, /cluster/moves, \
+             /cluster/decommission/NODE_ID, /connectors… and /topologies…"
         );
     }
 }

@@ -177,7 +177,8 @@ impl RunningNode {
                 "kafka-listener",
                 serve_listener(kafka, broker.clone()).boxed_local(),
             ),
-            spawn(
+            spawn_service(
+                actors.node.clone(),
                 "admin-http",
                 crate::admin_http::serve_admin(
                     admin,
