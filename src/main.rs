@@ -56,25 +56,6 @@ fn default_sigpipe() {
     }
 }
 
-/// Runs `eddy connect`, first finding the admin address of the commands that talk to a
-/// node's Connect REST API (from `-b`, unless `--admin` gives it).
-fn connect(mut command: cli::connect_cmd::ConnectCommand) -> anyhow::Result<()> {
-    use cli::connect_cmd::ConnectCommand as C;
-    let admin = match &mut command {
-        C::Run(_) => None,
-        C::Create(args) => Some(&mut args.admin),
-        C::List(args) => Some(&mut args.admin),
-        C::Status(args) | C::Pause(args) | C::Resume(args) | C::Delete(args) => {
-            Some(&mut args.admin)
-        }
-        C::Restart(args) => Some(&mut args.admin),
-    };
-    if let Some(admin) = admin {
-        cli::block_on(admin.resolve())?;
-    }
-    cli::connect_cmd::run(command)
-}
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let server = matches!(
@@ -92,7 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cli::consume::run(args),
         Command::Supervisors(args) => cli::supervisors::run(args),
         Command::Bench(command) => cli::bench::run(command),
-        Command::Connect(command) => connect(command),
+        Command::Connect(command) => cli::connect_cmd::run(command),
         Command::Cluster(command) => cli::cluster::run(command),
         Command::Topology(command) => cli::topology::run(command),
     };

@@ -6,18 +6,22 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, run_with_timeout, tail, wait_bounded, EddyNode};
-use eddy::client::{Admin, GroupOffsets};
+use common::{
+    commit_simple, embedded_node_with_id, free_port, http_get, run_with_timeout, tail,
+    wait_bounded, EddyNode,
+};
+use eddy::client::Admin;
 use serde_json::Value;
 
 /// Limit for one `eddy` CLI command.
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a standalone Connect worker may take to serve its REST API.
 const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stopped connector may take to report STOPPED.
+const CONNECTOR_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `eddy ARGS` with none of the caller's `EDDY_*` variables (so no `EDDY_ADMIN` either).
 fn eddy_command(args: &[&str]) -> Command {
@@ -71,17 +75,6 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// Commits `offset` for `topic`-0 as a simple consumer of `group`, which creates the group.
-fn commit(bootstrap: &str, group: &str, topic: &str, offset: i64) {
-    block_on(async {
-        let mut offsets = GroupOffsets::connect(bootstrap, group)
-            .await
-            .expect("group offsets client");
-        let commit = BTreeMap::from([((topic.to_owned(), 0), offset)]);
-        offsets.commit_offsets(&commit).await.expect("commit");
-    });
-}
-
 /// The names of every row of the `/supervisors` tree the node at `-b` shows through
 /// `eddy supervisors --json`.
 fn supervisor_names(bootstrap: &str) -> Vec<String> {
@@ -127,6 +120,13 @@ fn every_command_reaches_the_node_with_only_bootstrap() {
     eddy_ok(&["topic", "create", "orders", "-b", b]);
     assert!(eddy_ok(&["topic", "list", "-b", b]).contains("orders"));
     assert!(eddy_ok(&["topic", "describe", "orders", "-b", b]).contains("orders"));
+    let out = eddy_with_input(&["produce", "orders", "-b", b], Some(b"zero\n"));
+    assert!(out.status.success(), "produce: {}", tail(&out.stderr));
+    let trimmed = eddy_ok(&["topic", "trim", "orders", "--before", "-1", "-b", b]);
+    assert!(
+        trimmed.contains("orders-0: records below offset 1 deleted"),
+        "{trimmed}"
+    );
     let out = eddy_with_input(&["produce", "orders", "-b", b], Some(b"one\ntwo\n"));
     assert!(out.status.success(), "produce: {}", tail(&out.stderr));
     let consumed = eddy_ok(&[
@@ -146,7 +146,7 @@ fn every_command_reaches_the_node_with_only_bootstrap() {
     assert_eq!(values, ["one", "two"], "{consumed}");
 
     // Groups.
-    commit(b, "billing", "orders", 1);
+    commit_simple(b, "billing", "orders", 1);
     assert!(eddy_ok(&["group", "list", "-b", b]).contains("billing"));
     let described = eddy_ok(&["group", "describe", "billing", "-b", b]);
     assert!(described.contains("orders"), "{described}");
@@ -164,6 +164,20 @@ fn every_command_reaches_the_node_with_only_bootstrap() {
         topologies.contains("no streams application has reported"),
         "{topologies}"
     );
+    // Only an answer read from the node names the application as never reported.
+    for args in [
+        vec!["topology", "describe", "never-ran", "-b", b],
+        vec!["topology", "query", "never-ran", "counts", "k", "-b", b],
+    ] {
+        let stderr = eddy_err(&args);
+        assert!(
+            stderr.contains("no streams application 'never-ran' has reported to this cluster"),
+            "eddy {args:?}: {stderr}"
+        );
+    }
+    // The node answers a decommission itself: a single node refuses it.
+    let stderr = eddy_err(&["cluster", "decommission", "1", "-b", b]);
+    assert!(stderr.contains("this node runs alone"), "{stderr}");
 
     // Connect, on the node's Connect REST API.
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -185,6 +199,18 @@ fn every_command_reaches_the_node_with_only_bootstrap() {
     assert!(status.contains("connector lines"), "{status}");
     eddy_ok(&["connect", "pause", "lines", "-b", b]);
     eddy_ok(&["connect", "resume", "lines", "-b", b]);
+    let stopped = eddy_ok(&["connect", "stop", "lines", "-b", b]);
+    assert!(stopped.contains("stopped connector lines"), "{stopped}");
+    let deadline = Instant::now() + CONNECTOR_STOP_TIMEOUT;
+    loop {
+        let status = eddy_ok(&["connect", "status", "lines", "-b", b]);
+        if status.contains("connector lines (source) STOPPED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never STOPPED: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eddy_ok(&["connect", "resume", "lines", "-b", b]);
     eddy_ok(&["connect", "restart", "lines", "-b", b]);
     eddy_ok(&["connect", "delete", "lines", "-b", b]);
     assert!(!eddy_ok(&["connect", "list", "-b", b]).contains("lines"));
@@ -197,6 +223,82 @@ fn every_command_reaches_the_node_with_only_bootstrap() {
         "deleted group still supervised: {names:?}"
     );
     assert!(names.iter().any(|n| n == "partition orders-0"), "{names:?}");
+
+    // A deleted topic leaves the list.
+    let deleted = eddy_ok(&["topic", "delete", "orders", "-b", b]);
+    assert!(deleted.contains("orders"), "{deleted}");
+    let listed = eddy_ok(&["topic", "list", "-b", b]);
+    assert!(
+        !listed
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some("orders")),
+        "{listed}"
+    );
+}
+
+/// The id of the cluster whose node listens at `bootstrap`.
+fn cluster_id(bootstrap: &str) -> String {
+    block_on(async {
+        let mut admin = Admin::connect(bootstrap).await.expect("admin");
+        let cluster = admin.describe_cluster().await.expect("describe cluster");
+        cluster.cluster_id.expect("the node reports its cluster id")
+    })
+}
+
+#[test]
+fn an_admin_endpoint_of_another_node_is_refused() {
+    let first = EddyNode::start();
+    let (_dir, second) = embedded_node_with_id(2);
+    let first_admin = first.admin_addr().to_string();
+    let second_b = second.kafka_addr.to_string();
+    let (first_cluster, second_cluster) = (cluster_id(&first.bootstrap()), cluster_id(&second_b));
+    assert_ne!(first_cluster, second_cluster);
+
+    // -b names node 2 while --admin points at node 1: nothing is sent, both are named.
+    for args in [
+        vec![
+            "cluster",
+            "decommission",
+            "1",
+            "-b",
+            &second_b,
+            "--admin",
+            &first_admin,
+        ],
+        vec!["supervisors", "-b", &second_b, "--admin", &first_admin],
+        vec!["connect", "list", "-b", &second_b, "--admin", &first_admin],
+    ] {
+        let stderr = eddy_err(&args);
+        let expected = format!(
+            "--admin {first_admin} is node 1 of cluster {first_cluster}, but the node at -b \
+             {second_b} is node 2 of cluster {second_cluster}: the command is not sent to the \
+             wrong node"
+        );
+        assert!(stderr.contains(&expected), "eddy {args:?}: {stderr}");
+        assert!(stderr.contains("--admin HOST:PORT"), "{stderr}");
+    }
+    // So does EDDY_ADMIN_ADDRESS, the CLI's own variable for --admin.
+    let out = run_with_timeout(
+        eddy_command(&["supervisors", "-b", &second_b]).env("EDDY_ADMIN_ADDRESS", &first_admin),
+        None,
+        CLI_TIMEOUT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is node 1 of cluster"),
+        "{stderr}"
+    );
+
+    // EDDY_ADMIN (what `eddy start` binds) is left to `eddy start`: a shell that exported
+    // it to start node 1 still reaches node 2 through -b.
+    let out = run_with_timeout(
+        eddy_command(&["supervisors", "-b", &second_b]).env("EDDY_ADMIN", &first_admin),
+        None,
+        CLI_TIMEOUT,
+    );
+    assert!(out.status.success(), "{}", tail(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.starts_with("node 2\n"), "{tree}");
 }
 
 /// A standalone `eddy connect run --admin` worker, stopped (SIGKILL, reaped) when dropped.
@@ -255,7 +357,8 @@ fn start_worker(bootstrap: &str, scratch: &std::path::Path) -> (Worker, String) 
 fn admin_overrides_the_advertised_address() {
     let node = EddyNode::start();
     let admin = node.admin_addr().to_string();
-    // Nothing listens at -b: with --admin, the node is never asked for its address.
+    // Nothing listens at -b: --admin alone names the node (a node answering at -b would
+    // have to be the same one).
     let unreachable = format!("127.0.0.1:{}", free_port());
     let tree = eddy_ok(&["supervisors", "-b", &unreachable, "--admin", &admin]);
     assert!(tree.contains("node 1"), "{tree}");

@@ -18,7 +18,7 @@ use eddy::client::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::connect::{block_on, explain_for_topic, BootstrapArgs};
+use super::node_access::{block_on, explain_for_topic, BootstrapArgs};
 use super::receipts::Receipts;
 
 /// Bytes per MB in the throughput figures: 10^6, as `machine-limits` counts.

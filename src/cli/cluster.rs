@@ -14,8 +14,8 @@ use eddy::actors::placement::VIRTUAL_NODES_PER_NODE;
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::admin_client::AdminClient;
-use super::connect::{block_on, table, AdminArgs};
+use super::admin_client::{AdminArgs, AdminClient};
+use super::node_access::{block_on, table};
 
 /// The admin endpoint as these commands call it (`/cluster` lists every partition, hence
 /// the larger answers).
@@ -110,39 +110,39 @@ fn rebalance_usage_error() -> ! {
     .exit()
 }
 
-async fn status(mut args: StatusArgs) -> anyhow::Result<()> {
-    args.admin.resolve().await?;
-    let body = call(&args.admin.admin, Method::GET, "/cluster").await?;
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let admin = args.admin.resolve().await?;
+    let body = call(&admin, Method::GET, "/cluster").await?;
     if args.admin.json {
         println!("{}", String::from_utf8_lossy(&body));
         return Ok(());
     }
-    let status: Status = parse(&body, &args.admin.admin)?;
+    let status: Status = parse(&body, &admin)?;
     println!("{}", render_status(&status, args.topics));
     Ok(())
 }
 
-async fn rebalance(mut admin: AdminArgs) -> anyhow::Result<()> {
-    admin.resolve().await?;
-    let body = call(&admin.admin, Method::GET, "/cluster/moves").await?;
-    if admin.json {
+async fn rebalance(args: AdminArgs) -> anyhow::Result<()> {
+    let admin = args.resolve().await?;
+    let body = call(&admin, Method::GET, "/cluster/moves").await?;
+    if args.json {
         println!("{}", String::from_utf8_lossy(&body));
         return Ok(());
     }
-    let moves: Moves = parse(&body, &admin.admin)?;
+    let moves: Moves = parse(&body, &admin)?;
     println!("{}", render_moves(&moves));
     Ok(())
 }
 
-async fn decommission(mut args: DecommissionArgs) -> anyhow::Result<()> {
-    args.admin.resolve().await?;
+async fn decommission(args: DecommissionArgs) -> anyhow::Result<()> {
+    let admin = args.admin.resolve().await?;
     let path = format!("/cluster/decommission/{}", args.node_id);
-    let body = call(&args.admin.admin, Method::POST, &path).await?;
+    let body = call(&admin, Method::POST, &path).await?;
     if args.admin.json {
         println!("{}", String::from_utf8_lossy(&body));
         return Ok(());
     }
-    let answer: Decommissioned = parse(&body, &args.admin.admin)?;
+    let answer: Decommissioned = parse(&body, &admin)?;
     if !answer.decommissioning {
         return Err(anyhow!(
             "the node answered that node {} is not decommissioning",

@@ -1,7 +1,7 @@
 //! `eddy connect`: run Kafka Connect connectors standalone from their configuration files
 //! (`run`, with Kafka's worker file first), or manage the connectors of a node through
-//! its Connect REST API (`create`, `list`, `status`, `pause`, `resume`, `restart`,
-//! `delete`).
+//! its Connect REST API (`create`, `list`, `status`, `pause`, `resume`, `stop`,
+//! `restart`, `delete`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -16,8 +16,8 @@ use eddy::connect::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::admin_client::AdminClient;
-use super::connect::{block_on, table, AdminArgs};
+use super::admin_client::{AdminArgs, AdminClient};
+use super::node_access::{block_on, table};
 
 /// The Connect REST API as these commands call it (a delete waits for tasks to commit,
 /// hence the longer timeout).
@@ -49,6 +49,9 @@ pub enum ConnectCommand {
     Pause(NameArgs),
     /// Resume a paused or stopped connector.
     Resume(NameArgs),
+    /// Stop a connector: its tasks commit their progress and shut down, and it keeps its
+    /// configuration (Kafka's STOPPED state, KIP-875; its offsets can then be changed).
+    Stop(NameArgs),
     /// Restart a connector's tasks (all, one, or only the failed ones).
     Restart(RestartArgs),
     /// Delete a connector (its stored offsets stay, as in Kafka).
@@ -133,6 +136,7 @@ pub fn run(command: ConnectCommand) -> anyhow::Result<()> {
         ConnectCommand::Status(args) => block_on(status(args)),
         ConnectCommand::Pause(args) => block_on(simple(args, Method::PUT, "pause", "paused")),
         ConnectCommand::Resume(args) => block_on(simple(args, Method::PUT, "resume", "resumed")),
+        ConnectCommand::Stop(args) => block_on(simple(args, Method::PUT, "stop", "stopped")),
         ConnectCommand::Restart(args) => block_on(restart(args)),
         ConnectCommand::Delete(args) => block_on(delete(args)),
     }
@@ -293,7 +297,8 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         .and_then(ConnectorConfig::validate)
         .map_err(|err| anyhow!("{}: {err}", args.file.display()))?;
     let body = json!({"name": config.name, "config": config.raw});
-    let answer = call(&args.admin.admin, Method::POST, "/connectors", Some(body)).await?;
+    let admin = args.admin.resolve().await?;
+    let answer = call(&admin, Method::POST, "/connectors", Some(body)).await?;
     if args.admin.json {
         println!("{answer}");
         return Ok(());
@@ -309,9 +314,10 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list(admin: AdminArgs) -> anyhow::Result<()> {
-    let answer = call(&admin.admin, Method::GET, "/connectors?expand=status", None).await?;
-    if admin.json {
+async fn list(args: AdminArgs) -> anyhow::Result<()> {
+    let admin = args.resolve().await?;
+    let answer = call(&admin, Method::GET, "/connectors?expand=status", None).await?;
+    if args.json {
         println!("{answer}");
         return Ok(());
     }
@@ -342,7 +348,8 @@ async fn list(admin: AdminArgs) -> anyhow::Result<()> {
 
 async fn status(args: NameArgs) -> anyhow::Result<()> {
     let path = format!("/connectors/{}/status", args.name);
-    let answer = call(&args.admin.admin, Method::GET, &path, None).await?;
+    let admin = args.admin.resolve().await?;
+    let answer = call(&admin, Method::GET, &path, None).await?;
     if args.admin.json {
         println!("{answer}");
         return Ok(());
@@ -393,7 +400,8 @@ fn state_name(state: State) -> String {
 
 async fn simple(args: NameArgs, method: Method, action: &str, done: &str) -> anyhow::Result<()> {
     let path = format!("/connectors/{}/{action}", args.name);
-    call(&args.admin.admin, method, &path, None).await?;
+    let admin = args.admin.resolve().await?;
+    call(&admin, method, &path, None).await?;
     println!("{done} connector {}", args.name);
     Ok(())
 }
@@ -404,7 +412,8 @@ async fn restart(args: RestartArgs) -> anyhow::Result<()> {
         None if args.only_failed => format!("/connectors/{}/restart?onlyFailed=true", args.name),
         None => format!("/connectors/{}/restart", args.name),
     };
-    let answer = call(&args.admin.admin, Method::POST, &path, None).await?;
+    let admin = args.admin.resolve().await?;
+    let answer = call(&admin, Method::POST, &path, None).await?;
     if args.admin.json {
         println!("{answer}");
         return Ok(());
@@ -418,7 +427,8 @@ async fn restart(args: RestartArgs) -> anyhow::Result<()> {
 
 async fn delete(args: NameArgs) -> anyhow::Result<()> {
     let path = format!("/connectors/{}", args.name);
-    call(&args.admin.admin, Method::DELETE, &path, None).await?;
+    let admin = args.admin.resolve().await?;
+    call(&admin, Method::DELETE, &path, None).await?;
     println!("deleted connector {}", args.name);
     Ok(())
 }
@@ -508,7 +518,7 @@ mod tests {
         let (found, connectors) = split_worker(&files).unwrap();
         let found = found.expect("the worker file");
         assert_eq!(found.bootstrap_servers.as_deref(), Some("localhost:9092"));
-        assert_eq!(connectors, [source.clone()]);
+        assert_eq!(connectors, std::slice::from_ref(&source));
         let configs = load_configs(connectors, &found.defaults).unwrap();
         assert_eq!(
             configs[0].value_converter,

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use eddy::client::{ClientError, ConsumedRecord, Consumer, StartOffset};
 use serde_json::{json, Map, Value};
 
-use super::connect::{block_on, explain_for_topic, print_line, BootstrapArgs};
+use super::node_access::{block_on, explain_for_topic, print_line, BootstrapArgs};
 
 /// The longest single poll; shorter than any useful idle timeout so that it is honoured.
 const POLL_WAIT_MAX: Duration = Duration::from_millis(500);

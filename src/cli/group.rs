@@ -15,7 +15,7 @@ use eddy::client::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::connect::{block_on, connect_admin, explain, table, BootstrapArgs};
+use super::node_access::{block_on, connect_admin, explain, table, BootstrapArgs};
 
 /// `eddy group` subcommands.
 #[derive(Subcommand, Debug)]

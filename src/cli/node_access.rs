@@ -1,5 +1,6 @@
-//! What every subcommand that talks to a node shares: the `--bootstrap-server` option, the
-//! tokio runtime, plain tables, and turning client errors into advice on what to do next.
+//! How every subcommand reaches a node, and what they all share: the `--bootstrap-server`
+//! option, the tokio runtime, plain tables, and turning client errors into advice on what
+//! to do next. (The admin HTTP side, `--admin` and its discovery, is in `admin_client`.)
 
 use std::fmt::Display;
 use std::future::Future;
@@ -10,6 +11,9 @@ use clap::Args;
 use comfy_table::{presets, Table};
 use eddy::client::{ClientError, ResponseError};
 
+/// Where `-b` points unless told.
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+
 /// The `--bootstrap-server` option.
 #[derive(Args, Debug, Clone)]
 pub struct BootstrapArgs {
@@ -18,7 +22,7 @@ pub struct BootstrapArgs {
         long = "bootstrap-server",
         short = 'b',
         env = "EDDY_BOOTSTRAP_SERVER",
-        default_value = "127.0.0.1:9092",
+        default_value = DEFAULT_BOOTSTRAP,
         value_name = "HOST:PORT[,...]"
     )]
     pub bootstrap_server: String,
@@ -39,81 +43,6 @@ pub async fn connect_admin(bootstrap: &BootstrapArgs) -> anyhow::Result<eddy::cl
     eddy::client::Admin::connect(servers)
         .await
         .map_err(|err| explain(err, servers))
-}
-
-/// The `-b`, `--admin` and `--json` options of the commands that talk to a node's admin
-/// HTTP endpoint. The node at `-b` advertises its admin address (the read-only broker config
-/// `eddy.admin.address`), so `-b` alone is enough; `--admin` overrides it, and reaches what
-/// `-b` cannot (`eddy connect run --admin`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct AdminArgs {
-    #[command(flatten)]
-    pub bootstrap: BootstrapArgs,
-    /// The admin HTTP address to use instead of the one the node at -b advertises (or that
-    /// of `eddy connect run --admin`).
-    #[arg(long = "admin", env = "EDDY_ADMIN", value_name = "HOST:PORT")]
-    pub admin_override: Option<String>,
-    /// The admin HTTP address: empty until [`AdminArgs::resolve`] sets it.
-    #[arg(skip)]
-    pub admin: String,
-    /// Print the JSON the node answers, unchanged.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl AdminArgs {
-    /// Sets `admin`: `--admin` if given, else the address the node at `-b` advertises.
-    pub async fn resolve(&mut self) -> anyhow::Result<()> {
-        self.admin = match &self.admin_override {
-            Some(admin) => admin.clone(),
-            None => discover_admin(&self.bootstrap).await?,
-        };
-        Ok(())
-    }
-}
-
-/// The admin HTTP address the node at `--bootstrap-server` advertises, with the host of
-/// `--bootstrap-server` in place of an unspecified IP.
-pub async fn discover_admin(bootstrap: &BootstrapArgs) -> anyhow::Result<String> {
-    let servers = &bootstrap.bootstrap_server;
-    let mut admin = connect_admin(bootstrap).await?;
-    let configs = admin
-        .describe_node_configs()
-        .await
-        .map_err(|err| explain(err, servers))?;
-    let name = eddy::node::admin_http::ADMIN_ADDRESS_CONFIG;
-    let advertised = configs
-        .into_iter()
-        .find(|c| c.name == name)
-        .and_then(|c| c.value)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            anyhow!(
-                "the node at {servers} advertises no admin HTTP address (broker config {name}):                  it is not an Eddy node, or an older one; pass its admin address with                  --admin HOST:PORT (what `eddy start --admin` was given)"
-            )
-        })?;
-    Ok(reachable_admin(&advertised, servers))
-}
-
-/// `advertised` with the host of the first of `servers` in place of an unspecified IP
-/// (`0.0.0.0:9644` from a node that advertises nothing better).
-fn reachable_admin(advertised: &str, servers: &str) -> String {
-    let Some((host, port)) = advertised.rsplit_once(':') else {
-        return advertised.to_owned();
-    };
-    let unspecified = host
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_unspecified());
-    let bootstrap_host = servers
-        .split(',')
-        .next()
-        .and_then(|s| s.trim().rsplit_once(':'))
-        .map(|(h, _)| h);
-    match bootstrap_host {
-        Some(h) if unspecified && !h.is_empty() => format!("{h}:{port}"),
-        _ => advertised.to_owned(),
-    }
 }
 
 /// A table without borders, headed by `header`, in the style of `kubectl get`.
@@ -260,19 +189,5 @@ mod tests {
         assert_eq!(parse_key_value("k="), Ok(("k".into(), String::new())));
         assert!(parse_key_value("=v").is_err());
         assert!(parse_key_value("novalue").is_err());
-    }
-
-    #[test]
-    fn an_unspecified_admin_host_becomes_the_bootstrap_host() {
-        assert_eq!(
-            reachable_admin("0.0.0.0:9644", "kafka1:9092,kafka2:9092"),
-            "kafka1:9644"
-        );
-        assert_eq!(reachable_admin("[::]:9644", "[::1]:9092"), "[::1]:9644");
-        assert_eq!(
-            reachable_admin("10.0.0.5:9644", "kafka1:9092"),
-            "10.0.0.5:9644"
-        );
-        assert_eq!(reachable_admin("node-1:9644", "x:1"), "node-1:9644");
     }
 }

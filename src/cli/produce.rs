@@ -11,7 +11,7 @@ use eddy::client::{
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::connect::{block_on, explain_for_topic, parse_key_value, print_line, BootstrapArgs};
+use super::node_access::{block_on, explain_for_topic, parse_key_value, print_line, BootstrapArgs};
 use super::receipts::Receipts;
 
 /// Arguments of `eddy produce`.

@@ -6,8 +6,8 @@ use anyhow::{anyhow, Context as _};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::admin_client::AdminClient;
-use super::connect::{block_on, table};
+use super::admin_client::{AdminArgs, AdminClient};
+use super::node_access::{block_on, table};
 
 /// The admin endpoint as this command calls it.
 const CLIENT: AdminClient = AdminClient {
@@ -25,7 +25,7 @@ const CLIENT: AdminClient = AdminClient {
 const TREE_DEPTH_MAX: usize = 32;
 
 /// Arguments of `eddy supervisors`: `-b` (or the admin address) and `--json`.
-pub type SupervisorsArgs = super::connect::AdminArgs;
+pub type SupervisorsArgs = AdminArgs;
 
 /// The `/supervisors` document.
 #[derive(Debug, Deserialize)]
@@ -52,20 +52,16 @@ struct SupervisorNode {
 }
 
 /// Runs `eddy supervisors`.
-pub fn run(mut args: SupervisorsArgs) -> anyhow::Result<()> {
+pub fn run(args: SupervisorsArgs) -> anyhow::Result<()> {
     block_on(async move {
-        args.resolve().await?;
-        let body = fetch(&args.admin).await?;
+        let admin = args.resolve().await?;
+        let body = fetch(&admin).await?;
         if args.json {
             println!("{}", String::from_utf8_lossy(&body));
             return Ok(());
         }
-        let report: SupervisorsReport = serde_json::from_slice(&body).with_context(|| {
-            format!(
-                "the admin endpoint {} sent an unexpected document",
-                args.admin
-            )
-        })?;
+        let report: SupervisorsReport = serde_json::from_slice(&body)
+            .with_context(|| format!("the admin endpoint {admin} sent an unexpected document"))?;
         println!("node {}", report.node_id);
         let mut out = table(&[
             "NAME",

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use eddy::client::{TopicDescription, TopicInfo};
 use serde_json::json;
 
-use super::connect::{
+use super::node_access::{
     block_on, connect_admin, explain, explain_for_topic, parse_key_value, table, BootstrapArgs,
 };
 

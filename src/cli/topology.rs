@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::admin_client::AdminClient;
-use super::connect::{block_on, connect_admin, explain, table, BootstrapArgs};
+use super::node_access::{block_on, connect_admin, explain, table, BootstrapArgs};
 
 /// An application's query server as `eddy topology query` calls it.
 const QUERY_CLIENT: AdminClient = AdminClient {

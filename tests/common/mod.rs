@@ -1015,3 +1015,34 @@ pub fn embedded_node() -> (tempfile::TempDir, eddy::node::NodeThread) {
     let node = eddy::node::NodeThread::spawn(config).expect("node");
     (dir, node)
 }
+
+/// Commits `offset` for `topic` partition 0 as a simple consumer of `group` (no member, as
+/// Kafka's admin tools commit), which creates the group; blocks until it is acknowledged.
+pub fn commit_simple(bootstrap: &str, group: &str, topic: &str, offset: i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut offsets = eddy::client::GroupOffsets::connect(bootstrap, group)
+            .await
+            .expect("group offsets client");
+        let commit = std::collections::BTreeMap::from([((topic.to_owned(), 0), offset)]);
+        offsets.commit_offsets(&commit).await.expect("commit");
+    });
+}
+
+/// [`embedded_node`] as node `node_id` (an [`EddyNode`] is always node 1), its own
+/// single-node cluster.
+pub fn embedded_node_with_id(node_id: i32) -> (tempfile::TempDir, eddy::node::NodeThread) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = eddy::node::NodeConfig {
+        node_id,
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        admin: "127.0.0.1:0".into(),
+        ..eddy::node::NodeConfig::default()
+    };
+    let node = eddy::node::NodeThread::spawn(config).expect("node");
+    (dir, node)
+}
