@@ -6,18 +6,23 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{create_topics, http_get, run_kcat, EddyNode};
-use eddy::client::{Admin, GroupOffsets};
+use common::{commit_simple, create_topics, http_get, run_kcat, EddyNode};
+use eddy::client::Admin;
+use eddy::streams::{KafkaStreams, StreamsSettings};
+use eddy::topologies::StreamsBuilder;
 
 /// Limit for one raw HTTP exchange.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a streams application may take to appear at `/topologies` (it reports every
+/// few seconds once it runs): generous for a loaded machine.
+const REPORT_WAIT: Duration = Duration::from_secs(60);
 
 /// Checks that `node` has the shape of a supervisor report, recursively; returns the
 /// names of every node in the tree.
@@ -223,31 +228,60 @@ fn every_error_is_a_json_body() {
     assert_json_error(&node, "GET", "/connectors/nothing/status", 404, "nothing");
 }
 
+/// `GET path` as a JSON list, every item of which is an object with the string `key`;
+/// the raw body with the list.
+fn list_of_objects(admin: SocketAddr, path: &str, key: &str) -> (String, Vec<Value>) {
+    let response = http_get(admin, path);
+    assert_eq!(response.status, 200, "GET {path}: {response:?}");
+    let list: Vec<Value> = serde_json::from_str(&response.body)
+        .unwrap_or_else(|err| panic!("GET {path} is no JSON list ({err}): {}", response.body));
+    assert!(
+        list.iter().all(|item| item[key].is_string()),
+        "GET {path}: every item is an object with `{key}`: {}",
+        response.body
+    );
+    (response.body, list)
+}
+
 #[test]
 fn lists_are_lists_of_objects() {
     let node = EddyNode::start();
-    create_topics(&node, &[("listed", 2)]);
-    for (path, key, present) in [
-        ("/topics", "name", Some("listed")),
-        ("/topologies", "application_id", None),
-    ] {
-        let response = http_get(node.admin_addr(), path);
-        assert_eq!(response.status, 200, "GET {path}: {response:?}");
-        let list: Vec<Value> = serde_json::from_str(&response.body)
-            .unwrap_or_else(|err| panic!("GET {path} is no JSON list ({err}): {}", response.body));
-        assert!(
-            list.iter().all(|item| item[key].is_string()),
-            "GET {path}: every item is an object with `{key}`: {}",
-            response.body
-        );
-        if let Some(name) = present {
+    create_topics(&node, &[("listed", 2), ("listed-copy", 2)]);
+    let admin = node.admin_addr();
+    let (body, topics) = list_of_objects(admin, "/topics", "name");
+    assert!(topics.iter().any(|t| t["name"] == "listed"), "{body}");
+
+    // A tiny streams application, so that `/topologies` has an item to check.
+    let bootstrap = node.bootstrap();
+    let state = tempfile::tempdir().expect("state dir");
+    eddy::run(async move {
+        let builder = StreamsBuilder::new();
+        builder.stream::<String, String>("listed").to("listed-copy");
+        let topology = builder.build().expect("topology builds");
+        let mut settings = StreamsSettings::new("listed-app", &bootstrap);
+        settings.state_dir = state.path().to_path_buf();
+        let streams = KafkaStreams::start(topology, settings)
+            .await
+            .expect("streams start");
+        let deadline = Instant::now() + REPORT_WAIT;
+        loop {
+            let (body, apps) = list_of_objects(admin, "/topologies", "application_id");
+            // Its first report may come before its tasks are assigned: wait for them.
+            let listed = apps.iter().any(|a| {
+                a["application_id"] == "listed-app"
+                    && a["tasks"].as_array().is_some_and(|t| !t.is_empty())
+            });
+            if listed {
+                break;
+            }
             assert!(
-                list.iter().any(|item| item[key] == name),
-                "{}",
-                response.body
+                Instant::now() < deadline,
+                "listed-app never appeared at /topologies with its tasks: {body}"
             );
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-    }
+        streams.close().await;
+    });
 }
 
 #[test]
@@ -255,19 +289,7 @@ fn a_deleted_group_leaves_the_supervision_tree() {
     let node = EddyNode::start();
     create_topics(&node, &[("grouped", 1)]);
     let bootstrap = node.bootstrap();
-    let commit = |group: &str| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(async {
-            let mut offsets = GroupOffsets::connect(&bootstrap, group)
-                .await
-                .expect("client");
-            let commit = BTreeMap::from([(("grouped".to_owned(), 0), 0)]);
-            offsets.commit_offsets(&commit).await.expect("commit");
-        });
-    };
+    let commit = |group: &str| commit_simple(&bootstrap, group, "grouped", 0);
     let delete = |group: &str| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

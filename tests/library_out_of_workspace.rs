@@ -48,13 +48,30 @@ fn write_program(dir: &Path) {
     std::fs::copy(repo_root().join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
 }
 
+/// The workspace's target directory: `CARGO_TARGET_DIR` if the build that runs this test
+/// set it, else `target/` in the repository.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            // A relative CARGO_TARGET_DIR is relative to where cargo ran: the repository.
+            if dir.is_relative() {
+                repo_root().join(dir)
+            } else {
+                dir
+            }
+        }
+        _ => repo_root().join("target"),
+    }
+}
+
 /// `cargo <args> --offline` in `dir`, with the workspace's target directory.
 fn cargo_offline(dir: &Path, args: &[&str], timeout: Duration) -> std::process::Output {
     let mut cmd = Command::new(cargo());
     cmd.args(args)
         .arg("--offline")
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", repo_root().join("target"));
+        .env("CARGO_TARGET_DIR", target_dir());
     let output = run_with_timeout(&mut cmd, None, timeout);
     assert!(
         output.status.success(),
@@ -158,7 +175,7 @@ fn a_program_outside_the_workspace_runs_a_topology_with_eddy_alone() {
     );
     assert!(create.status.success(), "{}", common::tail(&create.stderr));
 
-    let program = repo_root().join("target/debug").join(PROGRAM);
+    let program = target_dir().join("debug").join(PROGRAM);
     let stdout_path = dir.path().join("stdout.log");
     let stderr_path = dir.path().join("stderr.log");
     let state_dir = dir.path().join("state");
