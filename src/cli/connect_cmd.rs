@@ -182,15 +182,8 @@ fn load_configs(
 }
 
 fn run_standalone(args: RunArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: `eddy connect run` usually logs to a file.
-        .with_ansi(super::start::log_colours())
-        .init();
+    // Colour only on a terminal: `eddy connect run` usually logs to a file.
+    eddy::streams::init_logging("info");
     let (worker, connector_files) = split_worker(&args.files)?;
     let defaults = worker.as_ref().map(|w| w.defaults).unwrap_or_default();
     let configs = load_configs(connector_files, &defaults)?;

@@ -33,21 +33,11 @@ impl StartArgs {
 
 /// Runs the node until SIGINT/SIGTERM.
 pub fn run(args: StartArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
-                .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colours())
-        .init();
+    eddy::streams::init_logging(NODE_LOG_FILTER_DEFAULT);
     let config = args.into_config()?;
     eddy_node::run_until_signal(config).context("the node stopped with an error")
 }
 
-/// Whether log lines on stderr get ANSI colours: only on a terminal (a log file must hold
-/// plain text), and never when `NO_COLOR` is set to anything non-empty (no-color.org).
-pub fn log_colours() -> bool {
-    let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_colour && std::io::IsTerminal::is_terminal(&std::io::stderr())
-}
+/// The node's log filter without `EDDY_LOG`: its own lines at info, the storage engine's
+/// only when they warn.
+pub const NODE_LOG_FILTER_DEFAULT: &str = "info,fjall=warn,lsm_tree=warn";

@@ -80,7 +80,7 @@ mod topology_supervisor;
 pub use application::KafkaStreams;
 pub use eddy_actors::supervision::{ChildState, SupervisorReport};
 pub use error::StreamsError;
-pub use logging::{init_default_logging, LOG_FILTER_DEFAULT, LOG_FILTER_ENV};
+pub use logging::{init_default_logging, init_logging, LOG_FILTER_DEFAULT, LOG_FILTER_ENV};
 pub use queries::{task_for_key, QueryError, QUERY_WAIT_MS_MAX};
 pub(crate) use queries::{StoreQueries, TASK_FAILED};
 pub use query_server::KEY_BYTES_MAX;

@@ -25,11 +25,18 @@ pub const LOG_FILTER_DEFAULT: &str = "warn,eddy_streams=info";
 /// [`LOG_FILTER_DEFAULT`]), ANSI colours only on a terminal and never under `NO_COLOR` —
 /// unless the process already has a global subscriber. Returns whether it installed it.
 pub fn init_default_logging() -> bool {
+    init_logging(LOG_FILTER_DEFAULT)
+}
+
+/// Installs Eddy's subscriber — lines on stderr, filtered by `EDDY_LOG` or else `default`,
+/// ANSI colours only on a terminal and never under `NO_COLOR` — unless the process already
+/// has a global subscriber. Returns whether it installed it. The one log set-up of every
+/// Eddy program: `eddy start` and `eddy connect run` call it with their own defaults.
+pub fn init_logging(default: &str) -> bool {
     if tracing::dispatcher::has_been_set() {
         return false;
     }
-    let filter =
-        EnvFilter::try_from_env(LOG_FILTER_ENV).unwrap_or_else(|_| LOG_FILTER_DEFAULT.into());
+    let filter = EnvFilter::try_from_env(LOG_FILTER_ENV).unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
