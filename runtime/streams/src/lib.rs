@@ -64,6 +64,7 @@
 pub mod admin_routes;
 mod application;
 mod assignment;
+mod catalog;
 mod error;
 mod logging;
 mod membership;
@@ -78,6 +79,10 @@ mod topics;
 mod topology_supervisor;
 
 pub use application::KafkaStreams;
+pub use catalog::{
+    settings_from_configs, BuildError, Catalog, CatalogEntry, CatalogError, Configs,
+    STREAMS_CONFIG_NAMES,
+};
 pub use eddy_actors::supervision::{ChildState, SupervisorReport};
 pub use error::StreamsError;
 pub use logging::{init_default_logging, init_logging, LOG_FILTER_DEFAULT, LOG_FILTER_ENV};

@@ -1,0 +1,275 @@
+//! A catalog of named topology builders: what a program can run (and, later, what a node
+//! can host) by name. Each entry builds its [`Topology`] from the application's configs,
+//! `KEY=VALUE` pairs that carry Kafka Streams' settings (`commit.interval.ms`, …, see
+//! [`settings_from_configs`]) and the topology's own parameters (its topic names, …).
+//!
+//! ```
+//! use eddy_streams::Catalog;
+//! use eddy_topologies::StreamsBuilder;
+//!
+//! let mut catalog = Catalog::new();
+//! catalog.register("shout", "upper-cases `input.topic` into `output.topic`", |configs| {
+//!     let input = configs.get("input.topic").map_or("orders", String::as_str);
+//!     let output = configs.get("output.topic").map_or("orders-shouted", String::as_str);
+//!     let builder = StreamsBuilder::new();
+//!     builder
+//!         .stream::<String, String>(input)
+//!         .map_values(|order| order.to_uppercase())
+//!         .to(output);
+//!     Ok(builder.build()?)
+//! });
+//! let topology = catalog.build("shout", &Default::default())?;
+//! assert!(topology.describe().to_string().contains("orders"));
+//! assert!(catalog.build("nope", &Default::default()).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eddy_topologies::Topology;
+
+use crate::StreamsSettings;
+
+/// An application's configs: `KEY=VALUE` pairs, Kafka Streams' names where they exist.
+pub type Configs = BTreeMap<String, String>;
+
+/// What a builder's failure carries: any error (a [`TopologyError`](eddy_topologies::TopologyError)
+/// converts with `?`, a bad parameter is a `String`).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Builds a topology from the application's configs.
+pub type Builder = dyn Fn(&Configs) -> Result<Topology, BuildError> + Send + Sync;
+
+/// One registered topology.
+#[derive(Clone)]
+pub struct CatalogEntry {
+    /// The name it is run by (`wordcount`, `nexmark-q2`, …).
+    pub name: String,
+    /// One line saying what it computes, from which topics into which.
+    pub description: String,
+    builder: Arc<Builder>,
+}
+
+impl CatalogEntry {
+    /// Builds the topology from `configs`.
+    pub fn build(&self, configs: &Configs) -> Result<Topology, CatalogError> {
+        (self.builder)(configs).map_err(|source| CatalogError::Build {
+            name: self.name.clone(),
+            source,
+        })
+    }
+}
+
+impl std::fmt::Debug for CatalogEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogEntry")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a topology of the catalog could not be built or configured.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// No entry has this name.
+    #[error("no topology named {name:?} in this binary's catalog; known: {}", known.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names, in order.
+        known: Vec<String>,
+    },
+    /// The entry's builder failed.
+    #[error("topology {name:?} could not be built: {source}")]
+    Build {
+        /// The entry's name.
+        name: String,
+        /// The builder's error.
+        source: BuildError,
+    },
+    /// A Kafka Streams config has a value that does not parse.
+    #[error("config {key}={value:?}: {reason}")]
+    BadConfig {
+        /// The config's name.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Named topology builders, in name order.
+#[derive(Clone, Default, Debug)]
+pub struct Catalog {
+    entries: BTreeMap<String, CatalogEntry>,
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        Catalog::default()
+    }
+
+    /// Registers `builder` as `name` (replacing an entry of that name), described by the
+    /// one line `description`.
+    pub fn register<F>(&mut self, name: &str, description: &str, builder: F) -> &mut Self
+    where
+        F: Fn(&Configs) -> Result<Topology, BuildError> + Send + Sync + 'static,
+    {
+        self.entries.insert(
+            name.to_string(),
+            CatalogEntry {
+                name: name.to_string(),
+                description: description.to_string(),
+                builder: Arc::new(builder),
+            },
+        );
+        self
+    }
+
+    /// The entry named `name`, or [`CatalogError::Unknown`] listing the known names.
+    pub fn get(&self, name: &str) -> Result<&CatalogEntry, CatalogError> {
+        self.entries.get(name).ok_or_else(|| CatalogError::Unknown {
+            name: name.to_string(),
+            known: self.names(),
+        })
+    }
+
+    /// Builds the topology named `name` from `configs`.
+    pub fn build(&self, name: &str, configs: &Configs) -> Result<Topology, CatalogError> {
+        self.get(name)?.build(configs)
+    }
+
+    /// The registered names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
+    /// The entries, in name order.
+    pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
+        self.entries.values()
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The Kafka Streams configs [`settings_from_configs`] reads; the others are left to the
+/// topology's builder.
+pub const STREAMS_CONFIG_NAMES: [&str; 5] = [
+    "commit.interval.ms",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "application.server",
+    "state.dir",
+];
+
+/// [`StreamsSettings`] for `application_id` on `bootstrap`, with Kafka Streams' defaults
+/// overridden by the configs of [`STREAMS_CONFIG_NAMES`] present in `configs`.
+pub fn settings_from_configs(
+    application_id: &str,
+    bootstrap: &str,
+    configs: &Configs,
+) -> Result<StreamsSettings, CatalogError> {
+    let mut settings = StreamsSettings::new(application_id, bootstrap);
+    let millis = |key: &str| -> Result<Option<Duration>, CatalogError> {
+        let Some(value) = configs.get(key) else {
+            return Ok(None);
+        };
+        value
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|err| CatalogError::BadConfig {
+                key: key.to_string(),
+                value: value.clone(),
+                reason: format!("not a number of milliseconds ({err})"),
+            })
+    };
+    if let Some(d) = millis("commit.interval.ms")? {
+        settings.commit_interval = d;
+    }
+    if let Some(d) = millis("session.timeout.ms")? {
+        settings.session_timeout = d;
+    }
+    if let Some(d) = millis("heartbeat.interval.ms")? {
+        settings.heartbeat_interval = d;
+    }
+    if let Some(server) = configs.get("application.server") {
+        settings.application_server = Some(server.clone());
+    }
+    if let Some(dir) = configs.get("state.dir") {
+        settings.state_dir = PathBuf::from(dir);
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_topologies::StreamsBuilder;
+
+    fn passthrough(configs: &Configs) -> Result<Topology, BuildError> {
+        let input = configs
+            .get("input.topic")
+            .ok_or("input.topic is required")?;
+        let builder = StreamsBuilder::new();
+        builder.stream::<String, String>(input).to("out");
+        Ok(builder.build()?)
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let mut catalog = Catalog::new();
+        catalog.register("b", "second", passthrough);
+        catalog.register("a", "first", passthrough);
+        assert_eq!(catalog.names(), ["a", "b"]);
+        let err = catalog.build("c", &Configs::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no topology named \"c\" in this binary's catalog; known: a, b"
+        );
+    }
+
+    #[test]
+    fn builder_errors_name_the_entry() {
+        let mut catalog = Catalog::new();
+        catalog.register("p", "passthrough", passthrough);
+        let err = catalog.build("p", &Configs::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "topology \"p\" could not be built: input.topic is required"
+        );
+        let configs = Configs::from([("input.topic".to_string(), "in".to_string())]);
+        assert!(catalog.build("p", &configs).is_ok());
+    }
+
+    #[test]
+    fn streams_configs_override_the_defaults() {
+        let configs = Configs::from([
+            ("commit.interval.ms".to_string(), "250".to_string()),
+            ("state.dir".to_string(), "/tmp/x".to_string()),
+            ("input.topic".to_string(), "in".to_string()),
+        ]);
+        let settings = settings_from_configs("app", "127.0.0.1:1", &configs).unwrap();
+        assert_eq!(settings.commit_interval, Duration::from_millis(250));
+        assert_eq!(settings.state_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(settings.config.application_id, "app");
+        let bad = Configs::from([("session.timeout.ms".to_string(), "soon".to_string())]);
+        assert!(matches!(
+            settings_from_configs("app", "127.0.0.1:1", &bad),
+            Err(CatalogError::BadConfig { .. })
+        ));
+    }
+}
