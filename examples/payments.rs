@@ -11,15 +11,9 @@ mod common;
 use std::time::Duration;
 
 use clap::Parser;
+use eddy::catalog::payments::{self, User, ENRICHED, PAYMENTS, TOTALS, USERS};
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
 use eddy::streams::{KafkaStreams, StreamsSettings};
-use eddy::topologies::{Serdes, StreamsBuilder, TimeWindows, Topology};
-use serde::{Deserialize, Serialize};
-
-const PAYMENTS: &str = "payments";
-const USERS: &str = "users";
-const TOTALS: &str = "payment-totals-per-minute";
-const ENRICHED: &str = "payments-enriched";
 /// 2020-06-25T14:06:00Z, the seed's example time.
 const T0: i64 = 1_593_093_960_000;
 
@@ -31,53 +25,6 @@ struct Args {
     /// The application id (consumer group and internal-topic prefix).
     #[arg(long, default_value = "payments-app")]
     application_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct User {
-    name: String,
-    country: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Enriched {
-    user: String,
-    country: String,
-    amount: u64,
-}
-
-/// "made a payment of 200 dollars to Bob" → 200.
-fn parse_amount(text: &str) -> Option<u64> {
-    let mut words = text.split_whitespace();
-    words.find(|w| *w == "of")?;
-    words.next()?.parse().ok()
-}
-
-fn topology() -> anyhow::Result<Topology> {
-    let builder = StreamsBuilder::new();
-    builder
-        .default_serde::<User>(Serdes::json())
-        .default_serde::<Enriched>(Serdes::json());
-    let users = builder.table::<String, User>(USERS).named("users");
-    let amounts = builder
-        .stream::<String, String>(PAYMENTS)
-        .flat_map_values(|text| parse_amount(&text));
-    amounts
-        .group_by_key()
-        .windowed_by(TimeWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(10)))
-        .aggregate(|| 0u64, |_, amount, total| total + amount)
-        .named("payment-totals")
-        .to_stream()
-        .to(TOTALS);
-    amounts
-        .join(&users, |amount, user| Enriched {
-            user: user.name.clone(),
-            country: user.country.clone(),
-            amount: *amount,
-        })
-        .named("enrich")
-        .to(ENRICHED);
-    Ok(builder.build()?)
 }
 
 async fn feed(bootstrap: &str) -> anyhow::Result<()> {
@@ -138,7 +85,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ],
     )
     .await?;
-    let topology = topology()?;
+    // The topology is the stock catalog's `payments` (`eddy topology run payments`).
+    let topology = payments::topology(&payments::Topics::default())?;
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
     settings.state_dir = cluster.state_dir();

@@ -19,17 +19,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use eddy::catalog::sessions::{self, CLICKS, SESSIONS};
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
 use eddy::streams::{KafkaStreams, StreamsSettings};
-use eddy::topologies::{SessionWindows, StreamsBuilder, Topology};
 
-const CLICKS: &str = "user-clicks";
-const SESSIONS: &str = "user-sessions";
 const MINUTE_MS: i64 = 60_000;
-/// A session ends after this long without a click.
-const INACTIVITY_GAP: Duration = Duration::from_secs(5 * 60);
-/// How long after a session's end a late click still counts.
-const GRACE: Duration = Duration::from_secs(60);
 
 /// User sessions on Eddy.
 #[derive(Parser)]
@@ -39,19 +33,6 @@ struct Args {
     /// The application id (consumer group and internal-topic prefix).
     #[arg(long, default_value = "user-sessions-app")]
     application_id: String,
-}
-
-fn topology() -> anyhow::Result<Topology> {
-    let builder = StreamsBuilder::new();
-    builder
-        .stream::<String, String>(CLICKS)
-        .group_by_key()
-        .windowed_by_session(SessionWindows::with_inactivity_gap(INACTIVITY_GAP).grace(GRACE))
-        .count()
-        .named("clicks-per-session")
-        .to_stream()
-        .to(SESSIONS);
-    Ok(builder.build()?)
 }
 
 /// The sample clicks: (user, time after the base in seconds, page), in the order they
@@ -109,7 +90,8 @@ fn clock(base: i64, t: i64) -> String {
 async fn run(args: Args) -> anyhow::Result<()> {
     let cluster = common::Cluster::connect_or_embed(args.cluster)?;
     common::ensure_topics(&cluster.bootstrap, &[(CLICKS, 1, &[]), (SESSIONS, 1, &[])]).await?;
-    let topology = topology()?;
+    // The topology is the stock catalog's `sessions` (`eddy topology run sessions`).
+    let topology = sessions::topology(CLICKS, SESSIONS)?;
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
     settings.state_dir = cluster.state_dir();

@@ -21,12 +21,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
+use eddy::catalog::wordcount::{self, INPUT, OUTPUT};
 use eddy::client::{Producer, ProducerConfig, ProducerRecord};
 use eddy::streams::{KafkaStreams, StreamsSettings};
-use eddy::topologies::{StreamsBuilder, Topology};
-
-const INPUT: &str = "streams-plaintext-input";
-const OUTPUT: &str = "streams-wordcount-output";
 
 /// Word count on Eddy.
 #[derive(Parser)]
@@ -52,24 +49,6 @@ fn print_query_hint(streams: &KafkaStreams, application_id: &str, bootstrap: &st
     }
 }
 
-fn topology() -> anyhow::Result<Topology> {
-    let builder = StreamsBuilder::new();
-    builder
-        .stream::<String, String>(INPUT)
-        .flat_map_values(|line| {
-            line.to_lowercase()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .group_by(|_, word| word.clone())
-        .count()
-        .named("counts")
-        .to_stream()
-        .to(OUTPUT);
-    Ok(builder.build()?)
-}
-
 async fn feed(bootstrap: &str) -> anyhow::Result<()> {
     let mut producer = Producer::connect(bootstrap, ProducerConfig::default()).await?;
     for line in [
@@ -88,7 +67,8 @@ async fn feed(bootstrap: &str) -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let cluster = common::Cluster::connect_or_embed(args.cluster)?;
     common::ensure_topics(&cluster.bootstrap, &[(INPUT, 1, &[]), (OUTPUT, 1, &[])]).await?;
-    let topology = topology()?;
+    // The topology is the stock catalog's `wordcount` (`eddy topology run wordcount`).
+    let topology = wordcount::topology(INPUT, OUTPUT)?;
     println!("{}", topology.describe());
     let mut settings = StreamsSettings::new(&args.application_id, &cluster.bootstrap);
     settings.state_dir = cluster.state_dir();

@@ -33,6 +33,11 @@
 //! With `eddy = { git = "…" }` (or `path = …`) in its `Cargo.toml`, such a program builds
 //! Eddy's bounded copy of `kafka-protocol` too (`eddy-kafka-protocol`, see the repository's
 //! `vendor/README.md`).
+//!
+//! [`catalog`] holds the stock binary's named topologies, and [`cli::main_with`] is the
+//! whole `eddy` command line: a program of one's own that registers its topologies in a
+//! [`streams::Catalog`] and calls it gets `eddy topology run NAME` (and every other
+//! subcommand) for them.
 
 pub use eddy_actors as actors;
 pub use eddy_client as client;
@@ -42,3 +47,9 @@ pub use eddy_streams as streams;
 pub use eddy_topologies as topologies;
 
 pub use eddy_streams::run;
+
+// The CLI's modules name this crate `eddy::…`, as they did when they were the binary's.
+extern crate self as eddy;
+
+pub mod catalog;
+pub mod cli;

@@ -1,16 +1,22 @@
-//! `eddy topology list|describe|query`: the streams applications running against the
+//! `eddy topology run|catalog|list|describe|query`. `run NAME` runs a topology of this
+//! binary's catalog ([`crate::catalog::stock`], or the one given to
+//! [`crate::cli::main_with`]) as an application of its own, a client program like a Kafka
+//! Streams application, until Ctrl-C or SIGTERM; `catalog` lists the names it can run.
+//!
+//! `list`, `describe` and `query` show the streams applications running against the
 //! cluster, from the reports they write to the `__eddy_topologies` topic every few seconds
 //! (their topology, their tasks' state, their `application.server`), joined with their
 //! consumer group's committed offsets and lag. An application runs in its own program, so
 //! this is how it is seen from outside; `query` asks its query server for a store's value.
-
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use clap::{Args, Subcommand};
 use eddy::client::GroupPartitionOffset;
 use eddy::streams::registry::{self, AppRecord};
+use eddy::streams::{Catalog, Configs, KafkaStreams};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,6 +41,11 @@ const STALE_INTERVALS: u64 = 3;
 /// `eddy topology` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum TopologyCommand {
+    /// Run a topology of this binary's catalog as an application, against the cluster,
+    /// until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// List the topologies this binary can run (`topology run NAME`).
+    Catalog(CatalogArgs),
     /// List the streams applications that reported to the cluster, with their tasks and lag.
     List(ListArgs),
     /// Show an application's topology, its tasks' state and its input lag.
@@ -42,6 +53,45 @@ pub enum TopologyCommand {
     /// Read a key's current value from a state store of a running application (an
     /// interactive query, through the application's `application.server`).
     Query(QueryArgs),
+}
+
+/// Arguments of `eddy topology run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The topology's name in this binary's catalog (`eddy topology catalog` lists them).
+    name: String,
+    /// The application id (Kafka's `application.id`: the consumer group and the prefix of
+    /// the internal topics).
+    #[arg(long)]
+    application_id: String,
+    /// A config, repeatable: Kafka Streams' (`commit.interval.ms`, `session.timeout.ms`,
+    /// `heartbeat.interval.ms`, `application.server`, `state.dir`) or the topology's own
+    /// (`input.topic`, …; `eddy topology catalog` says which).
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_config)]
+    configs: Vec<(String, String)>,
+    /// Where the state stores live (Kafka's `state.dir`; default: `eddy-streams` in the
+    /// system's temp directory).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+}
+
+/// Arguments of `eddy topology catalog`.
+#[derive(Args, Debug)]
+pub struct CatalogArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_config(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// Arguments of `eddy topology list`.
@@ -86,12 +136,86 @@ pub struct QueryArgs {
 }
 
 /// Runs an `eddy topology` subcommand.
-pub fn run(command: TopologyCommand) -> anyhow::Result<()> {
+pub fn run(command: TopologyCommand, catalog: &Catalog) -> anyhow::Result<()> {
     match command {
+        TopologyCommand::Run(args) => run_topology(args, catalog),
+        TopologyCommand::Catalog(args) => print_catalog(args, catalog),
         TopologyCommand::List(args) => block_on(list(args)),
         TopologyCommand::Describe(args) => block_on(describe(args)),
         TopologyCommand::Query(args) => block_on(query(args)),
     }
+}
+
+/// Builds the topology first (so an unknown name or a bad config fails before any
+/// connection), then runs it in an actix system until a signal closes it.
+fn run_topology(args: RunArgs, catalog: &Catalog) -> anyhow::Result<()> {
+    let configs: Configs = args.configs.iter().cloned().collect();
+    let topology = catalog.build(&args.name, &configs)?;
+    let bootstrap = args.bootstrap.bootstrap_server.clone();
+    let mut settings =
+        eddy::streams::settings_from_configs(&args.application_id, &bootstrap, &configs)?;
+    if let Some(dir) = args.state_dir {
+        settings.state_dir = dir;
+    }
+    eddy::streams::init_default_logging();
+    println!(
+        "running topology {} as application {} against {bootstrap} (state in {})",
+        args.name,
+        args.application_id,
+        settings.state_dir.display()
+    );
+    println!("{}", topology.describe());
+    eddy::run(async move {
+        let streams = KafkaStreams::start(topology, settings)
+            .await
+            .with_context(|| format!("starting application {}", args.application_id))?;
+        let tasks: Vec<String> = streams.tasks().iter().map(|t| t.to_string()).collect();
+        println!(
+            "started: task(s) {}; Ctrl-C or SIGTERM to stop",
+            if tasks.is_empty() {
+                "none yet".to_string()
+            } else {
+                tasks.join(", ")
+            }
+        );
+        let signal = streams.run_until_signal().await;
+        println!("closed on {signal}: the tasks stopped and the instance left the group");
+        Ok(())
+    })
+}
+
+/// One catalog entry as `catalog --json` prints it.
+#[derive(Debug, Serialize)]
+struct CatalogRow<'a> {
+    name: &'a str,
+    description: &'a str,
+}
+
+fn print_catalog(args: CatalogArgs, catalog: &Catalog) -> anyhow::Result<()> {
+    let rows: Vec<CatalogRow<'_>> = catalog
+        .entries()
+        .map(|e| CatalogRow {
+            name: &e.name,
+            description: &e.description,
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&rows).context("encoding the catalog")?
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("this binary's catalog has no topologies");
+        return Ok(());
+    }
+    let mut out = table(&["NAME", "DESCRIPTION"]);
+    for row in &rows {
+        out.add_row(vec![row.name, row.description]);
+    }
+    println!("{out}");
+    Ok(())
 }
 
 /// One application as `list` shows it.
