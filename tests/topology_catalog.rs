@@ -7,7 +7,7 @@ mod streams_support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,11 +38,28 @@ struct App {
 
 impl App {
     fn run(node: &EddyNode, name: &str, application_id: &str, configs: &[&str]) -> App {
+        App::run_program(
+            Path::new(env!("CARGO_BIN_EXE_eddy")),
+            node,
+            name,
+            application_id,
+            configs,
+        )
+    }
+
+    /// `program topology run …`: `eddy` or a program of one's own.
+    fn run_program(
+        program: &Path,
+        node: &EddyNode,
+        name: &str,
+        application_id: &str,
+        configs: &[&str],
+    ) -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let stdout = dir.path().join("stdout");
         let stderr = dir.path().join("stderr");
         let state_dir = dir.path().join("state");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+        let mut cmd = Command::new(program);
         cmd.args(["topology", "run", name, "--application-id", application_id])
             .arg("--state-dir")
             .arg(&state_dir)
@@ -123,7 +140,11 @@ fn read_topic(node: &EddyNode, topic: &str, formats: &[&str]) -> Vec<(String, St
 }
 
 fn eddy(args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    run_program(Path::new(env!("CARGO_BIN_EXE_eddy")), args)
+}
+
+fn run_program(program: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(program);
     cmd.args(args);
     common::run_with_timeout(&mut cmd, None, COMMAND_TIMEOUT)
 }
@@ -322,4 +343,71 @@ fn the_catalog_lists_the_stock_names() {
             "{row}"
         );
     }
+}
+
+/// The example `own_catalog`: a program of its own whose `main` is
+/// `eddy::cli::main_with(stock + shout)`.
+fn own_catalog_program() -> PathBuf {
+    // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples
+    // (`cargo build --examples`, which scripts/test.sh runs first).
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+        .join("own_catalog");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --examples` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_program_of_ones_own_gets_the_cli_with_its_topologies() {
+    let program = own_catalog_program();
+    let out = run_program(&program, &["topology", "catalog", "--json"]);
+    assert!(out.status.success(), "{}", common::tail(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(names.contains(&"shout"), "{names:?}");
+    assert!(names.contains(&"wordcount"), "{names:?}");
+
+    let node = EddyNode::start();
+    common::create_topics(&node, &[("orders", 1), ("orders-shouted", 1)]);
+    // Another subcommand of the same program: the full CLI.
+    let listed = run_program(&program, &["topic", "list", "-b", &node.bootstrap()]);
+    assert!(listed.status.success(), "{}", common::tail(&listed.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("orders-shouted"));
+
+    let mut app = App::run_program(
+        &program,
+        &node,
+        "shout",
+        "shouter",
+        &["commit.interval.ms=200"],
+    );
+    common::run_kcat(
+        &["-b", &node.bootstrap(), "-P", "-t", "orders"],
+        Some(b"two apples\none pear\n".to_vec()),
+        COMMAND_TIMEOUT,
+    );
+    let expected = ["TWO APPLES", "ONE PEAR"];
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let mut values = Vec::new();
+    while Instant::now() < deadline {
+        app.assert_running();
+        values = read_topic(&node, "orders-shouted", &[])
+            .into_iter()
+            .map(|(_, value)| value)
+            .collect();
+        if values.len() >= expected.len() {
+            break;
+        }
+        thread::sleep(READ_PAUSE);
+    }
+    assert_eq!(values, expected, "{}", app.output());
+    assert!(app.terminate().success(), "{}", app.output());
 }
