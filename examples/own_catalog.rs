@@ -28,11 +28,9 @@ fn shout(configs: &Configs) -> Result<Topology, eddy::streams::BuildError> {
 
 fn main() -> std::process::ExitCode {
     let mut catalog = eddy::catalog::stock();
-    catalog.register(
-        "shout",
-        "upper-cases the values of `input.topic` (default orders) into `output.topic` \
-         (default orders-shouted)",
-        shout,
-    );
+    catalog
+        .register("shout", "upper-cases the values of orders", shout)
+        .parameter("input.topic", "orders", "the orders")
+        .parameter("output.topic", "orders-shouted", "the orders, upper-cased");
     eddy::cli::main_with(catalog)
 }

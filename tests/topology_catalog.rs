@@ -305,6 +305,30 @@ fn an_unknown_name_lists_the_known_ones() {
 }
 
 #[test]
+fn a_config_neither_streams_nor_a_parameter_is_refused() {
+    let out = eddy(&[
+        "topology",
+        "run",
+        "wordcount",
+        "--application-id",
+        "x",
+        "--config",
+        "input.topc=lines",
+        "-b",
+        "127.0.0.1:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a misspelled config fails: {stderr}");
+    assert!(
+        stderr.contains(
+            "topology \"wordcount\" takes no config input.topc: its parameters are \
+             input.topic, output.topic"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_missing_source_topic_fails_with_the_libraries_error() {
     let node = EddyNode::start();
     let mut app = App::run(
@@ -343,6 +367,17 @@ fn the_catalog_lists_the_stock_names() {
             "{row}"
         );
     }
+    let wordcount = rows
+        .iter()
+        .find(|r| r["name"] == "wordcount")
+        .expect("wordcount");
+    assert_eq!(
+        wordcount["parameters"],
+        serde_json::json!([
+            {"name": "input.topic", "default": "streams-plaintext-input", "description": "the lines"},
+            {"name": "output.topic", "default": "streams-wordcount-output", "description": "the counts"},
+        ])
+    );
 }
 
 /// The example `own_catalog`: a program of its own whose `main` is

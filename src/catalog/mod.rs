@@ -50,11 +50,25 @@ pub fn stock() -> Catalog {
     let mut catalog = Catalog::new();
     catalog
         .register("wordcount", wordcount::DESCRIPTION, wordcount::from_configs)
+        .parameter("input.topic", wordcount::INPUT, "the lines")
+        .parameter("output.topic", wordcount::OUTPUT, "the counts");
+    catalog
         .register("payments", payments::DESCRIPTION, payments::from_configs)
-        .register("sessions", sessions::DESCRIPTION, sessions::from_configs);
+        .parameter("payments.topic", payments::PAYMENTS, "the payments")
+        .parameter("users.topic", payments::USERS, "the users (compacted)")
+        .parameter("totals.topic", payments::TOTALS, "the totals per minute")
+        .parameter(
+            "enriched.topic",
+            payments::ENRICHED,
+            "the enriched payments",
+        );
+    catalog
+        .register("sessions", sessions::DESCRIPTION, sessions::from_configs)
+        .parameter("input.topic", sessions::CLICKS, "the clicks")
+        .parameter("output.topic", sessions::SESSIONS, "the sessions' counts");
     for (query, what) in NEXMARK {
         let description = format!(
-            "Nexmark {query}: {what}; reads {} into {}",
+            "Nexmark {query}: {what} (reads {}, writes {})",
             nexmark::EVENTS_TOPIC,
             nexmark::output_topic(query)
         );
@@ -80,6 +94,28 @@ mod tests {
             catalog
                 .build(&name, &Configs::new())
                 .unwrap_or_else(|err| panic!("{name}: {err}"));
+        }
+    }
+
+    #[test]
+    fn every_parameter_the_builders_read_is_declared() {
+        // Each declared parameter is accepted; its default is what the builder uses.
+        for entry in stock().entries() {
+            let configs: Configs = entry
+                .parameters
+                .iter()
+                .map(|p| (p.name.clone(), p.default.clone()))
+                .collect();
+            let with = entry
+                .build(&configs)
+                .expect("builds with its defaults given");
+            let without = entry.build(&Configs::new()).expect("builds");
+            assert_eq!(
+                with.describe().to_string(),
+                without.describe().to_string(),
+                "{}",
+                entry.name
+            );
         }
     }
 

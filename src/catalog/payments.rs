@@ -18,9 +18,8 @@ pub const TOTALS: &str = "payment-totals-per-minute";
 /// The default topic of the enriched payments (config `enriched.topic`).
 pub const ENRICHED: &str = "payments-enriched";
 /// The catalog's one-line description.
-pub const DESCRIPTION: &str = "totals `payments.topic` per user and minute into \
-    `totals.topic`, and joins them with the `users.topic` table into `enriched.topic` \
-    (defaults payments, users, payment-totals-per-minute, payments-enriched)";
+pub const DESCRIPTION: &str = "payments totalled per user and minute, and enriched with \
+    the payer from the users table (a stream-table join)";
 
 /// A user, as the users topic holds it (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,9 +20,8 @@ pub const INACTIVITY_GAP: Duration = Duration::from_secs(5 * 60);
 /// How long after a session's end a late click still counts.
 pub const GRACE: Duration = Duration::from_secs(60);
 /// The catalog's one-line description.
-pub const DESCRIPTION: &str = "counts the clicks of `input.topic` (default user-clicks; \
-    key: the user) per session of activity (5 min inactivity gap) into `output.topic` \
-    (default user-sessions)";
+pub const DESCRIPTION: &str = "the click count of each user's sessions of activity (key: \
+    the user; 5 min inactivity gap)";
 
 /// Sessions of the clicks of `clicks`, counted into `sessions`.
 pub fn topology(clicks: &str, sessions: &str) -> Result<Topology, TopologyError> {

@@ -12,9 +12,8 @@ pub const OUTPUT: &str = "streams-wordcount-output";
 /// The queryable store of the counts.
 pub const STORE: &str = "counts";
 /// The catalog's one-line description.
-pub const DESCRIPTION: &str = "counts the words of the lines of `input.topic` \
-    (default streams-plaintext-input) into `output.topic` (default streams-wordcount-output; \
-    value: 8-byte big-endian count); store `counts`";
+pub const DESCRIPTION: &str = "word count: the running count of each word of the lines \
+    (value: 8-byte big-endian count; store `counts`)";
 
 /// Word count from `input` into `output`.
 pub fn topology(input: &str, output: &str) -> Result<Topology, TopologyError> {

@@ -189,6 +189,15 @@ fn run_topology(args: RunArgs, catalog: &Catalog) -> anyhow::Result<()> {
 struct CatalogRow<'a> {
     name: &'a str,
     description: &'a str,
+    parameters: Vec<ParameterRow<'a>>,
+}
+
+/// One parameter of a catalog entry as `catalog --json` prints it.
+#[derive(Debug, Serialize)]
+struct ParameterRow<'a> {
+    name: &'a str,
+    default: &'a str,
+    description: &'a str,
 }
 
 fn print_catalog(args: CatalogArgs, catalog: &Catalog) -> anyhow::Result<()> {
@@ -197,6 +206,15 @@ fn print_catalog(args: CatalogArgs, catalog: &Catalog) -> anyhow::Result<()> {
         .map(|e| CatalogRow {
             name: &e.name,
             description: &e.description,
+            parameters: e
+                .parameters
+                .iter()
+                .map(|p| ParameterRow {
+                    name: &p.name,
+                    default: &p.default,
+                    description: &p.description,
+                })
+                .collect(),
         })
         .collect();
     if args.json {
@@ -210,11 +228,24 @@ fn print_catalog(args: CatalogArgs, catalog: &Catalog) -> anyhow::Result<()> {
         println!("this binary's catalog has no topologies");
         return Ok(());
     }
-    let mut out = table(&["NAME", "DESCRIPTION"]);
+    let mut out = table(&["NAME", "DESCRIPTION", "PARAMETERS (--config, default)"]);
     for row in &rows {
-        out.add_row(vec![row.name, row.description]);
+        let parameters: Vec<String> = row
+            .parameters
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.default))
+            .collect();
+        out.add_row(vec![
+            row.name.to_string(),
+            row.description.to_string(),
+            parameters.join(" "),
+        ]);
     }
     println!("{out}");
+    println!(
+        "\nKafka Streams configs read by `topology run --config`: {}",
+        eddy::streams::STREAMS_CONFIG_NAMES.join(", ")
+    );
     Ok(())
 }
 

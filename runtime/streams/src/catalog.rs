@@ -1,26 +1,34 @@
 //! A catalog of named topology builders: what a program can run (and, later, what a node
 //! can host) by name. Each entry builds its [`Topology`] from the application's configs,
 //! `KEY=VALUE` pairs that carry Kafka Streams' settings (`commit.interval.ms`, …, see
-//! [`settings_from_configs`]) and the topology's own parameters (its topic names, …).
+//! [`settings_from_configs`]) and the topology's own parameters (its topic names, …),
+//! which the entry declares: a config that is neither is refused, so a typo does not
+//! silently run with a default.
 //!
 //! ```
 //! use eddy_streams::Catalog;
 //! use eddy_topologies::StreamsBuilder;
 //!
 //! let mut catalog = Catalog::new();
-//! catalog.register("shout", "upper-cases `input.topic` into `output.topic`", |configs| {
-//!     let input = configs.get("input.topic").map_or("orders", String::as_str);
-//!     let output = configs.get("output.topic").map_or("orders-shouted", String::as_str);
-//!     let builder = StreamsBuilder::new();
-//!     builder
-//!         .stream::<String, String>(input)
-//!         .map_values(|order| order.to_uppercase())
-//!         .to(output);
-//!     Ok(builder.build()?)
-//! });
+//! catalog
+//!     .register("shout", "upper-cases orders", |configs| {
+//!         let input = configs.get("input.topic").map_or("orders", String::as_str);
+//!         let output = configs.get("output.topic").map_or("orders-shouted", String::as_str);
+//!         let builder = StreamsBuilder::new();
+//!         builder
+//!             .stream::<String, String>(input)
+//!             .map_values(|order| order.to_uppercase())
+//!             .to(output);
+//!         Ok(builder.build()?)
+//!     })
+//!     .parameter("input.topic", "orders", "the topic read")
+//!     .parameter("output.topic", "orders-shouted", "the topic written");
 //! let topology = catalog.build("shout", &Default::default())?;
 //! assert!(topology.describe().to_string().contains("orders"));
 //! assert!(catalog.build("nope", &Default::default()).is_err());
+//! // A config that is neither Kafka Streams' nor a parameter is refused (a typo).
+//! let typo = [("input.topc".to_string(), "x".to_string())].into();
+//! assert!(catalog.build("shout", &typo).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -50,12 +58,57 @@ pub struct CatalogEntry {
     pub name: String,
     /// One line saying what it computes, from which topics into which.
     pub description: String,
+    /// The topology's own configs, in declaration order.
+    pub parameters: Vec<Parameter>,
     builder: Arc<Builder>,
 }
 
+/// A config a topology's builder reads (beyond Kafka Streams' own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    /// Its name (`input.topic`, …).
+    pub name: String,
+    /// The value the builder uses without it.
+    pub default: String,
+    /// What it sets.
+    pub description: String,
+}
+
 impl CatalogEntry {
-    /// Builds the topology from `configs`.
+    /// Declares a config the builder reads, with the value it uses by default.
+    pub fn parameter(&mut self, name: &str, default: &str, description: &str) -> &mut Self {
+        self.parameters.push(Parameter {
+            name: name.to_string(),
+            default: default.to_string(),
+            description: description.to_string(),
+        });
+        self
+    }
+
+    /// Checks that every config of `configs` is a Kafka Streams config
+    /// ([`STREAMS_CONFIG_NAMES`]) or one of the entry's parameters.
+    pub fn check_configs(&self, configs: &Configs) -> Result<(), CatalogError> {
+        let unknown: Vec<String> = configs
+            .keys()
+            .filter(|key| {
+                !STREAMS_CONFIG_NAMES.contains(&key.as_str())
+                    && !self.parameters.iter().any(|p| &p.name == *key)
+            })
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(CatalogError::UnknownConfigs {
+            name: self.name.clone(),
+            unknown,
+            parameters: self.parameters.iter().map(|p| p.name.clone()).collect(),
+        })
+    }
+
+    /// Builds the topology from `configs`, after [`check_configs`](Self::check_configs).
     pub fn build(&self, configs: &Configs) -> Result<Topology, CatalogError> {
+        self.check_configs(configs)?;
         (self.builder)(configs).map_err(|source| CatalogError::Build {
             name: self.name.clone(),
             source,
@@ -68,6 +121,7 @@ impl std::fmt::Debug for CatalogEntry {
         f.debug_struct("CatalogEntry")
             .field("name", &self.name)
             .field("description", &self.description)
+            .field("parameters", &self.parameters)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +144,17 @@ pub enum CatalogError {
         name: String,
         /// The builder's error.
         source: BuildError,
+    },
+    /// Configs that are neither Kafka Streams' (that Eddy reads) nor the entry's
+    /// parameters.
+    #[error("topology {name:?} takes no config {}: its parameters are {}, and the Kafka Streams configs read are {}", unknown.join(", "), if parameters.is_empty() { "none".to_string() } else { parameters.join(", ") }, STREAMS_CONFIG_NAMES.join(", "))]
+    UnknownConfigs {
+        /// The entry's name.
+        name: String,
+        /// The configs it does not take.
+        unknown: Vec<String>,
+        /// The parameters it declares.
+        parameters: Vec<String>,
     },
     /// A Kafka Streams config has a value that does not parse.
     #[error("config {key}={value:?}: {reason}")]
@@ -116,20 +181,25 @@ impl Catalog {
     }
 
     /// Registers `builder` as `name` (replacing an entry of that name), described by the
-    /// one line `description`.
-    pub fn register<F>(&mut self, name: &str, description: &str, builder: F) -> &mut Self
+    /// one line `description`; returns the entry, to declare its
+    /// [`parameter`](CatalogEntry::parameter)s.
+    pub fn register<F>(&mut self, name: &str, description: &str, builder: F) -> &mut CatalogEntry
     where
         F: Fn(&Configs) -> Result<Topology, BuildError> + Send + Sync + 'static,
     {
-        self.entries.insert(
-            name.to_string(),
-            CatalogEntry {
-                name: name.to_string(),
-                description: description.to_string(),
-                builder: Arc::new(builder),
-            },
-        );
-        self
+        let entry = CatalogEntry {
+            name: name.to_string(),
+            description: description.to_string(),
+            parameters: Vec::new(),
+            builder: Arc::new(builder),
+        };
+        match self.entries.entry(name.to_string()) {
+            std::collections::btree_map::Entry::Occupied(mut slot) => {
+                slot.insert(entry);
+                slot.into_mut()
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => slot.insert(entry),
+        }
     }
 
     /// The entry named `name`, or [`CatalogError::Unknown`] listing the known names.
@@ -245,7 +315,9 @@ mod tests {
     #[test]
     fn builder_errors_name_the_entry() {
         let mut catalog = Catalog::new();
-        catalog.register("p", "passthrough", passthrough);
+        catalog
+            .register("p", "passthrough", passthrough)
+            .parameter("input.topic", "", "the input");
         let err = catalog.build("p", &Configs::new()).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -253,6 +325,27 @@ mod tests {
         );
         let configs = Configs::from([("input.topic".to_string(), "in".to_string())]);
         assert!(catalog.build("p", &configs).is_ok());
+    }
+
+    #[test]
+    fn configs_neither_streams_nor_parameters_are_refused() {
+        let mut catalog = Catalog::new();
+        catalog
+            .register("p", "passthrough", passthrough)
+            .parameter("input.topic", "", "the input");
+        let configs = Configs::from([
+            ("input.topic".to_string(), "in".to_string()),
+            ("commit.interval.ms".to_string(), "100".to_string()),
+            ("input.topc".to_string(), "typo".to_string()),
+        ]);
+        let err = catalog.build("p", &configs).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "topology \"p\" takes no config input.topc: its parameters are input.topic, \
+                 and the Kafka Streams configs read are commit.interval.ms"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -80,7 +80,7 @@ mod topology_supervisor;
 
 pub use application::KafkaStreams;
 pub use catalog::{
-    settings_from_configs, BuildError, Catalog, CatalogEntry, CatalogError, Configs,
+    settings_from_configs, BuildError, Catalog, CatalogEntry, CatalogError, Configs, Parameter,
     STREAMS_CONFIG_NAMES,
 };
 pub use eddy_actors::supervision::{ChildState, SupervisorReport};
