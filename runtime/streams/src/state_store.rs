@@ -109,12 +109,16 @@ fn store_error(name: &str, err: fjall::Error) -> StoreError {
 
 /// One store of one task: its keyspace, plus the writes since the last checkpoint
 /// (`None`: a deletion).
+///
+/// The pending writes are held as fjall's own `Slice`s, copied once from the caller's bytes
+/// (keys and values of up to 20 bytes without an allocation): the checkpoint hands them to
+/// the batch as they are, where converting `Vec`s would allocate and copy each again.
 pub struct FjallStore {
     name: String,
     db: fjall::Database,
     data: fjall::Keyspace,
     checkpoints: fjall::Keyspace,
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: BTreeMap<fjall::Slice, Option<fjall::Slice>>,
     checkpoint: Option<i64>,
 }
 
@@ -127,23 +131,42 @@ impl FjallStore {
 impl StateStore for FjallStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(pending) = self.pending.get(key) {
-            return Ok(pending.clone());
+            return Ok(pending.as_deref().map(<[u8]>::to_vec));
         }
         let value = self.data.get(key).map_err(|e| self.failed(e))?;
         Ok(value.map(|v| v.to_vec()))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.pending.insert(key.to_vec(), Some(value.to_vec()));
+        self.pending
+            .insert(fjall::Slice::from(key), Some(fjall::Slice::from(value)));
         Ok(())
     }
 
+    /// A key written since the last checkpoint and absent from the keyspace needs no
+    /// tombstone: dropping its pending write leaves it absent, as deleted. Expired window
+    /// entries are mostly such keys; their tombstones would cost the batch, the journal
+    /// and every later range scan over them.
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.pending.insert(key.to_vec(), None);
+        match self.pending.get_mut(key) {
+            Some(None) => {}
+            Some(pending) => match self.data.contains_key(key) {
+                Ok(true) => *pending = None,
+                Ok(false) => {
+                    self.pending.remove(key);
+                }
+                Err(err) => return Err(self.failed(err)),
+            },
+            None => {
+                self.pending.insert(fjall::Slice::from(key), None);
+            }
+        }
         Ok(())
     }
 
     /// Merges the keyspace's entries with the pending writes (which win), in key order.
+    /// Entries are copied out only when returned: a stored entry that a pending write
+    /// shadows (a deletion, most often) is skipped as fjall's `Slice`.
     fn range(
         &self,
         from: &[u8],
@@ -157,13 +180,10 @@ impl StateStore for FjallStore {
         let bounds = (Bound::Included(from), upper);
         let mut pending = self.pending.range::<[u8], _>(bounds).peekable();
         let mut stored = self.data.range::<&[u8], _>(bounds);
-        let mut next_stored = || -> Result<Option<StoreEntry>, StoreError> {
+        let mut next_stored = || -> Result<Option<(fjall::Slice, fjall::Slice)>, StoreError> {
             match stored.next() {
                 None => Ok(None),
-                Some(guard) => {
-                    let (k, v) = guard.into_inner().map_err(|e| self.failed(e))?;
-                    Ok(Some((k.to_vec(), v.to_vec())))
-                }
+                Some(guard) => Ok(Some(guard.into_inner().map_err(|e| self.failed(e))?)),
             }
         };
         let mut entries = Vec::new();
@@ -173,20 +193,20 @@ impl StateStore for FjallStore {
                 (None, None) => break,
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
-                (Some((dk, _)), Some((pk, _))) => pk.as_slice() <= dk.as_slice(),
+                (Some((dk, _)), Some((pk, _))) => pk[..] <= dk[..],
             };
             if take_pending {
                 let Some((key, value)) = pending.next() else {
                     break;
                 };
-                if disk.as_ref().is_some_and(|(dk, _)| dk == key) {
+                if disk.as_ref().is_some_and(|(dk, _)| dk[..] == key[..]) {
                     disk = next_stored()?;
                 }
                 if let Some(value) = value {
-                    entries.push((key.clone(), value.clone()));
+                    entries.push((key.to_vec(), value.to_vec()));
                 }
-            } else if let Some(entry) = disk.take() {
-                entries.push(entry);
+            } else if let Some((key, value)) = disk.take() {
+                entries.push((key.to_vec(), value.to_vec()));
                 disk = next_stored()?;
             }
         }
@@ -311,6 +331,42 @@ mod tests {
             vec![b"a".to_vec(), b"b".to_vec()]
         );
         assert!(store.range(b"g", Some(b"a"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn deleting_a_key_written_since_the_checkpoint_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = StateDirectory::open(dir.path(), "app").unwrap();
+        let mut store = state.open(TASK, &spec("s")).unwrap();
+        store.put(b"kept", b"disk").unwrap();
+        store.put(b"gone", b"disk").unwrap();
+        store.checkpoint(Some(1)).unwrap();
+        // Written and deleted in one interval: on disk before (needs a tombstone) or not.
+        store.put(b"gone", b"new").unwrap();
+        store.delete(b"gone").unwrap();
+        store.put(b"fresh", b"new").unwrap();
+        store.delete(b"fresh").unwrap();
+        store.delete(b"fresh").unwrap();
+        store.put(b"again", b"1").unwrap();
+        store.delete(b"again").unwrap();
+        store.put(b"again", b"2").unwrap();
+        assert_eq!(store.get(b"gone").unwrap(), None);
+        assert_eq!(store.get(b"fresh").unwrap(), None);
+        let all = store.range(b"", None, 100).unwrap();
+        assert_eq!(keys(all), vec![b"again".to_vec(), b"kept".to_vec()]);
+        store.checkpoint(Some(2)).unwrap();
+        drop(store);
+        drop(state);
+        let mut state = StateDirectory::open(dir.path(), "app").unwrap();
+        let store = state.open(TASK, &spec("s")).unwrap();
+        assert_eq!(store.checkpointed(), Some(2));
+        assert_eq!(store.get(b"gone").unwrap(), None);
+        assert_eq!(store.get(b"fresh").unwrap(), None);
+        assert_eq!(store.get(b"again").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(
+            keys(store.range(b"", None, 100).unwrap()),
+            vec![b"again".to_vec(), b"kept".to_vec()]
+        );
     }
 
     #[test]
