@@ -542,13 +542,15 @@ async fn write_output(
                 .map_err(TaskEnd::client)?,
         );
     }
+    // One header per input record, shared by its changes (its value is reference-counted).
+    let header = (!output.changelog.is_empty()).then(|| input_header(input.0, input.1, input.2));
     for c in output.changelog {
         let record = ProducerRecord {
             topic: c.topic,
             partition: Some(c.partition),
             key: Some(c.key.into()),
             value: c.value.map(Into::into),
-            headers: vec![input_header(input.0, input.1, input.2)],
+            headers: header.iter().cloned().collect(),
             timestamp_ms: Some(c.timestamp),
         };
         receipts.changelog.push(
