@@ -231,8 +231,14 @@ impl MetadataActor {
         let send = (!specs.is_empty()).then(|| self.partitions.send(EnsurePartitions(specs)));
         async move {
             if let Some(send) = send {
-                if let Err(err) = send.await {
-                    tracing::error!(error = %err, "could not start partitions");
+                match send.await {
+                    Ok(_) => {}
+                    // The node is shutting down (the supervisor stops with the tree, and is
+                    // never stopped otherwise): a creation still in flight ends here.
+                    Err(actix::MailboxError::Closed) => tracing::warn!(
+                        "partitions not started: the partition supervisor has stopped (the node is shutting down)"
+                    ),
+                    Err(err) => tracing::error!(error = %err, "could not start partitions"),
                 }
             }
         }
