@@ -24,11 +24,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::EddyNode;
-use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
+use eddy::client::Admin;
 use eddy::streams::{KafkaStreams, QueryError, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, Topology};
 use eddy_actors::supervision::ChildState;
-use streams_support::expected_counts;
+use streams_support::{expected_counts, WordCountRun, POLL, WAIT_LIMIT};
 
 const INPUT: &str = "coop-lines";
 const OUTPUT: &str = "coop-counts";
@@ -39,8 +39,13 @@ const PARTITIONS: i32 = 4;
 const LINES: usize = 900;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 /// Bound of every wait for counts or tasks.
-const WAIT_LIMIT: Duration = Duration::from_secs(90);
-const POLL: Duration = Duration::from_millis(200);
+/// The application's topics and group, as the shared waits read them.
+const RUN: WordCountRun = WordCountRun {
+    input: INPUT,
+    output: OUTPUT,
+    app: APP,
+    partitions: PARTITIONS,
+};
 
 fn topology() -> Topology {
     let builder = StreamsBuilder::new();
@@ -71,79 +76,6 @@ fn settings(bootstrap: &str, state_dir: &Path) -> StreamsSettings {
     settings.session_timeout = Duration::from_secs(6);
     settings.heartbeat_interval = Duration::from_millis(300);
     settings
-}
-
-async fn produce(bootstrap: &str, first_index: usize, lines: &[String]) {
-    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
-        .await
-        .expect("producer connects");
-    for (i, line) in lines.iter().enumerate() {
-        let record =
-            ProducerRecord::new(INPUT, line.clone()).with_key(format!("line-{}", first_index + i));
-        producer.send(record).await.expect("send a line");
-    }
-    producer.flush().await.expect("flush the lines");
-}
-
-/// The latest count per word in the output topic (all partitions, read to their end).
-async fn latest_counts(bootstrap: &str) -> Result<BTreeMap<String, u64>, String> {
-    let mut consumer = Consumer::connect(bootstrap)
-        .await
-        .map_err(|e| e.to_string())?;
-    let partitions: Vec<i32> = (0..PARTITIONS).collect();
-    consumer
-        .assign(OUTPUT, &partitions, StartOffset::Earliest)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut counts = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        for r in consumer.poll(POLL).await.map_err(|e| e.to_string())? {
-            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
-            let value = r
-                .value
-                .as_deref()
-                .and_then(|v| v.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| format!("output value of {key} is not an 8-byte count"))?;
-            counts.insert(key, value);
-        }
-        let caught_up = partitions.iter().all(|p| {
-            consumer.position(OUTPUT, *p).unwrap_or(0)
-                >= consumer.high_watermark(OUTPUT, *p).unwrap_or(i64::MAX)
-        });
-        if caught_up {
-            return Ok(counts);
-        }
-        if Instant::now() >= deadline {
-            return Err("the output topic was not read to its end in time".into());
-        }
-    }
-}
-
-/// Waits until the output shows exactly `expected`; fails at once on an over-count (input
-/// processed twice, as a moved task restarting from an older commit would).
-async fn wait_for_counts(bootstrap: &str, expected: &BTreeMap<String, u64>, what: &str) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let mut last = Err("not read yet".to_string());
-    while Instant::now() < deadline {
-        last = latest_counts(bootstrap).await;
-        if let Ok(counts) = &last {
-            if counts == expected {
-                return;
-            }
-            let over: Vec<_> = counts
-                .iter()
-                .filter(|(w, c)| **c > expected.get(*w).copied().unwrap_or(0))
-                .collect();
-            assert!(
-                over.is_empty(),
-                "{what}: words counted more often than they occur: {over:?}"
-            );
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    panic!("{what}: counts did not reach the expected ones within {WAIT_LIMIT:?}\nexpected {expected:?}\nlast read {last:?}");
 }
 
 /// One task as the test looks at it in an instance's report.
@@ -242,34 +174,6 @@ async fn start(bootstrap: &str, state_dir: &Path, name: &str) -> KafkaStreams {
         .unwrap_or_else(|err| panic!("{name} starts: {err}"))
 }
 
-/// Waits until the application's group has committed `input_records` of the input and no
-/// committed partition (input and repartition topic) lags.
-async fn wait_for_commits(bootstrap: &str, input_records: i64) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match Admin::connect(bootstrap).await {
-            Ok(mut admin) => match admin.group_offsets(APP).await {
-                Ok(offsets) => {
-                    let input: i64 = offsets
-                        .iter()
-                        .filter(|o| o.topic == INPUT)
-                        .map(|o| o.committed_offset)
-                        .sum();
-                    if input == input_records && offsets.iter().all(|o| o.lag == Some(0)) {
-                        return;
-                    }
-                    last = format!("{offsets:?}");
-                }
-                Err(err) => last = err.to_string(),
-            },
-            Err(err) => last = err.to_string(),
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    panic!("the application did not commit its input within {WAIT_LIMIT:?}; last: {last}");
-}
-
 #[test]
 fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
     let node = EddyNode::start();
@@ -285,11 +189,12 @@ fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
         let a = start(&bootstrap, a_dir.path(), "A").await;
         let every = wait_for_split(&[&a], &[8]).await.remove(0);
         assert_started(&a, &every, 1, "A alone").await;
-        produce(&bootstrap, 0, &all[..third]).await;
-        wait_for_counts(&bootstrap, &expected_counts(&all[..third]), "A alone").await;
+        RUN.produce(&bootstrap, 0, &all[..third]).await;
+        RUN.wait_for_counts(&bootstrap, &expected_counts(&all[..third]), "A alone")
+            .await;
 
         // B joins while A has input to process.
-        produce(&bootstrap, third, &all[third..2 * third]).await;
+        RUN.produce(&bootstrap, third, &all[third..2 * third]).await;
         let b = start(&bootstrap, b_dir.path(), "B").await;
         let split = wait_for_split(&[&a, &b], &[4, 4]).await;
         let (kept, moved) = (split[0].clone(), split[1].clone());
@@ -303,7 +208,8 @@ fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
         assert_started(&a, &kept, 1, "A after B joined").await;
         assert_started(&b, &moved, 1, "B after it joined").await;
         let first_two = expected_counts(&all[..2 * third]);
-        wait_for_counts(&bootstrap, &first_two, "while B joined").await;
+        RUN.wait_for_counts(&bootstrap, &first_two, "while B joined")
+            .await;
 
         // Queries: each word is answered by the instance that counts it; A names B's
         // application.server for the words B counts.
@@ -336,13 +242,14 @@ fn only_the_moved_tasks_stop_when_an_instance_joins_and_leaves() {
 
         // B closes (committing, then leaving): its tasks return to A at once, and A's own
         // tasks go on.
-        produce(&bootstrap, 2 * third, &all[2 * third..]).await;
+        RUN.produce(&bootstrap, 2 * third, &all[2 * third..]).await;
         b.close().await;
         let back = wait_for_split(&[&a], &[8]).await.remove(0);
         assert_eq!(back, every);
         assert_started(&a, &kept, 1, "A after B left").await;
         assert_started(&a, &moved, 2, "A after B left (tasks back from B)").await;
-        wait_for_counts(&bootstrap, &expected_counts(&all), "after B left").await;
+        RUN.wait_for_counts(&bootstrap, &expected_counts(&all), "after B left")
+            .await;
         a.close().await;
     });
     let mut node = node;
@@ -387,10 +294,11 @@ fn a_crashed_instances_tasks_go_to_the_other_without_stopping_its_own() {
         assert_eq!(kept.union(&moved).cloned().collect::<BTreeSet<_>>(), every);
         assert_started(&a, &kept, 1, "A after B joined").await;
 
-        produce(&bootstrap, 0, &all[..half]).await;
-        wait_for_counts(&bootstrap, &expected_counts(&all[..half]), "two instances").await;
+        RUN.produce(&bootstrap, 0, &all[..half]).await;
+        RUN.wait_for_counts(&bootstrap, &expected_counts(&all[..half]), "two instances")
+            .await;
         // Everything committed: B's crash loses no progress the test could count twice.
-        wait_for_commits(&bootstrap, half as i64).await;
+        RUN.wait_for_commits(&bootstrap, half as i64).await;
 
         let _ = crash.send(());
         b.join().expect("B's thread");
@@ -400,8 +308,9 @@ fn a_crashed_instances_tasks_go_to_the_other_without_stopping_its_own() {
         assert_eq!(back, every);
         assert_started(&a, &kept, 1, "A after B crashed").await;
         assert_started(&a, &moved, 2, "A after B crashed (tasks back from B)").await;
-        produce(&bootstrap, half, &all[half..]).await;
-        wait_for_counts(&bootstrap, &expected_counts(&all), "after B crashed").await;
+        RUN.produce(&bootstrap, half, &all[half..]).await;
+        RUN.wait_for_counts(&bootstrap, &expected_counts(&all), "after B crashed")
+            .await;
         a.close().await;
     });
     let mut node = node;

@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::EddyNode;
-use eddy::client::{Admin, Consumer, Producer, ProducerConfig, ProducerRecord, StartOffset};
+use eddy::client::Admin;
 use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::{StreamsBuilder, TaskId, Topology};
 use eddy_actors::supervision::ChildState;
-use streams_support::expected_counts;
+use streams_support::{expected_counts, WordCountRun, POLL, WAIT_LIMIT};
 
 const INPUT: &str = "recovery-lines";
 const OUTPUT: &str = "recovery-counts";
@@ -41,9 +41,13 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 const FSYNC_EVERY_APPEND: [&str; 2] = ["--log-flush-interval-messages", "1"];
 /// How long the node stays down: long enough for every task to notice.
 const DOWNTIME: Duration = Duration::from_secs(3);
-/// Bound of every wait for counts, commits or tasks.
-const WAIT_LIMIT: Duration = Duration::from_secs(90);
-const POLL: Duration = Duration::from_millis(200);
+/// The application's topics and group, as the shared waits read them.
+const RUN: WordCountRun = WordCountRun {
+    input: INPUT,
+    output: OUTPUT,
+    app: APP,
+    partitions: PARTITIONS,
+};
 
 fn topology() -> Topology {
     let builder = StreamsBuilder::new();
@@ -65,106 +69,6 @@ fn topology() -> Topology {
 /// Deterministic input (its own seed, so the two test files do not read the same lines).
 fn lines() -> Vec<String> {
     streams_support::lines(0x2545_f491_4f6c_dd1d, LINES)
-}
-
-async fn produce(bootstrap: &str, first_index: usize, lines: &[String]) {
-    let mut producer = Producer::connect(bootstrap, ProducerConfig::default())
-        .await
-        .expect("producer connects");
-    for (i, line) in lines.iter().enumerate() {
-        let record =
-            ProducerRecord::new(INPUT, line.clone()).with_key(format!("line-{}", first_index + i));
-        producer.send(record).await.expect("send a line");
-    }
-    producer.flush().await.expect("flush the lines");
-}
-
-/// The latest count per word in the output topic (all partitions, read to their end).
-async fn latest_counts(bootstrap: &str) -> Result<BTreeMap<String, u64>, String> {
-    let mut consumer = Consumer::connect(bootstrap)
-        .await
-        .map_err(|e| e.to_string())?;
-    let partitions: Vec<i32> = (0..PARTITIONS).collect();
-    consumer
-        .assign(OUTPUT, &partitions, StartOffset::Earliest)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut counts = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        for r in consumer.poll(POLL).await.map_err(|e| e.to_string())? {
-            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
-            let value = r
-                .value
-                .as_deref()
-                .and_then(|v| v.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| format!("output value of {key} is not an 8-byte count"))?;
-            counts.insert(key, value);
-        }
-        let caught_up = partitions.iter().all(|p| {
-            consumer.position(OUTPUT, *p).unwrap_or(0)
-                >= consumer.high_watermark(OUTPUT, *p).unwrap_or(i64::MAX)
-        });
-        if caught_up {
-            return Ok(counts);
-        }
-        if Instant::now() >= deadline {
-            return Err("the output topic was not read to its end in time".into());
-        }
-    }
-}
-
-/// Waits until the output shows exactly `expected`; fails fast on an over-count.
-async fn wait_for_counts(bootstrap: &str, expected: &BTreeMap<String, u64>, what: &str) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let mut last = Err("not read yet".to_string());
-    while Instant::now() < deadline {
-        last = latest_counts(bootstrap).await;
-        if let Ok(counts) = &last {
-            if counts == expected {
-                return;
-            }
-            let over: Vec<_> = counts
-                .iter()
-                .filter(|(w, c)| **c > expected.get(*w).copied().unwrap_or(0))
-                .collect();
-            assert!(
-                over.is_empty(),
-                "{what}: words counted more often than they occur: {over:?}"
-            );
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    panic!("{what}: counts did not reach the expected ones within {WAIT_LIMIT:?}\nexpected {expected:?}\nlast read {last:?}");
-}
-
-/// Waits until the application's group has committed the whole input half it was given
-/// (`input_records`) and every committed partition (input and repartition topic) has no lag.
-async fn wait_for_commits(bootstrap: &str, input_records: i64) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match Admin::connect(bootstrap).await {
-            Ok(mut admin) => match admin.group_offsets(APP).await {
-                Ok(offsets) => {
-                    let input: i64 = offsets
-                        .iter()
-                        .filter(|o| o.topic == INPUT)
-                        .map(|o| o.committed_offset)
-                        .sum();
-                    if input == input_records && offsets.iter().all(|o| o.lag == Some(0)) {
-                        return;
-                    }
-                    last = format!("{offsets:?}");
-                }
-                Err(err) => last = err.to_string(),
-            },
-            Err(err) => last = err.to_string(),
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    panic!("the application did not commit its input within {WAIT_LIMIT:?}; last: {last}");
 }
 
 /// Waits until every task is running again after the node came back.
@@ -211,9 +115,10 @@ async fn first_half(bootstrap: &str, first: &[String], state_dir: &Path) -> Kafk
         2 * PARTITIONS as usize,
         "two sub-topologies (before and after the repartition) per partition"
     );
-    produce(bootstrap, 0, first).await;
-    wait_for_counts(bootstrap, &expected_counts(first), "first half").await;
-    wait_for_commits(bootstrap, first.len() as i64).await;
+    RUN.produce(bootstrap, 0, first).await;
+    RUN.wait_for_counts(bootstrap, &expected_counts(first), "first half")
+        .await;
+    RUN.wait_for_commits(bootstrap, first.len() as i64).await;
     let before = wait_for_tasks_running(&streams).await;
     assert_eq!(before, 0, "no task restarted before the crash");
     streams
@@ -239,11 +144,12 @@ fn settings(bootstrap: &str, state_dir: &Path) -> StreamsSettings {
 /// Feeds the second half and checks the final counts against an uninterrupted run's.
 async fn second_half(bootstrap: &str, first_len: usize, second: &[String]) {
     let expected_all = expected_counts(&lines());
-    produce(bootstrap, first_len, second).await;
-    wait_for_counts(bootstrap, &expected_all, "after the crash").await;
-    let counts = latest_counts(bootstrap).await.expect("read the output");
+    RUN.produce(bootstrap, first_len, second).await;
+    RUN.wait_for_counts(bootstrap, &expected_all, "after the crash")
+        .await;
+    let counts = RUN.latest_counts(bootstrap).await.expect("read the output");
     assert_eq!(counts, expected_all, "exact counts of an uninterrupted run");
-    wait_for_commits(bootstrap, LINES as i64).await;
+    RUN.wait_for_commits(bootstrap, LINES as i64).await;
 }
 
 /// The running application rides out the node's crash: its tasks are restarted by their
@@ -543,8 +449,9 @@ fn two_instances_split_the_tasks_and_one_takes_over_when_the_other_crashes() {
             "both instances in the group: {group:?}"
         );
 
-        produce(&bootstrap, 0, first).await;
-        wait_for_counts(&bootstrap, &expected_first, "two instances").await;
+        RUN.produce(&bootstrap, 0, first).await;
+        RUN.wait_for_counts(&bootstrap, &expected_first, "two instances")
+            .await;
         // Every count through A's query server: B's keys are redirected to B.
         let server_a = a.application_server().expect("A serves");
         let mut redirected = 0;
