@@ -12,7 +12,6 @@
 //! (4) stop the actor tree, whose arbiters end after their current message; fjall closes when
 //! the last store handle is dropped with the actor system.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,10 +60,6 @@ async fn bind(addr: &str, flag: &'static str) -> Result<TcpListener, NodeError> 
         reason: e.to_string(),
         flag,
     })
-}
-
-fn broker_configs(config: &NodeConfig) -> BTreeMap<String, String> {
-    config.kafka_configs()
 }
 
 impl RunningNode {
@@ -133,7 +128,7 @@ impl RunningNode {
             advertised.1 = i32::from(kafka_addr.port());
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let mut configs = broker_configs(&config);
+        let mut configs = config.kafka_configs();
         // Known once bound (port 0 binds an ephemeral port): how the CLI finds the admin port.
         configs.insert(
             crate::admin_http::ADMIN_ADDRESS_CONFIG.into(),
