@@ -147,6 +147,14 @@ pub enum ActorError {
     /// The actor is gone (node shutting down) or its mailbox is closed.
     #[error("actor unavailable: {0}")]
     Unavailable(String),
+    /// The application id is already deployed with another topology or other configs. The
+    /// value is the whole explanation: which application, which topology holds it, and
+    /// what to do (`application APP is already deployed (topology X); undeploy it first`).
+    #[error("{0}")]
+    DeploymentExists(String),
+    /// No deployment has this application id.
+    #[error("application {0} is not deployed")]
+    UnknownDeployment(String),
 }
 
 impl ActorError {

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cluster;
 pub mod compaction;
 pub mod compactor;
+pub mod deployments;
 pub mod error;
 pub mod fault;
 pub mod group;

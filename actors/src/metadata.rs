@@ -9,10 +9,14 @@
 //! applied state comes back as [`ApplyClusterState`], which replaces the snapshot and
 //! starts, updates (role, epoch, ISR) or removes this node's replicas.
 //!
+//! It also owns the record of the topologies deployed to the cluster and each node's
+//! catalog; their messages and handlers are in `deployments.rs`.
+//!
 //! Started by the NodeSupervisor under actix's `Supervisor`, so its address survives a
-//! restart; `restarting` reloads the topics from fjall. Its handlers that await other
-//! actors are atomic (`AtomicResponse`), so topic changes are applied one at a time. Not
-//! yet: its handlers are not wrapped in the panic guard, so a panic here would end it.
+//! restart; `restarting` reloads the topics and deployments from fjall. Its handlers that
+//! await other actors are atomic (`AtomicResponse`), so topic changes are applied one at a
+//! time. Not yet: its handlers are not wrapped in the panic guard, so a panic here would
+//! end it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use crate::partition_supervisor::{
     settings_for, EnsurePartitions, PartitionSupervisor, RemovePartitions,
 };
 use crate::placement::{Place, PlacementActor, SetMembers};
-use crate::store::{PartitionRecord, Store, TopicRecord};
+use crate::store::{DeploymentRecord, PartitionRecord, Store, TopicRecord};
 use crate::topic_config::{self, BrokerDefaults, TopicConfig};
 use crate::TopicPartition;
 
@@ -40,13 +44,19 @@ pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
 /// without a bound a client creating topics in a loop exhausts the node.
 pub const BROKER_PARTITIONS_MAX_DEFAULT: usize = 100_000;
 
-/// What connections read: every topic, plus the broker-level config defaults.
+/// What connections read: every topic, plus the broker-level config defaults; and what the
+/// node's topology host reads: the deployed topologies and each node's catalog.
 #[derive(Debug, Clone, Default)]
 pub struct MetadataSnapshot {
     /// Topics by name.
     pub topics: BTreeMap<String, TopicRecord>,
     /// Broker-level topic config defaults.
     pub broker_defaults: BrokerDefaults,
+    /// Topologies deployed to the cluster, by application id.
+    pub deployments: BTreeMap<String, DeploymentRecord>,
+    /// Per node id, the topology names its binary can run. On a single node only this
+    /// node's, as reported since it started (not stored).
+    pub catalogs: BTreeMap<i32, Vec<String>>,
 }
 
 /// Defaults for topics created without explicit values.
@@ -60,15 +70,16 @@ pub struct TopicDefaults {
 
 /// The metadata actor.
 pub struct MetadataActor {
-    node_id: i32,
-    store: Store,
+    // `pub(crate)`: the deployment handlers (`deployments.rs`) read and write these too.
+    pub(crate) node_id: i32,
+    pub(crate) store: Store,
     placement: Addr<PlacementActor>,
     partitions: Addr<PartitionSupervisor>,
     defaults: TopicDefaults,
-    snapshot: MetadataSnapshot,
+    pub(crate) snapshot: MetadataSnapshot,
     publish: watch::Sender<Arc<MetadataSnapshot>>,
-    /// Cluster mode: the quorum owns the topics.
-    proposer: Option<Proposer>,
+    /// Cluster mode: the quorum owns the topics and the deployments.
+    pub(crate) proposer: Option<Proposer>,
     /// `max.broker.partitions`: a topic change that would put more partition replicas on
     /// any node is refused.
     broker_partitions_max: usize,
@@ -111,8 +122,8 @@ impl MetadataActor {
         broker_defaults: BrokerDefaults,
     ) -> Self {
         let snapshot = MetadataSnapshot {
-            topics: BTreeMap::new(),
             broker_defaults,
+            ..MetadataSnapshot::default()
         };
         let (publish, _) = watch::channel(Arc::new(snapshot.clone()));
         MetadataActor {
@@ -186,7 +197,7 @@ impl MetadataActor {
     }
 
     /// Proposes `cmd` to the quorum (cluster mode only).
-    fn propose(
+    pub(crate) fn propose(
         &self,
         cmd: Command,
     ) -> impl std::future::Future<Output = ActorResult<Outcome>> + 'static {
@@ -206,7 +217,7 @@ impl MetadataActor {
         self.publish.subscribe()
     }
 
-    fn publish(&self) {
+    pub(crate) fn publish(&self) {
         self.publish.send_replace(Arc::new(self.snapshot.clone()));
     }
 
@@ -302,6 +313,19 @@ impl MetadataActor {
             .collect())
     }
 
+    /// Single-node mode: replaces the snapshot's topics and deployments with the stored
+    /// ones (publishing is the caller's).
+    fn load_from_store(&mut self) -> ActorResult<()> {
+        let topics = self.store.meta().load_topics()?;
+        let deployments = self.store.meta().load_deployments()?;
+        self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
+        self.snapshot.deployments = deployments
+            .into_iter()
+            .map(|d| (d.application_id.clone(), d))
+            .collect();
+        Ok(())
+    }
+
     /// Single-node mode: stores and publishes the topic.
     fn save(&mut self, topic: TopicRecord) -> ActorResult<TopicRecord> {
         self.store.meta().put_topic(&topic)?;
@@ -323,19 +347,16 @@ impl Supervised for MetadataActor {
             // Cluster mode: the snapshot mirrors the quorum's state; keep it until the next.
             return;
         }
-        match self.store.meta().load_topics() {
-            Ok(topics) => {
-                self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
-                self.publish();
-            }
+        match self.load_from_store() {
+            Ok(()) => self.publish(),
             Err(err) => {
-                tracing::error!(error = %err, "metadata actor restarted but cannot reload topics")
+                tracing::error!(error = %err, "metadata actor restarted but cannot reload its metadata")
             }
         }
     }
 }
 
-/// Load every topic from fjall and start the local partitions. Sent once at node start.
+/// Load every topic and every deployment from fjall and start the local partitions. Sent once at node start; answers the topic count.
 #[derive(Message)]
 #[rtype(result = "ActorResult<usize>")]
 pub struct LoadTopics;
@@ -349,10 +370,9 @@ impl Handler<LoadTopics> for MetadataActor {
             let count = self.snapshot.topics.len();
             return AtomicResponse::new(Box::pin(async move { Ok(count) }.into_actor(self)));
         }
-        let loaded = self.store.meta().load_topics();
+        let loaded = self.load_from_store();
         let (count, start) = match loaded {
-            Ok(topics) => {
-                self.snapshot.topics = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
+            Ok(()) => {
                 self.publish();
                 // Every topic's partitions in one message: one routing-table publish.
                 let start = self.start_partitions(self.snapshot.topics.values());
@@ -730,8 +750,9 @@ impl Handler<AllocateProducerId> for MetadataActor {
     }
 }
 
-/// Cluster mode: the quorum applied a new state. Replaces the topics, updates the
-/// placement's members, and starts, updates or removes this node's replicas.
+/// Cluster mode: the quorum applied a new state. Replaces the topics, deployments and
+/// catalogs, updates the placement's members, and starts, updates or removes this node's
+/// replicas.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ApplyClusterState(pub Arc<ClusterState>);
@@ -744,6 +765,8 @@ impl Handler<ApplyClusterState> for MetadataActor {
         let me = self.node_id;
         self.placement.do_send(SetMembers(state.placement_nodes()));
         let old = std::mem::replace(&mut self.snapshot.topics, state.topics.clone());
+        self.snapshot.deployments = state.deployments.clone();
+        self.snapshot.catalogs = state.catalogs.clone();
         self.publish();
         let mut removed = Vec::new();
         for topic in old.values() {
@@ -792,6 +815,8 @@ fn refused(refusal: Refusal) -> ActorError {
         Refusal::Invalid(reason) => ActorError::InvalidPartitions(reason),
         Refusal::UnknownMember(id) => ActorError::Quorum(format!("node {id} is not a member")),
         Refusal::NotInSync => ActorError::Quorum("the new replicas are not in sync yet".into()),
+        Refusal::DeploymentExists(why) => ActorError::DeploymentExists(why),
+        Refusal::UnknownDeployment(id) => ActorError::UnknownDeployment(id),
     }
 }
 

@@ -197,6 +197,66 @@ struct Applied {
     state: ClusterState,
 }
 
+/// `ClusterState` as the first release stored it, before deployments and catalogs: the
+/// same fields in the same order, so postcard reads its bytes.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct LegacyClusterState {
+    cluster_id: String,
+    members: std::collections::BTreeMap<i32, super::state::Member>,
+    topics: std::collections::BTreeMap<String, crate::store::TopicRecord>,
+    next_uid: u64,
+    next_producer_id: i64,
+    group_offsets: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<(String, i32), crate::store::CommittedOffset>,
+    >,
+}
+
+/// `Applied` as the first release stored it (and sent it in snapshots).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct LegacyApplied {
+    last_applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, BasicNode>,
+    state: LegacyClusterState,
+}
+
+impl From<LegacyApplied> for Applied {
+    fn from(old: LegacyApplied) -> Self {
+        let state = old.state;
+        Applied {
+            last_applied: old.last_applied,
+            membership: old.membership,
+            state: ClusterState {
+                cluster_id: state.cluster_id,
+                members: state.members,
+                topics: state.topics,
+                next_uid: state.next_uid,
+                next_producer_id: state.next_producer_id,
+                group_offsets: state.group_offsets,
+                deployments: Default::default(),
+                catalogs: Default::default(),
+            },
+        }
+    }
+}
+
+/// Decodes a stored (or received) applied state: the current format, else the first
+/// release's, whose bytes end before the fields added since (postcard then runs out of
+/// input), converted with no deployments and no catalogs. A data dir of an earlier version
+/// thus loses nothing.
+fn decode_applied(bytes: &[u8]) -> Result<Applied, RaftStorageError> {
+    match postcard::from_bytes::<Applied>(bytes) {
+        Ok(applied) => Ok(applied),
+        Err(current) => match postcard::from_bytes::<LegacyApplied>(bytes) {
+            Ok(old) => Ok(old.into()),
+            // Neither: report the current format's error, the one a reader expects.
+            Err(_) => Err(read_err(current)),
+        },
+    }
+}
+
 /// The metadata state machine on fjall.
 pub struct StateMachine {
     store: RaftStore,
@@ -213,7 +273,7 @@ impl StateMachine {
         publish: watch::Sender<Arc<ClusterState>>,
     ) -> Result<Self, RaftStorageError> {
         let applied: Applied = match store.get(raft_keys::STATE_MACHINE).map_err(read_err)? {
-            Some(bytes) => decode(&bytes)?,
+            Some(bytes) => decode_applied(&bytes)?,
             None => Applied::default(),
         };
         publish.send_replace(Arc::new(applied.state.clone()));
@@ -319,7 +379,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), RaftStorageError> {
         let bytes = snapshot.into_inner();
-        let applied: Applied = decode(&bytes)?;
+        let applied = decode_applied(&bytes)?;
         self.applied = Applied {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
@@ -347,5 +407,79 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             })),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::cluster::{Command, Member};
+
+    fn member(node_id: i32) -> Member {
+        Member {
+            node_id,
+            kafka_host: "127.0.0.1".into(),
+            kafka_port: 9092,
+            peer_addr: "127.0.0.1:9500".into(),
+            fenced: false,
+            decommissioning: false,
+        }
+    }
+
+    #[test]
+    fn a_state_of_the_first_release_still_loads() {
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(3, 1), 42);
+        let old = LegacyApplied {
+            last_applied: Some(log_id),
+            membership: StoredMembership::default(),
+            state: LegacyClusterState {
+                cluster_id: "c1".into(),
+                members: BTreeMap::from([(1, member(1))]),
+                topics: BTreeMap::new(),
+                next_uid: 7,
+                next_producer_id: 11,
+                group_offsets: BTreeMap::new(),
+            },
+        };
+        let bytes = postcard::to_stdvec(&old).expect("encode");
+        assert!(
+            postcard::from_bytes::<Applied>(&bytes).is_err(),
+            "the old bytes do not read as the current format, so the fallback is needed"
+        );
+        let applied = decode_applied(&bytes).expect("decode through the fallback");
+        assert_eq!(applied.last_applied, Some(log_id));
+        assert_eq!(applied.state.cluster_id, "c1");
+        assert_eq!(applied.state.members[&1], member(1));
+        assert_eq!(
+            (applied.state.next_uid, applied.state.next_producer_id),
+            (7, 11)
+        );
+        assert!(applied.state.deployments.is_empty() && applied.state.catalogs.is_empty());
+    }
+
+    #[test]
+    fn the_current_format_round_trips_with_deployments_and_catalogs() {
+        let mut state = ClusterState::default();
+        state.apply(Command::Register(member(1)));
+        state.apply(Command::SetCatalog {
+            node_id: 1,
+            names: vec!["wordcount".into()],
+        });
+        state.apply(Command::Deploy(crate::store::DeploymentRecord {
+            application_id: "wc".into(),
+            topology: "wordcount".into(),
+            configs: BTreeMap::new(),
+            deployed_at_ms: 5,
+        }));
+        let applied = Applied {
+            state,
+            ..Applied::default()
+        };
+        let decoded =
+            decode_applied(&postcard::to_stdvec(&applied).expect("encode")).expect("decode");
+        assert_eq!(decoded.state, applied.state);
+        assert!(decode_applied(&[0xff, 0xff]).is_err(), "garbage is refused");
     }
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{CommittedOffset, PartitionRecord, TopicRecord};
+use crate::deployments::{decide_deploy, DeployDecision};
+use crate::store::{CommittedOffset, DeploymentRecord, PartitionRecord, TopicRecord};
 
 /// One registered node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,12 @@ pub struct ClusterState {
     /// Consumer groups' committed offsets, by group, then (topic, partition): replicated so
     /// that a group's next coordinator resumes from them.
     pub group_offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
+    // The fields below came after the first release: they stay at the end, where postcard
+    // lets `raft.rs` tell an older state (which ends before them) apart and convert it.
+    /// Topologies deployed to the cluster, by application id.
+    pub deployments: BTreeMap<String, DeploymentRecord>,
+    /// Per node id, the topology names its binary can run (reported at start).
+    pub catalogs: BTreeMap<i32, Vec<String>>,
 }
 
 /// A change of the metadata, proposed to the Raft leader and applied by every node.
@@ -148,6 +155,23 @@ pub enum Command {
         /// The partitions; `None` = the whole group.
         partitions: Option<Vec<(String, i32)>>,
     },
+    // New variants go at the end: postcard encodes the variant index, and the Raft log of
+    // an earlier version must still decode.
+    /// Deploy a topology: recorded unless its application id is taken (the same topology
+    /// and configs again is a no-op that keeps the first record).
+    Deploy(DeploymentRecord),
+    /// Remove a deployment.
+    Undeploy {
+        /// Its application id.
+        application_id: String,
+    },
+    /// A node reports the topology names its binary can run (replacing its previous list).
+    SetCatalog {
+        /// The node; must be a member.
+        node_id: i32,
+        /// The catalog's topology names.
+        names: Vec<String>,
+    },
 }
 
 /// What applying a command answers.
@@ -180,6 +204,11 @@ pub enum Refusal {
     UnknownMember(i32),
     /// The move cannot finish yet (a new replica is not in sync).
     NotInSync,
+    /// The application id is deployed with another topology or configs; the whole
+    /// explanation, as `ActorError::DeploymentExists` carries it.
+    DeploymentExists(String),
+    /// No deployment has this application id.
+    UnknownDeployment(String),
 }
 
 /// A new partition starts with its live replicas in sync, led by the first of them (a
@@ -420,9 +449,39 @@ impl ClusterState {
                     )));
                 }
                 match self.members.remove(&node_id) {
-                    Some(_) => Outcome::Done,
+                    Some(_) => {
+                        self.catalogs.remove(&node_id);
+                        Outcome::Done
+                    }
                     None => Outcome::Refused(Refusal::UnknownMember(node_id)),
                 }
+            }
+            Command::Deploy(deployment) => {
+                let existing = self.deployments.get(&deployment.application_id);
+                match decide_deploy(existing, &deployment) {
+                    DeployDecision::Record => {
+                        self.deployments
+                            .insert(deployment.application_id.clone(), deployment);
+                        Outcome::Done
+                    }
+                    DeployDecision::AlreadyDeployed => Outcome::Done,
+                    DeployDecision::Conflict(why) => {
+                        Outcome::Refused(Refusal::DeploymentExists(why))
+                    }
+                }
+            }
+            Command::Undeploy { application_id } => {
+                match self.deployments.remove(&application_id) {
+                    Some(_) => Outcome::Done,
+                    None => Outcome::Refused(Refusal::UnknownDeployment(application_id)),
+                }
+            }
+            Command::SetCatalog { node_id, names } => {
+                if !self.members.contains_key(&node_id) {
+                    return Outcome::Refused(Refusal::UnknownMember(node_id));
+                }
+                self.catalogs.insert(node_id, names);
+                Outcome::Done
             }
         }
     }
@@ -769,6 +828,91 @@ mod tests {
         assert_eq!(p.isr, vec![1, 3]);
         assert_eq!(p.leader, 1);
         assert_eq!(p.replicas, vec![2, 1, 3], "placement is kept");
+    }
+
+    fn deployment(app: &str, topology: &str, threads: &str, at: i64) -> DeploymentRecord {
+        DeploymentRecord {
+            application_id: app.into(),
+            topology: topology.into(),
+            configs: BTreeMap::from([("num.stream.threads".to_string(), threads.to_string())]),
+            deployed_at_ms: at,
+        }
+    }
+
+    #[test]
+    fn a_deployment_is_recorded_once_and_a_different_one_is_refused() {
+        let mut s = three_nodes();
+        let first = deployment("wc", "wordcount", "1", 10);
+        assert_eq!(s.apply(Command::Deploy(first.clone())), Outcome::Done);
+        assert_eq!(s.deployments["wc"], first);
+        // The same topology and configs again (a retry): accepted, the first record kept.
+        let retry = deployment("wc", "wordcount", "1", 20);
+        assert_eq!(s.apply(Command::Deploy(retry)), Outcome::Done);
+        assert_eq!(s.deployments["wc"].deployed_at_ms, 10);
+        // Another topology, or other configs, under the same application id: refused.
+        let before = s.clone();
+        let other_topology = s.apply(Command::Deploy(deployment("wc", "payments", "1", 30)));
+        assert_eq!(
+            other_topology,
+            Outcome::Refused(Refusal::DeploymentExists(
+                "application wc is already deployed (topology wordcount); undeploy it first".into()
+            ))
+        );
+        let other_configs = s.apply(Command::Deploy(deployment("wc", "wordcount", "4", 30)));
+        assert!(matches!(
+            other_configs,
+            Outcome::Refused(Refusal::DeploymentExists(_))
+        ));
+        assert_eq!(s, before, "a refused deploy changes nothing");
+        assert_eq!(
+            s.apply(Command::Deploy(deployment("pay", "payments", "1", 40))),
+            Outcome::Done
+        );
+        assert_eq!(s.deployments.len(), 2);
+    }
+
+    #[test]
+    fn undeploy_removes_a_deployment_and_refuses_an_unknown_one() {
+        let mut s = three_nodes();
+        s.apply(Command::Deploy(deployment("wc", "wordcount", "1", 10)));
+        let undeploy = |id: &str| Command::Undeploy {
+            application_id: id.into(),
+        };
+        assert_eq!(s.apply(undeploy("wc")), Outcome::Done);
+        assert!(s.deployments.is_empty());
+        assert_eq!(
+            s.apply(undeploy("wc")),
+            Outcome::Refused(Refusal::UnknownDeployment("wc".into()))
+        );
+        // Undeployed, the id can take another topology.
+        let again = deployment("wc", "payments", "1", 20);
+        assert_eq!(s.apply(Command::Deploy(again.clone())), Outcome::Done);
+        assert_eq!(s.deployments["wc"], again);
+    }
+
+    #[test]
+    fn catalogs_are_kept_for_members_only_and_leave_with_them() {
+        let mut s = three_nodes();
+        let names = vec!["wordcount".to_string(), "payments".to_string()];
+        let set = |node_id, names: &[String]| Command::SetCatalog {
+            node_id,
+            names: names.to_vec(),
+        };
+        assert_eq!(s.apply(set(2, &names)), Outcome::Done);
+        assert_eq!(s.catalogs[&2], names);
+        assert_eq!(s.apply(set(2, &names[..1])), Outcome::Done);
+        assert_eq!(s.catalogs[&2], names[..1], "a report replaces the list");
+        assert_eq!(
+            s.apply(set(9, &names)),
+            Outcome::Refused(Refusal::UnknownMember(9))
+        );
+        assert!(!s.catalogs.contains_key(&9));
+        s.apply(Command::Decommission { node_id: 2 });
+        assert_eq!(s.apply(Command::RemoveMember { node_id: 2 }), Outcome::Done);
+        assert!(
+            !s.catalogs.contains_key(&2),
+            "a removed node's catalog goes"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Topic metadata and node counters, stored with postcard. Written only by the
-//! MetadataActor.
+//! Topic metadata, topology deployments and node counters, stored with postcard. Written
+//! only by the MetadataActor.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,15 +102,54 @@ fn decode_topic(bytes: &[u8]) -> ActorResult<TopicRecord> {
     }
 }
 
+/// A topology deployed to the cluster: every node runs its tasks under `application_id`.
+/// Kept in the `deployments` keyspace on a single node and in the quorum's state in cluster
+/// mode, so it survives restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// Kafka Streams `application.id`; the key: one deployment per application id.
+    pub application_id: String,
+    /// The catalog name of the topology, e.g. `wordcount`.
+    pub topology: String,
+    /// Kafka Streams config names and values, as given.
+    pub configs: BTreeMap<String, String>,
+    /// When it was deployed (ms since the epoch).
+    pub deployed_at_ms: i64,
+}
+
+/// Stored deployment records start with this version byte, so a later format can be told
+/// apart (and an older Eddy refuses it rather than misreads it).
+const DEPLOYMENT_FORMAT_VERSION: u8 = 1;
+
+fn encode_deployment(deployment: &DeploymentRecord) -> ActorResult<Vec<u8>> {
+    let mut out = vec![DEPLOYMENT_FORMAT_VERSION];
+    out.extend(postcard::to_stdvec(deployment)?);
+    Ok(out)
+}
+
+fn decode_deployment(bytes: &[u8]) -> ActorResult<DeploymentRecord> {
+    match bytes {
+        [DEPLOYMENT_FORMAT_VERSION, rest @ ..] => Ok(postcard::from_bytes(rest)?),
+        [version, ..] => Err(crate::error::ActorError::Storage(format!(
+            "deployment metadata format {version} is not one this Eddy understands \
+             ({DEPLOYMENT_FORMAT_VERSION}); run a newer Eddy on this data dir"
+        ))),
+        [] => Err(crate::error::ActorError::Storage(
+            "an empty deployment record is stored".into(),
+        )),
+    }
+}
+
 const NEXT_PARTITION_UID: &str = "next_partition_uid";
 const NEXT_PRODUCER_ID: &str = "next_producer_id";
 const CLUSTER_ID: &str = "cluster_id";
 
-/// Access to the `topics` and `counters` keyspaces.
+/// Access to the `topics`, `deployments` and `counters` keyspaces.
 #[derive(Clone)]
 pub struct MetaStore {
     db: fjall::Database,
     topics: fjall::Keyspace,
+    deployments: fjall::Keyspace,
     counters: fjall::Keyspace,
 }
 
@@ -116,11 +157,13 @@ impl MetaStore {
     pub(crate) fn new(
         db: fjall::Database,
         topics: fjall::Keyspace,
+        deployments: fjall::Keyspace,
         counters: fjall::Keyspace,
     ) -> Self {
         MetaStore {
             db,
             topics,
+            deployments,
             counters,
         }
     }
@@ -146,6 +189,34 @@ impl MetaStore {
     /// Removes a topic's record.
     pub fn remove_topic(&self, name: &str) -> ActorResult<()> {
         self.topics.remove(name.as_bytes())?;
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    /// Every stored deployment (single-node mode).
+    pub fn load_deployments(&self) -> ActorResult<Vec<DeploymentRecord>> {
+        let mut out = Vec::new();
+        for item in self.deployments.iter() {
+            let value = item.value()?;
+            out.push(decode_deployment(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// Stores (or replaces) a deployment and syncs, as topics are: a deployment that was
+    /// acknowledged must survive a crash.
+    pub fn put_deployment(&self, deployment: &DeploymentRecord) -> ActorResult<()> {
+        self.deployments.insert(
+            deployment.application_id.as_bytes(),
+            encode_deployment(deployment)?,
+        )?;
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    /// Removes a deployment's record and syncs.
+    pub fn remove_deployment(&self, application_id: &str) -> ActorResult<()> {
+        self.deployments.remove(application_id.as_bytes())?;
         self.db.persist(fjall::PersistMode::SyncAll)?;
         Ok(())
     }
@@ -232,5 +303,22 @@ mod tests {
             decode_topic(&[0, 9, 1]).is_err(),
             "a newer format is refused, not misread"
         );
+    }
+
+    #[test]
+    fn deployments_round_trip_and_refuse_unknown_formats() {
+        let deployment = DeploymentRecord {
+            application_id: "wc-1".into(),
+            topology: "wordcount".into(),
+            configs: BTreeMap::from([("num.stream.threads".into(), "2".into())]),
+            deployed_at_ms: 1_700_000_000_000,
+        };
+        let bytes = encode_deployment(&deployment).expect("encode");
+        assert_eq!(bytes[0], DEPLOYMENT_FORMAT_VERSION);
+        assert_eq!(decode_deployment(&bytes).expect("decode"), deployment);
+        let mut newer = bytes.clone();
+        newer[0] = DEPLOYMENT_FORMAT_VERSION + 1;
+        assert!(decode_deployment(&newer).is_err());
+        assert!(decode_deployment(&[]).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The node's one fjall database and its keyspaces: partition logs, partition state, topic
-//! metadata and counters, consumer-group offsets. Opened once by the node and shared by handle (fjall handles are
-//! thread-safe; each partition writes only its own keys).
+//! metadata, topology deployments and counters, consumer-group offsets. Opened once by the
+//! node and shared by handle (fjall handles are thread-safe; each partition writes only its
+//! own keys).
 
 mod groups;
 pub mod journal_guard;
@@ -12,7 +13,7 @@ use std::path::Path;
 
 pub use groups::{CommittedOffset, GroupRecord, GroupStore};
 pub use log::{BatchReplacement, FjallLog, LogRead, PartitionLog};
-pub use meta::{MetaStore, PartitionRecord, TopicRecord};
+pub use meta::{DeploymentRecord, MetaStore, PartitionRecord, TopicRecord};
 pub use raft::{keys as raft_keys, RaftStore};
 
 use crate::error::ActorResult;
@@ -107,7 +108,9 @@ impl Store {
         let producers = db.keyspace("producer_state", fjall::KeyspaceCreateOptions::default)?;
         let topics = db.keyspace("topics", fjall::KeyspaceCreateOptions::default)?;
         let counters = db.keyspace("counters", fjall::KeyspaceCreateOptions::default)?;
-        let meta = MetaStore::new(db.clone(), topics, counters);
+        // Created empty on a data dir of an earlier version, which had no deployments.
+        let deployments = db.keyspace("deployments", fjall::KeyspaceCreateOptions::default)?;
+        let meta = MetaStore::new(db.clone(), topics, deployments, counters);
         let offsets = db.keyspace("group_offsets", fjall::KeyspaceCreateOptions::default)?;
         let records = db.keyspace("groups", fjall::KeyspaceCreateOptions::default)?;
         let groups = GroupStore::new(db.clone(), offsets, records);

@@ -77,6 +77,10 @@ pub fn kafka_error(err: &ActorError) -> ResponseError {
             ResponseError::NotEnoughReplicasAfterAppend
         }
         ActorError::Quorum(_) | ActorError::Timeout(_) => ResponseError::RequestTimedOut,
+        // Deployments are not a Kafka request; the admin HTTP reports them with this code.
+        ActorError::DeploymentExists(_) | ActorError::UnknownDeployment(_) => {
+            ResponseError::InvalidRequest
+        }
     }
 }
 
