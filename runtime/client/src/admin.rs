@@ -193,6 +193,13 @@ impl Admin {
         Ok(metadata.topics)
     }
 
+    /// The partitions and leaders of the named topics that exist (one Metadata request, no
+    /// configs; a topic the cluster does not know is left out, never auto-created).
+    pub async fn describe_topics(&mut self, names: &[&str]) -> Result<Vec<TopicInfo>, ClientError> {
+        let metadata = self.cluster.metadata(Some(names)).await?;
+        Ok(metadata.topics)
+    }
+
     /// One topic's partitions and configs.
     pub async fn describe_topic(&mut self, name: &str) -> Result<TopicDescription, ClientError> {
         let metadata = self.cluster.metadata(Some(&[name])).await?;

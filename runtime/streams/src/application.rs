@@ -1,6 +1,7 @@
 //! `KafkaStreams`: a running application instance — its start (topics checked, tasks
 //! supervised, the group joined), its reports to the registry, queries, and its close.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,17 +52,32 @@ impl Drop for KafkaStreams {
     }
 }
 
-/// Reports the application and its tasks to the registry topic every few seconds (see
-/// [`registry`]), until the application's supervisor is gone.
-async fn report_loop(
-    supervisor: Addr<TopologySupervisor>,
+/// What an instance says about itself in its reports, besides its tasks.
+struct Reporter {
     bootstrap: String,
     application_id: String,
     description: String,
     internal_topics: Vec<String>,
     application_server: Option<String>,
     instance: String,
-) {
+    node_id: Option<i32>,
+    /// Each task's source topics.
+    sources: BTreeMap<TaskId, Vec<String>>,
+}
+
+/// Reports the application and its tasks to the registry topic every few seconds (see
+/// [`registry`]), until the application's supervisor is gone.
+async fn report_loop(supervisor: Addr<TopologySupervisor>, reporter: Reporter) {
+    let Reporter {
+        bootstrap,
+        application_id,
+        description,
+        internal_topics,
+        application_server,
+        instance,
+        node_id,
+        sources,
+    } = reporter;
     let mut registry = None;
     loop {
         let Ok((_, tasks)) = supervisor.send(Report).await else {
@@ -89,11 +105,21 @@ async fn report_loop(
                         dropped_late_records: t.dropped_late_records,
                         committed: t.committed,
                         instance: instance.clone(),
+                        node_id,
+                        inputs: sources
+                            .get(&t.id)
+                            .into_iter()
+                            .flatten()
+                            .map(|topic| format!("{topic}-{}", t.id.partition))
+                            .collect(),
+                        restored_records: t.restored_records,
+                        starts: t.starts,
                     })
                     .collect(),
                 instance: instance.clone(),
                 application_server: application_server.clone(),
                 reported_at_ms: registry::now_ms(),
+                node_id,
             };
             if let Err(err) = r.publish(&record).await {
                 tracing::debug!(error = %err, "could not report to the topology registry");
@@ -157,6 +183,7 @@ impl KafkaStreams {
         );
         let assignment_wait = ASSIGNMENT_WAIT_MIN.max(2 * settings.session_timeout);
         let member = GroupMembership::connect(&bootstrap, &app, member_config).await?;
+        let settings_node = settings.node;
         let supervisor = TopologySupervisor::launch(
             topology.clone(),
             Arc::new(settings),
@@ -166,11 +193,15 @@ impl KafkaStreams {
         let assigned = Arc::new(Mutex::new(Vec::new()));
         let (generations_tx, mut generations) = watch::channel(0u64);
         let (shutdown, shutdown_rx) = oneshot::channel();
+        let plan = membership::TaskPlan::new(&topology, &app, &tasks);
+        let plan_sources = plan.tasks.clone();
         let member_loop = membership::MemberLoop {
             member,
-            plan: membership::TaskPlan::new(&topology, &app, &tasks),
+            plan,
             supervisor: supervisor.clone(),
             application_server: application_server.map(|a| a.to_string()),
+            node: settings_node,
+            leaders: membership::Leaders::new(&bootstrap),
             assigned: assigned.clone(),
             generations: generations_tx,
         };
@@ -184,15 +215,17 @@ impl KafkaStreams {
         let query_server = listener
             .map(|listener| actix_rt::spawn(query_server::serve(listener, queries.clone())));
         let bootstrap_for_close = bootstrap.clone();
-        let reporter = actix_rt::spawn(report_loop(
-            supervisor.clone(),
+        let reporter = Reporter {
             bootstrap,
-            app,
+            application_id: app,
             description,
-            internal_names,
-            application_server.map(|a| a.to_string()),
-            instance.clone(),
-        ));
+            internal_topics: internal_names,
+            application_server: application_server.map(|a| a.to_string()),
+            instance: instance.clone(),
+            node_id: settings_node,
+            sources: plan_sources,
+        };
+        let reporter = actix_rt::spawn(report_loop(supervisor.clone(), reporter));
         let mut streams = KafkaStreams {
             supervisor,
             assigned,

@@ -27,8 +27,10 @@ use serde::{Deserialize, Serialize};
 
 /// The group protocol (assignor) name, as Kafka Streams registers `stream`.
 pub const PROTOCOL_NAME: &str = "eddy-streams";
-/// The version of [`MemberInfo`] and [`AssignmentInfo`].
-const INFO_VERSION: u8 = 1;
+/// The version of [`MemberInfo`] and [`AssignmentInfo`]. Version 2 added the member's node
+/// and the assignment's task homes; a version-1 member's info does not decode, so it
+/// claims nothing (instances of one application run one Eddy version).
+const INFO_VERSION: u8 = 2;
 
 /// What a member says about itself when it joins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,15 +41,20 @@ pub struct MemberInfo {
     pub application_server: Option<String>,
     /// The tasks it ran in the previous generation (kept if the balance allows).
     pub owned: Vec<TaskId>,
+    /// The node this instance runs in, for an application deployed to the cluster (each
+    /// node runs one instance); `None` for a client program. Tasks go to the instance on
+    /// the node that leads their input partitions ([`assign_cooperative_by_leader`]).
+    pub node: Option<i32>,
 }
 
 impl MemberInfo {
     /// A member's info in the current format.
-    pub fn new(application_server: Option<String>, owned: Vec<TaskId>) -> Self {
+    pub fn new(application_server: Option<String>, owned: Vec<TaskId>, node: Option<i32>) -> Self {
         MemberInfo {
             version: INFO_VERSION,
             application_server,
             owned,
+            node,
         }
     }
 }
@@ -62,6 +69,38 @@ pub struct AssignmentInfo {
     /// Every task of the application with the `application.server` of the member running
     /// it (`None`: that member serves no queries).
     pub hosts: BTreeMap<TaskId, Option<String>>,
+    /// The node leading each task's input partition when the leader assigned by leader
+    /// (empty otherwise): members rejoin when the leaders they see differ, so tasks follow
+    /// leadership.
+    pub homes: BTreeMap<TaskId, i32>,
+}
+
+impl AssignmentInfo {
+    /// The leader's info for one member in the current format.
+    pub fn new(
+        tasks: Vec<TaskId>,
+        hosts: BTreeMap<TaskId, Option<String>>,
+        homes: BTreeMap<TaskId, i32>,
+    ) -> Self {
+        AssignmentInfo {
+            version: INFO_VERSION,
+            tasks,
+            hosts,
+            homes,
+        }
+    }
+}
+
+/// The first task whose input partition is now led by another node than when the tasks
+/// were assigned (`assigned`), with its new leader. A partition without a leader now
+/// (`now` lacks it: an election is under way) moves nothing yet.
+pub fn moved_home(
+    assigned: &BTreeMap<TaskId, i32>,
+    now: &BTreeMap<TaskId, i32>,
+) -> Option<(TaskId, i32)> {
+    now.iter()
+        .find(|(task, node)| assigned.get(task) != Some(node))
+        .map(|(task, node)| (*task, *node))
 }
 
 /// Encodes a member's or the leader's info for the group protocol's user data.
@@ -158,7 +197,96 @@ pub fn assign_cooperative(
     tasks: &[TaskId],
     members: &BTreeMap<String, Vec<TaskId>>,
 ) -> CooperativeAssignment {
-    let target = assign_tasks(tasks, members);
+    withhold_moving(assign_tasks(tasks, members), members)
+}
+
+/// Assigns every task to the member running on the node that leads the task's input
+/// partition (its *home*, `homes`; `nodes` maps members to their nodes): a stream task sits
+/// beside its partition's leader. Among several members of that node, the one that owned
+/// the task keeps it, else the one with fewest tasks. Tasks with no member on their home
+/// node (or no known home) stay with their previous owner if it is still a member and has
+/// less than a fair share (`⌈tasks / members⌉`), else go to the member with fewest tasks. With no members, nothing is assigned.
+pub fn assign_by_leader(
+    tasks: &[TaskId],
+    members: &BTreeMap<String, Vec<TaskId>>,
+    nodes: &BTreeMap<String, i32>,
+    homes: &BTreeMap<TaskId, i32>,
+) -> BTreeMap<String, Vec<TaskId>> {
+    let mut assigned: BTreeMap<String, Vec<TaskId>> =
+        members.keys().map(|m| (m.clone(), Vec::new())).collect();
+    if members.is_empty() {
+        return assigned;
+    }
+    let all: BTreeSet<ByPartition> = tasks.iter().copied().map(ByPartition).collect();
+    let owner = |task: &TaskId| members.iter().find(|(_, owned)| owned.contains(task));
+    let mut homeless = Vec::new();
+    for ByPartition(task) in &all {
+        let candidates: Vec<&String> = match homes.get(task) {
+            Some(home) => members
+                .keys()
+                .filter(|m| nodes.get(*m) == Some(home))
+                .collect(),
+            None => Vec::new(),
+        };
+        if candidates.is_empty() {
+            homeless.push(*task);
+            continue;
+        }
+        let chosen = match owner(task) {
+            Some((m, _)) if candidates.contains(&m) => m.clone(),
+            _ => fewest(&assigned, candidates.into_iter()),
+        };
+        assigned.entry(chosen).or_default().push(*task);
+    }
+    // The homeless: first to their owners, up to a fair share each, then to the fewest.
+    let share = all.len().div_ceil(members.len());
+    let mut rest = Vec::new();
+    for task in homeless {
+        match owner(&task) {
+            Some((m, _)) if assigned.get(m).map_or(0, Vec::len) < share => {
+                assigned.entry(m.clone()).or_default().push(task);
+            }
+            _ => rest.push(task),
+        }
+    }
+    for task in rest {
+        let chosen = fewest(&assigned, members.keys());
+        assigned.entry(chosen).or_default().push(task);
+    }
+    for list in assigned.values_mut() {
+        list.sort();
+    }
+    assigned
+}
+
+/// The member among `candidates` with the fewest tasks in `assigned` (the first on a tie).
+fn fewest<'a>(
+    assigned: &BTreeMap<String, Vec<TaskId>>,
+    candidates: impl Iterator<Item = &'a String>,
+) -> String {
+    candidates
+        .min_by_key(|m| assigned.get(*m).map_or(0, Vec::len))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The cooperative form of [`assign_by_leader`]: its target, less the tasks another member
+/// still runs (revoked first, assigned in the follow-up rebalance).
+pub fn assign_cooperative_by_leader(
+    tasks: &[TaskId],
+    members: &BTreeMap<String, Vec<TaskId>>,
+    nodes: &BTreeMap<String, i32>,
+    homes: &BTreeMap<TaskId, i32>,
+) -> CooperativeAssignment {
+    withhold_moving(assign_by_leader(tasks, members, nodes, homes), members)
+}
+
+/// KIP-429's rule over a target assignment: a task another member than its target still
+/// claims is withheld from everyone this generation.
+fn withhold_moving(
+    target: BTreeMap<String, Vec<TaskId>>,
+    members: &BTreeMap<String, Vec<TaskId>>,
+) -> CooperativeAssignment {
     let mut out = CooperativeAssignment::default();
     for (member, member_tasks) in target {
         let (free, moving): (Vec<TaskId>, Vec<TaskId>) =
@@ -464,13 +592,103 @@ mod tests {
     }
 
     #[test]
+    fn tasks_go_to_the_member_on_their_leaders_node() {
+        let all = tasks(2, 6);
+        let claims = members(&[("a", vec![]), ("b", vec![]), ("c", vec![])]);
+        let nodes: BTreeMap<String, i32> = [("a", 1), ("b", 2), ("c", 3)]
+            .map(|(m, n)| (m.to_string(), n))
+            .into();
+        // Partition p is led by node p % 3 + 1, for both sub-topologies.
+        let homes: BTreeMap<TaskId, i32> = all.iter().map(|t| (*t, t.partition % 3 + 1)).collect();
+        let out = assign_by_leader(&all, &claims, &nodes, &homes);
+        check_complete_and_balanced(&all, &out);
+        for (member, member_tasks) in &out {
+            for task in member_tasks {
+                assert_eq!(homes[task], nodes[member], "{task} on {member}");
+            }
+        }
+        // Node 3 dies: its partitions are led by node 1 now; its member is gone.
+        let mut claims = out.clone();
+        claims.remove("c");
+        let homes: BTreeMap<TaskId, i32> = all
+            .iter()
+            .map(|t| {
+                (
+                    *t,
+                    if t.partition % 3 == 2 {
+                        1
+                    } else {
+                        t.partition % 3 + 1
+                    },
+                )
+            })
+            .collect();
+        let next = assign_cooperative_by_leader(&all, &claims, &nodes, &homes);
+        assert!(next.moving.is_empty(), "nobody else runs c's tasks");
+        let a: BTreeSet<TaskId> = next.tasks["a"].iter().copied().collect();
+        let b_before: BTreeSet<TaskId> = out["b"].iter().copied().collect();
+        let b: BTreeSet<TaskId> = next.tasks["b"].iter().copied().collect();
+        assert_eq!(b, b_before, "b's tasks did not move");
+        assert_eq!(a.len(), 8);
+        assert!(
+            out["c"].iter().all(|t| a.contains(t)),
+            "c's tasks went to node 1"
+        );
+    }
+
+    #[test]
+    fn a_task_whose_leader_moves_is_revoked_then_follows() {
+        let all = tasks(1, 2);
+        let nodes: BTreeMap<String, i32> =
+            [("a", 1), ("b", 2)].map(|(m, n)| (m.to_string(), n)).into();
+        let claims = members(&[("a", vec![t(0, 0)]), ("b", vec![t(0, 1)])]);
+        // Partition 0's leadership moves to node 2.
+        let homes: BTreeMap<TaskId, i32> = [(t(0, 0), 2), (t(0, 1), 2)].into();
+        let first = assign_cooperative_by_leader(&all, &claims, &nodes, &homes);
+        assert_eq!(first.moving, [t(0, 0)].into());
+        assert_eq!(first.tasks["a"], Vec::<TaskId>::new());
+        assert_eq!(first.tasks["b"], vec![t(0, 1)]);
+        let follow_claims = members(&[("a", vec![]), ("b", vec![t(0, 1)])]);
+        let follow = assign_cooperative_by_leader(&all, &follow_claims, &nodes, &homes);
+        assert!(follow.moving.is_empty());
+        assert_eq!(follow.tasks["b"], vec![t(0, 0), t(0, 1)]);
+    }
+
+    #[test]
+    fn tasks_without_a_member_on_their_home_stay_or_balance() {
+        let all = tasks(1, 4);
+        // Node 9 leads everything but runs no instance (its binary lacks the topology).
+        let homes: BTreeMap<TaskId, i32> = all.iter().map(|t| (*t, 9)).collect();
+        let nodes: BTreeMap<String, i32> =
+            [("a", 1), ("b", 2)].map(|(m, n)| (m.to_string(), n)).into();
+        let claims = members(&[("a", vec![t(0, 3)]), ("b", vec![])]);
+        let out = assign_by_leader(&all, &claims, &nodes, &homes);
+        check_complete_and_balanced(&all, &out);
+        assert!(
+            out["a"].contains(&t(0, 3)),
+            "the owner keeps a homeless task"
+        );
+    }
+
+    #[test]
+    fn only_a_known_new_leader_moves_a_task() {
+        let assigned: BTreeMap<TaskId, i32> = [(t(0, 0), 1), (t(0, 1), 2)].into();
+        assert_eq!(moved_home(&assigned, &assigned), None);
+        let electing: BTreeMap<TaskId, i32> = [(t(0, 1), 2)].into();
+        assert_eq!(moved_home(&assigned, &electing), None);
+        let moved: BTreeMap<TaskId, i32> = [(t(0, 0), 3), (t(0, 1), 2)].into();
+        assert_eq!(moved_home(&assigned, &moved), Some((t(0, 0), 3)));
+    }
+
+    #[test]
     fn infos_round_trip_and_foreign_bytes_are_refused() {
-        let info = MemberInfo::new(Some("127.0.0.1:7070".into()), vec![t(1, 2)]);
+        let info = MemberInfo::new(Some("127.0.0.1:7070".into()), vec![t(1, 2)], Some(3));
         assert_eq!(decode::<MemberInfo>(&encode(&info)), Some(info));
         let assignment = AssignmentInfo {
             version: INFO_VERSION,
             tasks: vec![t(0, 0)],
             hosts: [(t(0, 0), None), (t(0, 1), Some("h:1".into()))].into(),
+            homes: [(t(0, 0), 2)].into(),
         };
         assert_eq!(
             decode::<AssignmentInfo>(&encode(&assignment)),

@@ -34,7 +34,7 @@ use tokio::sync::{oneshot, watch};
 use super::assignment::{self, AssignmentInfo, MemberInfo};
 use super::topology_supervisor::{AssignTasks, RevokeTasks, TopologySupervisor};
 use eddy_client::{
-    Assignment, ClientError, GroupMembership, HeartbeatOutcome, JoinedMember, MemberConfig,
+    Admin, Assignment, ClientError, GroupMembership, HeartbeatOutcome, JoinedMember, MemberConfig,
     ResponseError, Subscription,
 };
 
@@ -141,6 +141,11 @@ pub(crate) struct MemberLoop {
     pub(crate) plan: TaskPlan,
     pub(crate) supervisor: Addr<TopologySupervisor>,
     pub(crate) application_server: Option<String>,
+    /// The node this instance runs in (an application deployed to the cluster), whose
+    /// tasks follow their partitions' leaders; `None` for a client program.
+    pub(crate) node: Option<i32>,
+    /// Reads partition leaders (in-node instances only); connected on first use.
+    pub(crate) leaders: Leaders,
     /// The tasks this instance runs now, for `KafkaStreams::tasks`.
     pub(crate) assigned: Arc<Mutex<Vec<TaskId>>>,
     /// Counts the generations this instance took part in; 0 before the first assignment.
@@ -179,6 +184,7 @@ impl MemberLoop {
                 }
             };
             backoff.reset();
+            let homes = info.homes.clone();
             // The coordinator forgot this member during the join (UNKNOWN_MEMBER_ID) and it
             // joined again as a new one: the group went on without it, so the tasks it
             // claimed may have run elsewhere meanwhile. They are lost — their progress is
@@ -205,7 +211,7 @@ impl MemberLoop {
             }
             let rejoin = tokio::select! {
                 _ = &mut shutdown => break,
-                rejoin = self.heartbeat_until_rebalance() => rejoin,
+                rejoin = self.heartbeat_until_rebalance(&homes) => rejoin,
             };
             if let Rejoin::Lost(why) = rejoin {
                 if !self.lose(&mut owned, &why).await {
@@ -297,13 +303,18 @@ impl MemberLoop {
     /// Joins the group; as leader, assigns the tasks. Returns the generation and this
     /// member's part.
     async fn join(&mut self, owned: &[TaskId]) -> Result<(i32, AssignmentInfo), ClientError> {
-        let info = MemberInfo::new(self.application_server.clone(), owned.to_vec());
+        let info = MemberInfo::new(self.application_server.clone(), owned.to_vec(), self.node);
         let subscription = Subscription {
             topics: self.plan.topics(),
             user_data: assignment::encode(&info),
         };
         let plan = self.plan.clone();
-        let mut assign = move |members: &[JoinedMember]| leader_assignment(&plan, members);
+        // Should this member lead the group, it places tasks by the leaders as of now.
+        let homes = match self.node {
+            Some(_) => self.leaders.homes(&self.plan).await,
+            None => BTreeMap::new(),
+        };
+        let mut assign = move |members: &[JoinedMember]| leader_assignment(&plan, members, &homes);
         let generation = self
             .member
             .join(assignment::PROTOCOL_NAME, &subscription, &mut assign)
@@ -316,11 +327,23 @@ impl MemberLoop {
     /// Heartbeats every `heartbeat.interval.ms` until the group rebalances or drops this
     /// member. An unreachable coordinator is neither: the tasks go on (they wait for the
     /// cluster themselves) and the heartbeats retry; if the session expires meanwhile, the
-    /// next answer says so.
-    async fn heartbeat_until_rebalance(&mut self) -> Rejoin {
+    /// next answer says so. Tasks placed by leader (`homes` not empty) follow leadership:
+    /// once a task's input partition is led by another node than when it was assigned, the
+    /// member rejoins, which rebalances the group.
+    async fn heartbeat_until_rebalance(&mut self, homes: &BTreeMap<TaskId, i32>) -> Rejoin {
         let interval = Duration::from_millis(self.member.config().heartbeat_interval_ms);
         loop {
             tokio::time::sleep(interval).await;
+            if !homes.is_empty() {
+                let now = self.leaders.homes(&self.plan).await;
+                if let Some((task, node)) = assignment::moved_home(homes, &now) {
+                    tracing::info!(
+                        group = self.member.group_id(), task = %task, leader = node,
+                        "a task's input partition has a new leader: rebalancing so the task follows it"
+                    );
+                    return Rejoin::Rebalance;
+                }
+            }
             match self.member.heartbeat().await {
                 Ok(HeartbeatOutcome::Stable) => {}
                 Ok(HeartbeatOutcome::RebalanceNeeded { reason }) => {
@@ -348,6 +371,61 @@ impl MemberLoop {
     }
 }
 
+/// Reads where each task's input partition is led, for in-node instances: one Metadata
+/// request over the instance's own connection to the cluster.
+pub(crate) struct Leaders {
+    bootstrap: String,
+    admin: Option<Admin>,
+}
+
+impl Leaders {
+    /// Leaders read through `bootstrap` (connected on first use).
+    pub(crate) fn new(bootstrap: &str) -> Self {
+        Leaders {
+            bootstrap: bootstrap.to_string(),
+            admin: None,
+        }
+    }
+
+    /// The node leading each task's first source partition now; tasks whose partition has
+    /// no leader (or that the cluster cannot be asked about) are left out.
+    pub(crate) async fn homes(&mut self, plan: &TaskPlan) -> BTreeMap<TaskId, i32> {
+        let topics = plan.topics();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let described = match self.admin.as_mut() {
+            Some(admin) => admin.describe_topics(&names).await,
+            None => match Admin::connect(&self.bootstrap).await {
+                Ok(admin) => self.admin.insert(admin).describe_topics(&names).await,
+                Err(err) => Err(err),
+            },
+        };
+        let topics = match described {
+            Ok(topics) => topics,
+            Err(err) => {
+                tracing::debug!(error = %err, "could not read the partitions' leaders");
+                self.admin = None;
+                return BTreeMap::new();
+            }
+        };
+        let leaders: BTreeMap<(&str, i32), i32> = topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| ((t.name.as_str(), p.partition), p.leader))
+            })
+            .filter(|(_, leader)| *leader >= 0)
+            .collect();
+        plan.tasks
+            .iter()
+            .filter_map(|(task, sources)| {
+                let first = sources.first()?;
+                Some((*task, *leaders.get(&(first.as_str(), task.partition))?))
+            })
+            .collect()
+    }
+}
+
 /// Task ids as a comma-separated list, for logs.
 fn names(tasks: &[TaskId]) -> String {
     let names: Vec<String> = tasks.iter().map(ToString::to_string).collect();
@@ -357,7 +435,11 @@ fn names(tasks: &[TaskId]) -> String {
 /// The leader's side: every task to at most one member (see
 /// `assignment::assign_cooperative`), with the hosts of all assigned tasks in every
 /// member's assignment.
-fn leader_assignment(plan: &TaskPlan, members: &[JoinedMember]) -> BTreeMap<String, Assignment> {
+fn leader_assignment(
+    plan: &TaskPlan,
+    members: &[JoinedMember],
+    homes: &BTreeMap<TaskId, i32>,
+) -> BTreeMap<String, Assignment> {
     let infos: BTreeMap<String, Option<MemberInfo>> = members
         .iter()
         .map(|m| {
@@ -374,7 +456,17 @@ fn leader_assignment(plan: &TaskPlan, members: &[JoinedMember]) -> BTreeMap<Stri
             )
         })
         .collect();
-    let cooperative = assignment::assign_cooperative(&plan.ids(), &owned);
+    let nodes: BTreeMap<String, i32> = infos
+        .iter()
+        .filter_map(|(id, info)| Some((id.clone(), info.as_ref()?.node?)))
+        .collect();
+    // Deployed to the cluster (members in nodes): each task beside its partition's leader.
+    let by_leader = !nodes.is_empty() && !homes.is_empty();
+    let cooperative = if by_leader {
+        assignment::assign_cooperative_by_leader(&plan.ids(), &owned, &nodes, homes)
+    } else {
+        assignment::assign_cooperative(&plan.ids(), &owned)
+    };
     if !cooperative.moving.is_empty() {
         let moving: Vec<TaskId> = cooperative.moving.iter().copied().collect();
         tracing::info!(
@@ -398,11 +490,12 @@ fn leader_assignment(plan: &TaskPlan, members: &[JoinedMember]) -> BTreeMap<Stri
     tasks
         .into_iter()
         .map(|(member, member_tasks)| {
-            let info = AssignmentInfo {
-                version: 1,
-                tasks: member_tasks.clone(),
-                hosts: hosts.clone(),
+            let homes = if by_leader {
+                homes.clone()
+            } else {
+                BTreeMap::new()
             };
+            let info = AssignmentInfo::new(member_tasks.clone(), hosts.clone(), homes);
             let assignment = Assignment {
                 partitions: plan.partitions(&member_tasks),
                 user_data: assignment::encode(&info),
@@ -440,7 +533,7 @@ mod tests {
     }
 
     fn joined(id: &str, server: &str, owned: Vec<TaskId>) -> JoinedMember {
-        let info = MemberInfo::new(Some(server.to_string()), owned);
+        let info = MemberInfo::new(Some(server.to_string()), owned, None);
         JoinedMember {
             member_id: id.to_string(),
             subscription: Subscription {
@@ -469,7 +562,7 @@ mod tests {
             joined("a", "a:1", vec![t(0, 0), t(0, 1)]),
             joined("b", "b:1", Vec::new()),
         ];
-        let out = leader_assignment(&plan(), &members);
+        let out = leader_assignment(&plan(), &members, &BTreeMap::new());
         let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
         assert_eq!(a.tasks, [t(0, 0)], "a keeps its share");
         assert!(b.tasks.is_empty(), "b waits for a's revocation");
@@ -484,7 +577,7 @@ mod tests {
             joined("a", "a:1", vec![t(0, 0)]),
             joined("b", "b:1", Vec::new()),
         ];
-        let out = leader_assignment(&plan(), &members);
+        let out = leader_assignment(&plan(), &members, &BTreeMap::new());
         let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
         assert_eq!((a.tasks, b.tasks), (vec![t(0, 0)], vec![t(0, 1)]));
         let hosts: BTreeMap<TaskId, Option<String>> =
@@ -494,11 +587,40 @@ mod tests {
     }
 
     #[test]
+    fn in_node_members_get_the_tasks_their_node_leads_and_learn_the_homes() {
+        let in_node = |id: &str, node: i32| {
+            let info = MemberInfo::new(None, Vec::new(), Some(node));
+            JoinedMember {
+                member_id: id.to_string(),
+                subscription: Subscription {
+                    topics: vec!["in".into()],
+                    user_data: assignment::encode(&info),
+                },
+            }
+        };
+        let members = [in_node("a", 1), in_node("b", 2)];
+        let homes: BTreeMap<TaskId, i32> = [(t(0, 0), 2), (t(0, 1), 2)].into();
+        let out = leader_assignment(&plan(), &members, &homes);
+        let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
+        assert!(a.tasks.is_empty(), "node 1 leads nothing");
+        assert_eq!(b.tasks, [t(0, 0), t(0, 1)]);
+        assert_eq!((a.homes, b.homes), (homes.clone(), homes));
+        // Client programs (no node) are balanced, and learn no homes.
+        let out = leader_assignment(
+            &plan(),
+            &[joined("a", "a:1", vec![]), joined("b", "b:1", vec![])],
+            &[(t(0, 0), 2)].into(),
+        );
+        assert_eq!(decoded(&out, "a").tasks.len(), 1);
+        assert!(decoded(&out, "a").homes.is_empty());
+    }
+
+    #[test]
     fn a_member_of_another_assignor_claims_nothing() {
         let mut foreign = joined("b", "b:1", Vec::new());
         foreign.subscription.user_data = vec![0xff, 0xff, 0xff];
         let members = [joined("a", "a:1", vec![t(0, 0)]), foreign];
-        let out = leader_assignment(&plan(), &members);
+        let out = leader_assignment(&plan(), &members, &BTreeMap::new());
         assert_eq!(decoded(&out, "a").tasks, [t(0, 0)]);
         assert_eq!(
             decoded(&out, "b").tasks,

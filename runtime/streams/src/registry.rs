@@ -49,6 +49,19 @@ pub struct TaskRow {
     /// The instance running it (empty in reports from before instances were told apart).
     #[serde(default)]
     pub instance: String,
+    /// The node running it, for an application deployed to the cluster.
+    #[serde(default)]
+    pub node_id: Option<i32>,
+    /// Its input partitions, as `topic-partition`.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Changelog records the current run replayed into its stores before processing.
+    #[serde(default)]
+    pub restored_records: u64,
+    /// How many times this instance started it for an assignment (1: it kept the task
+    /// through every rebalance).
+    #[serde(default)]
+    pub starts: u64,
 }
 
 /// What an application reports about itself.
@@ -70,6 +83,10 @@ pub struct AppRecord {
     pub application_server: Option<String>,
     /// When it reported, in ms since the epoch.
     pub reported_at_ms: i64,
+    /// The node it runs in, for an application deployed to the cluster (`None`: a client
+    /// program, or a report from before deployments).
+    #[serde(default)]
+    pub node_id: Option<i32>,
 }
 
 /// The time now, in ms since the epoch.
@@ -238,6 +255,7 @@ fn merge(mut reports: Vec<AppRecord>) -> AppRecord {
                 if t.instance.is_empty() {
                     t.instance.clone_from(&r.instance);
                 }
+                t.node_id = t.node_id.or(r.node_id);
                 t
             })
         })
@@ -271,11 +289,16 @@ mod tests {
                     dropped_late_records: 0,
                     committed: BTreeMap::new(),
                     instance: String::new(),
+                    node_id: None,
+                    inputs: Vec::new(),
+                    restored_records: 0,
+                    starts: 1,
                 })
                 .collect(),
             instance: instance.into(),
             application_server: (instance == "b").then(|| "127.0.0.1:7070".to_string()),
             reported_at_ms: at,
+            node_id: None,
         }
     }
 

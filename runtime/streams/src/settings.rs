@@ -42,6 +42,11 @@ pub struct StreamsSettings {
     /// that wants no log at all sets it to false (one that sets its own subscriber
     /// before the start need not: it is never replaced).
     pub default_logging: bool,
+    /// The node this instance runs in, set by a node hosting a deployed topology (one
+    /// instance per node): the application's tasks are then placed beside their input
+    /// partitions' leaders and follow them. `None` (a client program): tasks are balanced
+    /// over the instances.
+    pub node: Option<i32>,
 }
 
 impl StreamsSettings {
@@ -56,6 +61,7 @@ impl StreamsSettings {
             session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS_DEFAULT),
             heartbeat_interval: Duration::from_millis(HEARTBEAT_INTERVAL_MS_DEFAULT),
             default_logging: true,
+            node: None,
         }
     }
 }

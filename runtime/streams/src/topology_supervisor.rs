@@ -269,6 +269,8 @@ impl Handler<TaskEvent> for TopologySupervisor {
 /// One task as `report` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskReport {
+    /// The task.
+    pub id: TaskId,
     /// Supervision record.
     #[serde(flatten)]
     pub supervision: SupervisorReport,
@@ -299,6 +301,7 @@ impl Handler<Report> for TopologySupervisor {
             .children
             .iter()
             .map(|(id, c)| TaskReport {
+                id: *id,
                 supervision: c.record.report(0, Vec::new()),
                 committed: c.committed.clone(),
                 processed_records: c.metrics.processed_records,
