@@ -8,6 +8,7 @@ mod bench;
 mod cluster;
 mod connect_cmd;
 mod consume;
+mod deploy;
 mod group;
 mod node_access;
 mod produce;
@@ -102,7 +103,7 @@ pub fn main_with(catalog: Catalog) -> std::process::ExitCode {
         default_sigpipe();
     }
     let result = match cli.command {
-        Command::Start(args) => start::run(*args),
+        Command::Start(args) => start::run(*args, &catalog),
         Command::Topic(command) => topic::run(command),
         Command::Group(command) => group::run(command),
         Command::Produce(args) => produce::run(args),

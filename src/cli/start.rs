@@ -31,11 +31,11 @@ impl StartArgs {
     }
 }
 
-/// Runs the node until SIGINT/SIGTERM.
-pub fn run(args: StartArgs) -> anyhow::Result<()> {
+/// Runs the node until SIGINT/SIGTERM; it can host the deployed topologies of `catalog`.
+pub fn run(args: StartArgs, catalog: &eddy::streams::Catalog) -> anyhow::Result<()> {
     eddy::streams::init_logging(NODE_LOG_FILTER_DEFAULT);
     let config = args.into_config()?;
-    eddy_node::run_until_signal(config).context("the node stopped with an error")
+    eddy_node::run_until_signal(config, catalog.clone()).context("the node stopped with an error")
 }
 
 /// The node's log filter without `EDDY_LOG`: its own lines at info, the storage engine's

@@ -46,6 +46,12 @@ pub enum TopologyCommand {
     Run(RunArgs),
     /// List the topologies this binary can run (`topology run NAME`).
     Catalog(CatalogArgs),
+    /// Deploy a topology of the nodes' catalog to the cluster: every node runs its tasks
+    /// beside their input partitions' leaders, and the deployment survives restarts.
+    Deploy(super::deploy::DeployArgs),
+    /// Remove a deployed application: its tasks commit and stop on every node; its topics
+    /// stay.
+    Undeploy(super::deploy::UndeployArgs),
     /// List the streams applications that reported to the cluster, with their tasks and lag.
     List(ListArgs),
     /// Show an application's topology, its tasks' state and its input lag.
@@ -85,7 +91,7 @@ pub struct CatalogArgs {
     json: bool,
 }
 
-fn parse_config(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_config(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_string(), value.to_string()))
@@ -140,6 +146,8 @@ pub fn run(command: TopologyCommand, catalog: &Catalog) -> anyhow::Result<()> {
     match command {
         TopologyCommand::Run(args) => run_topology(args, catalog),
         TopologyCommand::Catalog(args) => print_catalog(args, catalog),
+        TopologyCommand::Deploy(args) => super::deploy::deploy(args),
+        TopologyCommand::Undeploy(args) => super::deploy::undeploy(args),
         TopologyCommand::List(args) => block_on(list(args)),
         TopologyCommand::Describe(args) => block_on(describe(args)),
         TopologyCommand::Query(args) => block_on(query(args)),
@@ -346,6 +354,30 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
 struct DescribeOutput<'a> {
     application: &'a AppRecord,
     input_offsets: BTreeMap<String, (i64, Option<i64>, Option<i64>)>,
+    /// The node leading each task input (`topic-partition`) now.
+    leaders: BTreeMap<String, i32>,
+}
+
+/// The node leading each input partition of `app`'s tasks now, by `topic-partition`.
+async fn input_leaders(admin: &mut eddy::client::Admin, app: &AppRecord) -> BTreeMap<String, i32> {
+    let mut topics: Vec<String> = app
+        .tasks
+        .iter()
+        .flat_map(|t| t.inputs.iter())
+        .filter_map(|input| input.rsplit_once('-').map(|(topic, _)| topic.to_string()))
+        .collect();
+    topics.sort();
+    topics.dedup();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let described = admin.describe_topics(&names).await.unwrap_or_default();
+    described
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (format!("{}-{}", t.name, p.partition), p.leader))
+        })
+        .collect()
 }
 
 /// The latest report of `application_id`, or an error that says where to look.
@@ -368,8 +400,10 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         .group_offsets(&app.application_id)
         .await
         .unwrap_or_default();
+    let leaders = input_leaders(&mut admin, app).await;
     if args.json {
         let output = DescribeOutput {
+            leaders,
             application: app,
             input_offsets: offsets
                 .iter()
@@ -404,7 +438,8 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     }
     let mut tasks = table(&[
         "TASK",
-        "INSTANCE",
+        "NODE",
+        "INPUT (LEADER)",
         "STATE",
         "RESTARTS",
         "PROCESSED",
@@ -412,9 +447,19 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         "LAST ERROR",
     ]);
     for t in &app.tasks {
+        let inputs: Vec<String> = t
+            .inputs
+            .iter()
+            .map(|i| match leaders.get(i) {
+                Some(leader) => format!("{i} ({leader})"),
+                None => i.clone(),
+            })
+            .collect();
         tasks.add_row(vec![
             t.task.clone(),
-            t.instance.clone(),
+            t.node_id
+                .map_or_else(|| format!("- ({})", t.instance), |n| n.to_string()),
+            inputs.join(" "),
             t.state.clone(),
             t.restarts.to_string(),
             t.processed_records.to_string(),
@@ -535,6 +580,10 @@ mod tests {
             dropped_late_records: 0,
             committed: BTreeMap::new(),
             instance: "h:1".into(),
+            node_id: None,
+            inputs: Vec::new(),
+            restored_records: 0,
+            starts: 1,
         }
     }
 
@@ -548,6 +597,7 @@ mod tests {
             instance: "h:1".into(),
             application_server: None,
             reported_at_ms: 1_000,
+            node_id: None,
         };
         let fresh = summarize(&app, 7, 2_000);
         assert_eq!(

@@ -23,9 +23,12 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::kafka::Broker;
+use crate::topologies::host::{ReportHosted, TopologyHost};
+use actix::Addr;
 use eddy_actors::node_supervisor::Report;
 use eddy_actors::supervision::{ChildRecord, ChildState};
 use eddy_connect::{ConnectHandle, ReportConnectors};
+use eddy_streams::Catalog;
 
 /// The read-only broker config (DescribeConfigs, broker resource) in which a node
 /// advertises its admin HTTP address, so that the CLI needs only the Kafka address (`-b`).
@@ -66,7 +69,7 @@ fn own_routes() -> Vec<(&'static str, MethodRouter<AdminState>)> {
 
 /// The route prefixes of the routers merged in: Kafka Connect's REST API and the streams
 /// applications'.
-const MERGED_ROUTE_PREFIXES: [&str; 2] = ["/connectors…", "/topologies…"];
+const MERGED_ROUTE_PREFIXES: [&str; 3] = ["/connectors…", "/topologies…", "/deployments…"];
 
 /// What the answer to an unknown route lists: every route, a path parameter such as
 /// `{node_id}` written `NODE_ID`.
@@ -85,8 +88,11 @@ fn served_routes(own: &[&str]) -> String {
                 .join("/")
         })
         .collect();
-    let [connect, topologies] = MERGED_ROUTE_PREFIXES;
-    format!("{}, {connect} and {topologies}", shown.join(", "))
+    let [connect, topologies, deployments] = MERGED_ROUTE_PREFIXES;
+    format!(
+        "{}, {connect}, {topologies} and {deployments}",
+        shown.join(", ")
+    )
 }
 
 #[derive(Clone)]
@@ -94,7 +100,17 @@ struct AdminState {
     broker: Arc<Broker>,
     metrics: Option<PrometheusHandle>,
     connect: ConnectHandle,
+    topologies: Addr<TopologyHost>,
     kafka_listener: String,
+}
+
+/// What the admin endpoint serves of the topologies deployed to the cluster: this node's
+/// host (its instances, for `/supervisors`) and catalog (to check a deployment).
+pub struct AdminTopologies {
+    /// This node's TopologyHost.
+    pub host: Addr<TopologyHost>,
+    /// The topologies this binary can run.
+    pub catalog: Arc<Catalog>,
 }
 
 /// Serves the admin endpoint until the task is dropped; `Err` with the reason if the
@@ -105,8 +121,10 @@ pub async fn serve_admin(
     broker: Arc<Broker>,
     metrics: Option<PrometheusHandle>,
     connect: ConnectHandle,
+    topologies: AdminTopologies,
     kafka_listener: String,
 ) -> Result<(), String> {
+    let broker_for_routes = broker.clone();
     let routes = own_routes();
     let paths: Vec<&str> = routes.iter().map(|(path, _)| *path).collect();
     let not_found_message = Arc::new(served_routes(&paths));
@@ -119,8 +137,13 @@ pub async fn serve_admin(
             broker,
             metrics,
             connect: connect.clone(),
+            topologies: topologies.host,
             kafka_listener: kafka_listener.clone(),
         })
+        .merge(crate::topologies::routes::router(
+            broker_for_routes,
+            topologies.catalog,
+        ))
         .merge(eddy_connect::rest::router(connect))
         .merge(eddy_streams::admin_routes::router(kafka_listener))
         // After the merges: this endpoint's own answer to an unknown route, in place of
@@ -137,7 +160,7 @@ pub async fn serve_admin(
 const ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
 
 /// An error answer: `{"error_code": <status>, "message": …}`.
-fn error_response(status: StatusCode, message: impl std::fmt::Display) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: impl std::fmt::Display) -> Response {
     let body = serde_json::json!({ "error_code": status.as_u16(), "message": message.to_string() });
     (status, Json(body)).into_response()
 }
@@ -228,13 +251,38 @@ async fn supervisors(State(state): State<AdminState>) -> impl IntoResponse {
                 child.state = ChildState::Failed;
                 child.last_error = Some(reason);
             }
-            // Stream tasks run in the applications' own processes; their instances report
-            // to the cluster, and those reports are shown as the "topologies" child.
-            let topologies = eddy_streams::admin_routes::supervision(&state.kafka_listener).await;
-            if !topologies.is_empty() {
+            // Deployed topologies run in this node's TopologyHost, outside the tree of
+            // eddy-actors: graft its applications and their tasks in as "topologies".
+            let (hosted, failure) = match state.topologies.send(ReportHosted).await {
+                Ok(hosted) => (hosted, None),
+                Err(err) => (
+                    Vec::new(),
+                    Some(format!("the topology host does not answer: {err}")),
+                ),
+            };
+            if let Some(child) = children.iter_mut().find(|c| c.name == "topologies") {
+                child.children = hosted;
+                if let Some(reason) = failure {
+                    child.state = ChildState::Failed;
+                    child.last_error = Some(reason);
+                }
+            }
+            // Client programs' stream tasks run in their own processes; their instances
+            // report to the cluster, and those reports are shown as another child.
+            // (Deployed applications report too: they are left out here, shown above.)
+            let deployed = state.broker.snapshot().deployments.clone();
+            let reported: Vec<_> = eddy_streams::admin_routes::supervision(&state.kafka_listener)
+                .await
+                .into_iter()
+                .filter(|r| {
+                    let app = r.name.trim_start_matches("topology ");
+                    !deployed.contains_key(app)
+                })
+                .collect();
+            if !reported.is_empty() {
                 let mut record = ChildRecord::starting("topologies (as reported)".into());
                 record.state = ChildState::Running;
-                children.push(record.report(0, topologies));
+                children.push(record.report(0, reported));
             }
             Json(report).into_response()
         }
@@ -372,7 +420,7 @@ mod tests {
         assert_eq!(
             served_routes(&paths),
             "/health, /supervisors, /metrics, /topics, /cluster, /cluster/moves, \
-             /cluster/decommission/NODE_ID, /connectors… and /topologies…"
+             /cluster/decommission/NODE_ID, /connectors…, /topologies… and /deployments…"
         );
     }
 }

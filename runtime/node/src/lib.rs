@@ -11,6 +11,7 @@ mod fd_limit;
 pub mod kafka;
 mod metrics;
 pub mod node;
+pub mod topologies;
 mod record_codec;
 mod services;
 mod storage_health;

@@ -27,12 +27,16 @@ use eddy_actors::supervision::{ChildState, RestartIntensity};
 use futures::FutureExt as _;
 use tokio::net::TcpListener;
 
+use crate::admin_http::AdminTopologies;
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::kafka::{serve_listener, Broker};
 use crate::services::spawn_service;
+use crate::topologies::host::{CloseAll, HostSettings, TopologyHost};
+use actix::Addr;
 use eddy_connect::{ConnectHandle, ConnectSettings};
+use eddy_streams::Catalog;
 
 /// A node running inside the current actix `System`.
 pub struct RunningNode {
@@ -47,6 +51,7 @@ pub struct RunningNode {
     broker: Arc<Broker>,
     shutdown: tokio::sync::watch::Sender<bool>,
     connect: ConnectHandle,
+    topologies: Addr<TopologyHost>,
     cluster: Option<Arc<Cluster>>,
     storage: crate::storage_health::StorageState,
 }
@@ -63,8 +68,18 @@ async fn bind(addr: &str, flag: &'static str) -> Result<TcpListener, NodeError> 
 }
 
 impl RunningNode {
-    /// Starts a node on the current actix system. Must be called from inside a `System`.
+    /// Starts a node on the current actix system, hosting no topology. Must be called from
+    /// inside a `System`.
     pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+        Self::start_with(config, Arc::new(Catalog::new())).await
+    }
+
+    /// Starts a node that can host the deployed topologies of `catalog`. Must be called
+    /// from inside a `System`.
+    pub async fn start_with(
+        config: NodeConfig,
+        catalog: Arc<Catalog>,
+    ) -> Result<RunningNode, NodeError> {
         config.validate()?;
         let metrics = crate::metrics::install();
         // Before the store opens: fjall's file cache is sized from the raised limit.
@@ -144,7 +159,7 @@ impl RunningNode {
             configs,
             actors.clone(),
             routes,
-            metadata,
+            metadata.clone(),
             shutdown_rx,
         );
         let (storage_watchdog, storage) = crate::storage_health::spawn_watchdog(
@@ -165,6 +180,17 @@ impl RunningNode {
         // The supervisor reads `connect-configs` through the Kafka listener once it runs.
         connect_settings.config_owner = Some(config.node_id);
         let connect = ConnectHandle::start(connect_settings);
+        let topologies = TopologyHost::launch(
+            HostSettings {
+                node_id: config.node_id,
+                catalog: catalog.clone(),
+                bootstrap: local.clone(),
+                data_dir: config.data_dir.clone(),
+                broker_session_timeout: Duration::from_millis(config.broker_session_timeout_ms),
+            },
+            actors.metadata.clone(),
+            metadata,
+        );
         let spawn = |name, service| spawn_service(actors.node.clone(), name, service);
         let mut tasks = vec![
             storage_watchdog,
@@ -180,6 +206,10 @@ impl RunningNode {
                     broker.clone(),
                     metrics,
                     connect.clone(),
+                    AdminTopologies {
+                        host: topologies.clone(),
+                        catalog,
+                    },
                     local.clone(),
                 )
                 .boxed_local(),
@@ -203,6 +233,12 @@ impl RunningNode {
             state: ChildState::Running,
             error: None,
         });
+        // Likewise the TopologyHost: its hosted applications and their tasks.
+        actors.node.do_send(ServiceState {
+            name: "topologies".into(),
+            state: ChildState::Running,
+            error: None,
+        });
         tracing::info!(
             "eddy node {} listening: kafka={} (advertised {}:{}) admin=http://{} data={} topics={}",
             config.node_id,
@@ -222,6 +258,7 @@ impl RunningNode {
             broker,
             shutdown,
             connect,
+            topologies,
             cluster,
             storage,
         })
@@ -243,8 +280,10 @@ impl RunningNode {
 
     /// Shuts the node down in the documented order.
     pub async fn shutdown(self) {
-        // Connectors first: they commit their progress through this node's listener.
-        self.connect.shutdown().await;
+        // Connectors and hosted topologies first: they commit their progress through this
+        // node's listener.
+        let topologies = self.topologies.send(CloseAll);
+        let (_, _) = futures::join!(self.connect.shutdown(), topologies);
         for task in &self.tasks {
             task.abort();
         }
@@ -273,11 +312,12 @@ impl RunningNode {
     }
 }
 
-/// Runs a node until SIGINT or SIGTERM, then shuts it down cleanly. Blocks the thread.
-pub fn run_until_signal(config: NodeConfig) -> Result<(), NodeError> {
+/// Runs a node that can host the deployed topologies of `catalog` until SIGINT or SIGTERM,
+/// then shuts it down cleanly. Blocks the thread.
+pub fn run_until_signal(config: NodeConfig, catalog: Catalog) -> Result<(), NodeError> {
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let node = RunningNode::start(config).await?;
+        let node = RunningNode::start_with(config, Arc::new(catalog)).await?;
         let fault = tokio::select! {
             _ = wait_for_signal() => None,
             fault = node.storage_failed() => Some(fault),
@@ -403,6 +443,12 @@ pub struct NodeThread {
 impl NodeThread {
     /// Starts a node on a new thread and waits until it listens.
     pub fn spawn(config: NodeConfig) -> Result<NodeThread, NodeError> {
+        Self::spawn_with(config, Catalog::new())
+    }
+
+    /// Starts a node that can host the topologies of `catalog` on a new thread and waits
+    /// until it listens.
+    pub fn spawn_with(config: NodeConfig, catalog: Catalog) -> Result<NodeThread, NodeError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -410,7 +456,7 @@ impl NodeThread {
             .spawn(move || {
                 let system = actix_rt::System::new();
                 system.block_on(async move {
-                    match RunningNode::start(config).await {
+                    match RunningNode::start_with(config, Arc::new(catalog)).await {
                         Ok(node) => {
                             let _ = ready_tx.send(Ok((node.kafka_addr, node.admin_addr)));
                             let _ = stop_rx.await;
