@@ -147,7 +147,14 @@ impl KafkaStreams {
             init_default_logging();
         }
         let app = settings.config.application_id.clone();
-        let prepared = match topics::prepare(&topology, &app, &settings.bootstrap).await {
+        let prepared = match topics::prepare(
+            &topology,
+            &app,
+            &settings.bootstrap,
+            settings.replication_factor,
+        )
+        .await
+        {
             Ok(prepared) => prepared,
             Err(err) => {
                 tracing::error!(application = %app, error = %err, "the application cannot start");

@@ -238,8 +238,9 @@ impl Catalog {
 
 /// The Kafka Streams configs [`settings_from_configs`] reads; the others are left to the
 /// topology's builder.
-pub const STREAMS_CONFIG_NAMES: [&str; 5] = [
+pub const STREAMS_CONFIG_NAMES: [&str; 6] = [
     "commit.interval.ms",
+    "replication.factor",
     "session.timeout.ms",
     "heartbeat.interval.ms",
     "application.server",
@@ -275,6 +276,19 @@ pub fn settings_from_configs(
     }
     if let Some(d) = millis("heartbeat.interval.ms")? {
         settings.heartbeat_interval = d;
+    }
+    if let Some(value) = configs.get("replication.factor") {
+        settings.replication_factor = match value.parse::<i16>() {
+            Ok(rf) if rf == -1 || rf >= 1 => rf,
+            _ => {
+                return Err(CatalogError::BadConfig {
+                    key: "replication.factor".into(),
+                    value: value.clone(),
+                    reason: "must be -1 (the cluster's default.replication.factor) or at least 1"
+                        .into(),
+                })
+            }
+        };
     }
     if let Some(server) = configs.get("application.server") {
         settings.application_server = Some(server.clone());

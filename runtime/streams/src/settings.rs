@@ -47,6 +47,10 @@ pub struct StreamsSettings {
     /// partitions' leaders and follow them. `None` (a client program): tasks are balanced
     /// over the instances.
     pub node: Option<i32>,
+    /// `replication.factor`: the replication factor of the internal topics (changelogs,
+    /// repartition topics) the application creates; -1 (the default, as Kafka Streams'):
+    /// the cluster's `default.replication.factor`.
+    pub replication_factor: i16,
 }
 
 impl StreamsSettings {
@@ -62,6 +66,7 @@ impl StreamsSettings {
             heartbeat_interval: Duration::from_millis(HEARTBEAT_INTERVAL_MS_DEFAULT),
             default_logging: true,
             node: None,
+            replication_factor: -1,
         }
     }
 }

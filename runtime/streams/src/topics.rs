@@ -38,6 +38,7 @@ pub(crate) async fn prepare(
     topology: &Topology,
     app: &str,
     bootstrap: &str,
+    replication_factor: i16,
 ) -> Result<Prepared, StreamsError> {
     let mut admin = Admin::connect(bootstrap).await?;
     // Every topic's metadata at once: a Metadata request for all topics never creates one.
@@ -77,9 +78,11 @@ pub(crate) async fn prepare(
             }
             InternalTopicKind::Repartition => Vec::new(),
         };
-        // Replication factor -1: the cluster's default.replication.factor, as Kafka
-        // Streams' `replication.factor=-1`.
-        match admin.create_topic(&t.name, user_max, -1, &configs).await {
+        // Kafka Streams' `replication.factor`; -1: the cluster's default.replication.factor.
+        match admin
+            .create_topic(&t.name, user_max, replication_factor, &configs)
+            .await
+        {
             Ok(()) => {}
             Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
             Err(err) => return Err(err.into()),

@@ -48,13 +48,16 @@ pub fn check(catalog: &Catalog, topology: &str, configs: &Configs) -> Result<Top
 /// own listener), keeps its stores under `<data_dir>/streams`, runs as `node_id` (so its
 /// tasks sit beside their partitions' leaders), logs through the node's subscriber, and —
 /// unless `session.timeout.ms` is given — is dropped from its group as soon as the cluster
-/// fences a silent node (`broker_session_timeout`), so its tasks move with the leaders.
+/// fences a silent node (`broker_session_timeout`), so its tasks move with the leaders;
+/// and, unless `replication.factor` is given, creates its internal topics with a replica on
+/// up to three of the `cluster_nodes` nodes (a changelog on one node dies with it).
 pub fn instance_settings(
     deployment: &DeploymentRecord,
     bootstrap: &str,
     data_dir: &Path,
     node_id: i32,
     broker_session_timeout: Duration,
+    cluster_nodes: usize,
 ) -> Result<StreamsSettings, String> {
     let configs = &deployment.configs;
     let mut settings = settings_from_configs(&deployment.application_id, bootstrap, configs)
@@ -62,6 +65,9 @@ pub fn instance_settings(
     settings.state_dir = data_dir.join("streams");
     settings.node = Some(node_id);
     settings.default_logging = false;
+    if !configs.contains_key("replication.factor") {
+        settings.replication_factor = cluster_nodes.clamp(1, 3) as i16;
+    }
     if !configs.contains_key("session.timeout.ms") {
         settings.session_timeout = broker_session_timeout;
     }
@@ -173,17 +179,19 @@ mod tests {
     fn an_instance_runs_as_its_node_under_the_data_dir_and_the_broker_session() {
         let mut deployment = record("wc", "wordcount");
         let session = Duration::from_millis(9_000);
-        let s = instance_settings(&deployment, "127.0.0.1:1", Path::new("/d"), 2, session)
+        let s = instance_settings(&deployment, "127.0.0.1:1", Path::new("/d"), 2, session, 5)
             .expect("settings");
         assert_eq!(s.node, Some(2));
+        assert_eq!(s.replication_factor, 3, "internal topics survive a node");
         assert_eq!(s.state_dir, Path::new("/d/streams"));
         assert_eq!(s.session_timeout, session);
         assert_eq!(s.heartbeat_interval, Duration::from_millis(3_000));
         deployment
             .configs
             .insert("session.timeout.ms".into(), "30000".into());
-        let s = instance_settings(&deployment, "127.0.0.1:1", Path::new("/d"), 2, session)
+        let s = instance_settings(&deployment, "127.0.0.1:1", Path::new("/d"), 2, session, 1)
             .expect("settings");
         assert_eq!(s.session_timeout, Duration::from_millis(30_000));
+        assert_eq!(s.replication_factor, 1);
     }
 }

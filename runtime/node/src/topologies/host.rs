@@ -182,6 +182,8 @@ impl TopologyHost {
             Some(Hosted::Failed { failures, .. }) => *failures,
             _ => 0,
         };
+        // Every node's host reports its catalog: as many catalogs as live nodes.
+        let cluster_nodes = self.snapshots.borrow().catalogs.len();
         let prepared = deployment::check(&self.settings.catalog, &record.topology, &record.configs)
             .and_then(|topology| {
                 deployment::instance_settings(
@@ -190,6 +192,7 @@ impl TopologyHost {
                     &self.settings.data_dir,
                     self.settings.node_id,
                     self.settings.broker_session_timeout,
+                    cluster_nodes,
                 )
                 .map(|settings| (topology, settings))
             });
