@@ -456,7 +456,11 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             })
             .collect();
         tasks.add_row(vec![
-            t.task.clone(),
+            if t.standby {
+                format!("{} (standby)", t.task)
+            } else {
+                t.task.clone()
+            },
             t.node_id
                 .map_or_else(|| format!("- ({})", t.instance), |n| n.to_string()),
             inputs.join(" "),
@@ -584,6 +588,7 @@ mod tests {
             inputs: Vec::new(),
             restored_records: 0,
             starts: 1,
+            standby: false,
         }
     }
 

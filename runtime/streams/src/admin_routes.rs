@@ -55,7 +55,12 @@ pub async fn supervision(bootstrap: &str) -> Vec<SupervisorReport> {
                 .tasks
                 .iter()
                 .map(|t| SupervisorReport {
-                    name: format!("task {} on {}", t.task, t.instance),
+                    name: format!(
+                        "{} {} on {}",
+                        if t.standby { "standby" } else { "task" },
+                        t.task,
+                        t.instance
+                    ),
                     state: if stale {
                         ChildState::Stopped
                     } else {

@@ -97,7 +97,7 @@ async fn report_loop(supervisor: Addr<TopologySupervisor>, reporter: Reporter) {
                 tasks: tasks
                     .into_iter()
                     .map(|t| registry::TaskRow {
-                        task: t.supervision.name.trim_start_matches("task ").to_string(),
+                        task: t.id.to_string(),
                         state: format!("{:?}", t.supervision.state).to_lowercase(),
                         restarts: t.supervision.restarts,
                         last_error: t.supervision.last_error,
@@ -114,6 +114,7 @@ async fn report_loop(supervisor: Addr<TopologySupervisor>, reporter: Reporter) {
                             .collect(),
                         restored_records: t.restored_records,
                         starts: t.starts,
+                        standby: t.standby,
                     })
                     .collect(),
                 instance: instance.clone(),
@@ -191,6 +192,7 @@ impl KafkaStreams {
         let assignment_wait = ASSIGNMENT_WAIT_MIN.max(2 * settings.session_timeout);
         let member = GroupMembership::connect(&bootstrap, &app, member_config).await?;
         let settings_node = settings.node;
+        let settings_standby_replicas = settings.num_standby_replicas;
         let supervisor = TopologySupervisor::launch(
             topology.clone(),
             Arc::new(settings),
@@ -200,7 +202,7 @@ impl KafkaStreams {
         let assigned = Arc::new(Mutex::new(Vec::new()));
         let (generations_tx, mut generations) = watch::channel(0u64);
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let plan = membership::TaskPlan::new(&topology, &app, &tasks);
+        let plan = membership::TaskPlan::new(&topology, &app, &tasks, settings_standby_replicas);
         let plan_sources = plan.tasks.clone();
         let member_loop = membership::MemberLoop {
             member,
@@ -209,6 +211,7 @@ impl KafkaStreams {
             application_server: application_server.map(|a| a.to_string()),
             node: settings_node,
             leaders: membership::Leaders::new(&bootstrap),
+            standbys: Vec::new(),
             assigned: assigned.clone(),
             generations: generations_tx,
         };

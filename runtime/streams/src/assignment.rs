@@ -45,6 +45,9 @@ pub struct MemberInfo {
     /// node runs one instance); `None` for a client program. Tasks go to the instance on
     /// the node that leads their input partitions ([`assign_cooperative_by_leader`]).
     pub node: Option<i32>,
+    /// The standby tasks it kept in the previous generation (kept again where possible:
+    /// their stores are warm).
+    pub standbys: Vec<TaskId>,
 }
 
 impl MemberInfo {
@@ -55,6 +58,7 @@ impl MemberInfo {
             application_server,
             owned,
             node,
+            standbys: Vec::new(),
         }
     }
 }
@@ -73,6 +77,9 @@ pub struct AssignmentInfo {
     /// (empty otherwise): members rejoin when the leaders they see differ, so tasks follow
     /// leadership.
     pub homes: BTreeMap<TaskId, i32>,
+    /// The member's standby tasks: stateful tasks another member runs, whose stores it
+    /// keeps warm from their changelogs.
+    pub standbys: Vec<TaskId>,
 }
 
 impl AssignmentInfo {
@@ -81,12 +88,14 @@ impl AssignmentInfo {
         tasks: Vec<TaskId>,
         hosts: BTreeMap<TaskId, Option<String>>,
         homes: BTreeMap<TaskId, i32>,
+        standbys: Vec<TaskId>,
     ) -> Self {
         AssignmentInfo {
             version: INFO_VERSION,
             tasks,
             hosts,
             homes,
+            standbys,
         }
     }
 }
@@ -312,6 +321,65 @@ pub fn changes(owned: &[TaskId], assigned: &[TaskId]) -> (Vec<TaskId>, Vec<TaskI
         owned.difference(&assigned).copied().collect(),
         assigned.difference(&owned).copied().collect(),
     )
+}
+
+/// Where the standby tasks go (`num.standby.replicas` = `count`): each stateful task that
+/// a member runs (`active`) gets up to `count` standbys on other members — never two on
+/// one member, and, for members in nodes (`nodes`), never on the active's node. Preferred,
+/// in order: a member on a node holding a replica of the task's input partition, the
+/// earlier in `replicas` the better (its ISR first: the next leader is the first other
+/// in-sync replica, so a promoted standby is beside its new leader), a member that kept the standby before (`previous`: its store is warm), the
+/// member with the fewest tasks, active and standby, so far. Tasks on the move this generation (run by no member
+/// in `active`) get none until the follow-up.
+pub fn assign_standbys(
+    active: &BTreeMap<String, Vec<TaskId>>,
+    stateful: &BTreeSet<TaskId>,
+    count: usize,
+    nodes: &BTreeMap<String, i32>,
+    replicas: &BTreeMap<TaskId, Vec<i32>>,
+    previous: &BTreeMap<String, Vec<TaskId>>,
+) -> BTreeMap<String, Vec<TaskId>> {
+    let mut out: BTreeMap<String, Vec<TaskId>> =
+        active.keys().map(|m| (m.clone(), Vec::new())).collect();
+    if count == 0 {
+        return out;
+    }
+    let owners: BTreeMap<TaskId, &String> = active
+        .iter()
+        .flat_map(|(m, tasks)| tasks.iter().map(move |t| (*t, m)))
+        .collect();
+    for task in stateful {
+        let Some(owner) = owners.get(task) else {
+            continue;
+        };
+        let owner_node = nodes.get(*owner);
+        // Earlier in the list: the more likely next leader.
+        let on_replica = |m: &String| {
+            nodes
+                .get(m)
+                .and_then(|n| replicas.get(task)?.iter().position(|r| r == n))
+                .unwrap_or(usize::MAX)
+        };
+        let kept = |m: &String| previous.get(m).is_some_and(|p| p.contains(task));
+        let mut candidates: Vec<&String> = active
+            .keys()
+            .filter(|m| *m != *owner)
+            .filter(|m| owner_node.is_none() || nodes.get(*m) != owner_node)
+            .collect();
+        candidates.sort_by_key(|m| {
+            (
+                on_replica(m),
+                !kept(m),
+                out.get(*m).map_or(0, Vec::len) + active.get(*m).map_or(0, Vec::len),
+                (*m).clone(),
+            )
+        });
+        let chosen: Vec<String> = candidates.into_iter().take(count).cloned().collect();
+        for m in chosen {
+            out.entry(m).or_default().push(*task);
+        }
+    }
+    out
 }
 
 /// A task ordered by partition, then sub-topology.
@@ -671,6 +739,54 @@ mod tests {
     }
 
     #[test]
+    fn standbys_go_to_follower_nodes_never_beside_their_active() {
+        let nodes: BTreeMap<String, i32> = [("a", 1), ("b", 2), ("c", 3)]
+            .map(|(m, n)| (m.to_string(), n))
+            .into();
+        let active = members(&[
+            ("a", vec![t(1, 0)]),
+            ("b", vec![t(1, 1)]),
+            ("c", vec![t(0, 0)]),
+        ]);
+        let stateful: BTreeSet<TaskId> = [t(1, 0), t(1, 1)].into();
+        // 1_0's partition is on nodes 1 and 3; 1_1's on 2 and 1.
+        let replicas: BTreeMap<TaskId, Vec<i32>> =
+            [(t(1, 0), vec![1, 3]), (t(1, 1), vec![2, 1])].into();
+        let out = assign_standbys(&active, &stateful, 1, &nodes, &replicas, &BTreeMap::new());
+        assert_eq!(out["c"], vec![t(1, 0)], "node 3 follows 1_0's partition");
+        assert_eq!(out["a"], vec![t(1, 1)], "node 1 follows 1_1's partition");
+        assert!(out["b"].is_empty(), "stateless 0_0 has none");
+        // Two standbys each: every other node, never the active's.
+        let out = assign_standbys(&active, &stateful, 2, &nodes, &replicas, &BTreeMap::new());
+        for (m, standbys) in &out {
+            for task in standbys {
+                assert!(!active[m].contains(task), "{m} runs {task} already");
+            }
+        }
+        assert_eq!(out.values().map(Vec::len).sum::<usize>(), 4);
+        // None asked for: none.
+        let none = assign_standbys(&active, &stateful, 0, &nodes, &replicas, &BTreeMap::new());
+        assert!(none.values().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn client_program_standbys_stay_where_they_were_warm() {
+        let active = members(&[("a", vec![t(0, 0)]), ("b", vec![t(0, 1)]), ("c", vec![])]);
+        let stateful: BTreeSet<TaskId> = [t(0, 0), t(0, 1)].into();
+        let previous = members(&[("b", vec![t(0, 0)])]);
+        let out = assign_standbys(
+            &active,
+            &stateful,
+            1,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &previous,
+        );
+        assert_eq!(out["b"], vec![t(0, 0)], "b's store of 0_0 is warm");
+        assert_eq!(out["c"], vec![t(0, 1)], "the least loaded other member");
+    }
+
+    #[test]
     fn only_a_known_new_leader_moves_a_task() {
         let assigned: BTreeMap<TaskId, i32> = [(t(0, 0), 1), (t(0, 1), 2)].into();
         assert_eq!(moved_home(&assigned, &assigned), None);
@@ -689,6 +805,7 @@ mod tests {
             tasks: vec![t(0, 0)],
             hosts: [(t(0, 0), None), (t(0, 1), Some("h:1".into()))].into(),
             homes: [(t(0, 0), 2)].into(),
+            standbys: vec![t(1, 1)],
         };
         assert_eq!(
             decode::<AssignmentInfo>(&encode(&assignment)),

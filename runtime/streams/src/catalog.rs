@@ -238,8 +238,9 @@ impl Catalog {
 
 /// The Kafka Streams configs [`settings_from_configs`] reads; the others are left to the
 /// topology's builder.
-pub const STREAMS_CONFIG_NAMES: [&str; 6] = [
+pub const STREAMS_CONFIG_NAMES: [&str; 7] = [
     "commit.interval.ms",
+    "num.standby.replicas",
     "replication.factor",
     "session.timeout.ms",
     "heartbeat.interval.ms",
@@ -276,6 +277,16 @@ pub fn settings_from_configs(
     }
     if let Some(d) = millis("heartbeat.interval.ms")? {
         settings.heartbeat_interval = d;
+    }
+    if let Some(value) = configs.get("num.standby.replicas") {
+        settings.num_standby_replicas =
+            value
+                .parse::<usize>()
+                .map_err(|err| CatalogError::BadConfig {
+                    key: "num.standby.replicas".into(),
+                    value: value.clone(),
+                    reason: format!("not a count of standby replicas ({err})"),
+                })?;
     }
     if let Some(value) = configs.get("replication.factor") {
         settings.replication_factor = match value.parse::<i16>() {

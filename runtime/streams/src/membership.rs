@@ -22,7 +22,7 @@
 //! the coordinator, so a task that outlived its assignment cannot overwrite its successor's
 //! progress.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,16 +95,39 @@ enum Rejoin {
 pub(crate) struct TaskPlan {
     /// Every task, with its source topics (full names).
     pub(crate) tasks: BTreeMap<TaskId, Vec<String>>,
+    /// The tasks with state stores: those that get standbys.
+    pub(crate) stateful: BTreeSet<TaskId>,
+    /// `num.standby.replicas`.
+    pub(crate) standby_replicas: usize,
 }
 
 impl TaskPlan {
     /// The tasks of `topology` given each sub-topology's partition count.
-    pub(crate) fn new(topology: &Topology, application_id: &str, tasks: &[TaskId]) -> Self {
+    pub(crate) fn new(
+        topology: &Topology,
+        application_id: &str,
+        tasks: &[TaskId],
+        standby_replicas: usize,
+    ) -> Self {
+        let stateful_subtopologies: BTreeSet<u32> = topology
+            .store_names()
+            .iter()
+            .filter_map(|name| topology.store_owner(name).map(|(s, _)| s))
+            .collect();
+        let stateful = tasks
+            .iter()
+            .filter(|t| stateful_subtopologies.contains(&t.subtopology))
+            .copied()
+            .collect();
         let tasks = tasks
             .iter()
             .map(|t| (*t, topology.source_topics(t.subtopology, application_id)))
             .collect();
-        TaskPlan { tasks }
+        TaskPlan {
+            tasks,
+            stateful,
+            standby_replicas,
+        }
     }
 
     fn ids(&self) -> Vec<TaskId> {
@@ -146,6 +169,8 @@ pub(crate) struct MemberLoop {
     pub(crate) node: Option<i32>,
     /// Reads partition leaders (in-node instances only); connected on first use.
     pub(crate) leaders: Leaders,
+    /// The standby tasks this instance keeps now (sent when it rejoins, to keep them).
+    pub(crate) standbys: Vec<TaskId>,
     /// The tasks this instance runs now, for `KafkaStreams::tasks`.
     pub(crate) assigned: Arc<Mutex<Vec<TaskId>>>,
     /// Counts the generations this instance took part in; 0 before the first assignment.
@@ -265,8 +290,13 @@ impl MemberLoop {
             group, generation, tasks = %names(&info.tasks), added = %names(&added),
             "stream tasks assigned"
         );
+        if !info.standbys.is_empty() || !self.standbys.is_empty() {
+            tracing::info!(group, generation, standbys = %names(&info.standbys), "standby tasks assigned");
+        }
+        self.standbys.clone_from(&info.standbys);
         let assign = AssignTasks {
             tasks: info.tasks.clone(),
+            standbys: info.standbys,
             hosts: info.hosts,
             membership: membership.clone(),
         };
@@ -303,18 +333,20 @@ impl MemberLoop {
     /// Joins the group; as leader, assigns the tasks. Returns the generation and this
     /// member's part.
     async fn join(&mut self, owned: &[TaskId]) -> Result<(i32, AssignmentInfo), ClientError> {
-        let info = MemberInfo::new(self.application_server.clone(), owned.to_vec(), self.node);
+        let mut info = MemberInfo::new(self.application_server.clone(), owned.to_vec(), self.node);
+        info.standbys.clone_from(&self.standbys);
         let subscription = Subscription {
             topics: self.plan.topics(),
             user_data: assignment::encode(&info),
         };
         let plan = self.plan.clone();
         // Should this member lead the group, it places tasks by the leaders as of now.
-        let homes = match self.node {
-            Some(_) => self.leaders.homes(&self.plan).await,
-            None => BTreeMap::new(),
+        let placement = match self.node {
+            Some(_) => self.leaders.placement(&self.plan).await,
+            None => Placement::default(),
         };
-        let mut assign = move |members: &[JoinedMember]| leader_assignment(&plan, members, &homes);
+        let mut assign =
+            move |members: &[JoinedMember]| leader_assignment(&plan, members, &placement);
         let generation = self
             .member
             .join(assignment::PROTOCOL_NAME, &subscription, &mut assign)
@@ -335,7 +367,7 @@ impl MemberLoop {
         loop {
             tokio::time::sleep(interval).await;
             if !homes.is_empty() {
-                let now = self.leaders.homes(&self.plan).await;
+                let now = self.leaders.placement(&self.plan).await.homes;
                 if let Some((task, node)) = assignment::moved_home(homes, &now) {
                     tracing::info!(
                         group = self.member.group_id(), task = %task, leader = node,
@@ -387,9 +419,10 @@ impl Leaders {
         }
     }
 
-    /// The node leading each task's first source partition now; tasks whose partition has
-    /// no leader (or that the cluster cannot be asked about) are left out.
-    pub(crate) async fn homes(&mut self, plan: &TaskPlan) -> BTreeMap<TaskId, i32> {
+    /// The node leading each task's first source partition now and the nodes holding its
+    /// replicas; tasks whose partition has no leader (or that the cluster cannot be asked
+    /// about) are left out.
+    pub(crate) async fn placement(&mut self, plan: &TaskPlan) -> Placement {
         let topics = plan.topics();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         let described = match self.admin.as_mut() {
@@ -404,26 +437,46 @@ impl Leaders {
             Err(err) => {
                 tracing::debug!(error = %err, "could not read the partitions' leaders");
                 self.admin = None;
-                return BTreeMap::new();
+                return Placement::default();
             }
         };
-        let leaders: BTreeMap<(&str, i32), i32> = topics
+        let partitions: BTreeMap<(&str, i32), &eddy_client::PartitionInfo> = topics
             .iter()
             .flat_map(|t| {
                 t.partitions
                     .iter()
-                    .map(|p| ((t.name.as_str(), p.partition), p.leader))
+                    .map(|p| ((t.name.as_str(), p.partition), p))
             })
-            .filter(|(_, leader)| *leader >= 0)
             .collect();
-        plan.tasks
-            .iter()
-            .filter_map(|(task, sources)| {
-                let first = sources.first()?;
-                Some((*task, *leaders.get(&(first.as_str(), task.partition))?))
-            })
-            .collect()
+        let mut placement = Placement::default();
+        for (task, sources) in &plan.tasks {
+            let Some(p) = sources
+                .first()
+                .and_then(|first| partitions.get(&(first.as_str(), task.partition)))
+            else {
+                continue;
+            };
+            if p.leader >= 0 {
+                placement.homes.insert(*task, p.leader);
+            }
+            // In-sync replicas first, in their order: the next leader is the first of them
+            // after the current one.
+            let mut replicas = p.isr.clone();
+            replicas.extend(p.replicas.iter().filter(|r| !p.isr.contains(r)));
+            placement.replicas.insert(*task, replicas);
+        }
+        placement
     }
+}
+
+/// Where each task's input partition is: its leader (the task's home) and its replicas
+/// (where its standbys go).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Placement {
+    /// The node leading each task's input partition.
+    pub(crate) homes: BTreeMap<TaskId, i32>,
+    /// The nodes holding a replica of it, in-sync ones first.
+    pub(crate) replicas: BTreeMap<TaskId, Vec<i32>>,
 }
 
 /// Task ids as a comma-separated list, for logs.
@@ -438,8 +491,9 @@ fn names(tasks: &[TaskId]) -> String {
 fn leader_assignment(
     plan: &TaskPlan,
     members: &[JoinedMember],
-    homes: &BTreeMap<TaskId, i32>,
+    placement: &Placement,
 ) -> BTreeMap<String, Assignment> {
+    let homes = &placement.homes;
     let infos: BTreeMap<String, Option<MemberInfo>> = members
         .iter()
         .map(|m| {
@@ -475,6 +529,25 @@ fn leader_assignment(
         );
     }
     let tasks = cooperative.tasks;
+    let previous: BTreeMap<String, Vec<TaskId>> = infos
+        .iter()
+        .map(|(id, info)| {
+            let standbys = info
+                .as_ref()
+                .map(|i| i.standbys.clone())
+                .unwrap_or_default();
+            (id.clone(), standbys)
+        })
+        .collect();
+    let no_nodes = BTreeMap::new();
+    let mut standbys = assignment::assign_standbys(
+        &tasks,
+        &plan.stateful,
+        plan.standby_replicas,
+        if by_leader { &nodes } else { &no_nodes },
+        &placement.replicas,
+        &previous,
+    );
     // Tasks on the move are in no member's hosts: queries of their keys are refused as
     // rebalancing until the follow-up generation.
     let mut hosts = BTreeMap::new();
@@ -495,7 +568,9 @@ fn leader_assignment(
             } else {
                 BTreeMap::new()
             };
-            let info = AssignmentInfo::new(member_tasks.clone(), hosts.clone(), homes);
+            let member_standbys = standbys.remove(&member).unwrap_or_default();
+            let info =
+                AssignmentInfo::new(member_tasks.clone(), hosts.clone(), homes, member_standbys);
             let assignment = Assignment {
                 partitions: plan.partitions(&member_tasks),
                 user_data: assignment::encode(&info),
@@ -553,7 +628,11 @@ mod tests {
             .into_iter()
             .map(|task| (task, vec!["in".to_string()]))
             .collect();
-        TaskPlan { tasks }
+        TaskPlan {
+            tasks,
+            stateful: BTreeSet::new(),
+            standby_replicas: 0,
+        }
     }
 
     #[test]
@@ -562,7 +641,7 @@ mod tests {
             joined("a", "a:1", vec![t(0, 0), t(0, 1)]),
             joined("b", "b:1", Vec::new()),
         ];
-        let out = leader_assignment(&plan(), &members, &BTreeMap::new());
+        let out = leader_assignment(&plan(), &members, &Placement::default());
         let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
         assert_eq!(a.tasks, [t(0, 0)], "a keeps its share");
         assert!(b.tasks.is_empty(), "b waits for a's revocation");
@@ -577,7 +656,7 @@ mod tests {
             joined("a", "a:1", vec![t(0, 0)]),
             joined("b", "b:1", Vec::new()),
         ];
-        let out = leader_assignment(&plan(), &members, &BTreeMap::new());
+        let out = leader_assignment(&plan(), &members, &Placement::default());
         let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
         assert_eq!((a.tasks, b.tasks), (vec![t(0, 0)], vec![t(0, 1)]));
         let hosts: BTreeMap<TaskId, Option<String>> =
@@ -600,7 +679,11 @@ mod tests {
         };
         let members = [in_node("a", 1), in_node("b", 2)];
         let homes: BTreeMap<TaskId, i32> = [(t(0, 0), 2), (t(0, 1), 2)].into();
-        let out = leader_assignment(&plan(), &members, &homes);
+        let placement = Placement {
+            homes: homes.clone(),
+            replicas: BTreeMap::new(),
+        };
+        let out = leader_assignment(&plan(), &members, &placement);
         let (a, b) = (decoded(&out, "a"), decoded(&out, "b"));
         assert!(a.tasks.is_empty(), "node 1 leads nothing");
         assert_eq!(b.tasks, [t(0, 0), t(0, 1)]);
@@ -609,7 +692,10 @@ mod tests {
         let out = leader_assignment(
             &plan(),
             &[joined("a", "a:1", vec![]), joined("b", "b:1", vec![])],
-            &[(t(0, 0), 2)].into(),
+            &Placement {
+                homes: [(t(0, 0), 2)].into(),
+                replicas: BTreeMap::new(),
+            },
         );
         assert_eq!(decoded(&out, "a").tasks.len(), 1);
         assert!(decoded(&out, "a").homes.is_empty());
@@ -620,7 +706,7 @@ mod tests {
         let mut foreign = joined("b", "b:1", Vec::new());
         foreign.subscription.user_data = vec![0xff, 0xff, 0xff];
         let members = [joined("a", "a:1", vec![t(0, 0)]), foreign];
-        let out = leader_assignment(&plan(), &members, &BTreeMap::new());
+        let out = leader_assignment(&plan(), &members, &Placement::default());
         assert_eq!(decoded(&out, "a").tasks, [t(0, 0)]);
         assert_eq!(
             decoded(&out, "b").tasks,

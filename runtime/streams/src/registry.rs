@@ -62,6 +62,10 @@ pub struct TaskRow {
     /// through every rebalance).
     #[serde(default)]
     pub starts: u64,
+    /// A standby (a warm copy of the task's stores, kept from its changelogs), not the
+    /// active task; its `processed_records` are the changes it applied.
+    #[serde(default)]
+    pub standby: bool,
 }
 
 /// What an application reports about itself.
@@ -293,6 +297,7 @@ mod tests {
                     inputs: Vec::new(),
                     restored_records: 0,
                     starts: 1,
+                    standby: false,
                 })
                 .collect(),
             instance: instance.into(),

@@ -51,6 +51,10 @@ pub struct StreamsSettings {
     /// repartition topics) the application creates; -1 (the default, as Kafka Streams'):
     /// the cluster's `default.replication.factor`.
     pub replication_factor: i16,
+    /// `num.standby.replicas`: how many other instances keep a warm copy of each stateful
+    /// task's stores (standby tasks), so a task that moves resumes without replaying its
+    /// whole changelog. Default 0, as Kafka Streams'.
+    pub num_standby_replicas: usize,
 }
 
 impl StreamsSettings {
@@ -67,6 +71,7 @@ impl StreamsSettings {
             default_logging: true,
             node: None,
             replication_factor: -1,
+            num_standby_replicas: 0,
         }
     }
 }

@@ -28,6 +28,7 @@ use eddy_actors::supervision::{guard, Backoff, RestartDecision, RestartIntensity
 use eddy_topologies::{ChangelogRecord, InputRecord, StoreLookup, Task, TaskId, Topology};
 use tokio::sync::{mpsc, oneshot};
 
+use super::changelog::{from_uncommitted_input, input_header};
 use super::membership::Membership;
 use super::state_store::StateDirectory;
 use super::topology_supervisor::{TaskEvent, TopologySupervisor};
@@ -72,7 +73,7 @@ pub enum TaskEnd {
 }
 
 impl TaskEnd {
-    fn client(err: eddy_client::ClientError) -> TaskEnd {
+    pub(crate) fn client(err: eddy_client::ClientError) -> TaskEnd {
         if err.is_unreachable() || err.is_retriable() {
             TaskEnd::Retry(err.to_string())
         } else {
@@ -80,7 +81,7 @@ impl TaskEnd {
         }
     }
 
-    fn crash(err: impl std::fmt::Display) -> TaskEnd {
+    pub(crate) fn crash(err: impl std::fmt::Display) -> TaskEnd {
         TaskEnd::Crash(err.to_string())
     }
 }
@@ -344,49 +345,10 @@ fn to_client_headers(headers: Vec<eddy_topologies::Header>) -> Vec<Header> {
         .collect()
 }
 
-/// The changelog header naming the input record a store change came from.
-const INPUT_HEADER: &str = "eddy.streams.input";
-
-fn input_header(topic: &str, partition: i32, offset: i64) -> Header {
-    Header {
-        key: INPUT_HEADER.to_string(),
-        value: Some(
-            format!("{topic}\u{0}{partition}\u{0}{offset}")
-                .into_bytes()
-                .into(),
-        ),
-    }
-}
-
-/// Whether a changelog record comes from input that was never committed: such a change is
-/// left out of the restored store, and the input is processed again, so a crash between the
-/// changelog write and the offset commit cannot count a record twice.
-fn from_uncommitted_input(headers: &[Header], committed: &BTreeMap<(String, i32), i64>) -> bool {
-    let Some(value) = headers
-        .iter()
-        .find(|h| h.key == INPUT_HEADER)
-        .and_then(|h| h.value.as_ref())
-    else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(value);
-    let mut parts = text.split('\u{0}');
-    let (Some(topic), Some(partition), Some(offset)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let (Ok(partition), Ok(offset)) = (partition.parse::<i32>(), offset.parse::<i64>()) else {
-        return false;
-    };
-    committed
-        .get(&(topic.to_string(), partition))
-        .is_none_or(|c| offset >= *c)
-}
-
 /// Where restoring one store's changelog partition starts: at the store's checkpoint if the
 /// changelog still holds it, else (no checkpoint, or the changelog was deleted, recreated
 /// or truncated past it) at the changelog's start, with the store wiped first.
-async fn restore_start(
+pub(crate) async fn restore_start(
     task: &mut Task,
     consumer: &mut Consumer,
     topic: &str,

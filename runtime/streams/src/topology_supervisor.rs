@@ -18,6 +18,7 @@ use eddy_topologies::{StoreLookup, TaskId, TaskMetrics, Topology};
 use serde::Serialize;
 
 use super::membership::Membership;
+use super::standby_task::StandbyHandle;
 use super::state_store::StateDirectory;
 use super::stream_task::{QueryStore, RevokeTask, StopTask, StreamTask};
 use super::{QueryError, StreamsSettings};
@@ -47,6 +48,8 @@ pub struct TopologySupervisor {
     /// How many times each task was started here for an assignment (restarts after
     /// failures not counted): a task kept across rebalances is started once.
     starts: BTreeMap<TaskId, u64>,
+    /// The standby tasks this instance keeps (warm copies of other instances' tasks).
+    standbys: BTreeMap<TaskId, StandbyHandle>,
 }
 
 impl TopologySupervisor {
@@ -69,6 +72,7 @@ impl TopologySupervisor {
             children: BTreeMap::new(),
             hosts: BTreeMap::new(),
             starts: BTreeMap::new(),
+            standbys: BTreeMap::new(),
         }
         .start()
     }
@@ -103,6 +107,8 @@ impl Actor for TopologySupervisor {
 pub struct AssignTasks {
     /// This instance's tasks.
     pub tasks: Vec<TaskId>,
+    /// This instance's standby tasks.
+    pub standbys: Vec<TaskId>,
     /// Where every task of the application runs.
     pub hosts: BTreeMap<TaskId, Option<String>>,
     /// What the tasks commit as (shared: kept tasks commit as the new generation).
@@ -110,9 +116,9 @@ pub struct AssignTasks {
 }
 
 impl Handler<AssignTasks> for TopologySupervisor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: AssignTasks, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: AssignTasks, _ctx: &mut Self::Context) -> Self::Result {
         self.hosts = msg.hosts;
         let stale: Vec<TaskId> = self
             .children
@@ -127,11 +133,45 @@ impl Handler<AssignTasks> for TopologySupervisor {
                 child.addr.do_send(StopTask);
             }
         }
-        for id in msg.tasks {
-            if !self.children.contains_key(&id) {
-                self.start_task(id, msg.membership.clone(), ctx.address());
+        // Standbys no longer assigned stop first — a promoted one (now an active task
+        // here) checkpoints and closes its stores before the active task opens them.
+        let ending: Vec<TaskId> = self
+            .standbys
+            .iter()
+            .filter(|(id, s)| !msg.standbys.contains(id) || msg.tasks.contains(id) || s.failed())
+            .map(|(id, _)| *id)
+            .collect();
+        let stops: Vec<_> = ending
+            .iter()
+            .filter_map(|id| self.standbys.remove(id))
+            .map(StandbyHandle::stop)
+            .collect();
+        Box::pin(
+            async move {
+                for stop in stops {
+                    stop.await;
+                }
             }
-        }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                for id in msg.tasks {
+                    if !act.children.contains_key(&id) {
+                        act.start_task(id, msg.membership.clone(), ctx.address());
+                    }
+                }
+                for id in msg.standbys {
+                    if !act.standbys.contains_key(&id) && !act.children.contains_key(&id) {
+                        let handle = StandbyHandle::start(
+                            id,
+                            act.topology.clone(),
+                            act.settings.clone(),
+                            act.state.clone(),
+                        );
+                        act.standbys.insert(id, handle);
+                    }
+                }
+            }),
+        )
     }
 }
 
@@ -271,6 +311,9 @@ impl Handler<TaskEvent> for TopologySupervisor {
 pub struct TaskReport {
     /// The task.
     pub id: TaskId,
+    /// A standby task (a warm copy of another instance's task): `processed_records` counts
+    /// the changelog records it applied.
+    pub standby: bool,
     /// Supervision record.
     #[serde(flatten)]
     pub supervision: SupervisorReport,
@@ -302,6 +345,7 @@ impl Handler<Report> for TopologySupervisor {
             .iter()
             .map(|(id, c)| TaskReport {
                 id: *id,
+                standby: false,
                 supervision: c.record.report(0, Vec::new()),
                 committed: c.committed.clone(),
                 processed_records: c.metrics.processed_records,
@@ -309,6 +353,7 @@ impl Handler<Report> for TopologySupervisor {
                 restored_records: c.restored,
                 starts: self.starts.get(id).copied().unwrap_or(0),
             })
+            .chain(self.standbys.iter().map(|(id, s)| s.report(*id)))
             .collect();
         let mut root = ChildRecord::starting(format!("topology {}", self.application_id));
         root.state = ChildState::Running;

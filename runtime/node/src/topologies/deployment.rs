@@ -49,8 +49,10 @@ pub fn check(catalog: &Catalog, topology: &str, configs: &Configs) -> Result<Top
 /// tasks sit beside their partitions' leaders), logs through the node's subscriber, and —
 /// unless `session.timeout.ms` is given — is dropped from its group as soon as the cluster
 /// fences a silent node (`broker_session_timeout`), so its tasks move with the leaders;
-/// and, unless `replication.factor` is given, creates its internal topics with a replica on
-/// up to three of the `cluster_nodes` nodes (a changelog on one node dies with it).
+/// unless `replication.factor` is given, creates its internal topics with a replica on up
+/// to three of the `cluster_nodes` nodes (a changelog on one node dies with it); and,
+/// unless `num.standby.replicas` is given, keeps one standby of every stateful task on
+/// another node when there is one.
 pub fn instance_settings(
     deployment: &DeploymentRecord,
     bootstrap: &str,
@@ -65,6 +67,11 @@ pub fn instance_settings(
     settings.state_dir = data_dir.join("streams");
     settings.node = Some(node_id);
     settings.default_logging = false;
+    if !configs.contains_key("num.standby.replicas") && cluster_nodes >= 2 {
+        // A warm copy of every stateful task on another node: a task whose node dies
+        // resumes without replaying its whole changelog.
+        settings.num_standby_replicas = 1;
+    }
     if !configs.contains_key("replication.factor") {
         settings.replication_factor = cluster_nodes.clamp(1, 3) as i16;
     }
@@ -183,6 +190,7 @@ mod tests {
             .expect("settings");
         assert_eq!(s.node, Some(2));
         assert_eq!(s.replication_factor, 3, "internal topics survive a node");
+        assert_eq!(s.num_standby_replicas, 1, "a warm copy on another node");
         assert_eq!(s.state_dir, Path::new("/d/streams"));
         assert_eq!(s.session_timeout, session);
         assert_eq!(s.heartbeat_interval, Duration::from_millis(3_000));
@@ -193,5 +201,6 @@ mod tests {
             .expect("settings");
         assert_eq!(s.session_timeout, Duration::from_millis(30_000));
         assert_eq!(s.replication_factor, 1);
+        assert_eq!(s.num_standby_replicas, 0, "no other node to keep it on");
     }
 }
