@@ -199,6 +199,10 @@ pub struct TaskView {
     pub inputs: Vec<String>,
     /// The instance (`host:pid`) whose report shows it.
     pub instance: String,
+    /// A standby (a warm copy of the task's stores on another node), not the active task.
+    pub standby: bool,
+    /// Changelog records its current run replayed before processing.
+    pub restored_records: u64,
 }
 
 /// What `eddy topology describe APP --json` says about a deployed application.
@@ -244,6 +248,8 @@ pub fn describe(bootstrap: &str, app: &str) -> Result<Described, String> {
                 .map(str::to_string)
                 .collect(),
             instance: t["instance"].as_str().unwrap_or_default().to_string(),
+            standby: t["standby"].as_bool().unwrap_or(false),
+            restored_records: t["restored_records"].as_u64().unwrap_or(0),
         })
         .collect();
     let leaders = json["leaders"]
@@ -276,8 +282,9 @@ pub fn task_ids(subtopologies: u32, partitions: i32) -> BTreeSet<String> {
 }
 
 /// Why `described` is not yet the placement a deployment promises — each of `expected`
-/// reported exactly once, running, by a node in `live`, and that node the leader of the
-/// task's first input partition — or `Ok` with each task's node.
+/// reported exactly once as an active task, running, by a node in `live`, and that node
+/// the leader of the task's first input partition; no standby beside its active task —
+/// or `Ok` with each task's node.
 pub fn placement(
     described: &Described,
     expected: &BTreeSet<String>,
@@ -285,12 +292,13 @@ pub fn placement(
 ) -> Result<BTreeMap<String, i32>, String> {
     let mut problems = Vec::new();
     let mut nodes = BTreeMap::new();
-    let reported: BTreeSet<String> = described.tasks.iter().map(|t| t.task.clone()).collect();
+    let active: Vec<&TaskView> = described.tasks.iter().filter(|t| !t.standby).collect();
+    let reported: BTreeSet<String> = active.iter().map(|t| t.task.clone()).collect();
     if &reported != expected {
-        problems.push(format!("tasks {reported:?}, expected {expected:?}"));
+        problems.push(format!("active tasks {reported:?}, expected {expected:?}"));
     }
     for id in expected {
-        let rows: Vec<&TaskView> = described.tasks.iter().filter(|t| &t.task == id).collect();
+        let rows: Vec<&&TaskView> = active.iter().filter(|t| &t.task == id).collect();
         let [task] = rows.as_slice() else {
             if rows.len() > 1 {
                 problems.push(format!("{id} reported {} times: {rows:?}", rows.len()));
@@ -315,6 +323,14 @@ pub fn placement(
                 "{id} runs on node {node:?}, its input {:?} is led by {leader:?}",
                 task.inputs.first()
             )),
+        }
+    }
+    for standby in described.tasks.iter().filter(|t| t.standby) {
+        if standby.node_id.is_some() && standby.node_id == nodes.get(&standby.task).copied() {
+            problems.push(format!(
+                "standby {} beside its active task: {standby:?}",
+                standby.task
+            ));
         }
     }
     if problems.is_empty() {
