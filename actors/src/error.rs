@@ -90,6 +90,9 @@ pub enum ActorError {
         /// Registered nodes.
         nodes: usize,
     },
+    /// A manual replica assignment that cannot be used.
+    #[error("invalid replica assignment: {0}")]
+    InvalidReplicaAssignment(String),
     /// A config name or value that is not accepted.
     #[error("invalid config {name}={value}: {reason}")]
     InvalidConfig {

@@ -267,6 +267,24 @@ impl MetadataActor {
         if self.snapshot.topics.contains_key(&msg.name) {
             return Err(ActorError::TopicExists(msg.name.clone()));
         }
+        if let Some(assignment) = &msg.assignment {
+            if msg.partitions.is_some() || msg.replication_factor.is_some() {
+                return Err(ActorError::InvalidReplicaAssignment(
+                    "give either a replica assignment or a partition count and replication factor, not both".into(),
+                ));
+            }
+            let partitions = i32::try_from(assignment.len()).unwrap_or(i32::MAX);
+            let rf = assignment.first().map_or(0, |r| r.len());
+            if partitions <= 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
+                return Err(ActorError::InvalidPartitions(format!(
+                    "{partitions} partitions; use 1 to {PARTITIONS_PER_TOPIC_MAX}"
+                )));
+            }
+            for (name, value) in &msg.configs {
+                topic_config::validate(name, value)?;
+            }
+            return Ok((partitions, i16::try_from(rf).unwrap_or(i16::MAX)));
+        }
         let partitions = msg.partitions.unwrap_or(self.defaults.num_partitions);
         if partitions <= 0 || partitions > PARTITIONS_PER_TOPIC_MAX {
             return Err(ActorError::InvalidPartitions(format!(
@@ -406,6 +424,10 @@ pub struct CreateTopic {
     pub configs: BTreeMap<String, String>,
     /// Check only, change nothing.
     pub validate_only: bool,
+    /// The replicas of each partition, chosen by the caller (Kafka's manual replica
+    /// assignment; then `partitions` and `replication_factor` must be `None`): checked,
+    /// not placed.
+    pub assignment: Option<Vec<Vec<i32>>>,
 }
 
 impl Handler<CreateTopic> for MetadataActor {
@@ -415,12 +437,13 @@ impl Handler<CreateTopic> for MetadataActor {
         let check = self.check_new_topic(&msg);
         let placement = self.placement.clone();
         let id = *uuid::Uuid::new_v4().as_bytes();
+        let assignment = msg.assignment.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 let (partitions, rf) = check?;
                 let factor = usize::try_from(rf).unwrap_or(0);
                 let replicas =
-                    placement.send(Place { topic_id: id, first: 0, count: partitions, replication_factor: factor }).await??;
+                    placement.send(Place { topic_id: id, first: 0, count: partitions, replication_factor: factor, assignment }).await??;
                 Ok((replicas, rf))
             }
             .into_actor(self)
@@ -572,6 +595,7 @@ impl Handler<CreatePartitions> for MetadataActor {
                         first,
                         count: msg.count - first,
                         replication_factor: usize::try_from(topic.replication_factor).unwrap_or(1),
+                        assignment: None,
                     })
                     .await??;
                 Ok((topic, replicas, msg.validate_only))

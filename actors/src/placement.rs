@@ -136,12 +136,52 @@ pub struct Place {
     pub count: i32,
     /// Replicas per partition.
     pub replication_factor: usize,
+    /// Replicas chosen by the caller (CreateTopics' manual assignment, or co-placement
+    /// with another topic), checked against the ring's nodes instead of placed.
+    pub assignment: Option<Vec<Vec<i32>>>,
+}
+
+/// Checks a manual replica assignment (one replica list per partition, from partition 0)
+/// as Kafka does: every partition has replicas, all the same number of them, none twice,
+/// each on one of `nodes`. The error says which partition is wrong and why.
+pub fn check_assignment(assignment: &[Vec<i32>], nodes: &[i32]) -> Result<(), String> {
+    let Some(first) = assignment.first() else {
+        return Err("the assignment names no partition".into());
+    };
+    for (partition, replicas) in assignment.iter().enumerate() {
+        if replicas.is_empty() {
+            return Err(format!("partition {partition} has no replica"));
+        }
+        if replicas.len() != first.len() {
+            return Err(format!(
+                "partition {partition} has {} replicas and partition 0 has {}: all partitions need the same number",
+                replicas.len(),
+                first.len()
+            ));
+        }
+        for (i, node) in replicas.iter().enumerate() {
+            if replicas[..i].contains(node) {
+                return Err(format!("partition {partition} names node {node} twice"));
+            }
+            if !nodes.contains(node) {
+                return Err(format!(
+                    "partition {partition} names node {node}, which is not a live node of the cluster (nodes: {nodes:?})"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Handler<Place> for PlacementActor {
     type Result = ActorResult<Vec<Vec<i32>>>;
 
     fn handle(&mut self, msg: Place, _ctx: &mut Self::Context) -> Self::Result {
+        if let Some(assignment) = msg.assignment {
+            check_assignment(&assignment, self.ring.nodes())
+                .map_err(crate::error::ActorError::InvalidReplicaAssignment)?;
+            return Ok(assignment);
+        }
         let sets = (msg.first..msg.first + msg.count)
             .map(|p| self.ring.replicas(&msg.topic_id, p, msg.replication_factor))
             .collect::<ActorResult<Vec<_>>>()?;
@@ -179,6 +219,23 @@ impl Handler<NodeCount> for PlacementActor {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn manual_assignments_are_checked_as_kafka_checks_them() {
+        let nodes = [1, 2, 3];
+        assert_eq!(check_assignment(&[vec![1, 2], vec![3, 1]], &nodes), Ok(()));
+        for (bad, why) in [
+            (vec![], "no partition"),
+            (vec![vec![]], "no replica"),
+            (vec![vec![1, 2], vec![3]], "same number"),
+            (vec![vec![1, 1]], "twice"),
+            (vec![vec![4]], "not a live node"),
+        ] {
+            let err = check_assignment(&bad, &nodes).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
     use super::*;
 
     #[test]

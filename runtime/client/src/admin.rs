@@ -8,11 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use serde::{Serialize, Serializer};
@@ -133,6 +135,42 @@ impl Admin {
         replication_factor: i16,
         configs: &[(String, String)],
     ) -> Result<(), ClientError> {
+        let topic = CreatableTopic::default()
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor);
+        self.create(name, topic, configs).await
+    }
+
+    /// Creates a topic whose partition `i` is on the nodes `assignment[i]`, the first its
+    /// preferred leader (Kafka's manual replica assignment), with `configs`.
+    pub async fn create_topic_assigned(
+        &mut self,
+        name: &str,
+        assignment: &[Vec<i32>],
+        configs: &[(String, String)],
+    ) -> Result<(), ClientError> {
+        let assignments = assignment
+            .iter()
+            .enumerate()
+            .map(|(i, replicas)| {
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(i as i32)
+                    .with_broker_ids(replicas.iter().map(|r| BrokerId(*r)).collect())
+            })
+            .collect();
+        let topic = CreatableTopic::default()
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(assignments);
+        self.create(name, topic, configs).await
+    }
+
+    async fn create(
+        &mut self,
+        name: &str,
+        topic: CreatableTopic,
+        configs: &[(String, String)],
+    ) -> Result<(), ClientError> {
         let configs = configs
             .iter()
             .map(|(key, value)| {
@@ -141,11 +179,7 @@ impl Admin {
                     .with_value(Some(StrBytes::from_string(value.clone())))
             })
             .collect();
-        let topic = CreatableTopic::default()
-            .with_name(topic_name(name))
-            .with_num_partitions(partitions)
-            .with_replication_factor(replication_factor)
-            .with_configs(configs);
+        let topic = topic.with_name(topic_name(name)).with_configs(configs);
         let request = CreateTopicsRequest::default()
             .with_topics(vec![topic])
             .with_timeout_ms(ADMIN_TIMEOUT_MS);

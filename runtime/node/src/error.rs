@@ -66,6 +66,7 @@ pub fn kafka_error(err: &ActorError) -> ResponseError {
         ActorError::InvalidTopic { .. } => ResponseError::InvalidTopicException,
         ActorError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         ActorError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        ActorError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         ActorError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         ActorError::PartitionFailed(_) | ActorError::Storage(_) => ResponseError::KafkaStorageError,
         // A partition restarting after a panic, or an actor mid-shutdown: clients refresh

@@ -153,6 +153,7 @@ impl KafkaStreams {
             &app,
             &settings.bootstrap,
             settings.replication_factor,
+            settings.node.is_some(),
         )
         .await
         {

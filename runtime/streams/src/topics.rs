@@ -9,7 +9,10 @@
 //!   the cluster auto-creates topics (`auto.create.topics.enable`) — and otherwise the
 //!   start fails naming it, instead of tasks retrying a topic that will never come;
 //! - repartition and changelog topics are created with as many partitions as the largest
-//!   source topic (changelogs compacted).
+//!   source topic (changelogs compacted). For an application deployed to the cluster
+//!   (`co_place`), partition *i* of each is put on the replicas of that source topic's
+//!   partition *i*, its current leader first ([`co_placed`]): a sub-topology's tasks of
+//!   partition *i* then all sit on one node, beside their inputs and their changelogs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +42,7 @@ pub(crate) async fn prepare(
     app: &str,
     bootstrap: &str,
     replication_factor: i16,
+    co_place: bool,
 ) -> Result<Prepared, StreamsError> {
     let mut admin = Admin::connect(bootstrap).await?;
     // Every topic's metadata at once: a Metadata request for all topics never creates one.
@@ -68,6 +72,20 @@ pub(crate) async fn prepare(
         .filter(|t| !is_internal(t) && !counts.contains_key(t))
         .collect();
     let created_sinks = create_sinks(bootstrap, &missing_sinks).await?;
+    // The source topic whose partitions the internal topics follow, when co-placed.
+    let anchor = sources
+        .iter()
+        .find(|t| counts.get(*t) == Some(&user_max))
+        .cloned();
+    let assignment = match (co_place, anchor) {
+        (true, Some(anchor)) => {
+            let described = admin.describe_topics(&[anchor.as_str()]).await?;
+            described
+                .first()
+                .and_then(|t| co_placed(&t.partitions, replication_factor))
+        }
+        _ => None,
+    };
     for t in &internal {
         if counts.contains_key(&t.name) {
             continue;
@@ -79,10 +97,19 @@ pub(crate) async fn prepare(
             InternalTopicKind::Repartition => Vec::new(),
         };
         // Kafka Streams' `replication.factor`; -1: the cluster's default.replication.factor.
-        match admin
-            .create_topic(&t.name, user_max, replication_factor, &configs)
-            .await
-        {
+        let created = match &assignment {
+            Some(assignment) => {
+                admin
+                    .create_topic_assigned(&t.name, assignment, &configs)
+                    .await
+            }
+            None => {
+                admin
+                    .create_topic(&t.name, user_max, replication_factor, &configs)
+                    .await
+            }
+        };
+        match created {
             Ok(()) => {}
             Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
             Err(err) => return Err(err.into()),
@@ -108,6 +135,32 @@ pub(crate) async fn prepare(
         internal,
         created_sinks,
     })
+}
+
+/// The replica assignment that puts partition *i* of a new topic on the replicas of
+/// `partitions[i]` (another topic's), its current leader first (so it leads both), with
+/// `replication_factor` replicas; `None` (placement decides) when a partition has no
+/// leader or fewer replicas than asked, or the factor is the cluster default (-1).
+pub(crate) fn co_placed(
+    partitions: &[eddy_client::PartitionInfo],
+    replication_factor: i16,
+) -> Option<Vec<Vec<i32>>> {
+    let factor = usize::try_from(replication_factor).ok()?;
+    let mut sorted: Vec<&eddy_client::PartitionInfo> = partitions.iter().collect();
+    sorted.sort_by_key(|p| p.partition);
+    sorted
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if p.partition != i as i32 || p.leader < 0 || p.replicas.len() < factor {
+                return None;
+            }
+            let mut replicas = vec![p.leader];
+            replicas.extend(p.replicas.iter().filter(|r| **r != p.leader));
+            replicas.truncate(factor);
+            Some(replicas)
+        })
+        .collect()
 }
 
 /// The topics the topology's sinks write, internal ones with the application id prefix.
@@ -173,4 +226,43 @@ async fn partition_counts(admin: &mut Admin) -> Result<BTreeMap<String, i32>, Cl
         .into_iter()
         .map(|t| (t.name.clone(), t.partitions.len() as i32))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_client::PartitionInfo;
+
+    fn partition(partition: i32, leader: i32, replicas: &[i32]) -> PartitionInfo {
+        PartitionInfo {
+            partition,
+            leader,
+            leader_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            error_code: 0,
+        }
+    }
+
+    #[test]
+    fn internal_partitions_follow_the_sources_replicas_leader_first() {
+        let source = [partition(1, 3, &[1, 2, 3]), partition(0, 2, &[2, 3, 1])];
+        assert_eq!(
+            co_placed(&source, 3),
+            Some(vec![vec![2, 3, 1], vec![3, 1, 2]])
+        );
+        assert_eq!(co_placed(&source, 1), Some(vec![vec![2], vec![3]]));
+        assert_eq!(
+            co_placed(&source, 4),
+            None,
+            "more replicas than the source has"
+        );
+        assert_eq!(
+            co_placed(&source, -1),
+            None,
+            "the cluster's default: unknown here"
+        );
+        let leaderless = [partition(0, -1, &[1, 2])];
+        assert_eq!(co_placed(&leaderless, 2), None);
+    }
 }

@@ -356,6 +356,7 @@ impl Broker {
                 replication_factor: None,
                 configs: BTreeMap::new(),
                 validate_only: false,
+                assignment: None,
             })
             .await?;
         match created {

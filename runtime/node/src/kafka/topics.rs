@@ -42,6 +42,39 @@ fn effective_configs(broker: &Broker, topic: &TopicRecord) -> Vec<CreatableTopic
         .collect()
 }
 
+/// The manual replica assignment of a topic to create, if it has one: one replica list per
+/// partition, in partition order from 0. Refused (with the reason) when partitions are
+/// missing or repeated, or when a partition count or replication factor is given too.
+fn manual_assignment(
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<Option<Vec<Vec<i32>>>, String> {
+    if t.assignments.is_empty() {
+        return Ok(None);
+    }
+    if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err(
+            "both a replica assignment and a partition count or replication factor were given; give one"
+                .into(),
+        );
+    }
+    let mut by_partition: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for a in &t.assignments {
+        let replicas = a.broker_ids.iter().map(|b| b.0).collect();
+        if by_partition.insert(a.partition_index, replicas).is_some() {
+            return Err(format!("partition {} is assigned twice", a.partition_index));
+        }
+    }
+    for (expected, partition) in by_partition.keys().enumerate() {
+        if *partition != expected as i32 {
+            return Err(format!(
+                "the assigned partitions must be 0 to {} with none missing; partition {expected} is missing",
+                by_partition.len() - 1
+            ));
+        }
+    }
+    Ok(Some(by_partition.into_values().collect()))
+}
+
 pub async fn create(
     broker: &Broker,
     header: &RequestHeader,
@@ -51,16 +84,24 @@ pub async fn create(
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let result = CreatableTopicResult::default().with_name(t.name.clone());
-        if !t.assignments.is_empty() {
-            results.push(
-                result
-                    .with_error_code(ResponseError::InvalidReplicaAssignment.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "manual replica assignment is not supported; give a partition count and let placement decide",
-                    ))),
-            );
-            continue;
-        }
+        // Kafka's manual replica assignment (`kafka-topics --replica-assignment`): the
+        // partitions in order from 0, with num_partitions and replication_factor -1.
+        let assignment = match manual_assignment(&t) {
+            Ok(assignment) => assignment,
+            Err(reason) => {
+                let code = if t.num_partitions != -1 || t.replication_factor != -1 {
+                    ResponseError::InvalidRequest
+                } else {
+                    ResponseError::InvalidReplicaAssignment
+                };
+                results.push(
+                    result
+                        .with_error_code(code.code())
+                        .with_error_message(Some(StrBytes::from_string(reason))),
+                );
+                continue;
+            }
+        };
         let configs: BTreeMap<String, String> = t
             .configs
             .iter()
@@ -76,6 +117,7 @@ pub async fn create(
             replication_factor: (t.replication_factor != -1).then_some(t.replication_factor),
             configs,
             validate_only: req.validate_only,
+            assignment,
         };
         let created: ActorResult<TopicRecord> = broker
             .actors
