@@ -56,3 +56,41 @@ fn kafka_python_admin_idempotent_produce_and_assigned_consume() {
     }
     node.assert_healthy();
 }
+
+/// Kafka's manual replica assignment (`replica_assignments`, as `kafka-topics
+/// --replica-assignment` sends it): honoured on the node that exists, refused with
+/// INVALID_REPLICA_ASSIGNMENT (39) naming the node that does not.
+#[test]
+fn kafka_python_manual_replica_assignment() {
+    let node = EddyNode::start();
+    let bootstrap = node.bootstrap();
+    let timeout = Duration::from_secs(60);
+    let out = run_python(
+        "topics_admin.py",
+        &["assign", &bootstrap, "assigned", "0=1", "1=1"],
+        timeout,
+    );
+    assert_eq!(
+        out.trim(),
+        "PARTITION 0 LEADER 1 REPLICAS 1\nPARTITION 1 LEADER 1 REPLICAS 1",
+        "the assignment as given"
+    );
+    let out = run_python(
+        "topics_admin.py",
+        &["assign", &bootstrap, "elsewhere", "0=7"],
+        timeout,
+    );
+    assert!(
+        out.starts_with("ERROR 39 ") && out.contains("node 7"),
+        "refused, naming node 7: {out}"
+    );
+    let out = run_python(
+        "topics_admin.py",
+        &["assign", &bootstrap, "gappy", "0=1", "2=1"],
+        timeout,
+    );
+    assert!(
+        out.starts_with("ERROR 39 ") && out.contains("partition 1 is missing"),
+        "refused, naming the gap: {out}"
+    );
+}

@@ -3,6 +3,9 @@
 Usage:
   topics_admin.py create BOOTSTRAP TOPIC [KEY=VALUE ...]
       Create TOPIC with one partition and the given configs; prints "created TOPIC".
+  topics_admin.py assign BOOTSTRAP TOPIC PARTITION=NODE[,NODE...] ...
+      Create TOPIC with that manual replica assignment; prints "PARTITION <p> LEADER <l>
+      REPLICAS <r,…>" per partition, or "ERROR <code> <name> <message>" if refused.
   topics_admin.py alter BOOTSTRAP TOPIC KEY=VALUE [KEY=VALUE ...]
       Set configs (IncrementalAlterConfigs); prints "altered TOPIC".
   topics_admin.py delete-records BOOTSTRAP TOPIC PARTITION BEFORE_OFFSET
@@ -55,6 +58,30 @@ def create(bootstrap, topic, pairs):
     print(f"created {topic}")
 
 
+def assign(bootstrap, topic, specs):
+    """Creates TOPIC with a manual replica assignment: specs PARTITION=NODE,NODE..."""
+    assignments = {}
+    for spec in specs:
+        partition, nodes = spec.split("=", 1)
+        assignments[int(partition)] = [int(n) for n in nodes.split(",")]
+    admin = admin_client(bootstrap)
+    try:
+        admin.create_topics(
+            [NewTopic(topic, -1, -1, replica_assignments=assignments)],
+            timeout_ms=REQUEST_TIMEOUT_MS,
+        )
+        described = admin.describe_topics([topic])[0]
+    except KafkaError as err:
+        print(f"ERROR {getattr(err, 'errno', -1)} {type(err).__name__} {err}")
+        return
+    finally:
+        admin.close()
+    # kafka-python names the DescribeTopics fields as the protocol does.
+    for p in sorted(described["partitions"], key=lambda p: p["partition_index"]):
+        replicas = ",".join(map(str, p["replica_nodes"]))
+        print(f"PARTITION {p['partition_index']} LEADER {p['leader_id']} REPLICAS {replicas}")
+
+
 def alter(bootstrap, topic, pairs):
     if not pairs:
         sys.exit("alter needs at least one KEY=VALUE")
@@ -104,6 +131,8 @@ def main():
     command, bootstrap, topic, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     if command == "create":
         create(bootstrap, topic, rest)
+    elif command == "assign":
+        assign(bootstrap, topic, rest)
     elif command == "alter":
         alter(bootstrap, topic, rest)
     elif command == "delete-records" and len(rest) == 2:
