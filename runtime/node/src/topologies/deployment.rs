@@ -48,7 +48,8 @@ pub fn check(catalog: &Catalog, topology: &str, configs: &Configs) -> Result<Top
 /// own listener), keeps its stores under `<data_dir>/streams`, runs as `node_id` (so its
 /// tasks sit beside their partitions' leaders), logs through the node's subscriber, and —
 /// unless `session.timeout.ms` is given — is dropped from its group as soon as the cluster
-/// fences a silent node (`broker_session_timeout`), so its tasks move with the leaders;
+/// fences a silent node (`broker_session_timeout`, but at least the group coordinator's
+/// `group.min.session.timeout.ms`), so its tasks move with the leaders;
 /// unless `replication.factor` is given, creates its internal topics with a replica on up
 /// to three of the `cluster_nodes` nodes (a changelog on one node dies with it); and,
 /// unless `num.standby.replicas` is given, keeps one standby of every stateful task on
@@ -76,7 +77,10 @@ pub fn instance_settings(
         settings.replication_factor = cluster_nodes.clamp(1, 3) as i16;
     }
     if !configs.contains_key("session.timeout.ms") {
-        settings.session_timeout = broker_session_timeout;
+        // Never below what the group coordinator accepts (`group.min.session.timeout.ms`),
+        // or the instance could never join its group.
+        let least = Duration::from_millis(eddy_actors::group::SESSION_TIMEOUT_MS_MIN as u64);
+        settings.session_timeout = broker_session_timeout.max(least);
     }
     if !configs.contains_key("heartbeat.interval.ms") {
         settings.heartbeat_interval = settings
@@ -200,6 +204,15 @@ mod tests {
         let s = instance_settings(&deployment, "127.0.0.1:1", Path::new("/d"), 2, session, 1)
             .expect("settings");
         assert_eq!(s.session_timeout, Duration::from_millis(30_000));
+        deployment.configs.clear();
+        let short = Duration::from_millis(3_000);
+        let s = instance_settings(&deployment, "127.0.0.1:1", Path::new("/d"), 2, short, 1)
+            .expect("settings");
+        assert_eq!(
+            s.session_timeout,
+            Duration::from_millis(6_000),
+            "a group must accept it: group.min.session.timeout.ms"
+        );
         assert_eq!(s.replication_factor, 1);
         assert_eq!(s.num_standby_replicas, 0, "no other node to keep it on");
     }
