@@ -21,6 +21,8 @@ use eddy_client::{
 
 /// The registry topic.
 pub const REGISTRY_TOPIC: &str = "__eddy_topologies";
+/// The registry topic's replication factor, on a cluster of at least that many nodes.
+const REGISTRY_REPLICAS_MAX: usize = 3;
 /// How often a running application reports.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// An instance whose last report is this many report intervals older than its
@@ -130,7 +132,13 @@ impl Registry {
             .any(|t| t.name == REGISTRY_TOPIC);
         if !exists {
             let compact = [("cleanup.policy".to_string(), "compact".to_string())];
-            match admin.create_topic(REGISTRY_TOPIC, 1, -1, &compact).await {
+            // On up to three nodes: `eddy topology describe` must outlive a node.
+            let nodes = admin.describe_cluster().await?.brokers.len();
+            let factor = nodes.clamp(1, REGISTRY_REPLICAS_MAX) as i16;
+            match admin
+                .create_topic(REGISTRY_TOPIC, 1, factor, &compact)
+                .await
+            {
                 Ok(()) => {}
                 Err(err) if err.kafka_error() == Some(ResponseError::TopicAlreadyExists) => {}
                 Err(err) => return Err(err),
