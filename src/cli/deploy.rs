@@ -94,6 +94,37 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     })
 }
 
+/// A deployment as `GET /deployments` lists it (the fields `list` shows).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Deployment {
+    /// `application.id`.
+    pub application_id: String,
+    /// The catalog name.
+    pub topology: String,
+    /// Nodes whose binary cannot run it.
+    #[serde(default)]
+    pub unable_nodes: Vec<i32>,
+}
+
+/// The deployments of the cluster at `bootstrap`, read through the admin port the node
+/// there advertises; `None` if it cannot be reached (an older node, a Kafka broker).
+pub async fn deployments(bootstrap: &str) -> Option<Vec<Deployment>> {
+    let args = AdminArgs {
+        bootstrap_server: Some(bootstrap.to_string()),
+        admin_override: None,
+        json: false,
+    };
+    let admin = args.resolve().await.ok()?;
+    let answer = CLIENT
+        .send(&admin, Method::GET, "/deployments", None)
+        .await
+        .ok()?;
+    if !answer.status.is_success() {
+        return None;
+    }
+    serde_json::from_slice(&answer.body).ok()
+}
+
 /// Runs `eddy topology undeploy`.
 pub fn undeploy(args: UndeployArgs) -> anyhow::Result<()> {
     block_on(async move {

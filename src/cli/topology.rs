@@ -261,6 +261,8 @@ fn print_catalog(args: CatalogArgs, catalog: &Catalog) -> anyhow::Result<()> {
 #[derive(Debug, Serialize)]
 struct AppSummary {
     application_id: String,
+    /// The catalog topology it was deployed as (`None`: a client program).
+    deployed: Option<String>,
     tasks: usize,
     running: usize,
     restarts: u64,
@@ -274,6 +276,7 @@ fn summarize(app: &AppRecord, lag: i64, now_ms: i64) -> AppSummary {
     let age = (now_ms - app.reported_at_ms).max(0);
     AppSummary {
         application_id: app.application_id.clone(),
+        deployed: None,
         tasks: app.tasks.len(),
         running: app.tasks.iter().filter(|t| t.state == "running").count(),
         restarts: app.tasks.iter().map(|t| t.restarts).sum(),
@@ -311,6 +314,30 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         rows.push(summarize(app, total_lag(&offsets), now));
     }
+    // Deployed applications: named as such, and listed before their first report.
+    for deployment in super::deploy::deployments(servers)
+        .await
+        .unwrap_or_default()
+    {
+        match rows
+            .iter_mut()
+            .find(|r| r.application_id == deployment.application_id)
+        {
+            Some(row) => row.deployed = Some(deployment.topology),
+            None => rows.push(AppSummary {
+                application_id: deployment.application_id,
+                deployed: Some(deployment.topology),
+                tasks: 0,
+                running: 0,
+                restarts: 0,
+                lag: 0,
+                instance: "-".into(),
+                report_age_ms: -1,
+                stale: false,
+            }),
+        }
+    }
+    rows.sort_by(|a, b| a.application_id.cmp(&b.application_id));
     if args.json {
         println!(
             "{}",
@@ -324,6 +351,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
     }
     let mut out = table(&[
         "APPLICATION",
+        "DEPLOYED AS",
         "TASKS RUNNING",
         "RESTARTS",
         "INPUT LAG",
@@ -331,13 +359,18 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
         "LAST REPORT",
     ]);
     for r in &rows {
-        let report = if r.stale {
+        let report = if r.report_age_ms < 0 {
+            "none yet (starting)".to_string()
+        } else if r.stale {
             format!("{} (stopped?)", age_text(r.report_age_ms))
         } else {
             age_text(r.report_age_ms)
         };
         out.add_row(vec![
             r.application_id.clone(),
+            r.deployed
+                .clone()
+                .unwrap_or_else(|| "- (client program)".into()),
             format!("{}/{}", r.running, r.tasks),
             r.restarts.to_string(),
             r.lag.to_string(),
