@@ -28,6 +28,13 @@
 //! The nodes run with the cluster tests' 3 s broker session timeout, below the group
 //! coordinator's 6 s minimum session timeout, which the instances then take instead.
 //!
+//! A second test starts a fourth node under the deployed wordcount: the controller moves
+//! about a quarter of the replicas onto it and preferred-leader elections hand it some
+//! leaderships. Only the tasks whose input leader changed may move (to the new leader);
+//! every other task must run on untouched — same node and instance, `starts` and
+//! `restarts` unchanged in `describe`, its live uptime spanning the whole join — and the
+//! counts stay exact. It is ignored: the join moves the group's coordinator (see the test).
+//!
 //! Every wait is bounded; nothing asserts on time (the times are printed).
 
 mod cluster_support;
@@ -39,10 +46,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cluster_support::{Budget, Cluster, ClusterNode, ClusterStatus};
+use common::KafkaConn;
 use deploy_support::{
-    deploy, describe, eddy_ok, hosted_row, hosted_tasks, http_ok, placement, produce_lines,
-    root_name, supervisors, task_ids, wait_until,
+    deploy, describe, eddy_ok, hosted_row, hosted_task_rows, http_ok, placement, produce_lines,
+    root_name, supervisors, task_ids, wait_until, HostedTask, TaskView,
 };
+use kafka_protocol::messages::FindCoordinatorRequest;
+use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
 use streams_support::{expected_counts, WordCountRun};
 
@@ -116,6 +126,16 @@ fn input_leaders(status: &ClusterStatus) -> BTreeMap<String, Option<i32>> {
         .collect()
 }
 
+/// A task as the node running it shows it live, in its own tree.
+#[derive(Debug, Clone)]
+struct LiveTask {
+    node: i32,
+    row: HostedTask,
+    /// When the test asked that node for its tree, and when the answer had come.
+    asked: Instant,
+    answered: Instant,
+}
+
 /// The placement as the live nodes show it now, each asked itself: every task runs on
 /// exactly one node of `live`, in the `running` state, and that node leads the task's
 /// first input partition (the cluster's `/cluster` view). Returns each task's node.
@@ -124,44 +144,63 @@ fn live_placement(
     live: &[i32],
     dead: &[i32],
 ) -> Result<BTreeMap<String, i32>, String> {
-    let expected = task_ids(SUBTOPOLOGIES, PARTITIONS);
     let status = cluster.status_excluding(dead)?;
-    let leaders = input_leaders(&status);
-    let mut placed: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    let tasks = live_tasks(cluster, live, &input_leaders(&status))?;
+    Ok(tasks.into_iter().map(|(task, t)| (task, t.node)).collect())
+}
+
+/// `live_placement` against the input leaders `leaders`, with each task's live row.
+fn live_tasks(
+    cluster: &Cluster,
+    live: &[i32],
+    leaders: &BTreeMap<String, Option<i32>>,
+) -> Result<BTreeMap<String, LiveTask>, String> {
+    let expected = task_ids(SUBTOPOLOGIES, PARTITIONS);
+    let mut placed: BTreeMap<String, Vec<LiveTask>> = BTreeMap::new();
     let mut problems = Vec::new();
     for id in live {
+        let asked = Instant::now();
         let tree = supervisors(&cluster.node(*id).bootstrap())?;
+        let answered = Instant::now();
         assert_eq!(
             root_name(&tree),
             format!("node {id}"),
             "the tree of the node asked"
         );
-        for (task, state) in hosted_tasks(&tree, APP).unwrap_or_default() {
-            if state != "running" {
-                problems.push(format!("{task} is {state} on node {id}"));
+        for (task, row) in hosted_task_rows(&tree, APP).unwrap_or_default() {
+            if row.state != "running" {
+                problems.push(format!("{task} is {} on node {id}", row.state));
             }
-            placed.entry(task).or_default().push(*id);
+            placed.entry(task).or_default().push(LiveTask {
+                node: *id,
+                row,
+                asked,
+                answered,
+            });
         }
     }
-    let mut nodes = BTreeMap::new();
+    let mut tasks = BTreeMap::new();
     for task in &expected {
         let input = first_input(task);
         let leader = leaders.get(&input).copied().flatten();
-        match placed.get(task).map(Vec::as_slice) {
-            Some([node]) if Some(*node) == leader => {
-                nodes.insert(task.clone(), *node);
+        match placed.remove(task).as_deref() {
+            Some([one]) if Some(one.node) == leader => {
+                tasks.insert(task.clone(), one.clone());
             }
             other => problems.push(format!(
-                "{task} runs on {other:?}, its input {input} is led by {leader:?}"
+                "{task} runs on {:?}, its input {input} is led by {leader:?}",
+                other.map(|o| o.iter().map(|t| t.node).collect::<Vec<_>>())
             )),
         }
     }
-    let unknown: Vec<&String> = placed.keys().filter(|t| !expected.contains(*t)).collect();
-    if !unknown.is_empty() {
-        problems.push(format!("unexpected tasks {unknown:?}"));
+    if !placed.is_empty() {
+        problems.push(format!(
+            "unexpected tasks {:?}",
+            placed.keys().collect::<Vec<_>>()
+        ));
     }
     if problems.is_empty() {
-        Ok(nodes)
+        Ok(tasks)
     } else {
         Err(problems.join("; "))
     }
@@ -174,8 +213,21 @@ fn reported_placement(
     via: i32,
     live: &[i32],
 ) -> Result<BTreeMap<String, i32>, String> {
+    let tasks = reported_tasks(cluster, via, live)?;
+    Ok(tasks
+        .into_iter()
+        .map(|(task, view)| (task, view.node_id.expect("a placed task's node")))
+        .collect())
+}
+
+/// `reported_placement`, with each active task's row as `describe` reports it.
+fn reported_tasks(
+    cluster: &Cluster,
+    via: i32,
+    live: &[i32],
+) -> Result<BTreeMap<String, TaskView>, String> {
     let described = describe(&cluster.node(via).bootstrap(), APP)?;
-    let nodes = placement(&described, &task_ids(SUBTOPOLOGIES, PARTITIONS), live)?;
+    placement(&described, &task_ids(SUBTOPOLOGIES, PARTITIONS), live)?;
     for task in &described.tasks {
         assert_eq!(
             task.inputs.first(),
@@ -184,7 +236,12 @@ fn reported_placement(
             described.raw
         );
     }
-    Ok(nodes)
+    Ok(described
+        .tasks
+        .into_iter()
+        .filter(|t| !t.standby)
+        .map(|t| (t.task.clone(), t))
+        .collect())
 }
 
 fn tasks_per_node(placement: &BTreeMap<String, i32>) -> BTreeMap<i32, Vec<&str>> {
@@ -417,6 +474,429 @@ fn deployed_tasks_run_beside_their_leaders_and_follow_them_when_a_node_dies() {
         );
     }
     for id in &live {
+        cluster.node_mut(*id).assert_healthy_except(&[]);
+    }
+}
+
+/// The topics whose partitions' leaders place the tasks: sub-topology 0 reads the input,
+/// sub-topology 1 the repartition topic.
+const TASK_INPUT_TOPICS: [&str; 2] = [INPUT, REPARTITION];
+/// How long a fourth node may take to join, take its replicas, lead its partitions and run
+/// their tasks.
+const JOIN_SETTLE_TIMEOUT: Duration = Duration::from_secs(150);
+/// What the fourth node is called (`Cluster::add_node` takes the next id).
+const JOINED: i32 = 4;
+
+/// Each task input partition's leader and leader epoch, by `topic-partition`.
+type Epochs = BTreeMap<String, (Option<i32>, i64)>;
+
+/// FindCoordinator v1, which names one coordinator.
+const FIND_COORDINATOR_VERSION: i16 = 1;
+
+/// The application group's coordinator as each node of `ids` names it (printed: the
+/// coordinator is derived from the group id and the member list, so a joining node may
+/// become it).
+fn coordinators(cluster: &Cluster, ids: &[i32]) -> BTreeMap<i32, i32> {
+    ids.iter()
+        .map(|id| {
+            let mut conn = KafkaConn::connect(cluster.node(*id).kafka_addr());
+            let request = FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_static_str(APP))
+                .with_key_type(0);
+            let response = conn.request(FIND_COORDINATOR_VERSION, &request);
+            (*id, response.node_id.0)
+        })
+        .collect()
+}
+
+/// Leader and leader epoch of every partition of the tasks' input topics. The controller
+/// bumps a partition's leader epoch exactly when its leader changes (an election, a move
+/// that drops the leader, a fence), so an unchanged epoch means the leader never changed
+/// in between, not just that it is the same again.
+fn input_epochs(status: &ClusterStatus) -> Epochs {
+    TASK_INPUT_TOPICS
+        .iter()
+        .flat_map(|topic| {
+            status.partitions(topic).into_iter().map(move |p| {
+                (
+                    format!("{topic}-{}", p.partition),
+                    (p.leader_id(), p.leader_epoch),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The replicas of every partition of the application's topics.
+fn app_replicas(status: &ClusterStatus) -> BTreeMap<String, BTreeSet<i32>> {
+    [INPUT, OUTPUT, REPARTITION, CHANGELOG]
+        .iter()
+        .flat_map(|topic| {
+            status
+                .partitions(topic)
+                .into_iter()
+                .map(move |p| (format!("{topic}-{}", p.partition), p.replica_set()))
+        })
+        .collect()
+}
+
+/// Why the cluster is not quiet yet, as each node of `members` sees it: exactly `members`,
+/// none fenced; no replica move pending; every partition of the application's topics with
+/// a leader and its full ISR; the tasks' input partitions each led by its preferred (first)
+/// replica, so no preferred-leader election is still due; and every node agreeing on those
+/// leaders and epochs.
+fn quiet(cluster: &Cluster, members: &[i32]) -> Result<(), String> {
+    let wanted: BTreeSet<i32> = members.iter().copied().collect();
+    let mut agreed: Option<(i32, Epochs)> = None;
+    for id in members {
+        let node = cluster.node(*id);
+        let status = node.status()?;
+        let listed: BTreeSet<i32> = status.members.iter().map(|m| m.node_id).collect();
+        if listed != wanted || status.members.iter().any(|m| m.fenced) {
+            return Err(format!("node {id} lists members {:?}", status.members));
+        }
+        let moves = node.moves()?;
+        if !moves.moves.is_empty() {
+            return Err(format!("node {id} shows moves {}", moves.raw));
+        }
+        for topic in [INPUT, OUTPUT, REPARTITION, CHANGELOG] {
+            if !status.topic_is_settled(topic, PARTITIONS) {
+                return Err(format!("node {id} sees {topic} unsettled: {}", status.raw));
+            }
+        }
+        for topic in TASK_INPUT_TOPICS {
+            if let Some(p) = status
+                .partitions(topic)
+                .into_iter()
+                .find(|p| p.leader_id() != p.replicas.first().copied())
+            {
+                return Err(format!(
+                    "node {id} sees {topic}-{} led off its preferred replica: {p:?}",
+                    p.partition
+                ));
+            }
+        }
+        let epochs = input_epochs(&status);
+        match &agreed {
+            Some((first, theirs)) if *theirs != epochs => {
+                return Err(format!(
+                    "node {id} sees leaders {epochs:?}, node {first} sees {theirs:?}"
+                ))
+            }
+            Some(_) => {}
+            None => agreed = Some((*id, epochs)),
+        }
+    }
+    Ok(())
+}
+
+/// Every active task as the node running it shows it live and as `describe` reports it,
+/// both beside the leader of the task's first input, with those leaders (and epochs) the
+/// same before and after the reading.
+struct Snapshot {
+    epochs: Epochs,
+    live: BTreeMap<String, LiveTask>,
+    reported: BTreeMap<String, TaskView>,
+}
+
+fn snapshot(cluster: &Cluster, live: &[i32]) -> Result<Snapshot, String> {
+    let epochs = input_epochs(&cluster.status_excluding(&[])?);
+    let leaders = epochs.iter().map(|(tp, (l, _))| (tp.clone(), *l)).collect();
+    let live_rows = live_tasks(cluster, live, &leaders)?;
+    let reported = reported_tasks(cluster, live[0], live)?;
+    let again = input_epochs(&cluster.status_excluding(&[])?);
+    if again != epochs {
+        return Err(format!(
+            "leaders changed while reading: {epochs:?} then {again:?}"
+        ));
+    }
+    for (task, row) in &live_rows {
+        let node = reported.get(task).and_then(|t| t.node_id);
+        if node != Some(row.node) {
+            return Err(format!(
+                "{task} runs on node {} but describe reports node {node:?}",
+                row.node
+            ));
+        }
+    }
+    Ok(Snapshot {
+        epochs,
+        live: live_rows,
+        reported,
+    })
+}
+
+/// The tasks of `later` sorted by what happened to the leader of their first input since
+/// `before`: kept (same leader epoch: it never changed), moved (another leader now) and
+/// back (led elsewhere meanwhile, by the same node again now).
+struct Sorted {
+    kept: Vec<String>,
+    moved: Vec<(String, i32, i32)>,
+    back: Vec<String>,
+}
+
+fn sort_tasks(before: &Snapshot, later: &Snapshot) -> Sorted {
+    let mut sorted = Sorted {
+        kept: Vec::new(),
+        moved: Vec::new(),
+        back: Vec::new(),
+    };
+    for task in task_ids(SUBTOPOLOGIES, PARTITIONS) {
+        let input = first_input(&task);
+        let (was, was_epoch) = before.epochs[&input];
+        let (is, is_epoch) = later.epochs[&input];
+        if was_epoch == is_epoch {
+            assert_eq!(was, is, "{input}: a leader change without a new epoch");
+            sorted.kept.push(task);
+        } else if was != is {
+            let from = before.live[&task].node;
+            let to = later.live[&task].node;
+            sorted.moved.push((task, from, to));
+        } else {
+            sorted.back.push(task);
+        }
+    }
+    sorted
+}
+
+/// Asserts that every task of `kept` ran on without an interruption from `before` to
+/// `later`: on the same node, in the same instance, started as often as before (the
+/// per-instance `starts` counts every start for an assignment: a task revoked and
+/// assigned again counts one more), never restarted after a failure, and — in the
+/// node's live tree — running at least since the moment its node answered `before`
+/// (a restart or a new start resets the uptime).
+fn assert_uninterrupted(kept: &[String], before: &Snapshot, later: &Snapshot, when: &str) {
+    for task in kept {
+        let (was, is) = (&before.live[task], &later.live[task]);
+        assert_eq!(
+            (was.node, was.row.restarts),
+            (is.node, is.row.restarts),
+            "{when}: {task}, whose input's leader never changed, stayed on its node without \
+             a restart (node, restarts): {was:?} then {is:?}"
+        );
+        let since_before = is.asked.duration_since(was.answered).as_millis() as u64;
+        assert!(
+            is.row.uptime_ms + 1 >= since_before,
+            "{when}: {task}, whose input's leader never changed, ran again from scratch: \
+             uptime {} ms on node {} although it ran there {since_before} ms earlier \
+             ({was:?} then {is:?})",
+            is.row.uptime_ms,
+            is.node
+        );
+        let (was, is) = (&before.reported[task], &later.reported[task]);
+        assert_eq!(
+            (&was.instance, was.starts, was.restarts),
+            (&is.instance, is.starts, is.restarts),
+            "{when}: {task}, whose input's leader never changed, was not started again \
+             (describe's instance, starts, restarts): {was:?} then {is:?}"
+        );
+    }
+}
+
+/// Creates the input and output topics, deploys the wordcount through node 1 and waits
+/// until every node serves the deployment; returns the deployment record.
+fn deploy_wordcount(cluster: &Cluster, budget: &Budget) -> serde_json::Value {
+    for topic in [INPUT, OUTPUT] {
+        cluster.create_topic(1, topic, PARTITIONS, REPLICATION, &[]);
+    }
+    for topic in [INPUT, OUTPUT] {
+        cluster.wait_until_topic_settled(topic, PARTITIONS, budget.limit(TOPIC_SETTLE_TIMEOUT));
+    }
+    let record = deploy(&cluster.node(1).bootstrap(), "wordcount", APP, &CONFIGS);
+    assert_eq!(record["unable_nodes"], json!([]), "every node can run it");
+    for node in cluster.nodes() {
+        wait_until_served(node, &record, budget);
+    }
+    record
+}
+
+/// Waits until `node` serves the deployment `record`.
+fn wait_until_served(node: &ClusterNode, record: &serde_json::Value, budget: &Budget) {
+    wait_until(
+        &format!("node {} serves the deployment", node.id()),
+        budget.limit(DEPLOYMENT_SPREAD_TIMEOUT),
+        || match http_ok(node.admin_addr(), "GET", "/deployments/wc", None) {
+            (200, body)
+                if serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .as_ref()
+                    == Some(record) =>
+            {
+                Ok(())
+            }
+            (status, body) => Err(format!("{status} {body}")),
+        },
+    );
+}
+
+/// A fourth node joins a cluster running the deployed wordcount: the controller moves
+/// about a quarter of the replicas onto it and preferred-leader elections hand it
+/// leaderships. Only the tasks whose input leader changed move (to the new leader); every
+/// other task runs on untouched — same node and instance, `starts` and `restarts` as
+/// before, its live uptime spanning the whole join — and the counts stay exact.
+///
+/// The tasks are sorted by their first input's leader epoch, which the controller bumps
+/// exactly on a leader change: "kept" means the leader never changed, even briefly.
+///
+/// Ignored for a product bug. A group's coordinator is derived from the group id and the
+/// member list (`Broker::coordinator_of`), and with nodes 1-4 the ring names node 4 for
+/// `wc` (node 1 with nodes 1-3): the test prints it. The new coordinator knows nothing of
+/// the group's members, so when the instances rejoin for the first moved leadership they
+/// get NotCoordinator ("stream tasks lost … the join failed") or, having found node 4,
+/// UNKNOWN_MEMBER_ID ("the group dropped this member while it rejoined"), drop every task
+/// and start it again: every kept task ends with `starts` 2 and a fresh uptime. Once node
+/// 4's instance even formed a generation 1 alone, holding all 12 tasks for ~2 s while the
+/// old owners still ran them. The counts stayed exact (the pipeline was idle). With an
+/// application id whose coordinator stays put (`wc2`: node 1 before and after), the test
+/// passes.
+#[test]
+#[ignore = "bug: a joining node becomes the group coordinator of `wc` (derived from the member \
+            list), which does not know the group's members: every instance's rejoin gets \
+            NotCoordinator or UNKNOWN_MEMBER_ID, drops all its tasks and starts them again \
+            (starts 1 -> 2 for every task whose leader never changed)"]
+fn a_joining_node_takes_only_the_tasks_whose_leaders_move_to_it() {
+    let mut cluster = Cluster::start();
+    let budget = Budget::start(TEST_BUDGET);
+    budget.log("cluster up");
+    let record = deploy_wordcount(&cluster, &budget);
+    let three = cluster.ids();
+    budget.log("deployed");
+
+    // The first lines, counted exactly and committed: the pipeline is then idle.
+    let first = streams_support::lines(0x510e_527f_ade6_82d1, LINES);
+    produce_lines(&cluster.bootstrap_all(), INPUT, 0, &first);
+    block_on(RUN.wait_for_counts(&cluster.bootstrap_all(), &expected_counts(&first), "first"));
+    block_on(RUN.wait_for_commits(&cluster.bootstrap_all(), LINES as i64));
+    budget.log("first lines counted and committed");
+
+    let before = wait_until(
+        "the cluster is quiet and every task runs beside its input's leader (live and described)",
+        budget.limit(PLACEMENT_TIMEOUT),
+        || {
+            quiet(&cluster, &three)?;
+            snapshot(&cluster, &three)
+        },
+    );
+    let nodes_before: BTreeMap<String, i32> = before
+        .live
+        .iter()
+        .map(|(t, l)| (t.clone(), l.node))
+        .collect();
+    let starts: BTreeMap<&str, u64> = before
+        .reported
+        .iter()
+        .map(|(t, v)| (t.as_str(), v.starts))
+        .collect();
+    budget.log(&format!(
+        "three nodes: {:?}; starts per task {starts:?}; the group's coordinator as each node \
+         names it: {:?}",
+        tasks_per_node(&nodes_before),
+        coordinators(&cluster, &three)
+    ));
+
+    let replicas_before = app_replicas(&cluster.status_excluding(&[]).expect("a /cluster view"));
+
+    // The fourth node joins through the seeds and runs an instance too.
+    let joined = cluster.add_node();
+    assert_eq!(joined, JOINED, "the next node id");
+    let joined_at = Instant::now();
+    budget.log(&format!("started node {joined}"));
+    wait_until_served(cluster.node(joined), &record, &budget);
+    let four = cluster.ids();
+    let after = wait_until(
+        "node 4 has its replicas and leaderships, and every task runs beside its input's \
+         leader again (live and described)",
+        budget.limit(JOIN_SETTLE_TIMEOUT),
+        || {
+            quiet(&cluster, &four)?;
+            snapshot(&cluster, &four)
+        },
+    );
+    let settling = joined_at.elapsed();
+    budget.log(&format!(
+        "the group's coordinator as each node names it: {:?}",
+        coordinators(&cluster, &four)
+    ));
+    let nodes_after: BTreeMap<String, i32> = after
+        .live
+        .iter()
+        .map(|(t, l)| (t.clone(), l.node))
+        .collect();
+    let replicas_after = app_replicas(&cluster.status_excluding(&[]).expect("a /cluster view"));
+    let replicas_moved = replicas_before
+        .iter()
+        .map(|(tp, was)| was.difference(&replicas_after[tp]).count())
+        .sum::<usize>();
+    let onto_joined = replicas_after
+        .values()
+        .filter(|set| set.contains(&joined))
+        .count();
+    budget.log(&format!(
+        "replicas moved: {replicas_moved} of {} (the application's topics), {onto_joined} now on \
+         node {joined}",
+        replicas_before.values().map(BTreeSet::len).sum::<usize>()
+    ));
+    assert!(
+        onto_joined > 0,
+        "the join moved replicas of the application's topics onto node {joined}: \
+         {replicas_before:?} then {replicas_after:?}"
+    );
+    let sorted = sort_tasks(&before, &after);
+    budget.log(&format!(
+        "settling: {:.1}s from node {joined}'s start until every task ran beside its leader; \
+         {} of {} tasks moved {:?}, {} kept, {} led elsewhere meanwhile and back {:?}; now {:?}",
+        settling.as_secs_f64(),
+        sorted.moved.len(),
+        nodes_after.len(),
+        sorted.moved,
+        sorted.kept.len(),
+        sorted.back.len(),
+        sorted.back,
+        tasks_per_node(&nodes_after)
+    ));
+    let led_by_joined = after
+        .epochs
+        .values()
+        .filter(|(leader, _)| *leader == Some(joined))
+        .count();
+    if led_by_joined == 0 {
+        println!("note: node {joined} leads none of the tasks' input partitions once settled");
+    }
+    for (task, from, to) in &sorted.moved {
+        assert_ne!(
+            from, to,
+            "{task}: its input's leader changed, so it moved to the new leader"
+        );
+    }
+    assert_eq!(
+        nodes_after.values().filter(|n| **n == joined).count(),
+        led_by_joined,
+        "node {joined} runs exactly the tasks whose input it leads: {nodes_after:?}"
+    );
+    assert_uninterrupted(&sorted.kept, &before, &after, "once settled");
+
+    // More lines, counted exactly on top of the first, by the tasks where they run now.
+    let second = streams_support::lines(0x9b05_688c_2b3e_6c1f, LINES);
+    produce_lines(&cluster.bootstrap_all(), INPUT, LINES, &second);
+    let every: Vec<String> = first.iter().chain(&second).cloned().collect();
+    block_on(RUN.wait_for_counts(
+        &cluster.bootstrap_all(),
+        &expected_counts(&every),
+        "after the join",
+    ));
+    block_on(RUN.wait_for_commits(&cluster.bootstrap_all(), 2 * LINES as i64));
+    budget.log("all lines counted exactly");
+
+    // Still untouched after counting the second lines (describe's reports are then newer
+    // than the settling).
+    let last = wait_until(
+        "every task still runs beside its input's leader (live and described)",
+        budget.limit(PLACEMENT_TIMEOUT),
+        || snapshot(&cluster, &four),
+    );
+    let since_join = sort_tasks(&before, &last);
+    assert_uninterrupted(&since_join.kept, &before, &last, "after the second lines");
+    for id in &four {
         cluster.node_mut(*id).assert_healthy_except(&[]);
     }
 }

@@ -203,6 +203,11 @@ pub struct TaskView {
     pub standby: bool,
     /// Changelog records its current run replayed before processing.
     pub restored_records: u64,
+    /// How many times its instance started it for an assignment (1: kept through every
+    /// rebalance since the instance started).
+    pub starts: u64,
+    /// Restarts after failures so far, in its instance.
+    pub restarts: u64,
 }
 
 /// What `eddy topology describe APP --json` says about a deployed application.
@@ -250,6 +255,8 @@ pub fn describe(bootstrap: &str, app: &str) -> Result<Described, String> {
             instance: t["instance"].as_str().unwrap_or_default().to_string(),
             standby: t["standby"].as_bool().unwrap_or(false),
             restored_records: t["restored_records"].as_u64().unwrap_or(0),
+            starts: t["starts"].as_u64().unwrap_or(0),
+            restarts: t["restarts"].as_u64().unwrap_or(0),
         })
         .collect();
     let leaders = json["leaders"]
@@ -370,6 +377,28 @@ pub fn hosted_row<'a>(tree: &'a Value, app: &str) -> Option<&'a Value> {
 /// The tasks (`0_1` → state) a supervision tree shows under `topology APP`; `None` if the
 /// node hosts no such row.
 pub fn hosted_tasks(tree: &Value, app: &str) -> Option<BTreeMap<String, String>> {
+    Some(
+        hosted_task_rows(tree, app)?
+            .into_iter()
+            .map(|(task, row)| (task, row.state))
+            .collect(),
+    )
+}
+
+/// One task row of a node's own tree under `topology APP`, live from its supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedTask {
+    /// `running`, `starting`, …
+    pub state: String,
+    /// Restarts after failures in this run of the node's instance.
+    pub restarts: u64,
+    /// Time since the task last became running (a restart or a new start resets it).
+    pub uptime_ms: u64,
+}
+
+/// The task rows (`0_1` → row) a supervision tree shows under `topology APP`; `None` if
+/// the node hosts no such row.
+pub fn hosted_task_rows(tree: &Value, app: &str) -> Option<BTreeMap<String, HostedTask>> {
     let row = hosted_row(tree, app)?;
     Some(
         row["children"]
@@ -378,7 +407,12 @@ pub fn hosted_tasks(tree: &Value, app: &str) -> Option<BTreeMap<String, String>>
             .flatten()
             .filter_map(|c| {
                 let task = c["name"].as_str()?.strip_prefix("task ")?;
-                Some((task.to_string(), c["state"].as_str()?.to_string()))
+                let row = HostedTask {
+                    state: c["state"].as_str()?.to_string(),
+                    restarts: c["restarts"].as_u64()?,
+                    uptime_ms: c["uptime_ms"].as_u64()?,
+                };
+                Some((task.to_string(), row))
             })
             .collect(),
     )
