@@ -13,6 +13,8 @@
 //! Whether a deploy is recorded, already done or refused is decided by [`decide_deploy`],
 //! the same pure function on both paths.
 
+use std::collections::BTreeMap;
+
 use actix::prelude::*;
 
 use crate::cluster::Command;
@@ -30,13 +32,32 @@ pub enum DeployDecision {
     AlreadyDeployed,
     /// Another topology or other configs hold it; the explanation for the caller.
     Conflict(String),
+    /// Some nodes' binaries cannot run the topology (their reported catalogs lack it); the
+    /// explanation, naming them.
+    Unrunnable(String),
 }
 
-/// Decides a deploy of `new` over `existing`, the record of the same application id.
+/// Decides a deploy of `new` over `existing`, the record of the same application id, given
+/// the catalogs the nodes reported (node → the topology names its binary can run): a
+/// topology some reported catalog lacks is refused, naming those nodes, so a mixed-version
+/// cluster never records what some of its nodes cannot run.
 pub fn decide_deploy(
     existing: Option<&DeploymentRecord>,
     new: &DeploymentRecord,
+    catalogs: &BTreeMap<i32, Vec<String>>,
 ) -> DeployDecision {
+    let unable: Vec<String> = catalogs
+        .iter()
+        .filter(|(_, names)| !names.contains(&new.topology))
+        .map(|(node, _)| node.to_string())
+        .collect();
+    if !unable.is_empty() && existing.is_none() {
+        return DeployDecision::Unrunnable(format!(
+            "node(s) {} cannot run topology {:?}: their binary's catalog lacks it; run a binary that registers it on every node (or decommission those nodes), then deploy again",
+            unable.join(", "),
+            new.topology
+        ));
+    }
     match existing {
         None => DeployDecision::Record,
         Some(old) if old.topology == new.topology && old.configs == new.configs => {
@@ -174,9 +195,10 @@ impl MetadataActor {
     /// Single-node mode: records the deployment in fjall (synced), then publishes it.
     fn deploy_locally(&mut self, deployment: DeploymentRecord) -> ActorResult<()> {
         let existing = self.snapshot.deployments.get(&deployment.application_id);
-        match decide_deploy(existing, &deployment) {
+        match decide_deploy(existing, &deployment, &self.snapshot.catalogs) {
             DeployDecision::AlreadyDeployed => Ok(()),
             DeployDecision::Conflict(why) => Err(ActorError::DeploymentExists(why)),
+            DeployDecision::Unrunnable(why) => Err(ActorError::DeploymentUnrunnable(why)),
             DeployDecision::Record => {
                 self.store.meta().put_deployment(&deployment)?;
                 tracing::info!(
@@ -227,25 +249,45 @@ mod tests {
     #[test]
     fn a_deploy_is_recorded_repeated_or_refused() {
         let wc = deployment("wc", "wordcount", &[("num.stream.threads", "2")]);
-        assert_eq!(decide_deploy(None, &wc), DeployDecision::Record);
+        assert_eq!(
+            decide_deploy(None, &wc, &BTreeMap::new()),
+            DeployDecision::Record
+        );
         let mut later = wc.clone();
         later.deployed_at_ms = 99;
         assert_eq!(
-            decide_deploy(Some(&wc), &later),
+            decide_deploy(Some(&wc), &later, &BTreeMap::new()),
             DeployDecision::AlreadyDeployed
         );
         let other = deployment("wc", "payments", &[("num.stream.threads", "2")]);
         assert_eq!(
-            decide_deploy(Some(&wc), &other),
+            decide_deploy(Some(&wc), &other, &BTreeMap::new()),
             DeployDecision::Conflict(
                 "application wc is already deployed (topology wordcount); undeploy it first".into()
             )
         );
         let reconfigured = deployment("wc", "wordcount", &[]);
         assert!(matches!(
-            decide_deploy(Some(&wc), &reconfigured),
+            decide_deploy(Some(&wc), &reconfigured, &BTreeMap::new()),
             DeployDecision::Conflict(_)
         ));
+    }
+
+    #[test]
+    fn a_topology_a_reported_catalog_lacks_is_refused_naming_the_nodes() {
+        let shout = deployment("s", "shout", &[]);
+        let catalogs: BTreeMap<i32, Vec<String>> = [
+            (1, vec!["wordcount".to_string()]),
+            (2, vec!["wordcount".to_string()]),
+            (3, vec!["shout".to_string(), "wordcount".to_string()]),
+        ]
+        .into();
+        match decide_deploy(None, &shout, &catalogs) {
+            DeployDecision::Unrunnable(why) => assert!(why.contains("node(s) 1, 2"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let wc = deployment("wc", "wordcount", &[]);
+        assert_eq!(decide_deploy(None, &wc, &catalogs), DeployDecision::Record);
     }
 
     #[test]

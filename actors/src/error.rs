@@ -90,6 +90,9 @@ pub enum ActorError {
         /// Registered nodes.
         nodes: usize,
     },
+    /// A deployment some nodes' binaries cannot run (the message names them).
+    #[error("{0}")]
+    DeploymentUnrunnable(String),
     /// A manual replica assignment that cannot be used.
     #[error("invalid replica assignment: {0}")]
     InvalidReplicaAssignment(String),

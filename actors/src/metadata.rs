@@ -841,6 +841,7 @@ fn refused(refusal: Refusal) -> ActorError {
         Refusal::NotInSync => ActorError::Quorum("the new replicas are not in sync yet".into()),
         Refusal::DeploymentExists(why) => ActorError::DeploymentExists(why),
         Refusal::UnknownDeployment(id) => ActorError::UnknownDeployment(id),
+        Refusal::DeploymentUnrunnable(why) => ActorError::DeploymentUnrunnable(why),
     }
 }
 

@@ -375,6 +375,8 @@ pub struct ClusterNode {
     paused: bool,
     starts: u32,
     timings: NodeTimings,
+    /// The program started in place of the `eddy` binary (`set_program`).
+    program: Option<PathBuf>,
 }
 
 impl ClusterNode {
@@ -393,7 +395,14 @@ impl ClusterNode {
             paused: false,
             starts: 0,
             timings: NodeTimings::default(),
+            program: None,
         }
+    }
+
+    /// From its next start on, runs `program` (an Eddy binary of one's own, such as the
+    /// `own_catalog` example: the same CLI with another catalog) in place of `eddy`.
+    pub fn set_program(&mut self, program: PathBuf) {
+        self.program = Some(program);
     }
 
     /// The same node started with `timings` instead of the default ones.
@@ -602,7 +611,11 @@ impl ClusterNode {
         let stderr = log
             .try_clone()
             .map_err(|err| format!("clone log handle: {err}"))?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eddy"));
+        let program = self
+            .program
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_eddy")));
+        let mut cmd = Command::new(&program);
         // Settings come from the arguments only, never from the caller's `EDDY_*` variables.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("EDDY_") {
@@ -637,7 +650,7 @@ impl ClusterNode {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(stderr))
             .spawn()
-            .map_err(|err| format!("cannot spawn {}: {err}", env!("CARGO_BIN_EXE_eddy")))?;
+            .map_err(|err| format!("cannot spawn {}: {err}", program.display()))?;
         self.child = Some(child);
         Ok(())
     }

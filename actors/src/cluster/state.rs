@@ -209,6 +209,8 @@ pub enum Refusal {
     DeploymentExists(String),
     /// No deployment has this application id.
     UnknownDeployment(String),
+    /// Some nodes cannot run the deployment's topology (the reason names them).
+    DeploymentUnrunnable(String),
 }
 
 /// A new partition starts with its live replicas in sync, led by the first of them (a
@@ -458,7 +460,7 @@ impl ClusterState {
             }
             Command::Deploy(deployment) => {
                 let existing = self.deployments.get(&deployment.application_id);
-                match decide_deploy(existing, &deployment) {
+                match decide_deploy(existing, &deployment, &self.catalogs) {
                     DeployDecision::Record => {
                         self.deployments
                             .insert(deployment.application_id.clone(), deployment);
@@ -467,6 +469,9 @@ impl ClusterState {
                     DeployDecision::AlreadyDeployed => Outcome::Done,
                     DeployDecision::Conflict(why) => {
                         Outcome::Refused(Refusal::DeploymentExists(why))
+                    }
+                    DeployDecision::Unrunnable(why) => {
+                        Outcome::Refused(Refusal::DeploymentUnrunnable(why))
                     }
                 }
             }

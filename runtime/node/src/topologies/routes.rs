@@ -198,7 +198,9 @@ async fn undeploy(State(state): State<DeployState>, Path(app): Path<String>) -> 
 
 fn actor_error(err: ActorError) -> Response {
     let status = match &err {
-        ActorError::DeploymentExists(_) => StatusCode::CONFLICT,
+        ActorError::DeploymentExists(_) | ActorError::DeploymentUnrunnable(_) => {
+            StatusCode::CONFLICT
+        }
         ActorError::UnknownDeployment(_) => StatusCode::NOT_FOUND,
         ActorError::Quorum(_) | ActorError::Timeout(_) | ActorError::Unavailable(_) => {
             StatusCode::SERVICE_UNAVAILABLE
