@@ -666,31 +666,49 @@ fn sort_tasks(before: &Snapshot, later: &Snapshot) -> Sorted {
 /// node's live tree — running at least since the moment its node answered `before`
 /// (a restart or a new start resets the uptime).
 fn assert_uninterrupted(kept: &[String], before: &Snapshot, later: &Snapshot, when: &str) {
+    let mut interrupted = Vec::new();
     for task in kept {
         let (was, is) = (&before.live[task], &later.live[task]);
-        assert_eq!(
-            (was.node, was.row.restarts),
-            (is.node, is.row.restarts),
-            "{when}: {task}, whose input's leader never changed, stayed on its node without \
-             a restart (node, restarts): {was:?} then {is:?}"
-        );
         let since_before = is.asked.duration_since(was.answered).as_millis() as u64;
-        assert!(
-            is.row.uptime_ms + 1 >= since_before,
-            "{when}: {task}, whose input's leader never changed, ran again from scratch: \
-             uptime {} ms on node {} although it ran there {since_before} ms earlier \
-             ({was:?} then {is:?})",
-            is.row.uptime_ms,
-            is.node
-        );
-        let (was, is) = (&before.reported[task], &later.reported[task]);
-        assert_eq!(
-            (&was.instance, was.starts, was.restarts),
-            (&is.instance, is.starts, is.restarts),
-            "{when}: {task}, whose input's leader never changed, was not started again \
-             (describe's instance, starts, restarts): {was:?} then {is:?}"
-        );
+        let (was_reported, is_reported) = (&before.reported[task], &later.reported[task]);
+        let unchanged = (was.node, was.row.restarts) == (is.node, is.row.restarts)
+            && is.row.uptime_ms + 1 >= since_before
+            && (
+                &was_reported.instance,
+                was_reported.starts,
+                was_reported.restarts,
+            ) == (
+                &is_reported.instance,
+                is_reported.starts,
+                is_reported.restarts,
+            );
+        if !unchanged {
+            interrupted.push(format!(
+                "{task}: node {} -> {}, restarts {} -> {}, live uptime {} ms although it ran \
+                 there {since_before} ms earlier; describe: instance {} -> {}, starts {} -> {}, \
+                 restarts {} -> {}",
+                was.node,
+                is.node,
+                was.row.restarts,
+                is.row.restarts,
+                is.row.uptime_ms,
+                was_reported.instance,
+                is_reported.instance,
+                was_reported.starts,
+                is_reported.starts,
+                was_reported.restarts,
+                is_reported.restarts
+            ));
+        }
     }
+    assert!(
+        interrupted.is_empty(),
+        "{when}: {} of the {} tasks whose input's leader never changed were interrupted \
+         (moved, restarted or started again):\n{}",
+        interrupted.len(),
+        kept.len(),
+        interrupted.join("\n")
+    );
 }
 
 /// Creates the input and output topics, deploys the wordcount through node 1 and waits
