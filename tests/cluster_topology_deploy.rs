@@ -33,7 +33,8 @@
 //! leaderships. Only the tasks whose input leader changed may move (to the new leader);
 //! every other task must run on untouched — same node and instance, `starts` and
 //! `restarts` unchanged in `describe`, its live uptime spanning the whole join — and the
-//! counts stay exact. It is ignored: the join moves the group's coordinator (see the test).
+//! counts stay exact; the group's coordinator (recorded in the metadata when first looked
+//! up) stays where it was, so the members keep their membership.
 //!
 //! Every wait is bounded; nothing asserts on time (the times are printed).
 
@@ -493,9 +494,8 @@ type Epochs = BTreeMap<String, (Option<i32>, i64)>;
 /// FindCoordinator v1, which names one coordinator.
 const FIND_COORDINATOR_VERSION: i16 = 1;
 
-/// The application group's coordinator as each node of `ids` names it (printed: the
-/// coordinator is derived from the group id and the member list, so a joining node may
-/// become it).
+/// The application group's coordinator as each node of `ids` names it (the coordinator is
+/// recorded in the metadata when first looked up, so a joining node does not take it).
 fn coordinators(cluster: &Cluster, ids: &[i32]) -> BTreeMap<i32, i32> {
     ids.iter()
         .map(|id| {
@@ -756,22 +756,10 @@ fn wait_until_served(node: &ClusterNode, record: &serde_json::Value, budget: &Bu
 /// The tasks are sorted by their first input's leader epoch, which the controller bumps
 /// exactly on a leader change: "kept" means the leader never changed, even briefly.
 ///
-/// Ignored for a product bug. A group's coordinator is derived from the group id and the
-/// member list (`Broker::coordinator_of`), and with nodes 1-4 the ring names node 4 for
-/// `wc` (node 1 with nodes 1-3): the test prints it. The new coordinator knows nothing of
-/// the group's members, so when the instances rejoin for the first moved leadership they
-/// get NotCoordinator ("stream tasks lost … the join failed") or, having found node 4,
-/// UNKNOWN_MEMBER_ID ("the group dropped this member while it rejoined"), drop every task
-/// and start it again: every kept task ends with `starts` 2 and a fresh uptime. Once node
-/// 4's instance even formed a generation 1 alone, holding all 12 tasks for ~2 s while the
-/// old owners still ran them. The counts stayed exact (the pipeline was idle). With an
-/// application id whose coordinator stays put (`wc2`: node 1 before and after), the test
-/// passes.
+/// The group's coordinator must not move: it holds the group's membership in memory only,
+/// and a new one would make every member rejoin as new and restart all its tasks (as it
+/// did when coordinators were derived from the member list alone).
 #[test]
-#[ignore = "bug: a joining node becomes the group coordinator of `wc` (derived from the member \
-            list), which does not know the group's members: every instance's rejoin gets \
-            NotCoordinator or UNKNOWN_MEMBER_ID, drops all its tasks and starts them again \
-            (starts 1 -> 2 for every task whose leader never changed)"]
 fn a_joining_node_takes_only_the_tasks_whose_leaders_move_to_it() {
     let mut cluster = Cluster::start();
     let budget = Budget::start(TEST_BUDGET);
@@ -805,11 +793,11 @@ fn a_joining_node_takes_only_the_tasks_whose_leaders_move_to_it() {
         .iter()
         .map(|(t, v)| (t.as_str(), v.starts))
         .collect();
+    let coordinator_before = coordinators(&cluster, &three);
     budget.log(&format!(
         "three nodes: {:?}; starts per task {starts:?}; the group's coordinator as each node \
-         names it: {:?}",
+         names it: {coordinator_before:?}",
         tasks_per_node(&nodes_before),
-        coordinators(&cluster, &three)
     ));
 
     let replicas_before = app_replicas(&cluster.status_excluding(&[]).expect("a /cluster view"));
@@ -831,10 +819,17 @@ fn a_joining_node_takes_only_the_tasks_whose_leaders_move_to_it() {
         },
     );
     let settling = joined_at.elapsed();
+    let coordinator_after = coordinators(&cluster, &four);
     budget.log(&format!(
-        "the group's coordinator as each node names it: {:?}",
-        coordinators(&cluster, &four)
+        "the group's coordinator as each node names it: {coordinator_after:?}"
     ));
+    let was: BTreeSet<i32> = coordinator_before.values().copied().collect();
+    let is: BTreeSet<i32> = coordinator_after.values().copied().collect();
+    assert!(
+        was.len() == 1 && is == was,
+        "the group's coordinator stays put through the join: {coordinator_before:?} then \
+         {coordinator_after:?}"
+    );
     let nodes_after: BTreeMap<String, i32> = after
         .live
         .iter()

@@ -237,6 +237,7 @@ impl From<LegacyApplied> for Applied {
                 group_offsets: state.group_offsets,
                 deployments: Default::default(),
                 catalogs: Default::default(),
+                coordinators: Default::default(),
             },
         }
     }
@@ -244,7 +245,7 @@ impl From<LegacyApplied> for Applied {
 
 /// Decodes a stored (or received) applied state: the current format, else the first
 /// release's, whose bytes end before the fields added since (postcard then runs out of
-/// input), converted with no deployments and no catalogs. A data dir of an earlier version
+/// input), converted with no deployments, no catalogs and no recorded coordinators. A data dir of an earlier version
 /// thus loses nothing.
 fn decode_applied(bytes: &[u8]) -> Result<Applied, RaftStorageError> {
     match postcard::from_bytes::<Applied>(bytes) {

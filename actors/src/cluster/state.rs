@@ -50,6 +50,11 @@ pub struct ClusterState {
     pub deployments: BTreeMap<String, DeploymentRecord>,
     /// Per node id, the topology names its binary can run (reported at start).
     pub catalogs: BTreeMap<i32, Vec<String>>,
+    /// Each consumer group's coordinator, recorded the first time a client looks it up
+    /// (from the ring over the live nodes), so a node joining does not move the group —
+    /// whose membership only its coordinator holds, in memory. Looked up afresh while the
+    /// recorded node is fenced, decommissioning or gone.
+    pub coordinators: BTreeMap<String, i32>,
 }
 
 /// A change of the metadata, proposed to the Raft leader and applied by every node.
@@ -171,6 +176,13 @@ pub enum Command {
         node_id: i32,
         /// The catalog's topology names.
         names: Vec<String>,
+    },
+    /// Record `node_id` as the coordinator of `group` (a live member).
+    SetCoordinator {
+        /// Group id.
+        group: String,
+        /// The coordinating node.
+        node_id: i32,
     },
 }
 
@@ -453,6 +465,7 @@ impl ClusterState {
                 match self.members.remove(&node_id) {
                     Some(_) => {
                         self.catalogs.remove(&node_id);
+                        self.coordinators.retain(|_, n| *n != node_id);
                         Outcome::Done
                     }
                     None => Outcome::Refused(Refusal::UnknownMember(node_id)),
@@ -480,6 +493,17 @@ impl ClusterState {
                     Some(_) => Outcome::Done,
                     None => Outcome::Refused(Refusal::UnknownDeployment(application_id)),
                 }
+            }
+            Command::SetCoordinator { group, node_id } => {
+                let live = self
+                    .members
+                    .get(&node_id)
+                    .is_some_and(|m| !m.fenced && !m.decommissioning);
+                if !live {
+                    return Outcome::Refused(Refusal::UnknownMember(node_id));
+                }
+                self.coordinators.insert(group, node_id);
+                Outcome::Done
             }
             Command::SetCatalog { node_id, names } => {
                 if !self.members.contains_key(&node_id) {
@@ -522,6 +546,16 @@ impl ClusterState {
             .filter(|m| m.fenced)
             .map(|m| m.node_id)
             .collect()
+    }
+
+    /// The recorded coordinator of `group`, while it is a live member (not fenced, not
+    /// decommissioning).
+    pub fn coordinator(&self, group: &str) -> Option<i32> {
+        let node = *self.coordinators.get(group)?;
+        self.members
+            .get(&node)
+            .filter(|m| !m.fenced && !m.decommissioning)
+            .map(|_| node)
     }
 
     /// Ids of the members that are not fenced, in order.
@@ -918,6 +952,29 @@ mod tests {
             !s.catalogs.contains_key(&2),
             "a removed node's catalog goes"
         );
+    }
+
+    #[test]
+    fn a_recorded_coordinator_stays_while_it_lives() {
+        let mut s = three_nodes();
+        let set = |node_id| Command::SetCoordinator {
+            group: "g".into(),
+            node_id,
+        };
+        assert_eq!(s.apply(set(2)), Outcome::Done);
+        s.apply(Command::Register(member(4)));
+        assert_eq!(s.coordinator("g"), Some(2), "a joining node moves nothing");
+        s.apply(Command::Fence { node_id: 2 });
+        assert_eq!(
+            s.coordinator("g"),
+            None,
+            "looked up afresh while 2 is fenced"
+        );
+        assert_eq!(s.apply(set(2)), Outcome::Refused(Refusal::UnknownMember(2)));
+        assert_eq!(s.apply(set(3)), Outcome::Done);
+        s.apply(Command::Unfence { node_id: 2 });
+        assert_eq!(s.coordinator("g"), Some(3), "and it does not move back");
+        assert_eq!(s.apply(set(9)), Outcome::Refused(Refusal::UnknownMember(9)));
     }
 
     #[test]

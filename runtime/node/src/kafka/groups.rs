@@ -86,6 +86,9 @@ pub async fn find_coordinator(
             .into_iter()
             .map(|key| {
                 let c = broker.coordinator_of(key.as_str());
+                if error.is_none() {
+                    broker.record_coordinator(key.as_str(), c.node_id);
+                }
                 CoordinatorEntry::default()
                     .with_key(key)
                     .with_node_id(BrokerId(c.node_id))
@@ -97,6 +100,9 @@ pub async fn find_coordinator(
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let c = broker.coordinator_of(req.key.as_str());
+    if error.is_none() {
+        broker.record_coordinator(req.key.as_str(), c.node_id);
+    }
     FindCoordinatorResponse::default()
         .with_error_code(code)
         .with_node_id(BrokerId(if error.is_some() { -1 } else { c.node_id }))

@@ -198,9 +198,45 @@ impl Broker {
             .unwrap_or(self.node_id)
     }
 
-    /// The coordinator of a group: in cluster mode the first live node on the hash ring
-    /// from hash(group id), so every node gives the same answer for the same membership.
+    /// The coordinator of a group: in cluster mode the node the metadata records for it
+    /// while that node is live, else [`derived_coordinator`](Self::derived_coordinator).
     pub fn coordinator_of(&self, group_id: &str) -> BrokerAddr {
+        if let Some(cluster) = &self.cluster {
+            let state = cluster.state();
+            if let Some(node) = state.coordinator(group_id) {
+                if let Some(b) = self.brokers().into_iter().find(|b| b.node_id == node) {
+                    return b;
+                }
+            }
+        }
+        self.derived_coordinator(group_id)
+    }
+
+    /// Cluster mode: records the group's coordinator in the metadata when it is not (or
+    /// the recorded node is no longer live), so that a node joining later does not move
+    /// the group. Runs in the background; a lost race only records the same node twice.
+    pub fn record_coordinator(&self, group_id: &str, node_id: i32) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        if cluster.state().coordinator(group_id) == Some(node_id) {
+            return;
+        }
+        let propose = cluster.proposer();
+        let command = eddy_actors::cluster::Command::SetCoordinator {
+            group: group_id.to_string(),
+            node_id,
+        };
+        actix_rt::spawn(async move {
+            if let Err(err) = propose(command).await {
+                tracing::debug!(error = %err, "the group's coordinator is not recorded yet");
+            }
+        });
+    }
+
+    /// A group's coordinator as the hash ring places it: the first live node on the ring
+    /// from hash(group id), so every node gives the same answer for the same membership.
+    fn derived_coordinator(&self, group_id: &str) -> BrokerAddr {
         let brokers = self.brokers();
         if brokers.len() <= 1 {
             return brokers.into_iter().next().unwrap_or(BrokerAddr {
