@@ -11,10 +11,10 @@ mod fd_limit;
 pub mod kafka;
 mod metrics;
 pub mod node;
-pub mod topologies;
 mod record_codec;
 mod services;
 mod storage_health;
+pub mod topologies;
 
 pub use config::{NodeConfig, NodeConfigOverrides};
 pub use error::{ConfigError, NodeError};
