@@ -14,8 +14,9 @@
 //!   share the process, as in `benches/streams.rs`);
 //! - output records written, and the process's peak resident memory (VmHWM).
 //!
-//! Not measured here (yet): end-to-end latency, and the node's CPU apart from the
-//! application's. Run: `cargo bench --bench nexmark`;
+//! Not measured here: end-to-end latency, and the node's CPU apart from the application's
+//! (`benches/nexmark_deployed.rs` measures both for the queries deployed to a node
+//! process). Run: `cargo bench --bench nexmark`;
 //! `EDDY_BENCH_NEXMARK_QUERIES=q0,q1` picks queries (default all nine). Under
 //! `cargo test --benches` it runs each query on a few thousand events, as a smoke test.
 

@@ -13,22 +13,29 @@
 //!    the client-program bench) and the run ends when the application's group has committed
 //!    the end of the input and of every repartition topic. Reported: the node process's CPU
 //!    time (utime + stime of `/proc/PID/stat`) from the deploy to that commit, events per
-//!    node-CPU-second, the node's idle CPU before the deploy (for scale), wall time, output
-//!    records, and the node's peak resident memory (VmHWM) after the query's run.
+//!    node-CPU-second, the node's idle CPU before the deploy (for scale), wall time split
+//!    into start-up (deploy to the first output record) and processing (first output to
+//!    last: the output's end offset is read every 20 ms), output records, and the node's
+//!    peak resident memory (VmHWM) after this run and after the latency runs. The input's
+//!    production is not in the CPU: it happens before the deploy.
 //! 2. **Latency** (the stateless queries q0, q1, q2 only: each output record comes from one
 //!    input record and carries its headers and timestamp; the windowed and joined queries'
 //!    outputs do not answer to one input). With the query caught up, events are produced at
-//!    a fixed rate — 1,000/s ("unloaded"), then half the rate the throughput run sustained —
-//!    for `EDDY_BENCH_NEXMARK_LATENCY_SECS` seconds (default 5). Each record carries its
+//!    a fixed rate — 1,000/s ("unloaded"), then half and a quarter of the throughput run's
+//!    processing rate — for `EDDY_BENCH_NEXMARK_LATENCY_SECS` seconds (default 5), one
+//!    Produce request per millisecond tick at most. Each record carries its
 //!    send time (a header, microseconds on this process's monotonic clock, stamped just
 //!    before the producer's `send`; CreateTime is the send time too); a consumer on its own
 //!    thread reads the output topic and takes, for each output record, its arrival time
-//!    minus that header. Reported: p50, p99 and max, and the count of outputs measured.
+//!    minus that header. Reported: p50, p99 and max, the count of outputs measured, the
+//!    rate achieved, the CPU of the node and of this process while sending, and how many
+//!    outputs' timestamps differ from their input's CreateTime.
 //!
 //! Run: `cargo bench --bench nexmark_deployed` (cargo builds the `eddy` binary of the same
 //! profile first: `CARGO_BIN_EXE_eddy`); `EDDY_BENCH_NEXMARK_QUERIES=q0,q4` picks queries
 //! (default q0, q1, q2, q4). Under `cargo test --benches` it runs each on a few thousand
-//! events and one second of latency load, as a smoke test. No figure is asserted.
+//! events and one second of latency load, as a smoke test. No figure is asserted. Progress
+//! lines name the node's pid, for a profiler to attach to (`perf record -p`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -388,6 +395,8 @@ async fn throughput(
         .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / IDLE_SAMPLE.as_secs_f64());
     let cpu_start = node.cpu();
     let started = Instant::now();
+    // Progress lines name the node process, for a profiler to attach to.
+    println!("{query}: node pid {}: deploying", node.pid());
     deploy(node, query, app).await;
     let limit = RUN_LIMIT_BASE + Duration::from_secs(events / EVENTS_PER_S_MIN);
     let deadline = started + limit;
@@ -544,6 +553,10 @@ async fn latency(
     let mut producer = Producer::connect(&bootstrap, config)
         .await
         .expect("producer");
+    println!(
+        "{query}: node pid {}: {rate} events/s for {secs} s",
+        node.pid()
+    );
     let cpu_start = node.cpu();
     let bench_cpu_start = cpu_time();
     let started = Instant::now();
