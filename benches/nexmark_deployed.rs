@@ -33,7 +33,7 @@
 //!
 //! Run: `cargo bench --bench nexmark_deployed` (cargo builds the `eddy` binary of the same
 //! profile first: `CARGO_BIN_EXE_eddy`); `EDDY_BENCH_NEXMARK_QUERIES=q0,q4` picks queries
-//! (default q0, q1, q2, q4). Under `cargo test --benches` it runs each on a few thousand
+//! (default q0 … q4). Under `cargo test --benches` it runs each on a few thousand
 //! events and one second of latency load, as a smoke test. No figure is asserted. Progress
 //! lines name the node's pid, for a profiler to attach to (`perf record -p`).
 
@@ -62,7 +62,7 @@ const EVENTS_DEFAULT: u64 = 100_000;
 const EVENTS_TEST: u64 = 3_000;
 const LATENCY_SECS_DEFAULT: u64 = 5;
 const LATENCY_SECS_TEST: u64 = 1;
-const QUERIES_DEFAULT: [&str; 4] = ["q0", "q1", "q2", "q4"];
+const QUERIES_DEFAULT: [&str; 5] = ["q0", "q1", "q2", "q3", "q4"];
 /// The queries whose every output record comes from one input record (latency is
 /// measured for these only).
 const STATELESS: [&str; 3] = ["q0", "q1", "q2"];
