@@ -9,7 +9,6 @@ mod cluster_support;
 mod common;
 mod deploy_support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cluster_support::{wait_for, Cluster};
@@ -20,23 +19,6 @@ use serde_json::{json, Value};
 /// restarted node's host runs).
 const CATALOG_WAIT: Duration = Duration::from_secs(60);
 
-/// The example `own_catalog`, built by `cargo build --examples` (scripts/test.sh does).
-fn own_catalog_program() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join("own_catalog");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
-
 fn deployment(topology: &str, app: &str) -> Value {
     json!({ "application_id": app, "topology": topology, "configs": {} })
 }
@@ -46,7 +28,7 @@ fn a_topology_some_nodes_lack_is_refused_naming_them() {
     let mut cluster = Cluster::start();
     let node3 = cluster.node_mut(3);
     node3.kill9();
-    node3.set_program(own_catalog_program());
+    node3.set_program(common::own_catalog_program());
     node3.restart();
     let admin3 = cluster.node(3).admin_addr();
     let admin1 = cluster.node(1).admin_addr();

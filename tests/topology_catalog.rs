@@ -7,7 +7,7 @@ mod streams_support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -380,29 +380,9 @@ fn the_catalog_lists_the_stock_names() {
     );
 }
 
-/// The example `own_catalog`: a program of its own whose `main` is
-/// `eddy::cli::main_with(stock + shout)`.
-fn own_catalog_program() -> PathBuf {
-    // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples
-    // (`cargo build --examples`, which scripts/test.sh runs first).
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join("own_catalog");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn a_program_of_ones_own_gets_the_cli_with_its_topologies() {
-    let program = own_catalog_program();
+    let program = common::own_catalog_program();
     let out = run_program(&program, &["topology", "catalog", "--json"]);
     assert!(out.status.success(), "{}", common::tail(&out.stderr));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");

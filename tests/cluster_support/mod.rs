@@ -86,23 +86,8 @@ impl Default for NodeTimings {
 
 /// Waits until `probe` returns `Ok`, checking every `WAIT_POLL_MS`; after `timeout` panics
 /// with `what` and the last reason `probe` gave for not being done.
-pub fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        let last = match probe() {
-            Ok(value) => return value,
-            Err(reason) => reason,
-        };
-        assert!(
-            started.elapsed() < timeout,
-            "timed out after {timeout:?} waiting until {what}; last state: {last}"
-        );
-        thread::sleep(Duration::from_millis(WAIT_POLL_MS));
-    }
+pub fn wait_for<T>(what: &str, timeout: Duration, probe: impl FnMut() -> Result<T, String>) -> T {
+    crate::common::wait_until_ok(what, timeout, Duration::from_millis(WAIT_POLL_MS), probe)
 }
 
 /// A test's whole time limit, shared by its phases; also stamps the test's progress lines

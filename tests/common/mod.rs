@@ -496,6 +496,47 @@ pub fn free_port() -> u16 {
 }
 
 /// Repository root (the root package's manifest directory).
+/// Waits until `probe` returns `Ok`, checking every `poll`; after `timeout` panics with
+/// `what` and the last reason `probe` gave for not being done.
+pub fn wait_until_ok<T>(
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        let last = match probe() {
+            Ok(value) => return value,
+            Err(reason) => reason,
+        };
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting until {what}; last state: {last}"
+        );
+        thread::sleep(poll);
+    }
+}
+
+/// The example `own_catalog` (a program whose `main` is `eddy::cli::main_with(stock +
+/// shout)`), built by `cargo build --examples`, which scripts/test.sh runs first.
+pub fn own_catalog_program() -> PathBuf {
+    // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples.
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+        .join("own_catalog");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --examples` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -14,8 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -167,23 +166,8 @@ pub fn produce_lines(
 
 /// Waits until `probe` returns `Ok`, checking every `POLL`; after `timeout` panics with
 /// `what` and the last reason `probe` gave for not being done.
-pub fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        let last = match probe() {
-            Ok(value) => return value,
-            Err(reason) => reason,
-        };
-        assert!(
-            started.elapsed() < timeout,
-            "timed out after {timeout:?} waiting until {what}; last state: {last}"
-        );
-        thread::sleep(POLL);
-    }
+pub fn wait_until<T>(what: &str, timeout: Duration, probe: impl FnMut() -> Result<T, String>) -> T {
+    crate::common::wait_until_ok(what, timeout, POLL, probe)
 }
 
 /// One task of `eddy topology describe --json`.
