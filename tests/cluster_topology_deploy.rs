@@ -253,6 +253,38 @@ fn tasks_per_node(placement: &BTreeMap<String, i32>) -> BTreeMap<i32, Vec<&str>>
     per_node
 }
 
+/// Where each count task's (sub-topology 1's) standby runs, once every standby has applied
+/// as many changes as its active task processed (one change per word); `Err` until then.
+fn caught_up_standbys(bootstrap: &str) -> Result<BTreeMap<String, i32>, String> {
+    let described = describe(bootstrap, APP)?;
+    let mut standbys = BTreeMap::new();
+    for active in described
+        .tasks
+        .iter()
+        .filter(|t| !t.standby && t.task.starts_with("1_"))
+    {
+        let standby = described
+            .tasks
+            .iter()
+            .find(|t| t.standby && t.task == active.task)
+            .ok_or_else(|| format!("{} has no standby yet", active.task))?;
+        if standby.processed_records < active.processed_records {
+            return Err(format!(
+                "{}'s standby applied {} of {} changes",
+                active.task, standby.processed_records, active.processed_records
+            ));
+        }
+        let node = standby
+            .node_id
+            .ok_or_else(|| format!("{}'s standby names no node", active.task))?;
+        standbys.insert(active.task.clone(), node);
+    }
+    if standbys.is_empty() {
+        return Err("no count task reported yet".into());
+    }
+    Ok(standbys)
+}
+
 /// The node to kill: the registry topic's leader if it runs tasks (so `describe` must
 /// survive a registry failover too), else the node running the most tasks. The registry
 /// has a replica on every one of the three nodes.
@@ -386,6 +418,15 @@ fn deployed_tasks_run_beside_their_leaders_and_follow_them_when_a_node_dies() {
     block_on(RUN.wait_for_commits(&cluster.bootstrap_all(), LINES as i64));
     budget.log("first lines counted and committed");
 
+    // Every standby has applied every change its task made (word count: one change per
+    // word its count task processed), so the tasks that move below resume warm.
+    let standby_nodes = wait_until(
+        "every count task's standby has applied all of its task's changes",
+        budget.limit(PLACEMENT_TIMEOUT),
+        || caught_up_standbys(&cluster.node(1).bootstrap()),
+    );
+    budget.log(&format!("standbys caught up: {standby_nodes:?}"));
+
     // Kill a node that runs tasks (as they run now, should a leader have moved).
     let placed = wait_until(
         "every task runs once, beside its input's leader, before the kill",
@@ -419,16 +460,35 @@ fn deployed_tasks_run_beside_their_leaders_and_follow_them_when_a_node_dies() {
         "describe shows the resumption {:.1}s after the kill",
         killed_at.elapsed().as_secs_f64()
     ));
-    if let Ok(described) = describe(&cluster.node(via).bootstrap(), APP) {
-        let moved: Vec<(&str, u64)> = described
-            .tasks
-            .iter()
-            .filter(|t| !t.standby && moving.contains(&t.task.as_str()))
-            .map(|t| (t.task.as_str(), t.restored_records))
-            .collect();
-        let standbys = described.tasks.iter().filter(|t| t.standby).count();
-        println!("moved tasks (changelog records restored): {moved:?}; standbys now: {standbys}");
+    // A moved count task that landed where its standby was resumed from the warm store:
+    // it replayed no changelog record.
+    let described = describe(&cluster.node(via).bootstrap(), APP).expect("describe");
+    let moved: Vec<(&str, i32, u64)> = described
+        .tasks
+        .iter()
+        .filter(|t| !t.standby && moving.contains(&t.task.as_str()))
+        .map(|t| (t.task.as_str(), t.node_id.unwrap_or(-1), t.restored_records))
+        .collect();
+    println!("moved tasks (node, changelog records restored): {moved:?}");
+    let mut warm = 0;
+    for (task, node, restored) in &moved {
+        if standby_nodes.get(*task) == Some(node) {
+            assert_eq!(
+                *restored, 0,
+                "{task} moved to node {node}, where its standby was: it resumes warm"
+            );
+            warm += 1;
+        }
     }
+    let moved_counts = moved.iter().filter(|(t, _, _)| t.starts_with("1_")).count();
+    assert!(
+        moved_counts == 0 || warm > 0,
+        "the standbys sit where the next leaders are: some moved count task lands on its \
+         standby's node ({moved:?}, standbys {standby_nodes:?})"
+    );
+    budget.log(&format!(
+        "{warm} moved count task(s) resumed from their standby with nothing to replay"
+    ));
 
     // More lines, counted exactly on top of the first.
     let bootstrap = cluster.bootstrap_excluding(&[dead]);

@@ -187,6 +187,8 @@ pub struct TaskView {
     pub standby: bool,
     /// Changelog records its current run replayed before processing.
     pub restored_records: u64,
+    /// Records its current run processed (a standby: changelog changes it applied).
+    pub processed_records: u64,
     /// How many times its instance started it for an assignment (1: kept through every
     /// rebalance since the instance started).
     pub starts: u64,
@@ -239,6 +241,7 @@ pub fn describe(bootstrap: &str, app: &str) -> Result<Described, String> {
             instance: t["instance"].as_str().unwrap_or_default().to_string(),
             standby: t["standby"].as_bool().unwrap_or(false),
             restored_records: t["restored_records"].as_u64().unwrap_or(0),
+            processed_records: t["processed_records"].as_u64().unwrap_or(0),
             starts: t["starts"].as_u64().unwrap_or(0),
             restarts: t["restarts"].as_u64().unwrap_or(0),
         })
