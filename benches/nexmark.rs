@@ -20,14 +20,13 @@
 //! `EDDY_BENCH_NEXMARK_QUERIES=q0,q1` picks queries (default all nine). Under
 //! `cargo test --benches` it runs each query on a few thousand events, as a smoke test.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use eddy::client::{Admin, Producer, ProducerConfig, ProducerRecord};
 use eddy::streams::{KafkaStreams, StreamsSettings};
 use eddy::topologies::nexmark::{self, Generator, GeneratorConfig, QueryConfig, EVENTS_TOPIC};
-use embedded::{cpu_time, embedded_node, peak_rss_kib, run_size};
+use embedded::{caught_up, cpu_time, embedded_node, peak_rss_kib, run_size};
 
 mod embedded;
 
@@ -99,7 +98,7 @@ async fn run(query: &str, records: Vec<ProducerRecord>, bootstrap: &str, state: 
     }
     let deadline = started + RUN_LIMIT_BASE + Duration::from_secs(events / EVENTS_PER_S_MIN);
     loop {
-        if caught_up(&mut admin, &app, events).await {
+        if caught_up(&mut admin, &app, events as i64).await {
             break;
         }
         assert!(
@@ -126,34 +125,6 @@ async fn run(query: &str, records: Vec<ProducerRecord>, bootstrap: &str, state: 
         outputs,
         peak_rss_kib: peak_rss_kib(),
     }
-}
-
-/// Whether the application's group committed every input event and every record of its
-/// repartition topics (a repartition partition with records but no commit is not done).
-async fn caught_up(admin: &mut Admin, app: &str, events: u64) -> bool {
-    let Ok(committed) = admin.group_offsets(app).await else {
-        return false;
-    };
-    let committed: BTreeMap<(String, i32), i64> = committed
-        .into_iter()
-        .map(|o| ((o.topic, o.partition), o.committed_offset))
-        .collect();
-    if committed.get(&(EVENTS_TOPIC.to_string(), 0)).copied() != Some(events as i64) {
-        return false;
-    }
-    let Ok(topics) = admin.list_topics().await else {
-        return false;
-    };
-    let repartitions: Vec<(String, i32)> = topics
-        .iter()
-        .filter(|t| t.name.starts_with(app) && t.name.ends_with("-repartition"))
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
-        .collect();
-    let Ok(ends) = admin.log_end_offsets(&repartitions).await else {
-        return false;
-    };
-    ends.iter()
-        .all(|(tp, end)| *end == 0 || committed.get(tp) == Some(end))
 }
 
 /// Runs one query on a node of its own, in an actix system of its own.

@@ -37,7 +37,6 @@
 //! events and one second of latency load, as a smoke test. No figure is asserted. Progress
 //! lines name the node's pid, for a profiler to attach to (`perf record -p`).
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -50,7 +49,7 @@ use eddy::client::{
     Admin, Consumer, Header, Producer, ProducerConfig, ProducerRecord, StartOffset,
 };
 use eddy::topologies::nexmark::{self, Generator, GeneratorConfig, EVENTS_TOPIC};
-use embedded::{cpu_time, run_size};
+use embedded::{caught_up, cpu_time, run_size};
 
 // Only `run_size` and `cpu_time` are used here; the module is shared with the in-process
 // benches.
@@ -318,34 +317,6 @@ async fn deploy(node: &NodeProcess, query: &str, app: &str) {
     if status.as_u16() != 201 {
         node.fail(&format!("POST /deployments answered {status}: {text}"));
     }
-}
-
-/// Whether the application's group committed `input_end` on the input partition and the
-/// end of every repartition topic that has records.
-async fn caught_up(admin: &mut Admin, app: &str, input_end: i64) -> bool {
-    let Ok(committed) = admin.group_offsets(app).await else {
-        return false;
-    };
-    let committed: BTreeMap<(String, i32), i64> = committed
-        .into_iter()
-        .map(|o| ((o.topic, o.partition), o.committed_offset))
-        .collect();
-    if committed.get(&(EVENTS_TOPIC.to_string(), 0)).copied() != Some(input_end) {
-        return false;
-    }
-    let Ok(topics) = admin.list_topics().await else {
-        return false;
-    };
-    let repartitions: Vec<(String, i32)> = topics
-        .iter()
-        .filter(|t| t.name.starts_with(app) && t.name.ends_with("-repartition"))
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
-        .collect();
-    let Ok(ends) = admin.log_end_offsets(&repartitions).await else {
-        return false;
-    };
-    ends.iter()
-        .all(|(tp, end)| *end == 0 || committed.get(tp) == Some(end))
 }
 
 /// Polls until the group has caught up with `input_end`, within `limit`.

@@ -1,9 +1,13 @@
-//! Shared by the end-to-end benches that run a node in this process (`streams`,
-//! `nexmark`): the node, the run's size, and the process's CPU time and peak memory.
+//! Shared by the end-to-end benches (`streams`, `nexmark` and `nexmark_deployed`): the
+//! node run in this process, the run's size, the process's CPU time and peak memory, and
+//! when a Nexmark query's group has caught up.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use eddy::client::Admin;
 use eddy::node::{NodeConfig, NodeThread};
+use eddy::topologies::nexmark::EVENTS_TOPIC;
 
 /// A fresh node on ephemeral loopback ports, with its data in the returned directory.
 pub fn embedded_node() -> (tempfile::TempDir, NodeThread) {
@@ -49,4 +53,34 @@ pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether the application's group committed `input_end` on the input partition and the
+/// end of every repartition topic that has records.
+// Only the Nexmark benches ask; each bench compiles this module.
+#[allow(dead_code)]
+pub async fn caught_up(admin: &mut Admin, app: &str, input_end: i64) -> bool {
+    let Ok(committed) = admin.group_offsets(app).await else {
+        return false;
+    };
+    let committed: BTreeMap<(String, i32), i64> = committed
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.committed_offset))
+        .collect();
+    if committed.get(&(EVENTS_TOPIC.to_string(), 0)).copied() != Some(input_end) {
+        return false;
+    }
+    let Ok(topics) = admin.list_topics().await else {
+        return false;
+    };
+    let repartitions: Vec<(String, i32)> = topics
+        .iter()
+        .filter(|t| t.name.starts_with(app) && t.name.ends_with("-repartition"))
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+        .collect();
+    let Ok(ends) = admin.log_end_offsets(&repartitions).await else {
+        return false;
+    };
+    ends.iter()
+        .all(|(tp, end)| *end == 0 || committed.get(tp) == Some(end))
 }
