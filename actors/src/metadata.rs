@@ -462,7 +462,15 @@ impl Handler<CreateTopic> for MetadataActor {
                             config: TopicConfig { overrides: msg.configs.clone() },
                         })
                     });
-                    let propose = topic.as_ref().ok().filter(|_| !msg.validate_only).map(|t| act.propose(Command::CreateTopic(t.clone())));
+                    // A manual replica assignment is kept where it was put (pinned).
+                    let pinned = msg.assignment.is_some();
+                    let propose = topic.as_ref().ok().filter(|_| !msg.validate_only).map(|t| {
+                        act.propose(if pinned {
+                            Command::CreateTopicPinned(t.clone())
+                        } else {
+                            Command::CreateTopic(t.clone())
+                        })
+                    });
                     return async move {
                         let topic = topic?;
                         match propose {

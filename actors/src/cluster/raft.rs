@@ -238,6 +238,7 @@ impl From<LegacyApplied> for Applied {
                 deployments: Default::default(),
                 catalogs: Default::default(),
                 coordinators: Default::default(),
+                pinned: Default::default(),
             },
         }
     }

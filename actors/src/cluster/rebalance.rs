@@ -4,7 +4,9 @@
 //!
 //! A partition's wanted replica set is the first `replication.factor` distinct nodes on the
 //! hash ring over the placement nodes (registered, not decommissioning) — the same rule as
-//! at creation — so a join or a decommission moves only partitions whose set changes. A move
+//! at creation — so a join or a decommission moves only partitions whose set changes (a
+//! topic created with a manual replica assignment stays where it was put, unless one of
+//! its nodes is decommissioned, as Kafka keeps such an assignment). A move
 //! is two steps: add the new replicas (they fetch, catch up and join the ISR), then, once
 //! every wanted replica is in sync, drop the others (a dropped leader hands over first).
 
@@ -62,7 +64,12 @@ pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
     let mut out = Vec::new();
     for topic in state.topics.values() {
         let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
+        let pinned = state.pinned.contains(&topic.name);
         for p in &topic.partitions {
+            // A manually assigned partition stays put while all its nodes may hold it.
+            if pinned && p.replicas.iter().all(|r| nodes.contains(r)) {
+                continue;
+            }
             let Ok(wanted) = ring.replicas(&topic.id, p.index, factor) else {
                 continue; // fewer nodes than the replication factor: nowhere to go
             };
@@ -308,6 +315,46 @@ mod tests {
             .map(|r| r.into_iter().collect())
             .collect();
         assert_eq!(after, original);
+    }
+
+    #[test]
+    fn a_manually_assigned_topic_stays_put_unless_its_node_leaves() {
+        let mut s = cluster(&[1, 2, 3], 12, 3);
+        // "m": partition 0 on 1 and 2, partition 1 on 2 and 3, as the client chose.
+        let mut manual = s.topics["t"].clone();
+        manual.name = "m".into();
+        manual.id = [7u8; 16];
+        manual.replication_factor = 2;
+        manual.partitions.truncate(2);
+        manual.partitions[0].replicas = vec![1, 2];
+        manual.partitions[1].replicas = vec![2, 3];
+        for p in &mut manual.partitions {
+            p.isr = p.replicas.clone();
+            p.leader = p.replicas[0];
+        }
+        assert!(matches!(
+            s.apply(Command::CreateTopicPinned(manual)),
+            Outcome::Topic(_)
+        ));
+        s.apply(Command::Register(member(4)));
+        assert!(
+            planned_moves(&s).iter().all(|m| m.topic != "m"),
+            "a join moves no pinned partition"
+        );
+        settle(&mut s);
+        assert_eq!(s.topics["m"].partitions[0].replicas, vec![1, 2]);
+        s.apply(Command::Decommission { node_id: 3 });
+        let moves: Vec<Move> = planned_moves(&s)
+            .into_iter()
+            .filter(|m| m.topic == "m")
+            .collect();
+        assert_eq!(
+            moves.len(),
+            1,
+            "only the partition on the leaving node: {moves:?}"
+        );
+        assert_eq!(moves[0].partition, 1);
+        assert!(!moves[0].to.contains(&3));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! that depend on time or hashing (who is silent, where replicas go) are taken before a
 //! command is proposed and recorded in it; `apply` only checks and records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,10 @@ pub struct ClusterState {
     /// whose membership only its coordinator holds, in memory. Looked up afresh while the
     /// recorded node is fenced, decommissioning or gone.
     pub coordinators: BTreeMap<String, i32>,
+    /// Topics created with a manual replica assignment (Kafka's `--replica-assignment`):
+    /// the controller leaves their replicas where they were put, unless a node holding one
+    /// is being decommissioned.
+    pub pinned: BTreeSet<String>,
 }
 
 /// A change of the metadata, proposed to the Raft leader and applied by every node.
@@ -184,6 +188,9 @@ pub enum Command {
         /// The coordinating node.
         node_id: i32,
     },
+    /// Create a topic whose replicas were chosen by the client (a manual replica
+    /// assignment): as `CreateTopic`, and pinned where it was put.
+    CreateTopicPinned(TopicRecord),
 }
 
 /// What applying a command answers.
@@ -280,6 +287,14 @@ impl ClusterState {
                 self.unfence(node_id);
                 Outcome::Done
             }
+            Command::CreateTopicPinned(topic) => {
+                let name = topic.name.clone();
+                let outcome = self.apply(Command::CreateTopic(topic));
+                if matches!(outcome, Outcome::Topic(_)) {
+                    self.pinned.insert(name);
+                }
+                outcome
+            }
             Command::CreateTopic(mut topic) => {
                 if self.topics.contains_key(&topic.name) {
                     return Outcome::Refused(Refusal::TopicExists(topic.name));
@@ -294,6 +309,7 @@ impl ClusterState {
             }
             Command::DeleteTopic { name } => match self.topics.remove(&name) {
                 Some(topic) => {
+                    self.pinned.remove(&name);
                     // Committed offsets go with the topic, as in Kafka.
                     for stored in self.group_offsets.values_mut() {
                         stored.retain(|(t, _), _| *t != name);
