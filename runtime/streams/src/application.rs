@@ -159,7 +159,11 @@ impl KafkaStreams {
         {
             Ok(prepared) => prepared,
             Err(err) => {
-                tracing::error!(application = %app, error = %err, "the application cannot start");
+                // A node hosting a deployment says it itself, with when it retries (a
+                // source topic created after the deploy is a normal wait, not an error).
+                if settings.node.is_none() {
+                    tracing::error!(application = %app, error = %err, "the application cannot start");
+                }
                 return Err(err);
             }
         };
