@@ -387,6 +387,30 @@ impl KafkaStreams {
     pub async fn report(
         &self,
     ) -> Option<(eddy_actors::supervision::SupervisorReport, Vec<TaskReport>)> {
+        self.report_handle().report().await
+    }
+
+    /// A handle that reads this instance's live report from elsewhere (another actor, a
+    /// server) while the instance itself stays with its owner, who closes it.
+    pub fn report_handle(&self) -> ReportHandle {
+        ReportHandle {
+            supervisor: self.supervisor.clone(),
+        }
+    }
+}
+
+/// Reads an instance's live report: see [`KafkaStreams::report_handle`].
+#[derive(Clone)]
+pub struct ReportHandle {
+    supervisor: Addr<TopologySupervisor>,
+}
+
+impl ReportHandle {
+    /// The live supervision tree of the application's tasks, with their progress; `None`
+    /// once the instance has closed.
+    pub async fn report(
+        &self,
+    ) -> Option<(eddy_actors::supervision::SupervisorReport, Vec<TaskReport>)> {
         self.supervisor.send(Report).await.ok()
     }
 }

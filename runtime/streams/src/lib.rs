@@ -80,7 +80,7 @@ mod stream_task;
 mod topics;
 mod topology_supervisor;
 
-pub use application::KafkaStreams;
+pub use application::{KafkaStreams, ReportHandle};
 pub use catalog::{
     settings_from_configs, BuildError, Catalog, CatalogEntry, CatalogError, Configs, Parameter,
     STREAMS_CONFIG_NAMES,

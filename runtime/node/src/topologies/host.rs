@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ use eddy_actors::deployments::ReportCatalog;
 use eddy_actors::metadata::{MetadataActor, MetadataSnapshot};
 use eddy_actors::store::DeploymentRecord;
 use eddy_actors::supervision::{Backoff, ChildRecord, ChildState, SupervisorReport};
-use eddy_streams::{Catalog, KafkaStreams};
+use eddy_streams::{Catalog, KafkaStreams, ReportHandle};
 use tokio::sync::watch;
 
 use super::deployment::{self, Step};
@@ -59,7 +58,8 @@ enum Hosted {
     /// Running.
     Running {
         record: DeploymentRecord,
-        streams: Rc<KafkaStreams>,
+        streams: Box<KafkaStreams>,
+        reports: ReportHandle,
         since: Instant,
     },
     /// Its last start failed; retried at `retry_at` (never, for what this binary cannot
@@ -172,7 +172,7 @@ impl TopologyHost {
                 application = app,
                 "undeployed: closing this node's instance"
             );
-            ctx.spawn(close(streams).into_actor(self));
+            ctx.spawn((*streams).close().into_actor(self));
         }
     }
 
@@ -226,14 +226,15 @@ impl TopologyHost {
                 Ok(streams) if still_deployed && !act.closing => {
                     let hosted = Hosted::Running {
                         record,
-                        streams: Rc::new(streams),
+                        reports: streams.report_handle(),
+                        streams: Box::new(streams),
                         since: Instant::now(),
                     };
                     act.hosted.insert(app, hosted);
                 }
                 Ok(streams) => {
                     // Undeployed (or the node closes) while it started.
-                    ctx.spawn(close(Rc::new(streams)).into_actor(act));
+                    ctx.spawn(streams.close().into_actor(act));
                 }
                 Err(err) if still_deployed => {
                     let pause = act.backoff.pause_after(failures + 1);
@@ -251,21 +252,6 @@ impl TopologyHost {
             }
         }));
     }
-}
-
-/// Closes an instance once nothing else holds it: its tasks commit and stop, and it
-/// leaves its group so the other nodes' instances take the tasks over at once.
-async fn close(streams: Rc<KafkaStreams>) {
-    let mut streams = streams;
-    // A report in flight holds a clone for a moment.
-    for _ in 0..100 {
-        match Rc::try_unwrap(streams) {
-            Ok(owned) => return owned.close().await,
-            Err(shared) => streams = shared,
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    tracing::warn!("an instance still in use was not closed cleanly; dropping it");
 }
 
 impl Actor for TopologyHost {
@@ -317,8 +303,8 @@ impl Handler<ReportHosted> for TopologyHost {
                 Hosted::Starting { .. } => {
                     Row::Fixed(row(app, ChildState::Starting, None, Instant::now(), 0))
                 }
-                Hosted::Running { streams, since, .. } => {
-                    Row::Live(app.clone(), streams.clone(), *since)
+                Hosted::Running { reports, since, .. } => {
+                    Row::Live(app.clone(), reports.clone(), *since)
                 }
                 Hosted::Failed {
                     error,
@@ -368,7 +354,7 @@ impl Handler<ReportHosted> for TopologyHost {
 
 enum Row {
     Fixed(SupervisorReport),
-    Live(String, Rc<KafkaStreams>, Instant),
+    Live(String, ReportHandle, Instant),
 }
 
 fn row(
@@ -397,7 +383,7 @@ impl Handler<CloseAll> for TopologyHost {
 
     fn handle(&mut self, _msg: CloseAll, _ctx: &mut Self::Context) -> Self::Result {
         self.closing = true;
-        let running: Vec<Rc<KafkaStreams>> = std::mem::take(&mut self.hosted)
+        let running: Vec<Box<KafkaStreams>> = std::mem::take(&mut self.hosted)
             .into_values()
             .filter_map(|h| match h {
                 Hosted::Running { streams, .. } => Some(streams),
@@ -406,7 +392,7 @@ impl Handler<CloseAll> for TopologyHost {
             .collect();
         Box::pin(
             async move {
-                futures::future::join_all(running.into_iter().map(close)).await;
+                futures::future::join_all(running.into_iter().map(|s| (*s).close())).await;
             }
             .into_actor(self),
         )
