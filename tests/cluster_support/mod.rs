@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -168,30 +168,7 @@ fn admin_request(
     path: &str,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|err| format!("connect {addr}: {err}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .and_then(|()| stream.set_write_timeout(Some(timeout)))
-        .map_err(|err| format!("socket timeouts: {err}"))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\nContent-Length: 0\r\n\r\n"
-    )
-    .map_err(|err| format!("send {method} {path} to {addr}: {err}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|err| format!("read {method} {path} from {addr}: {err}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{method} {path} from {addr}: no end of headers in {text:?}"))?;
-    let status = head.split(' ').nth(1).unwrap_or_default();
-    let status = status
-        .parse()
-        .map_err(|_| format!("{method} {path} from {addr}: no status in {head:?}"))?;
-    Ok((status, body.to_string()))
+    crate::common::http_exchange(addr, method, path, None, timeout)
 }
 
 /// One member of `/cluster`'s `members`.

@@ -496,6 +496,46 @@ pub fn free_port() -> u16 {
 }
 
 /// Repository root (the root package's manifest directory).
+/// One HTTP/1.0 `METHOD PATH` exchange with an admin endpoint (with `body` as JSON, or
+/// none): the answer's status and body, whatever the status; only a failed exchange is an
+/// `Err`.
+pub fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|err| format!("connect {addr}: {err}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|err| format!("socket timeouts: {err}"))?;
+    let body = body.unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|err| format!("send {method} {path} to {addr}: {err}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|err| format!("read {method} {path} from {addr}: {err}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{method} {path} from {addr}: no end of headers in {text:?}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {path} from {addr}: no status in {head:?}"))?;
+    Ok((status, body.to_string()))
+}
+
 /// Waits until `probe` returns `Ok`, checking every `poll`; after `timeout` panics with
 /// `what` and the last reason `probe` gave for not being done.
 pub fn wait_until_ok<T>(

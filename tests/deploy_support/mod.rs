@@ -11,8 +11,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -97,34 +96,8 @@ pub fn http(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)
-        .map_err(|err| format!("connect {addr}: {err}"))?;
-    stream
-        .set_read_timeout(Some(HTTP_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(HTTP_TIMEOUT)))
-        .map_err(|err| format!("socket timeouts: {err}"))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|err| format!("send {method} {path} to {addr}: {err}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|err| format!("read {method} {path} from {addr}: {err}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{method} {path} from {addr}: no end of headers in {text:?}"))?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path} from {addr}: no status in {head:?}"))?;
-    Ok((status, body.to_string()))
+    let body = body.map(Value::to_string);
+    crate::common::http_exchange(addr, method, path, body.as_deref(), HTTP_TIMEOUT)
 }
 
 /// `http`, panicking when the exchange itself fails.
