@@ -157,6 +157,41 @@ impl Handler<Undeploy> for MetadataActor {
     }
 }
 
+/// Record a deployed application's co-partition groups (each group's first topic is the
+/// anchor the others follow): in cluster mode the controller then moves the other topics
+/// of each group onto their anchor's replicas. A single node has nothing to place: Ok.
+/// Refused with [`ActorError::UnknownDeployment`] unless the application is deployed.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "ActorResult<()>")]
+pub struct Colocate {
+    /// The deployment's application id.
+    pub application_id: String,
+    /// Its co-partition groups.
+    pub groups: Vec<Vec<String>>,
+}
+
+impl Handler<Colocate> for MetadataActor {
+    type Result = AtomicResponse<Self, ActorResult<()>>;
+
+    fn handle(&mut self, msg: Colocate, _ctx: &mut Self::Context) -> Self::Result {
+        if self.proposer.is_none() {
+            let known = self.snapshot.deployments.contains_key(&msg.application_id);
+            return answer(if known {
+                Ok(())
+            } else {
+                Err(ActorError::UnknownDeployment(msg.application_id))
+            });
+        }
+        let propose = self.propose(Command::Colocate {
+            application_id: msg.application_id,
+            groups: msg.groups,
+        });
+        AtomicResponse::new(Box::pin(
+            async move { propose.await.map(|_| ()) }.into_actor(self),
+        ))
+    }
+}
+
 /// This node's binary reports the topology names it can run, at start. The caller retries
 /// on error (in cluster mode the quorum may have no leader yet, or the node may not be
 /// registered yet).

@@ -174,6 +174,61 @@ impl Topology {
         topics
     }
 
+    /// The groups of topics whose partition *i* one task reads or keeps its state in: per
+    /// sub-topology, its sources (both sides of a join, its repartition topics) and its
+    /// stores' changelogs — Kafka Streams' co-partition groups, with the changelogs — merged
+    /// where they share a topic. Each group lists the topics the application does not
+    /// create first (sorted), then its internal ones (sorted): the first is the one whose
+    /// replicas the others should share. Groups of a single topic are left out.
+    ///
+    /// ```
+    /// # use eddy_topologies::*;
+    /// let builder = StreamsBuilder::new();
+    /// let users = builder.table::<String, String>("users").named("users");
+    /// builder.stream::<String, String>("clicks").join(&users, |c, u| format!("{u}:{c}")).to("out");
+    /// let groups = builder.build()?.copartition_groups("app");
+    /// assert_eq!(groups, vec![vec!["clicks", "users", "app-users-changelog"]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn copartition_groups(&self, application_id: &str) -> Vec<Vec<String>> {
+        use std::collections::BTreeSet;
+        let internal: BTreeSet<String> = self
+            .internal_topics(application_id)
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        let mut groups: Vec<BTreeSet<String>> = Vec::new();
+        for s in 0..self.subtopology_count() {
+            let mut group: BTreeSet<String> = self
+                .source_topics(s as u32, application_id)
+                .into_iter()
+                .collect();
+            group.extend(
+                self.inner
+                    .stores
+                    .iter()
+                    .filter(|store| store.subtopology == s)
+                    .map(|store| changelog_topic(application_id, &store.name)),
+            );
+            let (shared, apart): (Vec<_>, Vec<_>) =
+                groups.into_iter().partition(|g| !g.is_disjoint(&group));
+            for g in shared {
+                group.extend(g);
+            }
+            groups = apart;
+            groups.push(group);
+        }
+        groups
+            .into_iter()
+            .filter(|g| g.len() > 1)
+            .map(|g| {
+                let (inside, outside): (Vec<String>, Vec<String>) =
+                    g.into_iter().partition(|t| internal.contains(t));
+                outside.into_iter().chain(inside).collect()
+            })
+            .collect()
+    }
+
     /// The repartition and changelog topics to create before running the topology.
     pub fn internal_topics(&self, application_id: &str) -> Vec<InternalTopic> {
         let repartitions = self.inner.nodes.iter().filter_map(|n| match &n.role {

@@ -1,8 +1,10 @@
 //! Cluster metadata: the replicated state and its commands (`state`, pure), and openraft's
 //! log store and state machine on fjall (`raft`), and where replicas should move when
-//! nodes join or leave (`rebalance`, pure). The peer transport and the Raft network
+//! nodes join or leave (`rebalance`, pure), and which topics a deployed topology keeps on
+//! one replica set (`colocation`, pure). The peer transport and the Raft network
 //! live in the runtime crate (`runtime/node/src/cluster/`).
 
+pub mod colocation;
 pub mod raft;
 pub mod rebalance;
 pub mod state;

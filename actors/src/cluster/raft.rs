@@ -239,23 +239,79 @@ impl From<LegacyApplied> for Applied {
                 catalogs: Default::default(),
                 coordinators: Default::default(),
                 pinned: Default::default(),
+                colocations: Default::default(),
             },
         }
     }
 }
 
-/// Decodes a stored (or received) applied state: the current format, else the first
-/// release's, whose bytes end before the fields added since (postcard then runs out of
-/// input), converted with no deployments, no catalogs and no recorded coordinators. A data dir of an earlier version
-/// thus loses nothing.
+/// `ClusterState` as the second release stored it: before co-location groups.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct SecondClusterState {
+    cluster_id: String,
+    members: std::collections::BTreeMap<i32, super::state::Member>,
+    topics: std::collections::BTreeMap<String, crate::store::TopicRecord>,
+    next_uid: u64,
+    next_producer_id: i64,
+    group_offsets: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<(String, i32), crate::store::CommittedOffset>,
+    >,
+    deployments: std::collections::BTreeMap<String, crate::store::DeploymentRecord>,
+    catalogs: std::collections::BTreeMap<i32, Vec<String>>,
+    coordinators: std::collections::BTreeMap<String, i32>,
+    pinned: std::collections::BTreeSet<String>,
+}
+
+/// `Applied` as the second release stored it.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct SecondApplied {
+    last_applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, BasicNode>,
+    state: SecondClusterState,
+}
+
+impl From<SecondApplied> for Applied {
+    fn from(old: SecondApplied) -> Self {
+        let state = old.state;
+        Applied {
+            last_applied: old.last_applied,
+            membership: old.membership,
+            state: ClusterState {
+                cluster_id: state.cluster_id,
+                members: state.members,
+                topics: state.topics,
+                next_uid: state.next_uid,
+                next_producer_id: state.next_producer_id,
+                group_offsets: state.group_offsets,
+                deployments: state.deployments,
+                catalogs: state.catalogs,
+                coordinators: state.coordinators,
+                pinned: state.pinned,
+                colocations: Default::default(),
+            },
+        }
+    }
+}
+
+/// Decodes a stored (or received) applied state: the current format, else the second
+/// release's, else the first's — each older one's bytes end before the fields added since
+/// (postcard then runs out of input), and is converted with those fields empty. A data dir
+/// of an earlier version thus loses nothing.
 fn decode_applied(bytes: &[u8]) -> Result<Applied, RaftStorageError> {
-    match postcard::from_bytes::<Applied>(bytes) {
-        Ok(applied) => Ok(applied),
-        Err(current) => match postcard::from_bytes::<LegacyApplied>(bytes) {
-            Ok(old) => Ok(old.into()),
-            // Neither: report the current format's error, the one a reader expects.
-            Err(_) => Err(read_err(current)),
-        },
+    let current = match postcard::from_bytes::<Applied>(bytes) {
+        Ok(applied) => return Ok(applied),
+        Err(err) => err,
+    };
+    if let Ok(second) = postcard::from_bytes::<SecondApplied>(bytes) {
+        return Ok(second.into());
+    }
+    match postcard::from_bytes::<LegacyApplied>(bytes) {
+        Ok(old) => Ok(old.into()),
+        // None: report the current format's error, the one a reader expects.
+        Err(_) => Err(read_err(current)),
     }
 }
 
@@ -462,6 +518,42 @@ mod tests {
     }
 
     #[test]
+    fn a_state_of_the_second_release_still_loads_with_its_deployments() {
+        let old = SecondApplied {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            state: SecondClusterState {
+                cluster_id: "c2".into(),
+                members: BTreeMap::from([(1, member(1))]),
+                topics: BTreeMap::new(),
+                next_uid: 3,
+                next_producer_id: 4,
+                group_offsets: BTreeMap::new(),
+                deployments: BTreeMap::from([(
+                    "wc".to_string(),
+                    crate::store::DeploymentRecord {
+                        application_id: "wc".into(),
+                        topology: "wordcount".into(),
+                        configs: BTreeMap::new(),
+                        deployed_at_ms: 5,
+                    },
+                )]),
+                catalogs: BTreeMap::from([(1, vec!["wordcount".to_string()])]),
+                coordinators: BTreeMap::from([("wc".to_string(), 1)]),
+                pinned: ["t".to_string()].into(),
+            },
+        };
+        let bytes = postcard::to_stdvec(&old).expect("encode");
+        assert!(postcard::from_bytes::<Applied>(&bytes).is_err());
+        let applied = decode_applied(&bytes).expect("decode through the fallback");
+        assert_eq!(applied.state.cluster_id, "c2");
+        assert_eq!(applied.state.deployments["wc"].topology, "wordcount");
+        assert_eq!(applied.state.coordinators["wc"], 1);
+        assert!(applied.state.pinned.contains("t"));
+        assert!(applied.state.colocations.is_empty());
+    }
+
+    #[test]
     fn the_current_format_round_trips_with_deployments_and_catalogs() {
         let mut state = ClusterState::default();
         state.apply(Command::Register(member(1)));
@@ -475,6 +567,11 @@ mod tests {
             configs: BTreeMap::new(),
             deployed_at_ms: 5,
         }));
+        state.apply(Command::Colocate {
+            application_id: "wc".into(),
+            groups: vec![vec!["a".into(), "b".into()]],
+        });
+        assert_eq!(state.colocations["wc"].len(), 1);
         let applied = Applied {
             state,
             ..Applied::default()

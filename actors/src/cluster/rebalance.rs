@@ -9,13 +9,18 @@
 //! its nodes is decommissioned, as Kafka keeps such an assignment). A move
 //! is two steps: add the new replicas (they fetch, catch up and join the ISR), then, once
 //! every wanted replica is in sync, drop the others (a dropped leader hands over first).
+//! A topic co-located with another by a deployed topology (`Command::Colocate`) instead
+//! follows its anchor: partition *i* on the anchor's partition *i* replicas, in the same
+//! order, whatever its own ring placement or pin.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::colocation;
 use super::state::{ClusterState, Command};
 use crate::placement::Ring;
+use crate::store::{PartitionRecord, TopicRecord};
 
 /// One partition whose replicas differ from where the ring puts them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,38 +59,88 @@ fn final_order(current: &[i32], wanted: &[i32], factor: usize) -> Vec<i32> {
     out
 }
 
-/// Every partition whose replica set is not the ring's.
+/// Every partition whose replica set is not the ring's, and every partition of a
+/// co-located topic whose replicas (in order) are not its anchor partition's
+/// ([`colocation`](super::colocation)).
 pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
     let nodes = state.placement_nodes();
     if nodes.is_empty() {
         return Vec::new();
     }
     let ring = Ring::new(&nodes);
+    let followers = colocation::anchors(state);
     let mut out = Vec::new();
+    // Where each partition of a topic that follows nobody goes: its move's end, or where
+    // it is. Followers then copy their anchor's.
+    let mut targets: BTreeMap<(&str, i32), Vec<i32>> = BTreeMap::new();
     for topic in state.topics.values() {
-        let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
-        let pinned = state.pinned.contains(&topic.name);
+        if followers.contains_key(&topic.name) {
+            continue;
+        }
         for p in &topic.partitions {
-            // A manually assigned partition stays put while all its nodes may hold it.
-            if pinned && p.replicas.iter().all(|r| nodes.contains(r)) {
-                continue;
+            match ring_move(state, &ring, &nodes, topic, p) {
+                Some(mv) => {
+                    targets.insert((&topic.name, p.index), mv.to.clone());
+                    out.push(mv);
+                }
+                None => {
+                    targets.insert((&topic.name, p.index), p.replicas.clone());
+                }
             }
-            let Ok(wanted) = ring.replicas(&topic.id, p.index, factor) else {
-                continue; // fewer nodes than the replication factor: nowhere to go
+        }
+    }
+    for (name, anchor) in &followers {
+        let Some(topic) = state.topics.get(name) else {
+            continue;
+        };
+        let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
+        for p in &topic.partitions {
+            let Some(anchor_to) = targets.get(&(anchor.as_str(), p.index)) else {
+                // The anchor has fewer partitions: this one is placed as any other.
+                out.extend(ring_move(state, &ring, &nodes, topic, p));
+                continue;
             };
-            let have: BTreeSet<i32> = p.replicas.iter().copied().collect();
-            let want: BTreeSet<i32> = wanted.iter().copied().collect();
-            if have != want {
+            let extra = ring
+                .replicas(&topic.id, p.index, factor)
+                .unwrap_or_default();
+            let wanted = colocation::follow(anchor_to, factor, &extra);
+            if p.replicas != wanted {
                 out.push(Move {
                     topic: topic.name.clone(),
                     partition: p.index,
                     from: p.replicas.clone(),
-                    to: final_order(&p.replicas, &wanted, factor),
+                    to: wanted,
                 });
             }
         }
     }
     out
+}
+
+/// The move that puts `p` where the ring wants it, if its replica set differs (a pinned
+/// partition stays while all its nodes may hold it).
+fn ring_move(
+    state: &ClusterState,
+    ring: &Ring,
+    nodes: &[i32],
+    topic: &TopicRecord,
+    p: &PartitionRecord,
+) -> Option<Move> {
+    let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
+    // A manually assigned partition stays put while all its nodes may hold it.
+    if state.pinned.contains(&topic.name) && p.replicas.iter().all(|r| nodes.contains(r)) {
+        return None;
+    }
+    // Fewer nodes than the replication factor: nowhere to go.
+    let wanted = ring.replicas(&topic.id, p.index, factor).ok()?;
+    let have: BTreeSet<i32> = p.replicas.iter().copied().collect();
+    let want: BTreeSet<i32> = wanted.iter().copied().collect();
+    (have != want).then(|| Move {
+        topic: topic.name.clone(),
+        partition: p.index,
+        from: p.replicas.clone(),
+        to: final_order(&p.replicas, &wanted, factor),
+    })
 }
 
 /// The next command of every move: add the missing replicas, or — once all wanted
@@ -170,9 +225,8 @@ pub fn removable_members(state: &ClusterState) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::state::{Member, Outcome};
+    use crate::cluster::state::{Member, Outcome, Refusal};
     use crate::placement::balance_leaders;
-    use crate::store::{PartitionRecord, TopicRecord};
     use crate::topic_config::TopicConfig;
 
     fn member(id: i32) -> Member {
@@ -355,6 +409,140 @@ mod tests {
         );
         assert_eq!(moves[0].partition, 1);
         assert!(!moves[0].to.contains(&3));
+    }
+
+    /// Topic `name` (id `id`), pinned on `sets` (partition i on `sets[i]`, led by its first).
+    fn create_pinned(s: &mut ClusterState, name: &str, id: u8, sets: &[Vec<i32>]) {
+        let mut topic = s.topics["t"].clone();
+        topic.name = name.into();
+        topic.id = [id; 16];
+        topic.replication_factor = sets[0].len() as i16;
+        topic.partitions.truncate(sets.len());
+        for (p, set) in topic.partitions.iter_mut().zip(sets) {
+            p.replicas = set.clone();
+            p.isr = set.clone();
+            p.leader = set[0];
+        }
+        assert!(matches!(
+            s.apply(Command::CreateTopicPinned(topic)),
+            Outcome::Topic(_)
+        ));
+    }
+
+    fn colocate(s: &mut ClusterState, app: &str, groups: &[&[&str]]) {
+        let deployed = s.apply(Command::Deploy(crate::store::DeploymentRecord {
+            application_id: app.into(),
+            topology: "join".into(),
+            configs: Default::default(),
+            deployed_at_ms: 0,
+        }));
+        assert_eq!(deployed, Outcome::Done);
+        let groups = groups
+            .iter()
+            .map(|g| g.iter().map(|t| t.to_string()).collect())
+            .collect();
+        let outcome = s.apply(Command::Colocate {
+            application_id: app.into(),
+            groups,
+        });
+        assert_eq!(outcome, Outcome::Done);
+    }
+
+    fn elect_preferred(s: &mut ClusterState) {
+        for cmd in preferred_elections(s) {
+            assert_eq!(s.apply(cmd), Outcome::Done);
+        }
+    }
+
+    fn placement_of(s: &ClusterState, topic: &str) -> Vec<(Vec<i32>, i32)> {
+        s.topics[topic]
+            .partitions
+            .iter()
+            .map(|p| (p.replicas.clone(), p.leader))
+            .collect()
+    }
+
+    #[test]
+    fn co_located_topics_move_onto_their_anchors_replicas_and_follow_it_later() {
+        let mut s = cluster(&[1, 2, 3], 3, 2);
+        create_pinned(&mut s, "stream", 8, &[vec![1, 2], vec![2, 3], vec![3, 1]]);
+        create_pinned(&mut s, "table", 9, &[vec![2, 3], vec![3, 2], vec![1, 3]]);
+        assert!(planned_moves(&s).is_empty(), "pinned, nothing to do yet");
+        colocate(&mut s, "app", &[&["stream", "table"], &["t"]]);
+        let moves = planned_moves(&s);
+        assert!(moves.iter().all(|m| m.topic == "table"), "{moves:?}");
+        assert_eq!(
+            moves.len(),
+            3,
+            "partition 1 only changes its order: {moves:?}"
+        );
+        settle(&mut s);
+        elect_preferred(&mut s);
+        assert_eq!(placement_of(&s, "table"), placement_of(&s, "stream"));
+        assert_eq!(s.topics["stream"].partitions[2].replicas, vec![3, 1]);
+
+        // A fourth node: the anchor (pinned) stays, so does the follower.
+        s.apply(Command::Register(member(4)));
+        settle(&mut s);
+        elect_preferred(&mut s);
+        assert_eq!(placement_of(&s, "table"), placement_of(&s, "stream"));
+        // Its node leaving moves the anchor, and the follower with it.
+        s.apply(Command::Decommission { node_id: 3 });
+        settle(&mut s);
+        elect_preferred(&mut s);
+        assert_eq!(placement_of(&s, "table"), placement_of(&s, "stream"));
+        assert!(s.topics["table"]
+            .partitions
+            .iter()
+            .all(|p| !p.replicas.contains(&3)));
+        // Undeployed: the rule goes, the follower (pinned) stays where it is.
+        s.apply(Command::Undeploy {
+            application_id: "app".into(),
+        });
+        assert!(planned_moves(&s).is_empty());
+    }
+
+    #[test]
+    fn a_follower_of_a_ring_placed_anchor_moves_with_it_when_a_node_joins() {
+        let mut s = cluster(&[1, 2, 3], 6, 3);
+        create_pinned(
+            &mut s,
+            "changelog",
+            9,
+            &[
+                vec![1, 2, 3],
+                vec![2, 3, 1],
+                vec![3, 1, 2],
+                vec![1, 3, 2],
+                vec![2, 1, 3],
+                vec![3, 2, 1],
+            ],
+        );
+        colocate(&mut s, "app", &[&["t", "changelog"]]);
+        settle(&mut s);
+        elect_preferred(&mut s);
+        assert_eq!(placement_of(&s, "changelog"), placement_of(&s, "t"));
+        s.apply(Command::Register(member(4)));
+        assert!(
+            planned_moves(&s).iter().any(|m| m.topic == "t"),
+            "the ring gives the anchor some partitions on node 4"
+        );
+        settle(&mut s);
+        elect_preferred(&mut s);
+        assert_eq!(placement_of(&s, "changelog"), placement_of(&s, "t"));
+    }
+
+    #[test]
+    fn a_colocation_needs_its_deployment() {
+        let mut s = cluster(&[1, 2, 3], 1, 1);
+        let outcome = s.apply(Command::Colocate {
+            application_id: "nope".into(),
+            groups: vec![vec!["t".into()]],
+        });
+        assert_eq!(
+            outcome,
+            Outcome::Refused(Refusal::UnknownDeployment("nope".into()))
+        );
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct ClusterState {
     /// the controller leaves their replicas where they were put, unless a node holding one
     /// is being decommissioned.
     pub pinned: BTreeSet<String>,
+    /// Per deployed application, its co-partition groups (`Command::Colocate`): topics
+    /// whose partition *i* must sit on one replica set, the group's anchor first. The
+    /// controller moves the others onto their anchor's replicas ([`super::colocation`]).
+    pub colocations: BTreeMap<String, Vec<Vec<String>>>,
 }
 
 /// A change of the metadata, proposed to the Raft leader and applied by every node.
@@ -191,6 +195,15 @@ pub enum Command {
     /// Create a topic whose replicas were chosen by the client (a manual replica
     /// assignment): as `CreateTopic`, and pinned where it was put.
     CreateTopicPinned(TopicRecord),
+    /// Record a deployed application's co-partition groups (each list's first topic is
+    /// the anchor the others follow), replacing its previous ones. Refused unless the
+    /// application is deployed; undeploying removes them.
+    Colocate {
+        /// The deployment's application id.
+        application_id: String,
+        /// Its co-partition groups.
+        groups: Vec<Vec<String>>,
+    },
 }
 
 /// What applying a command answers.
@@ -285,6 +298,16 @@ impl ClusterState {
                     m.fenced = false;
                 }
                 self.unfence(node_id);
+                Outcome::Done
+            }
+            Command::Colocate {
+                application_id,
+                groups,
+            } => {
+                if !self.deployments.contains_key(&application_id) {
+                    return Outcome::Refused(Refusal::UnknownDeployment(application_id));
+                }
+                self.colocations.insert(application_id, groups);
                 Outcome::Done
             }
             Command::CreateTopicPinned(topic) => {
@@ -506,7 +529,10 @@ impl ClusterState {
             }
             Command::Undeploy { application_id } => {
                 match self.deployments.remove(&application_id) {
-                    Some(_) => Outcome::Done,
+                    Some(_) => {
+                        self.colocations.remove(&application_id);
+                        Outcome::Done
+                    }
                     None => Outcome::Refused(Refusal::UnknownDeployment(application_id)),
                 }
             }

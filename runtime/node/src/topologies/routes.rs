@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use eddy_actors::deployments::{Deploy, Undeploy};
+use eddy_actors::deployments::{Colocate, Deploy, Undeploy};
 use eddy_actors::error::ActorError;
 use eddy_actors::store::DeploymentRecord;
 use eddy_streams::{Catalog, Configs};
@@ -133,9 +133,10 @@ async fn deploy(
             format!("application id {app:?} must be non-empty ASCII letters, digits, '.', '_' or '-' (it names the group and the internal topics)"),
         );
     }
-    if let Err(reason) = deployment::check(&state.catalog, &request.topology, &request.configs) {
-        return error_response(StatusCode::BAD_REQUEST, reason);
-    }
+    let topology = match deployment::check(&state.catalog, &request.topology, &request.configs) {
+        Ok(topology) => topology,
+        Err(reason) => return error_response(StatusCode::BAD_REQUEST, reason),
+    };
     let snapshot = state.broker.snapshot();
     let unable = unable_nodes(&request.topology, &snapshot.catalogs);
     if !unable.is_empty() {
@@ -164,6 +165,27 @@ async fn deploy(
         .await
     {
         Ok(Ok(())) => {
+            // Its co-partitioned topics go onto one replica set (the controller moves them);
+            // recorded again by a repeated deploy, so a failure here is retried by that.
+            let colocate = Colocate {
+                application_id: app.clone(),
+                groups: topology.copartition_groups(&app),
+            };
+            match state.broker.actors.metadata.send(colocate).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{app} is deployed, but its co-partitioned topics could not be recorded ({err}): deploy it again with the same configs"),
+                    )
+                }
+                Err(err) => {
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{app} is deployed, but the metadata actor does not answer ({err}): deploy it again with the same configs"),
+                    )
+                }
+            }
             let snapshot = state.broker.snapshot();
             let stored = snapshot.deployments.get(&app).unwrap_or(&record);
             let status = if existed {
