@@ -1,7 +1,8 @@
 //! What the deployment tests (`tests/topology_deploy.rs`, `tests/cluster_topology_deploy.rs`)
 //! share: the `eddy topology deploy|undeploy|describe` and `eddy supervisors` commands as a
 //! user runs them, read back as data; the admin endpoint's `/deployments` with a request
-//! body; lines produced by kafka-python (`tests/deploy_support/produce_lines.py`); and the
+//! body; lines and keyed records produced (and read) by kafka-python
+//! (`tests/deploy_support/produce_lines.py`, `keyed.py`); and the
 //! placement check — every task of a deployed application runs once, on the node leading
 //! its first input partition.
 //!
@@ -135,6 +136,54 @@ pub fn produce_lines(
         .filter_map(|l| l.split_once(' '))
         .map(|(p, n)| (p.parse().expect("a partition"), n.parse().expect("a count")))
         .collect()
+}
+
+fn keyed_script() -> std::path::PathBuf {
+    repo_root()
+        .join("tests")
+        .join("deploy_support")
+        .join("keyed.py")
+}
+
+/// Produces `(key, value)` records to `topic` with kafka-python (idempotent, acks=all,
+/// Kafka's murmur2 partitioner, so topics written by it are co-partitioned).
+pub fn produce_keyed(bootstrap: &str, topic: &str, records: &[(String, String)]) {
+    let mut cmd = Command::new(python());
+    cmd.arg(keyed_script()).args(["produce", bootstrap, topic]);
+    let input: String = records.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
+    let out = run_with_timeout(&mut cmd, Some(input.into_bytes()), PRODUCE_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains(&format!("PRODUCED {}", records.len())),
+        "keyed.py produce to {topic} failed with {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        tail(&out.stderr)
+    );
+}
+
+/// Every record of `topic` (each partition from the beginning to its end offset when
+/// read), as kafka-python reads them: `(partition, key, value)`.
+pub fn read_keyed(bootstrap: &str, topic: &str) -> Result<Vec<(i32, String, String)>, String> {
+    let mut cmd = Command::new(python());
+    cmd.arg(keyed_script()).args(["read", bootstrap, topic]);
+    let out = run_with_timeout(&mut cmd, None, PRODUCE_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || !stdout.contains("READ ") {
+        return Err(format!(
+            "keyed.py read {topic} failed with {}: {}",
+            out.status,
+            tail(&out.stderr)
+        ));
+    }
+    Ok(stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RECORD "))
+        .filter_map(|l| {
+            let (partition, rest) = l.split_once(' ')?;
+            let (key, value) = rest.split_once('\t')?;
+            Some((partition.parse().ok()?, key.to_string(), value.to_string()))
+        })
+        .collect())
 }
 
 /// Waits until `probe` returns `Ok`, checking every `POLL`; after `timeout` panics with
