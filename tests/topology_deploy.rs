@@ -9,6 +9,8 @@
 //! exactly. `eddy topology undeploy` stops it (its row leaves the tree), keeps its topics,
 //! and `GET /deployments/wc` then answers 404. A node whose broker session timeout (3 s)
 //! is below the group coordinator's minimum session timeout (6 s) runs its deployments too.
+//! The instance reaches its node in process (`eddy_local_requests_total` counts its
+//! Fetch and Produce requests), not through the listener's sockets.
 //!
 //! Every wait is bounded; nothing asserts on time.
 
@@ -105,6 +107,15 @@ fn wait_for_tasks_on_node_1(
     described.tasks.into_iter().map(|t| t.instance).collect()
 }
 
+/// The value of the Prometheus sample `series` (name and labels as exposed), 0 if absent.
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(series))
+        .filter_map(|rest| rest.trim().parse::<f64>().ok())
+        .sum()
+}
+
 #[test]
 fn a_deployed_wordcount_runs_in_the_node_survives_a_restart_and_undeploys() {
     let started = Instant::now();
@@ -144,6 +155,17 @@ fn a_deployed_wordcount_runs_in_the_node_survives_a_restart_and_undeploys() {
         "[{:6.1}s] first lines counted",
         started.elapsed().as_secs_f64()
     );
+    // The instance reached its node in process: its fetches and produces never touched
+    // the Kafka listener's sockets (the node counts them apart).
+    let metrics = common::http_get(node.admin_addr(), "/metrics").body;
+    for api in ["Fetch", "Produce"] {
+        let local = counter(
+            &metrics,
+            &format!("eddy_local_requests_total{{api=\"{api}\"}}"),
+        );
+        assert!(local > 0.0, "no {api} request went in process:\n{metrics}");
+        println!("{api} requests in process: {local}");
+    }
     let before = wait_for_tasks_on_node_1(&node, "deployed", &BTreeSet::new());
     let described = describe(&bootstrap, APP).expect("describe");
     let internal = described.internal_topics.clone();

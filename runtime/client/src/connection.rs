@@ -6,7 +6,8 @@
 //! frame read is bounded by `response_bytes_max` before anything is allocated, and every
 //! round trip by `request_timeout_ms`. After an i/o error or a timeout the stream may hold
 //! half a frame, so the connection marks itself broken and refuses further requests; the
-//! owner opens a new one.
+//! owner opens a new one. A node running in this process (`local`) is reached without a
+//! socket: the same frames go to its request handler directly.
 
 use std::time::Duration;
 
@@ -18,7 +19,10 @@ use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use std::sync::Arc;
+
 use super::error::ClientError;
+use super::local::{self, LocalNode};
 use super::versions::{NodeVersions, API_VERSIONS_FIRST};
 
 /// Kafka's error code for a request version the node does not speak.
@@ -48,11 +52,28 @@ impl Default for ConnectionConfig {
     }
 }
 
+/// How a connection reaches its node.
+enum Link {
+    /// A TCP stream.
+    Tcp(TcpStream),
+    /// The node runs in this process: frames go to its handler directly (`local`).
+    Local(Arc<dyn LocalNode>),
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Tcp(stream) => f.debug_tuple("Tcp").field(stream).finish(),
+            Link::Local(_) => f.write_str("Local"),
+        }
+    }
+}
+
 /// An open connection to one node, with the API versions negotiated at connect.
 #[derive(Debug)]
 pub(crate) struct Connection {
     addr: String,
-    stream: TcpStream,
+    link: Link,
     config: ConnectionConfig,
     correlation_id: i32,
     versions: NodeVersions,
@@ -65,6 +86,23 @@ impl Connection {
         addr: &str,
         config: &ConnectionConfig,
     ) -> Result<Self, ClientError> {
+        let link = match local::lookup(addr) {
+            Some(node) => Link::Local(node),
+            None => Link::Tcp(Self::open_tcp(addr, config).await?),
+        };
+        let mut connection = Self {
+            addr: addr.to_owned(),
+            link,
+            config: config.clone(),
+            correlation_id: 0,
+            versions: NodeVersions::default(),
+            broken: false,
+        };
+        connection.versions = connection.handshake().await?;
+        Ok(connection)
+    }
+
+    async fn open_tcp(addr: &str, config: &ConnectionConfig) -> Result<TcpStream, ClientError> {
         let timeout = Duration::from_millis(config.connect_timeout_ms);
         let connecting = tokio::time::timeout(timeout, TcpStream::connect(addr));
         let stream = match connecting.await {
@@ -85,16 +123,7 @@ impl Connection {
         // Requests are small and answered one at a time: Nagle would only add latency.
         // Failing to disable it costs latency, not correctness, so the error is ignored.
         let _ = stream.set_nodelay(true);
-        let mut connection = Self {
-            addr: addr.to_owned(),
-            stream,
-            config: config.clone(),
-            correlation_id: 0,
-            versions: NodeVersions::default(),
-            broken: false,
-        };
-        connection.versions = connection.handshake().await?;
-        Ok(connection)
+        Ok(stream)
     }
 
     /// The address this connection was opened to.
@@ -219,7 +248,7 @@ impl Connection {
         let frame = self.encode_request(request, api, version, correlation_id)?;
         let timeout_ms = self.config.request_timeout_ms;
         let limit = Duration::from_millis(timeout_ms) + extra;
-        let exchange = self.exchange(&frame, api, expect_response);
+        let exchange = self.exchange(frame, api, expect_response);
         let result = match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout {
@@ -243,17 +272,34 @@ impl Connection {
 
     async fn exchange(
         &mut self,
-        frame: &[u8],
+        frame: BytesMut,
         api: ApiKey,
         expect_response: bool,
     ) -> Result<Bytes, ClientError> {
-        if let Err(source) = self.stream.write_all(frame).await {
+        let stream = match &mut self.link {
+            Link::Tcp(stream) => stream,
+            Link::Local(node) => {
+                let call = node.call(frame.freeze().slice(4..));
+                return match call.await {
+                    Ok(Some(body)) if expect_response => {
+                        self.check_size(api, body.len()).map(|()| body)
+                    }
+                    Ok(_) if !expect_response => Ok(Bytes::new()),
+                    Ok(_) => Err(self.io_error(api, std::io::ErrorKind::UnexpectedEof.into())),
+                    Err(reason) => Err(self.io_error(
+                        api,
+                        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, reason),
+                    )),
+                };
+            }
+        };
+        if let Err(source) = stream.write_all(&frame).await {
             return Err(self.io_error(api, source));
         }
         if !expect_response {
             return Ok(Bytes::new());
         }
-        let size = match self.stream.read_i32().await {
+        let size = match stream.read_i32().await {
             Ok(size) => size,
             Err(source) => return Err(self.io_error(api, source)),
         };
@@ -276,10 +322,26 @@ impl Connection {
             }
         };
         let mut body = vec![0u8; len];
-        if let Err(source) = self.stream.read_exact(&mut body).await {
+        let Link::Tcp(stream) = &mut self.link else {
+            unreachable!("a local link returned above");
+        };
+        if let Err(source) = stream.read_exact(&mut body).await {
             return Err(self.io_error(api, source));
         }
         Ok(Bytes::from(body))
+    }
+
+    /// Fails a response of `len` bytes beyond `response_bytes_max`, as for a socket.
+    fn check_size(&self, api: ApiKey, len: usize) -> Result<(), ClientError> {
+        if len <= self.config.response_bytes_max {
+            return Ok(());
+        }
+        Err(ClientError::ResponseSize {
+            addr: self.addr.clone(),
+            api: api_name(api),
+            size: i64::try_from(len).unwrap_or(i64::MAX),
+            response_bytes_max: self.config.response_bytes_max,
+        })
     }
 
     fn encode_request<M: Encodable>(

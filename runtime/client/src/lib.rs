@@ -12,7 +12,8 @@
 //! `produce_request`, `partitioner`, `records`, `list_offsets` and `groups` (the group
 //! administration requests) are their parts; `group_offsets` commits and reads a group's
 //! offsets without joining it (or on behalf of a member); `group_member` joins a group
-//! and commits through `group_offsets`.
+//! and commits through `group_offsets`. `local` lets a node of the same process take a
+//! connection's frames without a socket.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), eddy_client::ClientError> {
@@ -40,6 +41,7 @@ mod group_member;
 mod group_offsets;
 mod groups;
 mod list_offsets;
+pub mod local;
 mod metadata;
 mod partitioner;
 mod produce_request;

@@ -31,7 +31,7 @@ use crate::admin_http::AdminTopologies;
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
-use crate::kafka::{serve_listener, Broker};
+use crate::kafka::{register_local, serve_listener, Broker};
 use crate::services::spawn_service;
 use crate::topologies::host::{CloseAll, HostSettings, TopologyHost};
 use actix::Addr;
@@ -54,6 +54,8 @@ pub struct RunningNode {
     topologies: Addr<TopologyHost>,
     cluster: Option<Arc<Cluster>>,
     storage: crate::storage_health::StorageState,
+    /// This node's addresses for in-process clients, unregistered when the node is dropped.
+    _local_link: Option<eddy_client::local::Registration>,
 }
 
 /// How long shutdown waits for open connections to answer what they already read.
@@ -175,6 +177,11 @@ impl RunningNode {
             None => broker,
         });
         let local = format!("{}:{}", kafka_addr.ip(), kafka_addr.port());
+        // Clients of this process (the hosted topologies, Connect) reach the node directly.
+        let local_link = register_local(
+            broker.clone(),
+            &[local.clone(), format!("{}:{}", advertised.0, advertised.1)],
+        );
         let mut connect_settings =
             ConnectSettings::new(local.clone(), format!("{}:{}", advertised.0, advertised.1));
         // The supervisor reads `connect-configs` through the Kafka listener once it runs.
@@ -261,6 +268,7 @@ impl RunningNode {
             topologies,
             cluster,
             storage,
+            _local_link: local_link,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The Kafka protocol server: a listener, one connection task per client, and one handler
 //! module per API. Handlers decode with the `kafka-protocol` crate, talk to actors by
-//! message, and build typed responses; the connection frames and orders them.
+//! message, and build typed responses; the connection frames and orders them. Clients in
+//! this process reach the same handler without a socket (`local`).
 
 mod api_versions;
 mod cluster;
@@ -12,6 +13,7 @@ mod fetch;
 mod groups;
 mod list_offsets;
 mod listener;
+mod local;
 mod metadata;
 mod offsets;
 mod produce;
@@ -31,6 +33,7 @@ use eddy_actors::TopicPartition;
 use tokio::sync::watch;
 
 pub use listener::serve_listener;
+pub use local::{register_local, LOCAL_CLIENTS_ENV};
 
 /// What every connection needs: node identity, actor addresses, and the latest routing and
 /// metadata snapshots.
