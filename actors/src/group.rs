@@ -11,11 +11,13 @@
 //! Stable → PreparingRebalance (a member joins, leaves, changes protocols or expires)
 //! any → Dead (the group is deleted)
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
+
+use crate::TopicPartition;
 
 /// Kafka's `group.min.session.timeout.ms` default.
 pub const SESSION_TIMEOUT_MS_MIN: i32 = 6_000;
@@ -80,6 +82,8 @@ pub enum GroupError {
     GroupIdNotFound,
     /// COORDINATOR_NOT_AVAILABLE (15): the group was deleted meanwhile.
     CoordinatorNotAvailable,
+    /// GROUP_SUBSCRIBED_TO_TOPIC (86): an offset of a topic the group consumes.
+    GroupSubscribedToTopic,
 }
 
 /// A JoinGroup request, decoded.
@@ -455,6 +459,16 @@ impl Group {
         now: Instant,
     ) -> Result<(String, Option<StaticRejoin>), Box<JoinOutcome>> {
         if !req.member_id.is_empty() {
+            // Its instance id now names another member: fenced (see `check_member`).
+            if let Some(instance) = &req.group_instance_id {
+                let current = self.instances.get(instance);
+                if current.is_some_and(|id| *id != req.member_id) {
+                    return Err(Box::new(JoinOutcome::error(
+                        GroupError::FencedInstanceId,
+                        &req.member_id,
+                    )));
+                }
+            }
             if self.members.contains_key(&req.member_id) {
                 if let Some(instance) = &req.group_instance_id {
                     if self.instances.get(instance) != Some(&req.member_id) {
@@ -690,6 +704,15 @@ impl Group {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
+        // A static member replaced by a newer one with its instance id is fenced, not
+        // unknown: UNKNOWN_MEMBER_ID would make it rejoin and fence the newer one in turn,
+        // and the two would take the partitions from each other for ever (KIP-345).
+        if let Some(instance) = instance {
+            let current = self.instances.get(instance).map(String::as_str);
+            if current.is_some_and(|id| id != member_id) {
+                return Err(GroupError::FencedInstanceId);
+            }
+        }
         if !self.members.contains_key(member_id) {
             return Err(GroupError::UnknownMemberId);
         }
@@ -780,6 +803,8 @@ impl Group {
         now: Instant,
     ) -> Result<(), GroupError> {
         if !self.members.contains_key(member_id) {
+            // A replaced static member hears FENCED_INSTANCE_ID (`check_member`).
+            self.check_member(member_id, generation_id, instance)?;
             return Err(GroupError::UnknownMemberId);
         }
         if let Some(m) = self.members.get_mut(member_id) {
@@ -846,6 +871,55 @@ impl Group {
             return Err(GroupError::RebalanceInProgress);
         }
         Ok(())
+    }
+
+    /// Which of `partitions` OffsetDelete may delete, as Kafka decides: none of a deleted
+    /// group (GROUP_ID_NOT_FOUND); in a consumer group, those of topics no member subscribes
+    /// to — the others get GROUP_SUBSCRIBED_TO_TOPIC (every topic counts as subscribed
+    /// while the subscriptions cannot be read: no protocol chosen yet, or metadata
+    /// `topics_of` cannot decode); in a group of another protocol, all once it is empty,
+    /// else none (NON_EMPTY_GROUP). `topics_of` reads the topics of one member's
+    /// `consumer` protocol metadata (the protocol edge decodes it).
+    pub fn offsets_deletable(
+        &self,
+        partitions: &[TopicPartition],
+        topics_of: fn(&Bytes) -> Option<Vec<String>>,
+    ) -> Result<Vec<(TopicPartition, Option<GroupError>)>, GroupError> {
+        if self.state == GroupState::Dead {
+            return Err(GroupError::GroupIdNotFound);
+        }
+        let subscribed: Option<BTreeSet<String>> = if self.members.is_empty() {
+            Some(BTreeSet::new())
+        } else if self.protocol_type.as_deref() == Some("consumer") {
+            self.subscribed_topics(topics_of)
+        } else {
+            return Err(GroupError::NonEmptyGroup);
+        };
+        Ok(partitions
+            .iter()
+            .map(|tp| {
+                let taken = subscribed.as_ref().is_none_or(|s| s.contains(&tp.topic));
+                (
+                    tp.clone(),
+                    taken.then_some(GroupError::GroupSubscribedToTopic),
+                )
+            })
+            .collect())
+    }
+
+    /// The topics the members of a consumer group subscribe to, from their metadata of the
+    /// chosen protocol; `None` when there is none yet or one cannot be read.
+    fn subscribed_topics(
+        &self,
+        topics_of: fn(&Bytes) -> Option<Vec<String>>,
+    ) -> Option<BTreeSet<String>> {
+        let protocol = self.protocol_name.as_deref()?;
+        let mut topics = BTreeSet::new();
+        for member in self.members.values() {
+            let (_, metadata) = member.protocols.iter().find(|(name, _)| name == protocol)?;
+            topics.extend(topics_of(metadata)?);
+        }
+        Some(topics)
     }
 
     /// Whether the group may be deleted (it exists and has no members), without changing
@@ -1044,10 +1118,25 @@ mod tests {
             Bytes::from_static(b"B")
         };
         assert_eq!(s.assignment, expected);
+        // The replaced member is fenced wherever it shows up again (KIP-345), so that it
+        // stops instead of rejoining and fencing its replacement in turn.
         assert_eq!(
             g.sync(&follower, 1, Some(instance), vec![], t1, &mut replies),
-            Step::Now(SyncOutcome::error(GroupError::UnknownMemberId))
+            Step::Now(SyncOutcome::error(GroupError::FencedInstanceId))
         );
+        assert_eq!(
+            g.heartbeat(&follower, 1, Some(instance), t1),
+            Err(GroupError::FencedInstanceId)
+        );
+        assert_eq!(
+            g.check_commit(&follower, 1, Some(instance)),
+            Err(GroupError::FencedInstanceId)
+        );
+        let Step::Now(rejoin) = g.join(req(&follower, Some(instance)), t1, &mut replies) else {
+            panic!("answered at once")
+        };
+        assert_eq!(rejoin.error, Some(GroupError::FencedInstanceId));
+        assert!(g.is_member(&o.member_id), "the replacement stays");
     }
 
     #[test]

@@ -552,23 +552,41 @@ impl Handler<DropTopicOffsets> for GroupCoordinator {
     }
 }
 
-/// OffsetDelete.
+/// OffsetDelete: deletes the committed offsets of the partitions [`Group::offsets_deletable`]
+/// allows; answers each partition's outcome (`None`: deleted).
 #[derive(Message)]
-#[rtype(result = "Result<(), GroupError>")]
-pub struct DeleteOffsets(pub Vec<TopicPartition>);
+#[rtype(result = "Result<Vec<(TopicPartition, Option<GroupError>)>, GroupError>")]
+pub struct DeleteOffsets {
+    /// The partitions whose offsets to delete.
+    pub partitions: Vec<TopicPartition>,
+    /// Reads the topics of a member's `consumer` protocol metadata (decoded at the edge).
+    pub topics_of: fn(&bytes::Bytes) -> Option<Vec<String>>,
+}
 
 impl Handler<DeleteOffsets> for GroupCoordinator {
-    type Result = Result<(), GroupError>;
+    type Result = Result<Vec<(TopicPartition, Option<GroupError>)>, GroupError>;
 
     fn handle(&mut self, msg: DeleteOffsets, _ctx: &mut Self::Context) -> Self::Result {
-        if self.store.delete_offsets(&self.group_id, &msg.0).is_err() {
+        let outcome = self
+            .group
+            .offsets_deletable(&msg.partitions, msg.topics_of)?;
+        let deletable: Vec<TopicPartition> = outcome
+            .iter()
+            .filter(|(_, err)| err.is_none())
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if self
+            .store
+            .delete_offsets(&self.group_id, &deletable)
+            .is_err()
+        {
             return Err(GroupError::CoordinatorNotAvailable);
         }
-        for tp in &msg.0 {
+        for tp in &deletable {
             self.offsets.remove(tp);
         }
-        self.forget_replicated(Some(msg.0));
-        Ok(())
+        self.forget_replicated(Some(deletable));
+        Ok(outcome)
     }
 }
 

@@ -100,6 +100,7 @@ pub fn group_error(err: GroupError) -> ResponseError {
         GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
         GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
         GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
     }
 }
 

@@ -260,11 +260,27 @@ pub async fn delete(
                 .map(move |p| TopicPartition::new(t.name.0.as_str(), p.partition_index))
         })
         .collect();
-    let result = addr
-        .send(DeleteOffsets(tps))
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorNotAvailable));
-    let code = group_code(&result);
+    let delete = DeleteOffsets {
+        partitions: tps,
+        topics_of: subscription_topics,
+    };
+    let outcome = match addr.send(delete).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(err)) => {
+            return OffsetDeleteResponse::default().with_error_code(group_code::<()>(&Err(err)))
+        }
+        Err(_) => {
+            let err = GroupError::CoordinatorNotAvailable;
+            return OffsetDeleteResponse::default().with_error_code(group_code::<()>(&Err(err)));
+        }
+    };
+    let code_of = |topic: &str, partition: i32| {
+        outcome
+            .iter()
+            .find(|(tp, _)| tp.topic == topic && tp.partition == partition)
+            .and_then(|(_, err)| *err)
+            .map_or(0, |err| group_code::<()>(&Err(err)))
+    };
     let topics = req
         .topics
         .iter()
@@ -275,7 +291,7 @@ pub async fn delete(
                 .map(|p| {
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(code)
+                        .with_error_code(code_of(t.name.0.as_str(), p.partition_index))
                 })
                 .collect();
             OffsetDeleteResponseTopic::default()
@@ -284,4 +300,54 @@ pub async fn delete(
         })
         .collect();
     OffsetDeleteResponse::default().with_topics(topics)
+}
+
+/// The topics of one member's `consumer` protocol metadata (a versioned
+/// ConsumerProtocolSubscription), or `None` if it cannot be read.
+fn subscription_topics(metadata: &bytes::Bytes) -> Option<Vec<String>> {
+    use bytes::Buf;
+    use kafka_protocol::protocol::{Decodable, Message};
+    let mut buf = metadata.clone();
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let version = buf.get_i16();
+    if version < 0 {
+        return None;
+    }
+    // A newer client's version is read as the newest this crate knows (fields are added
+    // at the end, as Kafka's own coordinator reads them).
+    let version = version.min(ConsumerProtocolSubscription::VERSIONS.max);
+    let subscription = ConsumerProtocolSubscription::decode(&mut buf, version).ok()?;
+    Some(subscription.topics.iter().map(|t| t.to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Encodable;
+
+    #[test]
+    fn a_members_subscription_is_read_from_its_metadata() {
+        let subscription = ConsumerProtocolSubscription::default().with_topics(vec![
+            StrBytes::from_static_str("orders"),
+            StrBytes::from_static_str("users"),
+        ]);
+        let mut buf = bytes::BytesMut::new();
+        buf.extend_from_slice(&1i16.to_be_bytes());
+        subscription.encode(&mut buf, 1).expect("encode");
+        let topics = subscription_topics(&buf.freeze());
+        assert_eq!(
+            topics,
+            Some(vec!["orders".to_string(), "users".to_string()])
+        );
+        assert_eq!(
+            subscription_topics(&bytes::Bytes::from_static(b"\x00")),
+            None
+        );
+        assert_eq!(
+            subscription_topics(&bytes::Bytes::from_static(b"\x00\x01\xff")),
+            None
+        );
+    }
 }
