@@ -27,6 +27,11 @@ pub enum MetricKind {
 /// tasks), with its kind and the help text `/metrics` shows.
 pub const METRICS: &[(&str, MetricKind, &str)] = &[
     ("eddy_requests_total", MetricKind::Counter, "Kafka requests handled, by API"),
+    (
+        "eddy_local_requests_total",
+        MetricKind::Counter,
+        "Kafka requests from clients in the node's own process (a deployed topology, Connect), handed over without a socket, by API",
+    ),
     ("eddy_request_duration_seconds", MetricKind::Histogram, "Kafka request latency, by API"),
     ("eddy_bytes_in_total", MetricKind::Counter, "Record batch bytes appended"),
     ("eddy_bytes_out_total", MetricKind::Counter, "Response bytes written to clients"),
