@@ -274,3 +274,35 @@ fn every_crate_says_its_role() {
         );
     }
 }
+
+#[test]
+fn every_topic_config_is_documented_as_acting_or_not() {
+    let doc = std::fs::read_to_string(root().join("docs").join("runtime-semantics.md"))
+        .expect("docs/runtime-semantics.md");
+    let section = doc
+        .split("## 9. Topic configs")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a section 9 on topic configs");
+    let (acting, inert) = section
+        .split_once("**change nothing**")
+        .expect("the section names what changes nothing");
+    for def in eddy::actors::topic_config::TOPIC_CONFIGS {
+        let named = |text: &str| text.contains(&format!("`{}`", def.name));
+        let listed = if def.enforced {
+            named(acting)
+        } else {
+            named(inert)
+        };
+        assert!(
+            listed,
+            "{} ({}) is not where docs/runtime-semantics.md §9 says it belongs",
+            def.name,
+            if def.enforced {
+                "acts"
+            } else {
+                "changes nothing"
+            }
+        );
+    }
+}

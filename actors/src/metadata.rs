@@ -681,6 +681,68 @@ pub enum ConfigChange {
         /// Config name.
         name: String,
     },
+    /// Add items to a list config (its override, else its default), each once.
+    Append {
+        /// Config name.
+        name: String,
+        /// Comma-separated items.
+        value: String,
+    },
+    /// Remove items from a list config (its override, else its default).
+    Subtract {
+        /// Config name.
+        name: String,
+        /// Comma-separated items.
+        value: String,
+    },
+    /// Remove every override (the legacy AlterConfigs replaces a topic's whole set).
+    Clear,
+}
+
+impl ConfigChange {
+    /// Applies this change to a topic's `overrides`, checking names and values.
+    fn apply(&self, overrides: &mut BTreeMap<String, String>) -> ActorResult<()> {
+        let known = |name: &str| {
+            topic_config::find(name).ok_or_else(|| ActorError::InvalidConfig {
+                name: name.to_string(),
+                value: String::new(),
+                reason: "unknown topic config".into(),
+            })
+        };
+        match self {
+            ConfigChange::Set { name, value } => {
+                topic_config::validate(name, value)?;
+                overrides.insert(name.clone(), value.clone());
+            }
+            ConfigChange::Delete { name } => {
+                known(name)?;
+                overrides.remove(name);
+            }
+            ConfigChange::Append { name, value } | ConfigChange::Subtract { name, value } => {
+                let def = known(name)?;
+                if def.kind != topic_config::ConfigType::List {
+                    return Err(ActorError::InvalidConfig {
+                        name: name.clone(),
+                        value: value.clone(),
+                        reason: "APPEND and SUBTRACT apply to list configs only; use SET".into(),
+                    });
+                }
+                let current = overrides
+                    .get(name)
+                    .map_or(def.default, String::as_str)
+                    .to_string();
+                let new = if matches!(self, ConfigChange::Append { .. }) {
+                    topic_config::list_append(&current, value)
+                } else {
+                    topic_config::list_subtract(&current, value)
+                };
+                topic_config::validate(name, &new)?;
+                overrides.insert(name.clone(), new);
+            }
+            ConfigChange::Clear => overrides.clear(),
+        }
+        Ok(())
+    }
 }
 
 /// Change a topic's configs.
@@ -701,20 +763,7 @@ impl Handler<AlterTopicConfig> for MetadataActor {
     fn handle(&mut self, msg: AlterTopicConfig, _ctx: &mut Self::Context) -> Self::Result {
         let altered = self.topic(&msg.name).cloned().and_then(|mut topic| {
             for change in &msg.changes {
-                match change {
-                    ConfigChange::Set { name, value } => {
-                        topic_config::validate(name, value)?;
-                        topic.config.overrides.insert(name.clone(), value.clone());
-                    }
-                    ConfigChange::Delete { name } => {
-                        topic_config::find(name).ok_or_else(|| ActorError::InvalidConfig {
-                            name: name.clone(),
-                            value: String::new(),
-                            reason: "unknown topic config".into(),
-                        })?;
-                        topic.config.overrides.remove(name);
-                    }
-                }
+                change.apply(&mut topic.config.overrides)?;
             }
             if msg.validate_only {
                 Ok(None)

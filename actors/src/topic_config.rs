@@ -22,7 +22,12 @@ pub enum ConfigType {
     String,
     /// A comma-separated list of words.
     List,
+    /// Text checked by the config's own rule (DescribeConfigs reports it as a string).
+    Free,
 }
+
+/// A config's own check of a value: the reason it is refused.
+pub type ValueCheck = fn(&str) -> Result<(), String>;
 
 /// One known topic config.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +42,10 @@ pub struct ConfigDef {
     pub choices: &'static [&'static str],
     /// Whether Eddy enforces it yet (reported in docs; accepted either way).
     pub enforced: bool,
+    /// Kafka's bounds on a numeric value, inclusive.
+    pub range: Option<(f64, f64)>,
+    /// A check of its own, for values no type describes (Kafka's validators).
+    pub check: Option<ValueCheck>,
 }
 
 const fn def(
@@ -51,10 +60,62 @@ const fn def(
         default,
         choices: &[],
         enforced,
+        range: None,
+        check: None,
     }
 }
 
-/// Every topic config Eddy accepts, with Kafka's defaults.
+/// `def` with Kafka's inclusive bounds.
+const fn ranged(
+    name: &'static str,
+    kind: ConfigType,
+    default: &'static str,
+    enforced: bool,
+    range: (f64, f64),
+) -> ConfigDef {
+    ConfigDef {
+        range: Some(range),
+        ..def(name, kind, default, enforced)
+    }
+}
+
+const LONG_MAX: f64 = i64::MAX as f64;
+const INT_MAX: f64 = i32::MAX as f64;
+
+/// Kafka's throttled-replicas lists: empty, `*`, or `partition:broker` pairs.
+fn throttled_replicas(value: &str) -> Result<(), String> {
+    let value = value.trim();
+    if value.is_empty() || value == "*" {
+        return Ok(());
+    }
+    let pair = |p: &str| {
+        let (partition, broker) = p.trim().split_once(':')?;
+        partition.trim().parse::<u32>().ok()?;
+        broker.trim().parse::<u32>().ok()
+    };
+    if value.split(',').all(|p| pair(p).is_some()) {
+        Ok(())
+    } else {
+        Err("expected '*' or a list of PARTITION:BROKER pairs, e.g. 0:101,0:102".into())
+    }
+}
+
+/// A message format version (Kafka 3.x accepts its release names, e.g. `3.0-IV1`).
+fn format_version(value: &str) -> Result<(), String> {
+    let ok = value
+        .split(['.', '-'])
+        .next()
+        .is_some_and(|major| major.parse::<u32>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err("expected a Kafka version such as 3.0-IV1".into())
+    }
+}
+
+/// Every standard topic config of Kafka 3.x and 4.x, with Kafka's defaults and bounds.
+/// Those `enforced: false` are accepted, stored and described but change nothing in Eddy
+/// (docs/configs.md lists them).
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef {
         name: "cleanup.policy",
@@ -62,6 +123,8 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         default: "delete",
         choices: &["delete", "compact"],
         enforced: true,
+        range: None,
+        check: None,
     },
     ConfigDef {
         name: "compression.type",
@@ -69,8 +132,44 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         default: "producer",
         choices: &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
         enforced: false,
+        range: None,
+        check: None,
     },
-    def("delete.retention.ms", ConfigType::Long, "86400000", true),
+    ranged(
+        "compression.gzip.level",
+        ConfigType::Int,
+        "-1",
+        false,
+        (-1.0, 9.0),
+    ),
+    ranged(
+        "compression.lz4.level",
+        ConfigType::Int,
+        "9",
+        false,
+        (1.0, 17.0),
+    ),
+    ranged(
+        "compression.zstd.level",
+        ConfigType::Int,
+        "3",
+        false,
+        (-131072.0, 22.0),
+    ),
+    ranged(
+        "delete.retention.ms",
+        ConfigType::Long,
+        "86400000",
+        true,
+        (0.0, LONG_MAX),
+    ),
+    ranged(
+        "file.delete.delay.ms",
+        ConfigType::Long,
+        "60000",
+        false,
+        (0.0, LONG_MAX),
+    ),
     def(
         "flush.messages",
         ConfigType::Long,
@@ -78,21 +177,173 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         true,
     ),
     def("flush.ms", ConfigType::Long, "9223372036854775807", true),
-    def("max.message.bytes", ConfigType::Int, "1048588", true),
+    ConfigDef {
+        name: "follower.replication.throttled.replicas",
+        check: Some(throttled_replicas),
+        ..def(
+            "follower.replication.throttled.replicas",
+            ConfigType::List,
+            "",
+            false,
+        )
+    },
+    ranged(
+        "index.interval.bytes",
+        ConfigType::Int,
+        "4096",
+        false,
+        (0.0, INT_MAX),
+    ),
+    ConfigDef {
+        name: "leader.replication.throttled.replicas",
+        check: Some(throttled_replicas),
+        ..def(
+            "leader.replication.throttled.replicas",
+            ConfigType::List,
+            "",
+            false,
+        )
+    },
+    ranged(
+        "local.retention.bytes",
+        ConfigType::Long,
+        "-2",
+        false,
+        (-2.0, LONG_MAX),
+    ),
+    ranged(
+        "local.retention.ms",
+        ConfigType::Long,
+        "-2",
+        false,
+        (-2.0, LONG_MAX),
+    ),
+    ranged(
+        "max.compaction.lag.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        false,
+        (1.0, LONG_MAX),
+    ),
+    ranged(
+        "max.message.bytes",
+        ConfigType::Int,
+        "1048588",
+        true,
+        (0.0, INT_MAX),
+    ),
+    def(
+        "message.downconversion.enable",
+        ConfigType::Boolean,
+        "true",
+        false,
+    ),
+    ConfigDef {
+        name: "message.format.version",
+        check: Some(format_version),
+        ..def("message.format.version", ConfigType::Free, "3.0-IV1", false)
+    },
+    ranged(
+        "message.timestamp.after.max.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        false,
+        (0.0, LONG_MAX),
+    ),
+    ranged(
+        "message.timestamp.before.max.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        false,
+        (0.0, LONG_MAX),
+    ),
+    ranged(
+        "message.timestamp.difference.max.ms",
+        ConfigType::Long,
+        "9223372036854775807",
+        false,
+        (0.0, LONG_MAX),
+    ),
     ConfigDef {
         name: "message.timestamp.type",
         kind: ConfigType::String,
         default: "CreateTime",
         choices: &["CreateTime", "LogAppendTime"],
         enforced: true,
+        range: None,
+        check: None,
     },
-    def("min.cleanable.dirty.ratio", ConfigType::Double, "0.5", true),
-    def("min.compaction.lag.ms", ConfigType::Long, "0", true),
-    def("min.insync.replicas", ConfigType::Int, "1", false),
+    ranged(
+        "min.cleanable.dirty.ratio",
+        ConfigType::Double,
+        "0.5",
+        true,
+        (0.0, 1.0),
+    ),
+    ranged(
+        "min.compaction.lag.ms",
+        ConfigType::Long,
+        "0",
+        true,
+        (0.0, LONG_MAX),
+    ),
+    ranged(
+        "min.insync.replicas",
+        ConfigType::Int,
+        "1",
+        true,
+        (1.0, INT_MAX),
+    ),
+    def("preallocate", ConfigType::Boolean, "false", false),
+    def(
+        "remote.log.copy.disable",
+        ConfigType::Boolean,
+        "false",
+        false,
+    ),
+    def(
+        "remote.log.delete.on.disable",
+        ConfigType::Boolean,
+        "false",
+        false,
+    ),
+    def("remote.storage.enable", ConfigType::Boolean, "false", false),
     def("retention.bytes", ConfigType::Long, "-1", true),
-    def("retention.ms", ConfigType::Long, "604800000", true),
-    def("segment.bytes", ConfigType::Int, "1073741824", false),
-    def("segment.ms", ConfigType::Long, "604800000", false),
+    ranged(
+        "retention.ms",
+        ConfigType::Long,
+        "604800000",
+        true,
+        (-1.0, LONG_MAX),
+    ),
+    ranged(
+        "segment.bytes",
+        ConfigType::Int,
+        "1073741824",
+        false,
+        (14.0, INT_MAX),
+    ),
+    ranged(
+        "segment.index.bytes",
+        ConfigType::Int,
+        "10485760",
+        false,
+        (4.0, INT_MAX),
+    ),
+    ranged(
+        "segment.jitter.ms",
+        ConfigType::Long,
+        "0",
+        false,
+        (0.0, LONG_MAX),
+    ),
+    ranged(
+        "segment.ms",
+        ConfigType::Long,
+        "604800000",
+        false,
+        (1.0, LONG_MAX),
+    ),
     def(
         "unclean.leader.election.enable",
         ConfigType::Boolean,
@@ -106,7 +357,8 @@ pub fn find(name: &str) -> Option<&'static ConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
-/// Checks that `name` is a known topic config and `value` parses as its type.
+/// Checks that `name` is a known topic config and `value` parses as its type, within
+/// Kafka's bounds.
 pub fn validate(name: &str, value: &str) -> ActorResult<()> {
     let invalid = |reason: String| ActorError::InvalidConfig {
         name: name.to_string(),
@@ -114,27 +366,70 @@ pub fn validate(name: &str, value: &str) -> ActorResult<()> {
         reason,
     };
     let def = find(name).ok_or_else(|| invalid("unknown topic config".into()))?;
+    let number = value.trim().parse::<f64>().ok();
     let ok = match def.kind {
         ConfigType::Boolean => value == "true" || value == "false",
         ConfigType::Int => value.parse::<i32>().is_ok(),
         ConfigType::Long => value.parse::<i64>().is_ok(),
-        ConfigType::Double => value.parse::<f64>().is_ok(),
+        ConfigType::Double => number.is_some_and(f64::is_finite),
         ConfigType::String => def.choices.contains(&value),
+        ConfigType::List if def.choices.is_empty() => true,
         ConfigType::List => value
             .split(',')
             .map(str::trim)
             .all(|v| def.choices.contains(&v)),
+        ConfigType::Free => true,
     };
-    if ok {
-        Ok(())
-    } else if def.choices.is_empty() {
-        Err(invalid(format!("expected a value of type {:?}", def.kind)))
-    } else {
-        Err(invalid(format!(
-            "expected one of {}",
-            def.choices.join(", ")
-        )))
+    if !ok {
+        return Err(if def.choices.is_empty() {
+            invalid(format!("expected a value of type {:?}", def.kind))
+        } else {
+            invalid(format!("expected one of {}", def.choices.join(", ")))
+        });
     }
+    if let (Some((low, high)), Some(n)) = (def.range, number) {
+        if n < low || n > high {
+            return Err(invalid(if high >= INT_MAX {
+                format!("must be at least {low}")
+            } else {
+                format!("must be between {low} and {high}")
+            }));
+        }
+    }
+    if let Some(check) = def.check {
+        check(value).map_err(invalid)?;
+    }
+    Ok(())
+}
+
+/// A list config's `current` value with the items of `add` appended (each once), as
+/// IncrementalAlterConfigs' APPEND does.
+pub fn list_append(current: &str, add: &str) -> String {
+    let mut items: Vec<&str> = split_list(current);
+    for item in split_list(add) {
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
+    items.join(",")
+}
+
+/// A list config's `current` value without the items of `remove` (SUBTRACT).
+pub fn list_subtract(current: &str, remove: &str) -> String {
+    let remove = split_list(remove);
+    split_list(current)
+        .into_iter()
+        .filter(|item| !remove.contains(item))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn split_list(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// Where an effective config value comes from (DescribeConfigs' `config_source`).
@@ -201,6 +496,25 @@ mod tests {
         assert!(validate("cleanup.policy", "compact,delete").is_ok());
         assert!(validate("cleanup.policy", "shred").is_err());
         assert!(validate("no.such.config", "1").is_err());
+        // Every standard Kafka topic config is accepted, within Kafka's bounds.
+        assert!(validate("file.delete.delay.ms", "60000").is_ok());
+        assert!(validate("file.delete.delay.ms", "-1").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(validate("segment.bytes", "13").is_err());
+        assert!(validate("leader.replication.throttled.replicas", "0:1,1:2").is_ok());
+        assert!(validate("leader.replication.throttled.replicas", "*").is_ok());
+        assert!(validate("leader.replication.throttled.replicas", "0-1").is_err());
+        assert!(validate("message.format.version", "2.8-IV1").is_ok());
+        assert!(validate("message.format.version", "soon").is_err());
+    }
+
+    #[test]
+    fn lists_append_and_subtract_each_item_once() {
+        assert_eq!(list_append("delete", "compact"), "delete,compact");
+        assert_eq!(list_append("delete,compact", "delete"), "delete,compact");
+        assert_eq!(list_append("", "0:1"), "0:1");
+        assert_eq!(list_subtract("delete,compact", "delete"), "compact");
+        assert_eq!(list_subtract("compact", "delete"), "compact");
     }
 
     #[test]

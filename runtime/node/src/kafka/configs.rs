@@ -1,14 +1,15 @@
-//! DescribeConfigs and IncrementalAlterConfigs for topics (effective values with their
-//! source: topic override, broker setting or Kafka default), plus the node's static settings
-//! as the broker resource (read-only).
+//! DescribeConfigs, IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT) and the legacy
+//! AlterConfigs (the whole set replaced) for topics (effective values with their source:
+//! topic override, broker setting or Kafka default), plus the node's static settings as
+//! the broker resource (read-only).
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{
-    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsResponse, RequestHeader,
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -26,7 +27,7 @@ const SOURCE_STATIC_BROKER: i8 = 4;
 fn type_code(kind: ConfigType) -> i8 {
     match kind {
         ConfigType::Boolean => 1,
-        ConfigType::String => 2,
+        ConfigType::String | ConfigType::Free => 2,
         ConfigType::Int => 3,
         ConfigType::Long => 5,
         ConfigType::Double => 6,
@@ -155,6 +156,15 @@ pub async fn describe(
     DescribeConfigsResponse::default().with_results(results)
 }
 
+fn value_of(
+    c: &kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig,
+) -> String {
+    c.value
+        .as_ref()
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default()
+}
+
 fn changes(
     configs: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
 ) -> Result<Vec<ConfigChange>, String> {
@@ -172,12 +182,52 @@ fn changes(
                         .unwrap_or_default(),
                 }),
                 1 => Ok(ConfigChange::Delete { name }),
+                2 => Ok(ConfigChange::Append {
+                    name,
+                    value: value_of(c),
+                }),
+                3 => Ok(ConfigChange::Subtract {
+                    name,
+                    value: value_of(c),
+                }),
                 op => Err(format!(
-                    "config operation {op} (APPEND/SUBTRACT) is not supported for {name}; use SET"
+                    "config operation {op} for {name} is not one of SET (0), DELETE (1), APPEND (2), SUBTRACT (3)"
                 )),
             }
         })
         .collect()
+}
+
+/// Applies `changes` to topic `name` (or only checks them): the error code and message of
+/// a refusal. The broker resource is refused: its settings are static.
+async fn alter_resource(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    changes: Result<Vec<ConfigChange>, String>,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    if resource_type != RESOURCE_TOPIC {
+        return Err((
+            ResponseError::InvalidRequest.code(),
+            "broker settings are static: set them with flags or the node's TOML file and restart"
+                .into(),
+        ));
+    }
+    let changes = changes.map_err(|msg| (ResponseError::InvalidRequest.code(), msg))?;
+    let msg = AlterTopicConfig {
+        name: name.to_string(),
+        changes,
+        validate_only,
+    };
+    broker
+        .actors
+        .metadata
+        .send(msg)
+        .await
+        .map_err(ActorError::from)
+        .and_then(|r| r)
+        .map_err(|err| (kafka_error(&err).code(), err.to_string()))
 }
 
 pub async fn alter(
@@ -190,34 +240,14 @@ pub async fn alter(
         let resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
-        let outcome: Result<(), (i16, String)> = if r.resource_type != RESOURCE_TOPIC {
-            Err((
-                ResponseError::InvalidRequest.code(),
-                "broker settings are static: set them with flags or the node's TOML file and restart".into(),
-            ))
-        } else {
-            match changes(&r.configs) {
-                Err(msg) => Err((ResponseError::InvalidRequest.code(), msg)),
-                Ok(changes) => {
-                    let msg = AlterTopicConfig {
-                        name: r.resource_name.as_str().to_string(),
-                        changes,
-                        validate_only: req.validate_only,
-                    };
-                    match broker
-                        .actors
-                        .metadata
-                        .send(msg)
-                        .await
-                        .map_err(ActorError::from)
-                        .and_then(|r| r)
-                    {
-                        Ok(()) => Ok(()),
-                        Err(err) => Err((kafka_error(&err).code(), err.to_string())),
-                    }
-                }
-            }
-        };
+        let outcome = alter_resource(
+            broker,
+            r.resource_type,
+            r.resource_name.as_str(),
+            changes(&r.configs),
+            req.validate_only,
+        )
+        .await;
         responses.push(match outcome {
             Ok(()) => resp,
             Err((code, msg)) => resp
@@ -226,4 +256,43 @@ pub async fn alter(
         });
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The legacy AlterConfigs (API 33), still sent by many tools: the configs given replace
+/// the topic's whole set of overrides (those not named go back to their defaults).
+pub async fn alter_legacy(
+    broker: &Broker,
+    _header: &RequestHeader,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as Legacy;
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in &req.resources {
+        let resp = Legacy::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let changes = std::iter::once(ConfigChange::Clear)
+            .chain(r.configs.iter().filter_map(|c| {
+                Some(ConfigChange::Set {
+                    name: c.name.as_str().to_string(),
+                    value: c.value.as_ref()?.as_str().to_string(),
+                })
+            }))
+            .collect();
+        let outcome = alter_resource(
+            broker,
+            r.resource_type,
+            r.resource_name.as_str(),
+            Ok(changes),
+            req.validate_only,
+        )
+        .await;
+        responses.push(match outcome {
+            Ok(()) => resp,
+            Err((code, msg)) => resp
+                .with_error_code(code)
+                .with_error_message(Some(StrBytes::from_string(msg))),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
 }
