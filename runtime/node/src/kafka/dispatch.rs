@@ -34,9 +34,10 @@ macro_rules! served_apis {
         $variant:ident($request:ident, $min:literal ..= $max:literal)
             => $reply:ident(|$broker:ident, $header:ident, $peer:ident, $req:ident| $handle:expr);
     )*) => {
-        /// The APIs this node implements. Produce advertises min 0 although v0–2 are refused
-        /// when they arrive (as Kafka 4.0 does): librdkafka before 2.11.1 stops compressing if
-        /// Produce min is 3 or more. Fetch stops at 12 (v13+ addresses topics by id).
+        /// The APIs this node implements. Produce v0–2 (magic 0/1 message sets) are served
+        /// by converting them (`legacy_records`), as Kafka 3.x does; advertising min 0 also
+        /// keeps librdkafka before 2.11.1 compressing (it stops if Produce min is 3 or
+        /// more). Fetch stops at 12 (v13+ addresses topics by id).
         pub const SUPPORTED_APIS: &[ApiRange] = &[$(api(ApiKey::$variant, $min, $max)),*];
 
         /// The decoded body of a request, one variant per served API.
@@ -71,7 +72,7 @@ macro_rules! served_apis {
 }
 
 served_apis! {
-    Produce(ProduceRequest, 0..=9) => reply_unless_acks_0(|b, h, p, r| super::produce::handle(b, h, r).await);
+    Produce(ProduceRequest, 0..=9) => reply_produce(|b, h, p, r| super::produce::handle(b, h, r).await);
     Fetch(FetchRequest, 4..=12) => reply(|b, h, p, r| super::fetch::handle(b, h, r).await);
     ListOffsets(ListOffsetsRequest, 1..=6) => reply(|b, h, p, r| super::list_offsets::handle(b, h, r).await);
     Metadata(MetadataRequest, 0..=12) => reply(|b, h, p, r| super::metadata::handle(b, h, r).await);
@@ -82,6 +83,7 @@ served_apis! {
     DescribeConfigs(DescribeConfigsRequest, 1..=4) => reply(|b, h, p, r| super::configs::describe(b, h, r).await);
     CreatePartitions(CreatePartitionsRequest, 0..=3) => reply(|b, h, p, r| super::topics::create_partitions(b, h, r).await);
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest, 0..=1) => reply(|b, h, p, r| super::configs::alter(b, h, r).await);
+    AlterConfigs(AlterConfigsRequest, 0..=2) => reply(|b, h, p, r| super::configs::alter_legacy(b, h, r).await);
     DescribeCluster(DescribeClusterRequest, 0..=1) => reply(|b, h, p, r| super::cluster::describe(b, h, r).await);
     OffsetCommit(OffsetCommitRequest, 2..=8) => reply(|b, h, p, r| super::offsets::commit(b, h, r).await);
     OffsetFetch(OffsetFetchRequest, 1..=8) => reply(|b, h, p, r| super::offsets::fetch(b, h, r).await);
@@ -97,8 +99,9 @@ served_apis! {
     DeleteRecords(DeleteRecordsRequest, 0..=2) => reply(|b, h, p, r| super::delete_records::handle(b, h, r).await);
 }
 
-/// The lowest Produce version actually served: the crate decodes v3+ (magic-2 batches only).
-pub const PRODUCE_VERSION_MIN_SERVED: i16 = 3;
+/// The lowest Produce version the crate decodes; older ones are read as this one's body
+/// without its `transactional_id` (`legacy_records`).
+const PRODUCE_VERSION_MIN_DECODED: i16 = 3;
 
 /// The served range of an API, if supported.
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
@@ -155,8 +158,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, Refusal> {
         return Err(Refusal::Close(format!("unknown API key {api_key}")));
     };
     let range = supported(key);
-    let in_range = range.is_some_and(|r| version >= r.min && version <= r.max)
-        && !(key == ApiKey::Produce && version < PRODUCE_VERSION_MIN_SERVED);
+    let in_range = range.is_some_and(|r| version >= r.min && version <= r.max);
     if !in_range && key != ApiKey::ApiVersions {
         let served = range
             .map(|r| format!("{}..={}", r.min, r.max))
@@ -172,7 +174,12 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, Refusal> {
     let header_version = key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|err| Refusal::Close(format!("bad {key:?} v{version} request header: {err}")))?;
-    let body = decode_body(key, version, &mut frame)?;
+    let body = if key == ApiKey::Produce && version < PRODUCE_VERSION_MIN_DECODED {
+        let mut v3 = super::legacy_records::as_v3_body(&frame);
+        RequestBody::Produce(decode(key, PRODUCE_VERSION_MIN_DECODED, &mut v3)?)
+    } else {
+        decode_body(key, version, &mut frame)?
+    };
     Ok(Request { key, header, body })
 }
 
@@ -223,6 +230,29 @@ fn reply_unless_acks_0<R: Encodable>(
     match body {
         Some(body) => reply(key, header, body),
         None => Outcome::Silent,
+    }
+}
+
+/// Encodes a Produce response (none for acks=0); v0–2 by `legacy_records`, which the
+/// crate does not encode.
+fn reply_produce(key: ApiKey, header: &RequestHeader, body: Option<ProduceResponse>) -> Outcome {
+    let version = header.request_api_version;
+    match body {
+        Some(body) if version < PRODUCE_VERSION_MIN_DECODED => {
+            let mut buf = BytesMut::with_capacity(64);
+            buf.put_i32(0);
+            let response_header =
+                ResponseHeader::default().with_correlation_id(header.correlation_id);
+            if let Err(err) = response_header.encode(&mut buf, key.response_header_version(version))
+            {
+                return Outcome::Close(format!("cannot encode a Produce v{version} header: {err}"));
+            }
+            super::legacy_records::encode_response(&body, version, &mut buf);
+            let size = (buf.len() - 4) as i32;
+            buf[..4].copy_from_slice(&size.to_be_bytes());
+            Outcome::Respond(buf.freeze())
+        }
+        body => reply_unless_acks_0(key, header, body),
     }
 }
 

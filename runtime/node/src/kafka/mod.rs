@@ -11,6 +11,7 @@ mod delete_records;
 pub mod dispatch;
 mod fetch;
 mod groups;
+pub mod legacy_records;
 mod list_offsets;
 mod listener;
 mod local;

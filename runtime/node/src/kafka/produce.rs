@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::Broker;
+use super::{legacy_records, Broker};
 use crate::error::kafka_error;
 use eddy_actors::error::ActorError;
 use eddy_actors::partition::{Append, WaitForCommit};
@@ -61,11 +61,23 @@ async fn append(
             // The message field exists from v8 on; older versions carry the code only.
             .with_error_message((version >= 8).then(|| StrBytes::from_string(err.to_string())))
     };
-    let Some(records) = records.filter(|r| !r.is_empty()) else {
+    let Some(mut records) = records.filter(|r| !r.is_empty()) else {
         return failed(&ActorError::CorruptBatch(
             "the request carries no records".into(),
         ));
     };
+    if version < 3 {
+        // An old client's magic 0/1 message set, up-converted as Kafka does.
+        let converted = legacy_records::read_message_set(records, broker.request_bytes_max)
+            .and_then(|messages| legacy_records::to_batch(&messages));
+        records = match converted {
+            Ok(batch) => batch,
+            Err(reason) => {
+                tracing::warn!(%topic, partition, %reason, "refused a v{version} message set");
+                return failed(&ActorError::CorruptBatch(reason));
+            }
+        };
+    }
     // Auto-creates the topic like Kafka's producer path; its configs reach the partition.
     if let Err(err) = broker.topic_or_create(topic, true).await {
         return failed(&err);
