@@ -59,6 +59,7 @@ fn walk_api(conn: &mut KafkaConn, key: ApiKey, version: i16) {
         ApiKey::DeleteGroups => walk::<DeleteGroupsRequest>(conn, version),
         ApiKey::OffsetDelete => walk::<OffsetDeleteRequest>(conn, version),
         ApiKey::DeleteRecords => walk::<DeleteRecordsRequest>(conn, version),
+        ApiKey::OffsetForLeaderEpoch => walk::<OffsetForLeaderEpochRequest>(conn, version),
         other => panic!("{other:?} is advertised but this walk does not know it: add it"),
     }
 }
@@ -236,4 +237,41 @@ fn kcat_with_old_broker_fallbacks_produces_through_v0_and_v1() {
         KCAT_TIMEOUT,
     );
     assert_eq!(read.lines().collect::<Vec<_>>(), vec!["from-v1", "from-v0"]);
+}
+
+#[test]
+fn offset_for_leader_epoch_answers_where_an_epoch_ends() {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let node = EddyNode::start();
+    common::create_topics(&node, &[("epochs", 1)]);
+    for i in 0..3 {
+        legacy_produce(&node, "epochs", 2, format!("r{i}").as_bytes());
+    }
+    let mut conn = KafkaConn::connect(node.kafka_addr());
+    let ask = |current: i32, epoch: i32| {
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("epochs")))
+                .with_partitions(vec![OffsetForLeaderPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(current)
+                    .with_leader_epoch(epoch)])])
+    };
+    let answer = |r: OffsetForLeaderEpochResponse| {
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.leader_epoch, p.end_offset)
+    };
+    // The only epoch (0) ends at the log end; a later one asked about also answers epoch 0.
+    assert_eq!(answer(conn.request(4, &ask(-1, 0))), (0, 0, 3));
+    assert_eq!(answer(conn.request(4, &ask(0, 7))), (0, 0, 3));
+    // The client's idea of the current epoch is checked (FENCED / UNKNOWN_LEADER_EPOCH).
+    assert_eq!(
+        answer(conn.request(4, &ask(5, 0))).0,
+        75,
+        "UNKNOWN_LEADER_EPOCH: newer than the leader's"
+    );
 }

@@ -7,7 +7,9 @@
 //! - a second consumer joining with the same `group.instance.id` fences the first (a fatal
 //!   FENCED_INSTANCE_ID in the client) and keeps the partition (KIP-345), instead of the
 //!   two taking it from each other; once the remaining static member has closed (static
-//!   members do not leave), its session expires and DeleteGroups succeeds.
+//!   members do not leave), its session expires and DeleteGroups succeeds;
+//! - asked for them, DescribeTopics, DescribeCluster and DescribeGroups report the
+//!   operations allowed, as Kafka without an authorizer does (every supported one).
 //!
 //! Every wait is bounded (in the script); nothing asserts on time.
 
@@ -92,5 +94,35 @@ fn a_second_static_member_fences_the_first_and_the_group_can_be_deleted_after_it
         lines_with(&out, "DELETED ").len(),
         1,
         "the group is deleted once the closed static member's session expired: {out}"
+    );
+}
+
+#[test]
+fn authorized_operations_are_reported_when_asked() {
+    let node = EddyNode::start();
+    common::create_topics(&node, &[("ops-topic", 1)]);
+    // A group that exists: one simple commit.
+    common::commit_simple(&node.bootstrap(), "ops-group", "ops-topic", 1);
+    let out = common::run_python(
+        "conformance_admin.py",
+        &[&node.bootstrap(), "ops-topic", "ops-group"],
+        SCRIPT_TIMEOUT,
+    );
+    println!("{out}");
+    // Without an authorizer Kafka reports every operation the resource type supports.
+    assert!(
+        out.lines()
+            .any(|l| l
+                == "TOPIC ALTER,ALTER_CONFIGS,CREATE,DELETE,DESCRIBE,DESCRIBE_CONFIGS,READ,WRITE"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l
+            == "CLUSTER ALTER,ALTER_CONFIGS,CLUSTER_ACTION,CREATE,DESCRIBE,DESCRIBE_CONFIGS,IDEMPOTENT_WRITE"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == "GROUP DELETE,DESCRIBE,READ"),
+        "{out}"
     );
 }

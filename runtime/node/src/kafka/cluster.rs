@@ -12,7 +12,7 @@ use super::Broker;
 pub async fn describe(
     broker: &Broker,
     _header: &RequestHeader,
-    _req: DescribeClusterRequest,
+    req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let brokers = broker
         .brokers()
@@ -25,6 +25,10 @@ pub async fn describe(
         })
         .collect();
     DescribeClusterResponse::default()
+        .with_cluster_authorized_operations(super::authorized::reported(
+            req.include_cluster_authorized_operations,
+            super::authorized::CLUSTER,
+        ))
         .with_cluster_id(StrBytes::from_string(broker.cluster_id()))
         .with_controller_id(BrokerId(broker.controller_id()))
         .with_brokers(brokers)

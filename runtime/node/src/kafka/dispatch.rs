@@ -97,6 +97,7 @@ served_apis! {
     DeleteGroups(DeleteGroupsRequest, 0..=2) => reply(|b, h, p, r| super::groups::delete(b, h, r).await);
     OffsetDelete(OffsetDeleteRequest, 0..=0) => reply(|b, h, p, r| super::offsets::delete(b, h, r).await);
     DeleteRecords(DeleteRecordsRequest, 0..=2) => reply(|b, h, p, r| super::delete_records::handle(b, h, r).await);
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest, 2..=4) => reply(|b, h, p, r| super::leader_epochs::handle(b, h, r).await);
 }
 
 /// The lowest Produce version the crate decodes; older ones are read as this one's body

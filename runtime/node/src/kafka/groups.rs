@@ -373,9 +373,15 @@ pub async fn describe(
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let version = header.request_api_version;
+    let ops = super::authorized::reported(
+        version >= 3 && req.include_authorized_operations,
+        super::authorized::GROUP,
+    );
     let mut groups = Vec::with_capacity(req.groups.len());
     for group_id in req.groups {
-        let described = DescribedGroup::default().with_group_id(group_id.clone());
+        let described = DescribedGroup::default()
+            .with_group_id(group_id.clone())
+            .with_authorized_operations(ops);
         let addr = match coordinator(broker, group_id.0.as_str(), false).await {
             Ok(addr) => addr,
             Err(ResponseError::GroupIdNotFound) => {

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::Broker;
+use super::{authorized, Broker};
 use crate::error::kafka_error;
 use eddy_actors::store::TopicRecord;
 
@@ -60,6 +60,11 @@ pub async fn handle(
     // v0 asks for every topic with an empty list; v1+ with null.
     let all =
         req.topics.is_none() || (version == 0 && req.topics.as_ref().is_some_and(Vec::is_empty));
+    // v8+: what the client may do with each topic (and v8-10: the cluster), when it asks.
+    let topic_ops =
+        authorized::reported(req.include_topic_authorized_operations, authorized::TOPIC);
+    let describe_topic =
+        |topic: &TopicRecord| describe_topic(topic).with_topic_authorized_operations(topic_ops);
     let topics = match req.topics {
         _ if all => broker
             .snapshot()
@@ -115,7 +120,16 @@ pub async fn handle(
                 .with_port(b.port)
         })
         .collect();
+    let cluster_ops = if (8..=10).contains(&version) {
+        authorized::reported(
+            req.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        )
+    } else {
+        authorized::NOT_REQUESTED
+    };
     MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_ops)
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id())))
         .with_controller_id(BrokerId(broker.controller_id()))

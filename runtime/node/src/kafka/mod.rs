@@ -4,6 +4,7 @@
 //! this process reach the same handler without a socket (`local`).
 
 mod api_versions;
+mod authorized;
 mod cluster;
 mod configs;
 mod connection;
@@ -11,6 +12,7 @@ mod delete_records;
 pub mod dispatch;
 mod fetch;
 mod groups;
+mod leader_epochs;
 pub mod legacy_records;
 mod list_offsets;
 mod listener;
