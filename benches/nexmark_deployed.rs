@@ -1,6 +1,8 @@
 //! Nexmark queries deployed to a node (issue #13's deployed mode): a real `eddy` node
 //! process runs the query as a deployment of its catalog (`nexmark-q0` …), its instance
-//! inside the node reading and writing through the node's own Kafka listener over loopback.
+//! inside the node reading and writing through its own node's request handler in process
+//! (`eddy_client::local`; `EDDY_LOCAL_CLIENTS=off` in this bench's environment makes the
+//! node it starts use its loopback listener instead, for a comparison).
 //! The client-program mode (`benches/nexmark.rs`) runs the application in the bench's own
 //! process instead.
 //!
