@@ -230,6 +230,22 @@ fn a_deployed_join_co_places_its_topics_without_losing_a_record() {
         deployed.elapsed()
     );
     let after = cluster.status_excluding(&[]).expect("a /cluster view");
+    let json: serde_json::Value = serde_json::from_str(&after.raw).expect("/cluster JSON");
+    let placement_of = |topic: &str| {
+        json["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"] == topic)
+            .and_then(|t| t["placement"].as_str())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        placement_of(USERS).as_deref(),
+        Some("follows join-payments"),
+        "/cluster says why the users topic sits where it does: {}",
+        after.raw
+    );
     for (i, spec) in PAYMENTS_ASSIGNMENT.iter().enumerate() {
         let nodes: BTreeSet<i32> = spec[2..].split(',').map(|n| n.parse().unwrap()).collect();
         assert_eq!(

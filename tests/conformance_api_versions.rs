@@ -60,6 +60,12 @@ fn walk_api(conn: &mut KafkaConn, key: ApiKey, version: i16) {
         ApiKey::OffsetDelete => walk::<OffsetDeleteRequest>(conn, version),
         ApiKey::DeleteRecords => walk::<DeleteRecordsRequest>(conn, version),
         ApiKey::OffsetForLeaderEpoch => walk::<OffsetForLeaderEpochRequest>(conn, version),
+        ApiKey::AlterPartitionReassignments => {
+            walk::<AlterPartitionReassignmentsRequest>(conn, version)
+        }
+        ApiKey::ListPartitionReassignments => {
+            walk::<ListPartitionReassignmentsRequest>(conn, version)
+        }
         other => panic!("{other:?} is advertised but this walk does not know it: add it"),
     }
 }

@@ -96,6 +96,14 @@ pub enum ActorError {
     /// A manual replica assignment that cannot be used.
     #[error("invalid replica assignment: {0}")]
     InvalidReplicaAssignment(String),
+    /// A reassignment cancelled where none is in flight.
+    #[error("{topic}-{partition} has no reassignment in progress")]
+    NoReassignment {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
     /// A config name or value that is not accepted.
     #[error("invalid config {name}={value}: {reason}")]
     InvalidConfig {

@@ -22,6 +22,7 @@ pub mod partition;
 pub mod partition_supervisor;
 pub mod placement;
 pub mod producer_state;
+pub mod reassignments;
 pub mod retention;
 pub mod store;
 pub mod supervision;

@@ -899,6 +899,10 @@ fn refused(refusal: Refusal) -> ActorError {
         Refusal::DeploymentExists(why) => ActorError::DeploymentExists(why),
         Refusal::UnknownDeployment(id) => ActorError::UnknownDeployment(id),
         Refusal::DeploymentUnrunnable(why) => ActorError::DeploymentUnrunnable(why),
+        Refusal::InvalidAssignment(why) => ActorError::InvalidReplicaAssignment(why),
+        Refusal::NoReassignment(topic, partition) => {
+            ActorError::NoReassignment { topic, partition }
+        }
     }
 }
 

@@ -212,6 +212,7 @@ fn partitions_table(topics: &[Topic]) -> comfy_table::Table {
         "REPLICAS",
         "ISR",
         "STATE",
+        "PLACEMENT",
     ]);
     let mut sorted: Vec<&Topic> = topics.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
@@ -232,6 +233,10 @@ fn partitions_table(topics: &[Topic]) -> comfy_table::Table {
                 node_list(&p.replicas),
                 node_list(&p.isr),
                 partition_state(p).to_owned(),
+                match &p.reassigning_to {
+                    Some(target) => format!("{} → {}", t.placement, node_list(target)),
+                    None => t.placement.clone(),
+                },
             ]);
         }
     }
@@ -400,6 +405,7 @@ mod tests {
             leader_epoch: 1,
             replicas: replicas.to_vec(),
             isr: isr.to_vec(),
+            reassigning_to: None,
         }
     }
 
@@ -422,6 +428,7 @@ mod tests {
             Topic {
                 name: "orders".into(),
                 id: String::new(),
+                placement: "ring".into(),
                 partitions: vec![
                     partition(0, 1, &[1, 2, 3], &[1, 2, 3]),
                     partition(1, 2, &[2, 3, 1], &[2, 3]),
@@ -432,11 +439,13 @@ mod tests {
             Topic {
                 name: "payments".into(),
                 id: String::new(),
+                placement: "ring".into(),
                 partitions: vec![partition(0, -1, &[1], &[1])],
             },
             Topic {
                 name: "empty".into(),
                 id: String::new(),
+                placement: "ring".into(),
                 partitions: vec![],
             },
         ];

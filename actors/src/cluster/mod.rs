@@ -9,7 +9,7 @@ pub mod raft;
 pub mod rebalance;
 pub mod state;
 
-pub use state::{ClusterState, Command, Member, Outcome, Refusal};
+pub use state::{ClusterState, Command, Member, Outcome, Reassignment, Refusal};
 
 use std::future::Future;
 use std::pin::Pin;

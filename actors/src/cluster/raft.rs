@@ -240,12 +240,14 @@ impl From<LegacyApplied> for Applied {
                 coordinators: Default::default(),
                 pinned: Default::default(),
                 colocations: Default::default(),
+                reassignments: Default::default(),
             },
         }
     }
 }
 
-/// `ClusterState` as the second release stored it: before co-location groups.
+/// `ClusterState` as the second release stored it: before co-location groups and
+/// reassignments.
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
 struct SecondClusterState {
@@ -291,6 +293,7 @@ impl From<SecondApplied> for Applied {
                 coordinators: state.coordinators,
                 pinned: state.pinned,
                 colocations: Default::default(),
+                reassignments: Default::default(),
             },
         }
     }

@@ -9,7 +9,9 @@
 //! its nodes is decommissioned, as Kafka keeps such an assignment). A move
 //! is two steps: add the new replicas (they fetch, catch up and join the ISR), then, once
 //! every wanted replica is in sync, drop the others (a dropped leader hands over first).
-//! A topic co-located with another by a deployed topology (`Command::Colocate`) instead
+//! A partition being reassigned (`Command::Reassign`, Kafka's AlterPartitionReassignments)
+//! goes to its target before any other rule. A topic co-located with another by a
+//! deployed topology (`Command::Colocate`) instead
 //! follows its anchor: partition *i* on the anchor's partition *i* replicas, in the same
 //! order, whatever its own ring placement or pin.
 
@@ -78,6 +80,10 @@ pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
             continue;
         }
         for p in &topic.partitions {
+            if let Some(mv) = reassignment_move(state, topic, p, &mut out) {
+                targets.insert((&topic.name, p.index), mv);
+                continue;
+            }
             match ring_move(state, &ring, &nodes, topic, p) {
                 Some(mv) => {
                     targets.insert((&topic.name, p.index), mv.to.clone());
@@ -95,6 +101,9 @@ pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
         };
         let factor = usize::try_from(topic.replication_factor).unwrap_or(1);
         for p in &topic.partitions {
+            if reassignment_move(state, topic, p, &mut out).is_some() {
+                continue;
+            }
             let Some(anchor_to) = targets.get(&(anchor.as_str(), p.index)) else {
                 // The anchor has fewer partitions: this one is placed as any other.
                 out.extend(ring_move(state, &ring, &nodes, topic, p));
@@ -115,6 +124,26 @@ pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
         }
     }
     out
+}
+
+/// A partition being reassigned goes to its target, whatever else applies: its move (if
+/// the replicas are not the target yet, in order) joins `out`; answers the target.
+fn reassignment_move(
+    state: &ClusterState,
+    topic: &TopicRecord,
+    p: &PartitionRecord,
+    out: &mut Vec<Move>,
+) -> Option<Vec<i32>> {
+    let target = &state.reassignments.get(&topic.name)?.get(&p.index)?.target;
+    if p.replicas != *target {
+        out.push(Move {
+            topic: topic.name.clone(),
+            partition: p.index,
+            from: p.replicas.clone(),
+            to: target.clone(),
+        });
+    }
+    Some(target.clone())
 }
 
 /// The move that puts `p` where the ring wants it, if its replica set differs (a pinned
@@ -530,6 +559,75 @@ mod tests {
         settle(&mut s);
         elect_preferred(&mut s);
         assert_eq!(placement_of(&s, "changelog"), placement_of(&s, "t"));
+    }
+
+    #[test]
+    fn a_reassigned_partition_moves_to_its_target_and_stays_there() {
+        let mut s = cluster(&[1, 2, 3], 4, 2);
+        let before = s.topics["t"].partitions[0].replicas.clone();
+        let spare = (1..=3)
+            .find(|n| !before.contains(n))
+            .expect("a node without p0");
+        let target = vec![spare, before[1]];
+        let reassign = |target: Option<Vec<i32>>| Command::Reassign {
+            topic: "t".into(),
+            partition: 0,
+            target,
+        };
+        assert_eq!(s.apply(reassign(Some(target.clone()))), Outcome::Done);
+        assert_eq!(planned_moves(&s).len(), 1, "only the reassigned partition");
+        settle(&mut s);
+        assert_eq!(s.topics["t"].partitions[0].replicas, target);
+        assert!(s.reassignments.is_empty(), "done: the record goes");
+        assert!(
+            s.pinned.contains("t"),
+            "a reassigned topic stays where it was put"
+        );
+        s.apply(Command::Register(member(4)));
+        assert!(
+            planned_moves(&s).is_empty(),
+            "a join moves no pinned partition"
+        );
+        // Bad targets and a cancellation with nothing in flight are refused.
+        assert!(matches!(
+            s.apply(reassign(Some(vec![1, 1]))),
+            Outcome::Refused(Refusal::InvalidAssignment(_))
+        ));
+        assert!(matches!(
+            s.apply(reassign(Some(vec![9]))),
+            Outcome::Refused(Refusal::InvalidAssignment(_))
+        ));
+        assert_eq!(
+            s.apply(reassign(None)),
+            Outcome::Refused(Refusal::NoReassignment("t".into(), 0))
+        );
+    }
+
+    #[test]
+    fn a_cancelled_reassignment_goes_back_to_where_it_was() {
+        let mut s = cluster(&[1, 2, 3], 1, 2);
+        let before = s.topics["t"].partitions[0].replicas.clone();
+        let spare = (1..=3)
+            .find(|n| !before.contains(n))
+            .expect("a node without p0");
+        s.apply(Command::Reassign {
+            topic: "t".into(),
+            partition: 0,
+            target: Some(vec![spare]),
+        });
+        // One step: the new replica is added.
+        for cmd in next_steps(&s) {
+            assert_eq!(s.apply(cmd), Outcome::Done);
+        }
+        assert_eq!(s.topics["t"].partitions[0].replicas.len(), 3);
+        s.apply(Command::Reassign {
+            topic: "t".into(),
+            partition: 0,
+            target: None,
+        });
+        settle(&mut s);
+        assert_eq!(s.topics["t"].partitions[0].replicas, before);
+        assert!(s.reassignments.is_empty());
     }
 
     #[test]

@@ -63,6 +63,19 @@ pub struct ClusterState {
     /// whose partition *i* must sit on one replica set, the group's anchor first. The
     /// controller moves the others onto their anchor's replicas ([`super::colocation`]).
     pub colocations: BTreeMap<String, Vec<Vec<String>>>,
+    /// Reassignments in flight (Kafka's AlterPartitionReassignments), by topic and
+    /// partition: the controller moves the partition onto `target` with the usual safe
+    /// steps, then the record goes and the topic stays pinned where it was put.
+    pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+}
+
+/// One partition's reassignment in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// The replicas wanted, preferred leader first.
+    pub target: Vec<i32>,
+    /// The replicas before it began (where a cancellation goes back to).
+    pub original: Vec<i32>,
 }
 
 /// A change of the metadata, proposed to the Raft leader and applied by every node.
@@ -204,6 +217,16 @@ pub enum Command {
         /// Its co-partition groups.
         groups: Vec<Vec<String>>,
     },
+    /// Reassign a partition to `target` (distinct members; its first replica the preferred
+    /// leader), or cancel its reassignment in flight (`None`: back to the replicas it had).
+    Reassign {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The replicas wanted, or `None` to cancel.
+        target: Option<Vec<i32>>,
+    },
 }
 
 /// What applying a command answers.
@@ -243,6 +266,10 @@ pub enum Refusal {
     UnknownDeployment(String),
     /// Some nodes cannot run the deployment's topology (the reason names them).
     DeploymentUnrunnable(String),
+    /// A reassignment's replicas are not a valid set (the reason says why).
+    InvalidAssignment(String),
+    /// A cancellation of a partition that has no reassignment in flight.
+    NoReassignment(String, i32),
 }
 
 /// A new partition starts with its live replicas in sync, led by the first of them (a
@@ -300,6 +327,11 @@ impl ClusterState {
                 self.unfence(node_id);
                 Outcome::Done
             }
+            Command::Reassign {
+                topic,
+                partition,
+                target,
+            } => self.reassign(topic, partition, target),
             Command::Colocate {
                 application_id,
                 groups,
@@ -333,6 +365,7 @@ impl ClusterState {
             Command::DeleteTopic { name } => match self.topics.remove(&name) {
                 Some(topic) => {
                     self.pinned.remove(&name);
+                    self.reassignments.remove(&name);
                     // Committed offsets go with the topic, as in Kafka.
                     for stored in self.group_offsets.values_mut() {
                         stored.retain(|(t, _), _| *t != name);
@@ -439,6 +472,7 @@ impl ClusterState {
                 }
                 p.isr.retain(|r| replicas.contains(r));
                 p.replicas = replicas;
+                self.finish_reassignment(&topic, partition);
                 Outcome::Done
             }
             Command::ElectPreferred { topic, partition } => {
@@ -652,6 +686,86 @@ impl ClusterState {
                     p.leader_epoch += 1;
                 }
             }
+        }
+    }
+}
+
+impl ClusterState {
+    /// Records (or cancels) a reassignment; see [`Command::Reassign`].
+    fn reassign(&mut self, topic: String, partition: i32, target: Option<Vec<i32>>) -> Outcome {
+        let Some(current) = self
+            .topics
+            .get(&topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .map(|p| p.replicas.clone())
+        else {
+            return Outcome::Refused(Refusal::UnknownPartition(topic, partition));
+        };
+        let in_flight = self
+            .reassignments
+            .get(&topic)
+            .and_then(|by| by.get(&partition))
+            .cloned();
+        let target = match target {
+            Some(target) => {
+                if let Err(why) = self.check_target(&target) {
+                    return Outcome::Refused(Refusal::InvalidAssignment(why));
+                }
+                target
+            }
+            None => match &in_flight {
+                Some(r) => r.original.clone(),
+                None => return Outcome::Refused(Refusal::NoReassignment(topic, partition)),
+            },
+        };
+        let original = in_flight.map_or(current, |r| r.original);
+        self.reassignments
+            .entry(topic.clone())
+            .or_default()
+            .insert(partition, Reassignment { target, original });
+        self.finish_reassignment(&topic, partition);
+        Outcome::Done
+    }
+
+    /// A reassignment's replicas: some, distinct, each a registered node not leaving.
+    fn check_target(&self, target: &[i32]) -> Result<(), String> {
+        if target.is_empty() {
+            return Err("a partition needs at least one replica".into());
+        }
+        let distinct: BTreeSet<i32> = target.iter().copied().collect();
+        if distinct.len() != target.len() {
+            return Err(format!("replicas {target:?} name a node twice"));
+        }
+        for node in target {
+            match self.members.get(node) {
+                None => return Err(format!("node {node} is not a member of the cluster")),
+                Some(m) if m.decommissioning => {
+                    return Err(format!("node {node} is being decommissioned"))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a partition's reassignment once its replicas are the target, in order (or the
+    /// target is where it already was): the record goes and the topic stays pinned there,
+    /// as Kafka keeps a reassigned partition where it was put.
+    fn finish_reassignment(&mut self, topic: &str, partition: i32) {
+        let replicas = self
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .map(|p| p.replicas.clone());
+        let Some(by) = self.reassignments.get_mut(topic) else {
+            return;
+        };
+        if by.get(&partition).map(|r| &r.target) == replicas.as_ref() {
+            by.remove(&partition);
+            if by.is_empty() {
+                self.reassignments.remove(topic);
+            }
+            self.pinned.insert(topic.to_string());
         }
     }
 }

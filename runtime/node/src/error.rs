@@ -67,6 +67,7 @@ pub fn kafka_error(err: &ActorError) -> ResponseError {
         ActorError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         ActorError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
         ActorError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        ActorError::NoReassignment { .. } => ResponseError::NoReassignmentInProgress,
         ActorError::DeploymentUnrunnable(_) => ResponseError::InvalidRequest,
         ActorError::InvalidConfig { .. } => ResponseError::InvalidConfig,
         ActorError::PartitionFailed(_) | ActorError::Storage(_) => ResponseError::KafkaStorageError,

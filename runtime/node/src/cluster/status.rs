@@ -41,6 +41,9 @@ pub struct PartitionStatus {
     pub replicas: Vec<i32>,
     /// In-sync replicas.
     pub isr: Vec<i32>,
+    /// Where a reassignment in flight takes it (AlterPartitionReassignments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassigning_to: Option<Vec<i32>>,
 }
 
 /// One topic.
@@ -50,6 +53,11 @@ pub struct TopicStatus {
     pub name: String,
     /// Topic id (hex).
     pub id: String,
+    /// What decides its replicas: `ring` (the hash ring), `pinned` (a manual assignment
+    /// or a reassignment), `follows TOPIC` (co-placed by a deployed topology), or
+    /// `single node`.
+    #[serde(default)]
+    pub placement: String,
     /// Partitions.
     pub partitions: Vec<PartitionStatus>,
 }
@@ -78,12 +86,28 @@ fn hex(id: &[u8; 16]) -> String {
 /// The status as this node sees it.
 pub fn status(broker: &Broker) -> ClusterStatus {
     let snapshot = broker.snapshot();
+    let state = broker.cluster.as_ref().map(|c| c.state());
+    let anchors = state
+        .as_deref()
+        .map(eddy_actors::cluster::colocation::anchors)
+        .unwrap_or_default();
+    let placement = |name: &str| match &state {
+        None => "single node".to_string(),
+        Some(_) if anchors.contains_key(name) => format!("follows {}", anchors[name]),
+        Some(s) if s.pinned.contains(name) => "pinned".to_string(),
+        Some(_) => "ring".to_string(),
+    };
+    let reassigning_to = |topic: &str, partition: i32| {
+        let r = state.as_ref()?.reassignments.get(topic)?.get(&partition)?;
+        Some(r.target.clone())
+    };
     let topics: Vec<TopicStatus> = snapshot
         .topics
         .values()
         .map(|t| TopicStatus {
             name: t.name.clone(),
             id: hex(&t.id),
+            placement: placement(&t.name),
             partitions: t
                 .partitions
                 .iter()
@@ -93,6 +117,7 @@ pub fn status(broker: &Broker) -> ClusterStatus {
                     leader_epoch: p.leader_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    reassigning_to: reassigning_to(&t.name, p.index),
                 })
                 .collect(),
         })

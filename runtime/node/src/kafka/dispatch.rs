@@ -98,6 +98,8 @@ served_apis! {
     OffsetDelete(OffsetDeleteRequest, 0..=0) => reply(|b, h, p, r| super::offsets::delete(b, h, r).await);
     DeleteRecords(DeleteRecordsRequest, 0..=2) => reply(|b, h, p, r| super::delete_records::handle(b, h, r).await);
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest, 2..=4) => reply(|b, h, p, r| super::leader_epochs::handle(b, h, r).await);
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest, 0..=1) => reply(|b, h, p, r| super::reassignments::alter(b, h, r).await);
+    ListPartitionReassignments(ListPartitionReassignmentsRequest, 0..=0) => reply(|b, h, p, r| super::reassignments::list(b, h, r).await);
 }
 
 /// The lowest Produce version the crate decodes; older ones are read as this one's body

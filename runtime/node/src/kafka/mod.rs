@@ -21,6 +21,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod reassignments;
 mod topics;
 
 use std::collections::BTreeMap;
