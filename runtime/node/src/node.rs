@@ -325,9 +325,13 @@ impl RunningNode {
 pub fn run_until_signal(config: NodeConfig, catalog: Catalog) -> Result<(), NodeError> {
     let system = actix_rt::System::new();
     system.block_on(async move {
+        // Signals are watched before the node starts: a SIGTERM right after the listeners
+        // bind (a supervisor or a test stopping a node it just saw start) is then a clean
+        // shutdown, not the default action's kill.
+        let signal = listen_for_signals();
         let node = RunningNode::start_with(config, Arc::new(catalog)).await?;
         let fault = tokio::select! {
-            _ = wait_for_signal() => None,
+            _ = signal => None,
             fault = node.storage_failed() => Some(fault),
         };
         let Some(fault) = fault else {
@@ -370,19 +374,22 @@ const EXIT_SHUTDOWN_FORCED: i32 = 1;
 /// Resolves at the first SIGINT or SIGTERM. Signals are received on a thread of their own,
 /// not on the arbiter that runs the node, so that a node whose arbiter is busy still hears
 /// them; from the first signal on, that thread bounds the shutdown (see `watch_signals`).
-async fn wait_for_signal() {
+/// The thread starts listening at once, when this is called.
+fn listen_for_signals() -> impl std::future::Future<Output = ()> {
     let (first, heard) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("eddy-signals".into())
         .spawn(move || watch_signals(first));
-    if let Err(err) = spawned {
-        tracing::warn!(error = %err, "no signal thread; shutdown on a signal is not bounded");
-        next_signal().await;
-        return;
-    }
-    // The sender is dropped only if the signal thread could not listen at all.
-    if heard.await.is_err() {
-        std::future::pending::<()>().await;
+    async move {
+        if let Err(err) = spawned {
+            tracing::warn!(error = %err, "no signal thread; shutdown on a signal is not bounded");
+            next_signal().await;
+            return;
+        }
+        // The sender is dropped only if the signal thread could not listen at all.
+        if heard.await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
