@@ -844,7 +844,10 @@ impl Handler<ApplyClusterState> for MetadataActor {
     fn handle(&mut self, msg: ApplyClusterState, _ctx: &mut Self::Context) -> Self::Result {
         let state = msg.0;
         let me = self.node_id;
-        self.placement.do_send(SetMembers(state.placement_nodes()));
+        self.placement.do_send(SetMembers {
+            nodes: state.placement_nodes(),
+            racks: state.racks.clone(),
+        });
         let old = std::mem::replace(&mut self.snapshot.topics, state.topics.clone());
         self.snapshot.deployments = state.deployments.clone();
         self.snapshot.catalogs = state.catalogs.clone();

@@ -7,6 +7,8 @@
 //! Supervised by the NodeSupervisor; restart policy permanent. Its only state (the member
 //! list) is rebuilt from its arguments on restart.
 
+use std::collections::BTreeMap;
+
 use actix::prelude::*;
 use hashring::HashRing;
 
@@ -27,6 +29,8 @@ struct VirtualNode {
 pub struct Ring {
     ring: HashRing<VirtualNode>,
     nodes: Vec<i32>,
+    /// Each node's rack (Kafka's `broker.rack`), for nodes that name one.
+    racks: BTreeMap<i32, String>,
 }
 
 impl Ring {
@@ -41,7 +45,33 @@ impl Ring {
         let mut nodes = nodes.to_vec();
         nodes.sort_unstable();
         nodes.dedup();
-        Ring { ring, nodes }
+        Ring {
+            ring,
+            nodes,
+            racks: BTreeMap::new(),
+        }
+    }
+
+    /// A ring over `nodes` that spreads each partition's replicas over racks: walking
+    /// clockwise it first takes nodes of racks the partition has no replica on yet (a
+    /// node without a rack counts as a rack of its own), then, once every rack holds one,
+    /// the next nodes in ring order — so the replicas land on distinct racks whenever
+    /// there are enough of them. Without racks this is [`Ring::new`]'s placement.
+    pub fn with_racks(nodes: &[i32], racks: &BTreeMap<i32, String>) -> Self {
+        let mut ring = Ring::new(nodes);
+        ring.racks = racks
+            .iter()
+            .filter(|(node, _)| ring.nodes.contains(node))
+            .map(|(node, rack)| (*node, rack.clone()))
+            .collect();
+        ring
+    }
+
+    fn rack_of(&self, node: i32) -> String {
+        self.racks
+            .get(&node)
+            .cloned()
+            .unwrap_or_else(|| format!("\u{0}node-{node}"))
     }
 
     /// The replicas of one partition: the first `factor` distinct nodes clockwise from
@@ -62,13 +92,24 @@ impl Ring {
             .ring
             .get_with_replicas(&(topic_id, partition), self.ring.len())
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(factor);
+        let mut distinct: Vec<i32> = Vec::with_capacity(self.nodes.len());
         for vnode in walk {
-            if !out.contains(&vnode.node_id) {
-                out.push(vnode.node_id);
-                if out.len() == factor {
-                    break;
-                }
+            if !distinct.contains(&vnode.node_id) {
+                distinct.push(vnode.node_id);
+            }
+        }
+        let mut out = Vec::with_capacity(factor);
+        let mut used_racks: Vec<String> = Vec::new();
+        for &node in &distinct {
+            let rack = self.rack_of(node);
+            if out.len() < factor && !used_racks.contains(&rack) {
+                used_racks.push(rack);
+                out.push(node);
+            }
+        }
+        for &node in &distinct {
+            if out.len() < factor && !out.contains(&node) {
+                out.push(node);
             }
         }
         Ok(out)
@@ -189,17 +230,25 @@ impl Handler<Place> for PlacementActor {
     }
 }
 
-/// Cluster mode: the registered, unfenced nodes changed.
+/// Cluster mode: the placement nodes, or their racks, changed.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetMembers(pub Vec<i32>);
+pub struct SetMembers {
+    /// The nodes new replicas may go to.
+    pub nodes: Vec<i32>,
+    /// Their racks (`broker.rack`), for those that name one.
+    pub racks: BTreeMap<i32, String>,
+}
 
 impl Handler<SetMembers> for PlacementActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetMembers, _ctx: &mut Self::Context) {
-        if !msg.0.is_empty() && msg.0 != self.ring.nodes {
-            self.ring = Ring::new(&msg.0);
+        let mut nodes = msg.nodes.clone();
+        nodes.sort_unstable();
+        nodes.dedup();
+        if !nodes.is_empty() && (nodes != self.ring.nodes || msg.racks != self.ring.racks) {
+            self.ring = Ring::with_racks(&msg.nodes, &msg.racks);
         }
     }
 }
@@ -219,6 +268,32 @@ impl Handler<NodeCount> for PlacementActor {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn replicas_spread_over_racks_when_there_are_enough() {
+        let racks: BTreeMap<i32, String> = [(1, "a"), (2, "a"), (3, "b"), (4, "b")]
+            .map(|(n, r)| (n, r.to_string()))
+            .into();
+        let ring = Ring::with_racks(&[1, 2, 3, 4], &racks);
+        for p in 0..200 {
+            let set = ring.replicas(&[3; 16], p, 2).expect("place");
+            let on: std::collections::BTreeSet<&str> =
+                set.iter().map(|n| racks[n].as_str()).collect();
+            assert_eq!(on.len(), 2, "partition {p} on {set:?}: both racks");
+        }
+        // Three replicas over two racks: both racks, then the next node.
+        let set = ring.replicas(&[3; 16], 0, 3).expect("place");
+        assert_eq!(set.len(), 3);
+        // Without racks the placement is the plain ring's.
+        let plain = Ring::new(&[1, 2, 3, 4]);
+        let no_racks = Ring::with_racks(&[1, 2, 3, 4], &BTreeMap::new());
+        for p in 0..50 {
+            assert_eq!(
+                plain.replicas(&[7; 16], p, 3).expect("place"),
+                no_racks.replicas(&[7; 16], p, 3).expect("place")
+            );
+        }
+    }
 
     #[test]
     fn manual_assignments_are_checked_as_kafka_checks_them() {

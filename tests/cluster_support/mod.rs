@@ -339,6 +339,8 @@ pub struct ClusterNode {
     timings: NodeTimings,
     /// The program started in place of the `eddy` binary (`set_program`).
     program: Option<PathBuf>,
+    /// Flags added to every start (`Cluster::start_with_racks`).
+    extra_args: Vec<String>,
 }
 
 impl ClusterNode {
@@ -358,6 +360,7 @@ impl ClusterNode {
             starts: 0,
             timings: NodeTimings::default(),
             program: None,
+            extra_args: Vec::new(),
         }
     }
 
@@ -606,6 +609,7 @@ impl ClusterNode {
                 &self.timings.replica_lag_time_max_ms.to_string(),
             ])
             .args(["--controller-voters", &CLUSTER_SIZE.to_string()])
+            .args(&self.extra_args)
             .env("RUST_BACKTRACE", "1")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -699,11 +703,22 @@ impl Cluster {
         Cluster::start_with_timings(NodeTimings::default())
     }
 
+    /// Starts the nodes, node `i + 1` with `--rack racks[i]`, and waits until every node
+    /// reports all members unfenced (each node records its rack at its next heartbeats).
+    pub fn start_with_racks(racks: [&str; CLUSTER_SIZE]) -> Cluster {
+        let args = |id: i32| vec!["--rack".to_string(), racks[(id - 1) as usize].to_string()];
+        Cluster::start_with(NodeTimings::default(), &args)
+    }
+
     /// Starts the nodes with `timings` instead of the default timing flags (nodes added
     /// later get them too) and waits until every node reports all members unfenced.
     pub fn start_with_timings(timings: NodeTimings) -> Cluster {
+        Cluster::start_with(timings, &|_| Vec::new())
+    }
+
+    fn start_with(timings: NodeTimings, args: &dyn Fn(i32) -> Vec<String>) -> Cluster {
         for attempt in 1..=START_ATTEMPTS_MAX {
-            let mut cluster = Cluster::spawn_all(timings);
+            let mut cluster = Cluster::spawn_all(timings, args);
             match cluster.wait_for_ports() {
                 Ok(()) => {
                     cluster.wait_until_ready();
@@ -725,7 +740,7 @@ impl Cluster {
         unreachable!("the last start attempt either returns or panics")
     }
 
-    fn spawn_all(timings: NodeTimings) -> Cluster {
+    fn spawn_all(timings: NodeTimings, args: &dyn Fn(i32) -> Vec<String>) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("eddy-cluster-test-")
             .tempdir()
@@ -738,8 +753,10 @@ impl Cluster {
         let mut nodes: Vec<ClusterNode> = (0..CLUSTER_SIZE)
             .map(|i| {
                 let id = i32::try_from(i + 1).expect("node id fits i32");
-                ClusterNode::new(id, &ports[3 * i..3 * i + 3], &seeds, dir.path())
-                    .with_timings(timings)
+                let mut node = ClusterNode::new(id, &ports[3 * i..3 * i + 3], &seeds, dir.path())
+                    .with_timings(timings);
+                node.extra_args = args(id);
+                node
             })
             .collect();
         // Node 1 (the first seed) goes first: it is the one that bootstraps the quorum.

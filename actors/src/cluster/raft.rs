@@ -241,6 +241,7 @@ impl From<LegacyApplied> for Applied {
                 pinned: Default::default(),
                 colocations: Default::default(),
                 reassignments: Default::default(),
+                racks: Default::default(),
             },
         }
     }
@@ -294,6 +295,7 @@ impl From<SecondApplied> for Applied {
                 pinned: state.pinned,
                 colocations: Default::default(),
                 reassignments: Default::default(),
+                racks: Default::default(),
             },
         }
     }

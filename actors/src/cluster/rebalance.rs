@@ -69,7 +69,7 @@ pub fn planned_moves(state: &ClusterState) -> Vec<Move> {
     if nodes.is_empty() {
         return Vec::new();
     }
-    let ring = Ring::new(&nodes);
+    let ring = Ring::with_racks(&nodes, &state.racks);
     let followers = colocation::anchors(state);
     let mut out = Vec::new();
     // Where each partition of a topic that follows nobody goes: its move's end, or where

@@ -67,6 +67,9 @@ pub struct ClusterState {
     /// partition: the controller moves the partition onto `target` with the usual safe
     /// steps, then the record goes and the topic stays pinned where it was put.
     pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// Each node's rack (Kafka's `broker.rack`), for nodes that name one: placement puts a
+    /// partition's replicas on distinct racks whenever there are enough.
+    pub racks: BTreeMap<i32, String>,
 }
 
 /// One partition's reassignment in flight.
@@ -227,6 +230,13 @@ pub enum Command {
         /// The replicas wanted, or `None` to cancel.
         target: Option<Vec<i32>>,
     },
+    /// A node reports its rack (`None`: it names none), replacing what it said before.
+    SetRack {
+        /// The node; must be a member.
+        node_id: i32,
+        /// Its rack.
+        rack: Option<String>,
+    },
 }
 
 /// What applying a command answers.
@@ -332,6 +342,16 @@ impl ClusterState {
                 partition,
                 target,
             } => self.reassign(topic, partition, target),
+            Command::SetRack { node_id, rack } => {
+                if !self.members.contains_key(&node_id) {
+                    return Outcome::Refused(Refusal::UnknownMember(node_id));
+                }
+                match rack {
+                    Some(rack) => self.racks.insert(node_id, rack),
+                    None => self.racks.remove(&node_id),
+                };
+                Outcome::Done
+            }
             Command::Colocate {
                 application_id,
                 groups,
@@ -538,6 +558,7 @@ impl ClusterState {
                 match self.members.remove(&node_id) {
                     Some(_) => {
                         self.catalogs.remove(&node_id);
+                        self.racks.remove(&node_id);
                         self.coordinators.retain(|_, n| *n != node_id);
                         Outcome::Done
                     }

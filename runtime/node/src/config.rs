@@ -205,6 +205,10 @@ node_settings! {
     /// with INVALID_PARTITIONS naming the setting [default: 100000].
     max_broker_partitions: value usize = eddy_actors::metadata::BROKER_PARTITIONS_MAX_DEFAULT,
         #[arg(long, env = "EDDY_MAX_BROKER_PARTITIONS")];
+    /// This node's rack (Kafka's `broker.rack`): a cluster puts each partition's replicas
+    /// on distinct racks whenever there are enough of them, and Metadata reports it.
+    rack: optional String = None,
+        #[arg(long, env = "EDDY_RACK")] kafka "broker.rack";
     /// Peer listener HOST:PORT for node-to-node traffic; turns on cluster mode (metadata in
     /// a Raft quorum, replicated partitions).
     peer_listen: optional String = None,

@@ -38,6 +38,7 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
     let timeout = interval.max(Duration::from_millis(500));
     loop {
         cluster.heartbeat(me);
+        report_rack(&cluster, me).await;
         let mut targets = cluster.voter_addrs();
         if let Some(leader) = cluster.leader_addr() {
             targets.push(leader);
@@ -63,6 +64,23 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
             });
         futures::future::join_all(calls).await;
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// Records this node's `broker.rack` in the metadata once it is a member, and again if
+/// the metadata says otherwise (a restart with another rack); retried every heartbeat.
+async fn report_rack(cluster: &Cluster, me: i32) {
+    let state = cluster.state();
+    let wanted = cluster.settings().rack.clone();
+    if !state.members.contains_key(&me) || state.racks.get(&me) == wanted.as_ref() {
+        return;
+    }
+    let cmd = eddy_actors::cluster::Command::SetRack {
+        node_id: me,
+        rack: wanted,
+    };
+    if let Err(e) = cluster.propose(cmd).await {
+        tracing::debug!(error = %e, "rack not recorded yet");
     }
 }
 

@@ -59,6 +59,8 @@ pub struct ClusterSettings {
     pub session_timeout: Duration,
     /// `broker.heartbeat.interval.ms`.
     pub heartbeat_interval: Duration,
+    /// `broker.rack`.
+    pub rack: Option<String>,
 }
 
 impl ClusterSettings {
@@ -86,6 +88,7 @@ impl ClusterSettings {
             controller_voters: config.controller_voters,
             session_timeout: Duration::from_millis(config.broker_session_timeout_ms),
             heartbeat_interval: Duration::from_millis(config.broker_heartbeat_interval_ms),
+            rack: config.rack.clone(),
         })
     }
 }

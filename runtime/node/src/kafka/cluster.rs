@@ -22,6 +22,7 @@ pub async fn describe(
                 .with_broker_id(BrokerId(b.node_id))
                 .with_host(StrBytes::from_string(b.host))
                 .with_port(b.port)
+                .with_rack(broker.rack_of(b.node_id).map(StrBytes::from_string))
         })
         .collect();
     DescribeClusterResponse::default()

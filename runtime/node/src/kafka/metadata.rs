@@ -118,6 +118,7 @@ pub async fn handle(
                 .with_node_id(BrokerId(b.node_id))
                 .with_host(StrBytes::from_string(b.host))
                 .with_port(b.port)
+                .with_rack(broker.rack_of(b.node_id).map(StrBytes::from_string))
         })
         .collect();
     let cluster_ops = if (8..=10).contains(&version) {

@@ -151,6 +151,19 @@ impl Broker {
         self
     }
 
+    /// A node's rack (`broker.rack`), as Metadata and DescribeCluster report it: from the
+    /// cluster's metadata, or this node's own setting.
+    pub fn rack_of(&self, node_id: i32) -> Option<String> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(rack) = cluster.state().racks.get(&node_id) {
+                return Some(rack.clone());
+            }
+        }
+        (node_id == self.node_id)
+            .then(|| self.broker_configs.get("broker.rack").cloned())
+            .flatten()
+    }
+
     /// The cluster id (the quorum's in cluster mode).
     pub fn cluster_id(&self) -> String {
         match &self.cluster {
