@@ -63,6 +63,7 @@ fn walk_api(conn: &mut KafkaConn, key: ApiKey, version: i16) {
         ApiKey::AlterPartitionReassignments => {
             walk::<AlterPartitionReassignmentsRequest>(conn, version)
         }
+        ApiKey::DescribeLogDirs => walk::<DescribeLogDirsRequest>(conn, version),
         ApiKey::ListPartitionReassignments => {
             walk::<ListPartitionReassignmentsRequest>(conn, version)
         }
@@ -280,4 +281,35 @@ fn offset_for_leader_epoch_answers_where_an_epoch_ends() {
         75,
         "UNKNOWN_LEADER_EPOCH: newer than the leader's"
     );
+}
+
+#[test]
+fn describe_log_dirs_reports_the_data_dir_and_each_replicas_size() {
+    let node = EddyNode::start();
+    common::create_topics(&node, &[("sized", 1)]);
+    let value = vec![b'x'; 1000];
+    for _ in 0..20 {
+        legacy_produce(&node, "sized", 2, &value);
+    }
+    let out = common::run_python("log_dirs.py", &[&node.bootstrap()], KCAT_TIMEOUT);
+    let json: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    let dirs = json[0]["log_dirs"].as_array().expect("log dirs");
+    assert_eq!(dirs.len(), 1, "one log dir: {out}");
+    let dir = &dirs[0];
+    assert_eq!(dir["error_code"], 0, "{out}");
+    let data_dir = node.data_dir().display().to_string();
+    assert_eq!(dir["log_dir"].as_str(), Some(data_dir.as_str()), "{out}");
+    let size = dir["topics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == "sized")
+        .and_then(|t| t["partitions"][0]["partition_size"].as_i64())
+        .expect("the topic's partition");
+    assert!(size >= 20 * 1000, "20 records of 1,000 bytes: {size} bytes");
+    let (total, usable) = (
+        dir["total_bytes"].as_i64().unwrap_or(-1),
+        dir["usable_bytes"].as_i64().unwrap_or(-1),
+    );
+    assert!(total > 0 && usable > 0 && usable <= total, "{out}");
 }

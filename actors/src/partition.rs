@@ -1192,7 +1192,8 @@ callable!(
     AppendReplica,
     TruncateTo,
     EpochEndOffset,
-    LastEpoch
+    LastEpoch,
+    GetLogBytes
 );
 #[cfg(test)]
 callable!(InjectPanic);
@@ -1316,6 +1317,20 @@ impl Handler<GetOffsets> for PartitionActor {
                 high_watermark: s.high_watermark,
             })
         })
+    }
+}
+
+/// The bytes this replica's log holds (leader or follower), as DescribeLogDirs reports
+/// them: the stored batches from the log start on.
+#[derive(Message)]
+#[rtype(result = "ActorResult<u64>")]
+pub struct GetLogBytes;
+
+impl Handler<GetLogBytes> for PartitionActor {
+    type Result = ActorResult<u64>;
+
+    fn handle(&mut self, _msg: GetLogBytes, ctx: &mut Self::Context) -> Self::Result {
+        self.supervised(ctx, |act| Ok(act.state()?.log_bytes))
     }
 }
 

@@ -35,6 +35,40 @@ pub const CACHED_FILES_DEFAULT: usize = 900;
 /// The fewest cached files fjall accepts (it panics below 10); a little above that.
 pub const CACHED_FILES_MIN: usize = 16;
 
+/// The block cache: 16 MiB, half of fjall's default. After a burst of large records the
+/// 32 MiB cache kept the node 75–220 MiB above its idle size (its accounting of large
+/// blocks is loose), 16 MiB kept 75–90 MiB (`scripts/bench-memory.sh`, PERFORMANCE.md).
+pub const CACHE_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
+/// The partition logs' memtable: 16 MiB, a quarter of fjall's default. After a burst of
+/// writes a full memtable stays in memory until the next writes rotate it; with fjall's
+/// 64 MiB a node kept ~170 MiB more than before a burst, with 16 MiB ~50 MiB
+/// (`scripts/bench-memory.sh`, docs/PERFORMANCE.md).
+pub const LOG_MEMTABLE_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
+/// The smallest memtable accepted for the logs (smaller ones flush tiny tables).
+pub const LOG_MEMTABLE_BYTES_MIN: u64 = 1024 * 1024;
+
+/// What bounds the store's memory and file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Table and blob files kept open (at least `CACHED_FILES_MIN`).
+    pub cached_files: usize,
+    /// fjall's block cache, in bytes.
+    pub cache_bytes: u64,
+    /// The partition logs' memtable: written batches stay in memory up to this size
+    /// before they are flushed to a table (at least `LOG_MEMTABLE_BYTES_MIN`).
+    pub log_memtable_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cached_files: CACHED_FILES_DEFAULT,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            log_memtable_bytes: LOG_MEMTABLE_BYTES_DEFAULT,
+        }
+    }
+}
+
 /// The file in the data dir that names the process holding it (its pid, a bare number).
 pub const PID_FILE: &str = "eddy.pid";
 
@@ -60,6 +94,18 @@ impl Store {
     /// blob files open (at least `CACHED_FILES_MIN`). The node sizes it from its fd limit,
     /// so that storage and client connections cannot starve each other of descriptors.
     pub fn open_with_cached_files(dir: &Path, cached_files: usize) -> ActorResult<Self> {
+        Self::open_with(
+            dir,
+            StoreOptions {
+                cached_files,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Opens (or creates) the database in `dir` with `options`.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> ActorResult<Self> {
+        let cached_files = options.cached_files;
         std::fs::create_dir_all(dir).map_err(|e| {
             crate::error::ActorError::Storage(format!(
                 "cannot create data dir {}: {e}; choose another with --data-dir",
@@ -75,6 +121,7 @@ impl Store {
         })?;
         let db = fjall::Database::builder(&fjall_dir)
             .max_cached_files(Some(cached_files.max(CACHED_FILES_MIN)))
+            .cache_size(options.cache_bytes)
             .open()
             .map_err(|err| match err {
                 fjall::Error::JournalRecovery(cause) => crate::error::ActorError::Storage(format!(
@@ -102,7 +149,10 @@ impl Store {
         if let Err(err) = std::fs::write(dir.join(PID_FILE), std::process::id().to_string()) {
             tracing::warn!(error = %err, "cannot write {PID_FILE} in the data dir");
         }
-        let logs = db.keyspace("logs", fjall::KeyspaceCreateOptions::default)?;
+        let memtable = options.log_memtable_bytes.max(LOG_MEMTABLE_BYTES_MIN);
+        let logs = db.keyspace("logs", || {
+            fjall::KeyspaceCreateOptions::default().max_memtable_size(memtable)
+        })?;
         let partition_state =
             db.keyspace("partition_state", fjall::KeyspaceCreateOptions::default)?;
         let producers = db.keyspace("producer_state", fjall::KeyspaceCreateOptions::default)?;

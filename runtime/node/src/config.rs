@@ -205,6 +205,19 @@ node_settings! {
     /// with INVALID_PARTITIONS naming the setting [default: 100000].
     max_broker_partitions: value usize = eddy_actors::metadata::BROKER_PARTITIONS_MAX_DEFAULT,
         #[arg(long, env = "EDDY_MAX_BROKER_PARTITIONS")];
+    /// Bytes of the storage's block cache (fjall), which keeps recently read table blocks
+    /// in memory; the OS page cache still holds what it drops [default: 16777216, 16 MiB].
+    storage_cache_bytes: value u64 = eddy_actors::store::CACHE_BYTES_DEFAULT,
+        #[arg(long, env = "EDDY_STORAGE_CACHE_BYTES")];
+    /// Bytes of written batches the partition logs keep in memory before flushing them to a
+    /// table (fjall's memtable; at least 1 MiB). Smaller: less memory, more and smaller
+    /// tables to compact [default: 16777216, 16 MiB].
+    log_memtable_bytes: value u64 = eddy_actors::store::LOG_MEMTABLE_BYTES_DEFAULT,
+        #[arg(long, env = "EDDY_LOG_MEMTABLE_BYTES")];
+    /// How often the node hands memory it freed back to the operating system (glibc's
+    /// `malloc_trim`), in milliseconds; 0 turns it off [default: 10000].
+    memory_trim_interval_ms: value u64 = 10_000,
+        #[arg(long, env = "EDDY_MEMORY_TRIM_INTERVAL_MS")];
     /// This node's rack (Kafka's `broker.rack`): a cluster puts each partition's replicas
     /// on distinct racks whenever there are enough of them, and Metadata reports it.
     rack: optional String = None,

@@ -9,6 +9,7 @@ pub mod config;
 mod error;
 mod fd_limit;
 pub mod kafka;
+mod memory;
 mod metrics;
 pub mod node;
 mod record_codec;

@@ -22,7 +22,7 @@ use eddy_actors::node_supervisor::{
     ClusterLink, NodeActors, NodeSupervisor, ServiceState, Shutdown, TreeConfig,
 };
 use eddy_actors::partition_supervisor::SubscribeRoutes;
-use eddy_actors::store::Store;
+use eddy_actors::store::{Store, StoreOptions};
 use eddy_actors::supervision::{ChildState, RestartIntensity};
 use futures::FutureExt as _;
 use tokio::net::TcpListener;
@@ -86,7 +86,14 @@ impl RunningNode {
         let metrics = crate::metrics::install();
         // Before the store opens: fjall's file cache is sized from the raised limit.
         let fds = crate::fd_limit::raise_soft_limit();
-        let store = Store::open_with_cached_files(&config.data_dir, fds.storage_cached_files)?;
+        let store = Store::open_with(
+            &config.data_dir,
+            StoreOptions {
+                cached_files: fds.storage_cached_files,
+                cache_bytes: config.storage_cache_bytes,
+                log_memtable_bytes: config.log_memtable_bytes,
+            },
+        )?;
         let cluster_id = store.meta().cluster_id()?;
         let cluster = match ClusterSettings::from_config(&config, config.advertised()) {
             Some(settings) => Some(Cluster::open(settings, &store).await?),
@@ -171,6 +178,7 @@ impl RunningNode {
         );
         let broker = broker
             .with_storage_health(storage.clone())
+            .with_data_dir(config.data_dir.clone())
             .with_connection_limits(&config);
         let broker = Arc::new(match &cluster {
             Some(c) => broker.with_cluster(c.clone()),
@@ -201,6 +209,11 @@ impl RunningNode {
         let spawn = |name, service| spawn_service(actors.node.clone(), name, service);
         let mut tasks = vec![
             storage_watchdog,
+            spawn(
+                "memory-trim",
+                crate::memory::trim_loop(Duration::from_millis(config.memory_trim_interval_ms))
+                    .boxed_local(),
+            ),
             spawn(
                 "kafka-listener",
                 serve_listener(kafka, broker.clone()).boxed_local(),

@@ -182,7 +182,7 @@ pub fn probable_cause(data_dir: &Path) -> String {
 }
 
 /// Free (for unprivileged users) and total bytes of the file system holding `dir`.
-fn disk_space(dir: &Path) -> Option<(u64, u64)> {
+pub(crate) fn disk_space(dir: &Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     // SAFETY: an all-zero statvfs is a valid value for the call to overwrite.

@@ -100,6 +100,7 @@ served_apis! {
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest, 2..=4) => reply(|b, h, p, r| super::leader_epochs::handle(b, h, r).await);
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest, 0..=1) => reply(|b, h, p, r| super::reassignments::alter(b, h, r).await);
     ListPartitionReassignments(ListPartitionReassignmentsRequest, 0..=0) => reply(|b, h, p, r| super::reassignments::list(b, h, r).await);
+    DescribeLogDirs(DescribeLogDirsRequest, 1..=4) => reply(|b, h, p, r| super::log_dirs::describe(b, h, r).await);
 }
 
 /// The lowest Produce version the crate decodes; older ones are read as this one's body

@@ -17,6 +17,7 @@ pub mod legacy_records;
 mod list_offsets;
 mod listener;
 mod local;
+mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
@@ -59,6 +60,8 @@ pub struct Broker {
     /// The actor tree.
     pub actors: NodeActors,
     routes: watch::Receiver<Arc<Routes>>,
+    /// The data directory (DescribeLogDirs' one log dir).
+    pub data_dir: std::path::PathBuf,
     metadata: watch::Receiver<Arc<MetadataSnapshot>>,
     shutdown: watch::Receiver<bool>,
     open_connections: Arc<AtomicUsize>,
@@ -115,6 +118,7 @@ impl Broker {
             broker_configs,
             actors,
             routes,
+            data_dir: std::path::PathBuf::new(),
             metadata,
             shutdown,
             open_connections: Arc::new(AtomicUsize::new(0)),
@@ -138,6 +142,21 @@ impl Broker {
     pub fn with_storage_health(mut self, storage: crate::storage_health::StorageState) -> Self {
         self.storage = storage;
         self
+    }
+
+    /// The data directory, as DescribeLogDirs names it.
+    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.data_dir = dir;
+        self
+    }
+
+    /// Every partition replica this node hosts.
+    pub fn local_partitions(&self) -> Vec<(TopicPartition, PartitionHandle)> {
+        self.routes
+            .borrow()
+            .iter()
+            .map(|(tp, handle)| (tp.clone(), handle.clone()))
+            .collect()
     }
 
     /// The storage fault the watchdog reported, if any (then the node is about to exit).
