@@ -313,3 +313,42 @@ fn describe_log_dirs_reports_the_data_dir_and_each_replicas_size() {
     );
     assert!(total > 0 && usable > 0 && usable <= total, "{out}");
 }
+
+#[test]
+fn pipelined_requests_of_an_unserved_version_are_refused_with_one_log_line() {
+    let node = EddyNode::start();
+    // Five Produce v12 requests (Produce is served up to v9) sent back to back: produce
+    // requests are handled concurrently, so each is refused on its own.
+    let mut frames = Vec::new();
+    for correlation_id in 1..=5 {
+        let mut frame = BytesMut::new();
+        frame.put_i32(0);
+        frame.put_i16(ApiKey::Produce as i16);
+        frame.put_i16(12);
+        frame.put_i32(correlation_id);
+        put_str(&mut frame, "new-producer");
+        frame.put_slice(&[0u8; 16]);
+        let size = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&size.to_be_bytes());
+        frames.extend_from_slice(&frame);
+    }
+    let mut stream = TcpStream::connect(node.kafka_addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(&frames).expect("send");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "no answer to an unserved version, the connection closes"
+    );
+    // The log line is written as the connection closes; give it a moment to land.
+    std::thread::sleep(Duration::from_millis(300));
+    let log = node.log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("closing client connection") && l.contains("Produce v12"))
+        .count();
+    assert_eq!(lines, 1, "one line for the connection:\n{log}");
+}

@@ -206,6 +206,9 @@ pub(crate) async fn serve(
     let turn = Arc::new(Semaphore::new(1));
     let (tx, rx) = mpsc::unbounded_channel();
     let mut writer = actix_rt::spawn(write_loop(wr, rx, limits.response_write, peer));
+    // Requests pipelined behind one the node refuses are refused too: the reason is logged
+    // once per connection, not once per request.
+    let close_logged = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
         // At shutdown the connection stops reading; requests already read still get their
         // responses before it closes. A writer that ended (client gone, write stalled)
@@ -246,6 +249,7 @@ pub(crate) async fn serve(
             break;
         }
         let broker = broker.clone();
+        let close_logged = close_logged.clone();
         // The handler runs concurrently; the writer awaits results in request order. A
         // handler that decides to close makes the writer stop, and the next send fails.
         actix_rt::spawn(async move {
@@ -253,7 +257,9 @@ pub(crate) async fn serve(
             let outcome = handle_frame(&broker, peer, bytes).await;
             drop(_budget);
             if let Outcome::Close(reason) = &outcome {
-                tracing::warn!(%peer, %reason, "closing client connection");
+                if !close_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(%peer, %reason, "closing client connection");
+                }
             }
             let _ = done.send(Pending {
                 outcome,
