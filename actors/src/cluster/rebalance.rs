@@ -631,6 +631,23 @@ mod tests {
     }
 
     #[test]
+    fn racks_recorded_after_a_placement_move_its_partitions_onto_both_racks() {
+        let mut s = cluster(&[1, 2, 3], 12, 2);
+        for (node, rack) in [(1, "a"), (2, "a"), (3, "b")] {
+            let set = s.apply(Command::SetRack {
+                node_id: node,
+                rack: Some(rack.into()),
+            });
+            assert_eq!(set, Outcome::Done);
+        }
+        settle(&mut s);
+        for p in &s.topics["t"].partitions {
+            assert!(p.replicas.contains(&3), "{:?} on both racks", p.replicas);
+            assert_eq!(p.replicas.len(), 2);
+        }
+    }
+
+    #[test]
     fn a_colocation_needs_its_deployment() {
         let mut s = cluster(&[1, 2, 3], 1, 1);
         let outcome = s.apply(Command::Colocate {
