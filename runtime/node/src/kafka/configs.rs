@@ -230,6 +230,14 @@ async fn alter_resource(
         .map_err(|err| (kafka_error(&err).code(), err.to_string()))
 }
 
+/// A resource's error code and message (0 and none when it was applied).
+fn coded(outcome: Result<(), (i16, String)>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err((code, msg)) => (code, Some(StrBytes::from_string(msg))),
+    }
+}
+
 pub async fn alter(
     broker: &Broker,
     _header: &RequestHeader,
@@ -248,12 +256,8 @@ pub async fn alter(
             req.validate_only,
         )
         .await;
-        responses.push(match outcome {
-            Ok(()) => resp,
-            Err((code, msg)) => resp
-                .with_error_code(code)
-                .with_error_message(Some(StrBytes::from_string(msg))),
-        });
+        let (code, message) = coded(outcome);
+        responses.push(resp.with_error_code(code).with_error_message(message));
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
@@ -287,12 +291,8 @@ pub async fn alter_legacy(
             req.validate_only,
         )
         .await;
-        responses.push(match outcome {
-            Ok(()) => resp,
-            Err((code, msg)) => resp
-                .with_error_code(code)
-                .with_error_message(Some(StrBytes::from_string(msg))),
-        });
+        let (code, message) = coded(outcome);
+        responses.push(resp.with_error_code(code).with_error_message(message));
     }
     AlterConfigsResponse::default().with_responses(responses)
 }
